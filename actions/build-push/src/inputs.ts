@@ -1,0 +1,99 @@
+/** The only file that reads build-push's inputs: every action.yml input name appears here. */
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import {
+  CACHE_TYPES,
+  InputError,
+  formatImageRef,
+  imageName,
+  parseBoolean,
+  parseChoice,
+  parseImageRef,
+  parseKeyValues,
+  parseList,
+  withTag,
+  type CacheType,
+  type ImageRef,
+  type InputReader,
+  type RunContext,
+} from '@slipway/core';
+
+export interface BuildPushInputs {
+  /** Repository to push to, without tag. */
+  image: ImageRef;
+  /** True when `image` had uppercase letters that were lowercased. */
+  imageLowercased: boolean;
+  registry: string;
+  username: string;
+  password: string;
+  context: string;
+  file: string;
+  target?: string;
+  buildArgs: Map<string, string>;
+  labels: Map<string, string>;
+  /** Full references given in `tags`; empty means automatic tags. */
+  tags: string[];
+  platforms: string[];
+  cache: CacheType;
+  push: boolean;
+  noCache: boolean;
+  pull: boolean;
+}
+
+export function getInputs(read: InputReader, run: RunContext, workspace = process.cwd()): BuildPushInputs {
+  const rawImage = read('image') || (run.owner && run.repo ? `ghcr.io/${run.owner}/${run.repo}` : '');
+  if (!rawImage) throw new InputError('image', 'is not set and GITHUB_REPOSITORY is unknown: give an image such as ghcr.io/owner/app.');
+  // GHCR refuses uppercase in the repository path, and owners often have it ("My-Org"): lowercase, don't fail.
+  const parsed = parseImageRef('image', rawImage, { lowercase: true });
+  if (parsed.digest) throw new InputError('image', 'names a digest; a build makes a new image: give the repository, and tags in `tags`.');
+  const image: ImageRef = { registry: parsed.registry, repository: parsed.repository };
+
+  const tags = parseTags(read('tags'), image);
+  if (parsed.tag && tags.length === 0) tags.push(formatImageRef(withTag(image, parsed.tag)));
+
+  const context = resolve(workspace, read('context') || '.');
+  if (!existsSync(context) || !statSync(context).isDirectory()) {
+    throw new InputError('context', `directory ${context} does not exist (paths are relative to the workspace, ${workspace}).`);
+  }
+  const fileInput = read('file');
+  const file = fileInput ? (isAbsolute(fileInput) ? fileInput : resolve(workspace, fileInput)) : join(context, 'Dockerfile');
+  if (!existsSync(file)) {
+    throw new InputError('file', `${file} does not exist: add a Dockerfile there or point \`file\` at yours.`);
+  }
+
+  const push = parseBoolean('push', read('push'), true);
+  const password = read('password');
+  if (push && !password) {
+    throw new InputError('password', 'is empty: pass a registry token (the default is the workflow token, `${{ github.token }}`).');
+  }
+
+  const cacheRaw = read('cache');
+  return {
+    image,
+    imageLowercased: parsed.lowercased,
+    registry: read('registry') || image.registry,
+    username: read('username') || run.actor,
+    password,
+    context,
+    file,
+    target: read('target') || undefined,
+    buildArgs: parseKeyValues('build-args', read('build-args')),
+    labels: parseKeyValues('labels', read('labels')),
+    tags,
+    platforms: parseList(read('platforms')),
+    cache: parseChoice('cache', cacheRaw, CACHE_TYPES, 'none'),
+    push,
+    noCache: parseBoolean('no-cache', read('no-cache'), false),
+    pull: parseBoolean('pull', read('pull'), false),
+  };
+}
+
+/** `tags` lines are bare tags (`v1`) for `image`, or full references (`ghcr.io/o/app:v1`). */
+function parseTags(raw: string, image: ImageRef): string[] {
+  return parseList(raw).map((item) => {
+    const isReference = item.includes('/') || item.includes(':');
+    const ref = parseImageRef('tags', isReference ? item : `${imageName(image)}:${item}`, { lowercase: true });
+    if (!ref.tag || ref.digest) throw new InputError('tags', `"${item}" needs a tag: write v1, or ghcr.io/owner/app:v1.`);
+    return formatImageRef(ref);
+  });
+}

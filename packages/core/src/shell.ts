@@ -1,0 +1,83 @@
+/**
+ * One way to run commands, whether on the runner or on a host over SSH: the docker and compose
+ * code is written once against `Shell`. Commands are argument arrays; `quoteArgs` is the one place
+ * they become a shell string, for an SSH exec request or for the log.
+ */
+
+export interface Command {
+  /** The program and its arguments, never a shell string. */
+  args: readonly string[];
+  /** Fed to the command's standard input: where secrets and scripts go, so they never reach argv. */
+  stdin?: string | Buffer;
+  /** Added to the environment of the command. */
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+  /** Killed after this long, and then the result is a failure. */
+  timeoutMs?: number;
+  /** Copy output to the log line by line as it comes (a build or a pull), not only on failure. */
+  stream?: boolean;
+  /** Return a failed result instead of throwing `CommandError`. */
+  allowFailure?: boolean;
+}
+
+export interface CommandResult {
+  exitCode: number;
+  /** Set when a signal ended the command; that counts as a failure whatever the exit code. */
+  signal?: string;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface Shell {
+  /** `runner`, or the host's `user@host:port`: how the log and errors name where a command ran. */
+  readonly target: string;
+  run(command: Command): Promise<CommandResult>;
+  /** Writes `content` to `path` with `mode`, creating nothing else. */
+  writeFile(path: string, content: string | Buffer, mode: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function succeeded(result: CommandResult): boolean {
+  return result.exitCode === 0 && !result.signal && !result.timedOut;
+}
+
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
+export function quoteArg(arg: string): string {
+  if (arg !== '' && SAFE_WORD.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function quoteArgs(args: readonly string[]): string {
+  return args.map(quoteArg).join(' ');
+}
+
+export class CommandError extends Error {
+  constructor(
+    readonly target: string,
+    readonly command: readonly string[],
+    readonly result: CommandResult,
+  ) {
+    const how = result.timedOut
+      ? `timed out after ${Math.round(result.durationMs / 1000)}s`
+      : result.signal
+        ? `was killed by ${result.signal}`
+        : `exited with code ${result.exitCode}`;
+    const detail = lastLines(result.stderr || result.stdout, 20);
+    super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
+    this.name = 'CommandError';
+  }
+}
+
+export function lastLines(text: string, count: number): string {
+  return text.trimEnd().split('\n').slice(-count).join('\n');
+}
+
+/** Throws `CommandError` for a failed result unless the command allows failure. */
+export function checkResult(target: string, command: Command, result: CommandResult): CommandResult {
+  if (!succeeded(result) && !command.allowFailure) throw new CommandError(target, command.args, result);
+  return result;
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from '@jest/globals';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunContext } from '@slipway/core';
+import { getInputs } from './inputs.js';
+
+const run: RunContext = {
+  eventName: 'push', sha: 'abc1234def', ref: 'refs/heads/main', defaultBranch: 'main', owner: 'My-Org', repo: 'Web-App',
+  actor: 'octocat', serverUrl: 'https://github.com', runId: 1, runAttempt: 1, workflow: 'ci',
+};
+
+function workspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'slipway-ws-'));
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+  mkdirSync(join(dir, 'api'));
+  writeFileSync(join(dir, 'api', 'Containerfile'), 'FROM scratch\n');
+  return dir;
+}
+
+const reader = (values: Record<string, string>) => (name: string) => values[name] ?? '';
+
+describe('inputs', () => {
+  it('defaults to ghcr.io/<owner>/<repo> lowercased, the actor, and ./Dockerfile', () => {
+    const ws = workspace();
+    const inputs = getInputs(reader({ password: 'token' }), run, ws);
+    expect(inputs.image).toEqual({ registry: 'ghcr.io', repository: 'my-org/web-app' });
+    expect(inputs.imageLowercased).toBe(true);
+    expect(inputs.registry).toBe('ghcr.io');
+    expect(inputs.username).toBe('octocat');
+    expect(inputs.file).toBe(join(ws, 'Dockerfile'));
+    expect(inputs).toMatchObject({ push: true, noCache: false, pull: false, cache: 'none', tags: [], platforms: [] });
+  });
+
+  it('reads every input', () => {
+    const ws = workspace();
+    const inputs = getInputs(
+      reader({
+        image: '127.0.0.1:5000/team/api', registry: '127.0.0.1:5000', username: 'ci', password: 'p', context: 'api', file: 'api/Containerfile',
+        target: 'prod', 'build-args': 'A=1\nB=2', labels: 'org.opencontainers.image.title=API', tags: 'v1\n127.0.0.1:5000/team/api:stable',
+        platforms: 'linux/amd64, linux/arm64', cache: 'gha', push: 'false', 'no-cache': 'true', pull: 'true',
+      }),
+      run,
+      ws,
+    );
+    expect(inputs).toMatchObject({
+      image: { registry: '127.0.0.1:5000', repository: 'team/api' }, context: join(ws, 'api'), file: join(ws, 'api/Containerfile'), target: 'prod',
+      tags: ['127.0.0.1:5000/team/api:v1', '127.0.0.1:5000/team/api:stable'], platforms: ['linux/amd64', 'linux/arm64'], cache: 'gha',
+      push: false, noCache: true, pull: true,
+    });
+    expect([...inputs.buildArgs]).toEqual([['A', '1'], ['B', '2']]);
+    expect([...inputs.labels]).toEqual([['org.opencontainers.image.title', 'API']]);
+  });
+
+  it('takes a tag given with the image as the tag to push', () => {
+    expect(getInputs(reader({ image: 'ghcr.io/o/app:edge', password: 'p' }), run, workspace()).tags).toEqual(['ghcr.io/o/app:edge']);
+  });
+
+  it.each([
+    [{ image: 'ghcr.io/o/app name' }, 'Input `image`: "ghcr.io/o/app name" contains white space.'],
+    [{ image: `ghcr.io/o/app@sha256:${'a'.repeat(64)}` }, 'Input `image`: names a digest'],
+    [{ cache: 's3' }, 'Input `cache`: "s3" is not one of: none, gha, registry, inline.'],
+    [{ context: 'missing' }, 'Input `context`: directory'],
+    [{ file: 'nope/Dockerfile' }, 'Input `file`:'],
+    [{ tags: 'has space' }, 'Input `tags`'],
+    [{ 'build-args': 'NOEQUALS' }, 'Input `build-args`: line 1 has no "="'],
+    [{ push: 'maybe' }, 'Input `push`: expected true or false'],
+    [{ password: '' }, 'Input `password`: is empty'],
+  ])('refuses %j naming the input', (values, message) => {
+    expect(() => getInputs(reader({ password: 'p', ...values }), run, workspace())).toThrow(message);
+  });
+
+  it('needs no password when it does not push', () => {
+    expect(getInputs(reader({ push: 'false' }), run, workspace()).push).toBe(false);
+  });
+});

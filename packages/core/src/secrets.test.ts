@@ -17,7 +17,9 @@ function maskedBy(action: () => void): string[] {
 }
 
 describe('secrets', () => {
-  afterEach(() => jest.restoreAllMocks());
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
 
   it('masks the value, each of its lines, and its base64 form', () => {
     const key = '-----BEGIN KEY-----\nAAAAsecretline1\nBBBBsecretline2\n-----END KEY-----\n';

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every test: typecheck, unit tests and end-to-end tests against the sandbox, after all set-up.
+# Ends with one line "tests: N passed, N failed" counted from Jest's own report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+pnpm run -s typecheck
+
+report=$(mktemp)
+status=0
+pnpm run -s test -- --json --outputFile="$report" || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+' "$report" || true
+exit "$status"

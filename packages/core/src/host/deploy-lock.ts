@@ -1,0 +1,161 @@
+/**
+ * A lock on a host, so that two deployments of one thing (two runs, two jobs of a matrix) never
+ * change it at the same time. The lock is a directory (`mkdir` is atomic on every filesystem) with
+ * an `owner` file: the holder's token, an expiry (host clock, epoch seconds) and who holds it. An
+ * expired lock (a runner that died and never ran its post step) is taken over. The check-and-take
+ * runs under `flock` where the host has it (util-linux: Amazon Linux, Ubuntu, Debian), so two
+ * waiters cannot both take over the same expired lock.
+ *
+ * Each attempt is one short script on stdin (`sh -s -- <args>`): arguments are quoted words, nothing
+ * is pasted into the script.
+ */
+import { sleep as realSleep } from '../retry.js';
+import { formatDuration } from '../inputs.js';
+import type { Shell } from '../shell.js';
+
+export interface LockOwner {
+  /** Unique to one action run; only its holder releases the lock. */
+  token: string;
+  /** Who holds it, for the one who waits: the workflow run's URL, attempt and job. */
+  description: string;
+}
+
+export interface LockHolder {
+  token: string;
+  /** Epoch seconds, host clock. */
+  expiresAt: number;
+  description: string;
+}
+
+export type LockAttempt = { acquired: true; tookOverFrom?: LockHolder } | { acquired: false; holder?: LockHolder };
+
+export interface AcquireOptions {
+  /** How long the lock stays valid if never released. */
+  expiryMs: number;
+  /** How long to wait for another holder before giving up. */
+  waitMs: number;
+  pollMs?: number;
+  /** Told once when the lock is busy and we start waiting, and on a take-over. */
+  onWait?: (message: string) => void;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+}
+
+export class LockTimeoutError extends Error {
+  constructor(
+    readonly target: string,
+    readonly holder: LockHolder | undefined,
+    waitedMs: number,
+  ) {
+    super(
+      `${target}: another deployment holds the deploy lock (${holder?.description ?? 'holder unknown'}); ` +
+        `gave up after waiting ${formatDuration(waitedMs)}. It is released when that deployment ends, or expires at ` +
+        `${holder ? new Date(holder.expiresAt * 1000).toISOString() : 'its expiry'}.`,
+    );
+    this.name = 'LockTimeoutError';
+  }
+}
+
+const GUARD = `
+guard() {
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$lock.guard"
+    flock -w 30 9 || { echo "could not take $lock.guard" >&2; exit 1; }
+  fi
+}
+`;
+
+const ACQUIRE_SCRIPT = `set -eu
+lock=$1 token=$2 ttl=$3 info=$4
+mkdir -p "$(dirname "$lock")"
+${GUARD}
+take() {
+  mkdir "$lock" 2>/dev/null || return 1
+  now=$(date +%s)
+  printf '%s\\n%s\\n%s\\n' "$token" "$((now + ttl))" "$info" >"$lock/owner.tmp"
+  mv "$lock/owner.tmp" "$lock/owner"
+}
+guard
+if take; then echo acquired; exit 0; fi
+if [ -f "$lock/owner" ]; then
+  held=$(sed -n 1p "$lock/owner")
+  expires=$(sed -n 2p "$lock/owner")
+  if [ "$held" = "$token" ]; then echo acquired; exit 0; fi
+  case $expires in ''|*[!0-9]*) expires=0 ;; esac
+  if [ "$(date +%s)" -ge "$expires" ]; then
+    old=$(cat "$lock/owner")
+    rm -rf "$lock"
+    if take; then echo took-over; printf '%s\\n' "$old"; exit 0; fi
+  fi
+elif [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+  # A lock directory with no owner for over a minute: a holder died between mkdir and mv.
+  rm -rf "$lock"
+  if take; then echo acquired; exit 0; fi
+fi
+echo held
+cat "$lock/owner" 2>/dev/null || true
+`;
+
+const RELEASE_SCRIPT = `set -eu
+lock=$1 token=$2
+${GUARD}
+[ -d "$lock" ] || { echo absent; exit 0; }
+guard
+if [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ]; then
+  rm -rf "$lock"
+  echo released
+else
+  echo not-ours
+fi
+`;
+
+function parseHolder(lines: string[]): LockHolder | undefined {
+  if (lines.length < 2 || !lines[0]) return undefined;
+  return { token: lines[0], expiresAt: Number(lines[1]) || 0, description: lines[2] ?? '' };
+}
+
+export class DeployLock {
+  constructor(
+    readonly shell: Shell,
+    /** Absolute path of the lock directory on the host. */
+    readonly path: string,
+  ) {}
+
+  async tryAcquire(owner: LockOwner, expiryMs: number): Promise<LockAttempt> {
+    const ttl = String(Math.max(1, Math.ceil(expiryMs / 1000)));
+    const info = owner.description.replace(/[\r\n]+/g, ' ');
+    const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, owner.token, ttl, info], stdin: ACQUIRE_SCRIPT, timeoutMs: 60_000 });
+    const [status, ...rest] = result.stdout.split('\n');
+    if (status === 'acquired') return { acquired: true };
+    if (status === 'took-over') return { acquired: true, tookOverFrom: parseHolder(rest) };
+    return { acquired: false, holder: parseHolder(rest) };
+  }
+
+  /** Takes the lock, waiting for another holder up to `waitMs`; throws `LockTimeoutError` after. */
+  async acquire(owner: LockOwner, options: AcquireOptions): Promise<void> {
+    const sleep = options.sleep ?? realSleep;
+    const now = options.now ?? Date.now;
+    const started = now();
+    let told = false;
+    for (;;) {
+      const attempt = await this.tryAcquire(owner, options.expiryMs);
+      if (attempt.acquired) {
+        if (attempt.tookOverFrom) options.onWait?.(`Took over an expired deploy lock from ${attempt.tookOverFrom.description || 'an unknown holder'}.`);
+        return;
+      }
+      const waited = now() - started;
+      if (waited >= options.waitMs) throw new LockTimeoutError(this.shell.target, attempt.holder, waited);
+      if (!told) {
+        options.onWait?.(`Waiting for the deploy lock, held by ${attempt.holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
+        told = true;
+      }
+      await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
+    }
+  }
+
+  /** Releases the lock if `token` holds it; returns whether it did. */
+  async release(token: string): Promise<boolean> {
+    const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, token], stdin: RELEASE_SCRIPT, timeoutMs: 60_000 });
+    return result.stdout.trim() === 'released';
+  }
+}

@@ -1,0 +1,2 @@
+export * from './deploy-lock.js';
+export * from './release-history.js';

@@ -1,0 +1,6 @@
+export * from './host-address.js';
+export * from './host-keys.js';
+export * from './private-key.js';
+export * from './connection-inputs.js';
+export * from './ssh-shell.js';
+export * from './fleet.js';

@@ -1,0 +1,103 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunContext } from '@slipway/core';
+import { getInputs, splitWords } from './inputs.js';
+
+const run: RunContext = {
+  eventName: 'workflow_dispatch', sha: 'abc', ref: 'refs/heads/main', owner: 'My-Org', repo: 'Web_App', actor: 'octocat',
+  serverUrl: 'https://github.com', runId: 7, runAttempt: 1, workflow: 'deploy',
+};
+const FP = 'SHA256:YM5uzrYXRF94lPFDSherNITUFDGVX2fIpASmSvVb0BI';
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+let key = '';
+let workspace = '';
+
+beforeAll(() => {
+  const dir = mkdtempSync(join(tmpdir(), 'slipway-key-'));
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id')]);
+  key = readFileSync(join(dir, 'id'), 'utf8');
+  workspace = mkdtempSync(join(tmpdir(), 'slipway-ws-'));
+  writeFileSync(join(workspace, 'app.env'), 'A=from-file\nB=file\n');
+});
+
+const reader = (values: Record<string, string>) => (name: string) => values[name] ?? '';
+const base = () => ({ hosts: '10.0.0.1', 'ssh-key': key, 'host-fingerprints': FP, image: `ghcr.io/my-org/web@${DIGEST}` });
+
+describe('inputs', () => {
+  it('reads a deployment with its defaults: repository name, unless-stopped, 60s, 5 releases, 10m lock wait', () => {
+    const inputs = getInputs(reader(base()), run, workspace);
+    expect(inputs).toMatchObject({
+      mode: 'deploy',
+      imageText: `ghcr.io/my-org/web@${DIGEST}`,
+      registryAuth: undefined,
+      container: { name: 'web_app', ports: [], volumes: [], restart: 'unless-stopped', runArgs: [], network: undefined },
+      health: { kind: 'auto' },
+      healthTimeoutMs: 60_000,
+      keepReleases: 5,
+      lockTimeoutMs: 600_000,
+    });
+    expect(inputs.connection.hosts[0].label).toBe('ec2-user@10.0.0.1:22');
+  });
+
+  it('reads every deploy input; env wins over env-file; the password and env values are secrets', () => {
+    const inputs = getInputs(
+      reader({
+        ...base(), image: 'ghcr.io/my-org/web', 'registry-username': 'octocat', 'registry-password': 'ghp_token', name: 'web', ports: '8080:80, 127.0.0.1:9090:9090/udp',
+        env: 'A=from-env\nC=x y', 'env-file': 'app.env', volumes: 'data:/var/lib/app\n/srv/conf:/conf:ro', network: 'backend', restart: 'on-failure:3',
+        'run-args': `--init --memory 512m --label "team=web ops" --entrypoint=''`, 'health-url': 'http://127.0.0.1:8080/health', 'health-timeout': '2m',
+        'keep-releases': '2', 'lock-timeout': '30s',
+      }),
+      run,
+      workspace,
+    );
+    expect(inputs.imageText).toBe('ghcr.io/my-org/web:latest');
+    expect(inputs.registryAuth).toEqual({ username: 'octocat', password: 'ghp_token' });
+    expect([...inputs.container.env]).toEqual([['A', 'from-env'], ['B', 'file'], ['C', 'x y']]);
+    expect(inputs.container).toMatchObject({
+      name: 'web', ports: ['8080:80', '127.0.0.1:9090:9090/udp'], volumes: ['data:/var/lib/app', '/srv/conf:/conf:ro'], network: 'backend', restart: 'on-failure:3',
+      runArgs: ['--init', '--memory', '512m', '--label', 'team=web ops', '--entrypoint='],
+    });
+    expect(inputs.health).toEqual({ kind: 'url', url: 'http://127.0.0.1:8080/health' });
+    expect(inputs).toMatchObject({ healthTimeoutMs: 120_000, keepReleases: 2, lockTimeoutMs: 30_000 });
+    expect(inputs.secrets).toEqual(expect.arrayContaining(['ghp_token', 'from-env', key]));
+  });
+
+  it('knows rollback and script modes', () => {
+    expect(getInputs(reader({ ...base(), image: '', rollback: 'true' }), run, workspace).mode).toBe('rollback');
+    const script = getInputs(reader({ ...base(), image: '', script: 'docker ps', env: 'X=1' }), run, workspace);
+    expect(script).toMatchObject({ mode: 'script', script: 'docker ps' });
+  });
+
+  it.each([
+    [{ image: '' }, 'Input `image`: is empty'],
+    [{ image: 'ghcr.io/My-Org/web:v1' }, 'Input `image`: "My-Org/web" has uppercase letters'],
+    [{ script: 'echo hi' }, 'Input `script`: and `image` are both set'],
+    [{ image: '', script: 'x', rollback: 'true' }, 'Input `rollback`: is true while `script` is set'],
+    [{ image: '', script: 'x', env: 'MY-VAR=1' }, 'Input `env`: MY-VAR is not a shell variable name'],
+    [{ env: 'no equals' }, 'Input `env`: line 1 has no "="'],
+    [{ 'env-file': 'missing.env' }, 'Input `env-file`:'],
+    [{ name: '-bad' }, 'Input `name`'],
+    [{ ports: '80:eighty' }, 'Input `ports`'],
+    [{ volumes: 'data' }, 'Input `volumes`'],
+    [{ restart: 'sometimes' }, 'Input `restart`'],
+    [{ 'run-args': '--name other' }, 'Input `run-args`: --name is set by the action itself'],
+    [{ 'run-args': '--label "open' }, 'Input `run-args`: has an unclosed " quote'],
+    [{ 'health-cmd': 'true', 'health-url': 'http://x' }, 'Input `health-cmd`: and `health-url` are both set'],
+    [{ 'health-url': 'ftp://x' }, 'Input `health-url`'],
+    [{ 'health-timeout': '1 minute' }, 'Input `health-timeout`'],
+    [{ 'keep-releases': '0' }, 'Input `keep-releases`'],
+    [{ 'registry-password': 'p', 'registry-username': '' }, 'Input `registry-username`'],
+    [{ hosts: 'a,,b c' }, 'Input `hosts`'],
+    [{ 'connect-timeout': '10 seconds' }, 'Input `connect-timeout`'],
+  ])('refuses %j naming the input', (values, message) => {
+    expect(() => getInputs(reader({ ...base(), ...values }), run, workspace)).toThrow(message);
+  });
+
+  it('splits run-args like a shell, without expanding anything', () => {
+    expect(splitWords('run-args', `a 'b c' "d \\"e\\" $HOME" f\\ g\n--x=$(id)`)).toEqual(['a', 'b c', 'd "e" $HOME', 'f g', '--x=$(id)']);
+    expect(splitWords('run-args', '  ')).toEqual([]);
+  });
+});

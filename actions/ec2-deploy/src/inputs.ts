@@ -1,0 +1,193 @@
+/**
+ * The only file that reads ec2-deploy's own inputs: every action.yml input name appears here (the
+ * connection inputs, shared with compose-up, are read by core's `parseConnectionInputs`). Every
+ * mistake is an `InputError` naming its input, raised before any host is contacted.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import {
+  InputError,
+  formatImageRef,
+  parseBoolean,
+  parseConnectionInputs,
+  parseDuration,
+  parseImageRef,
+  parseInteger,
+  parseKeyValues,
+  parseList,
+  type ConnectionSettings,
+  type ImageRef,
+  type InputReader,
+  type RunContext,
+} from '@slipway/core';
+
+export type Mode = 'deploy' | 'rollback' | 'script';
+
+export type HealthCheck = { kind: 'cmd'; command: string } | { kind: 'url'; url: string } | { kind: 'auto' };
+
+export interface ContainerSpec {
+  /** Container name on every host. */
+  name: string;
+  /** `-p` values. */
+  ports: string[];
+  /** KEY=VALUE pairs, `env-file` first then `env`; delivered in a 0600 file, never argv. */
+  env: Map<string, string>;
+  /** `-v` values (named volumes or bind mounts). */
+  volumes: string[];
+  network?: string;
+  restart: string;
+  /** Extra `docker run` arguments, already split into words. */
+  runArgs: string[];
+}
+
+export interface Ec2DeployInputs {
+  mode: Mode;
+  connection: ConnectionSettings;
+  /** The image to deploy (deploy mode). */
+  image?: ImageRef;
+  /** `image` as given, normalised: what is pulled and recorded. */
+  imageText?: string;
+  /** Registry login for pulls (the registry is the pulled image's); undefined for a public image. */
+  registryAuth?: { username: string; password: string };
+  container: ContainerSpec;
+  health: HealthCheck;
+  healthTimeoutMs: number;
+  keepReleases: number;
+  lockTimeoutMs: number;
+  /** Script mode: run this under bash on every host. */
+  script?: string;
+  /** Every secret value to mask (keys in all their forms, passphrase, registry password, env values). */
+  secrets: string[];
+}
+
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const PORT = /^((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?((\d{1,5}(-\d{1,5})?)?:)?\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/;
+const RESTART = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
+const NETWORK = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_.-]+)?$/;
+/** `docker run` options the action sets itself: given in run-args they would conflict or undo it. */
+const OWNED_RUN_ARGS = /^(--name|--rm|-d|--detach|--restart|--env-file)(=|$)/;
+
+export function getInputs(read: InputReader, run: RunContext, workspace = process.cwd()): Ec2DeployInputs {
+  const script = read('script');
+  const rollback = parseBoolean('rollback', read('rollback'), false);
+  const rawImage = read('image').trim();
+  if (script.trim() && rawImage) throw new InputError('script', 'and `image` are both set: give `image` to deploy a container, or `script` to run a script, not both.');
+  if (script.trim() && rollback) throw new InputError('rollback', 'is true while `script` is set: a script run has no release to roll back.');
+  const mode: Mode = script.trim() ? 'script' : rollback ? 'rollback' : 'deploy';
+  if (mode === 'deploy' && !rawImage) {
+    throw new InputError('image', 'is empty: give the image to deploy (build-push\'s image-ref output), or `script`, or `rollback: true`.');
+  }
+
+  let image: ImageRef | undefined;
+  let imageText: string | undefined;
+  if (rawImage) {
+    image = parseImageRef('image', rawImage);
+    if (!image.tag && !image.digest) image = { ...image, tag: 'latest' };
+    imageText = formatImageRef(image);
+  }
+
+  const password = read('registry-password');
+  const username = read('registry-username').trim();
+  if (password && !username) throw new InputError('registry-username', 'is empty while `registry-password` is set: give the registry user (for GHCR, github.actor).');
+
+  const env = new Map<string, string>();
+  const envFile = read('env-file').trim();
+  if (envFile) {
+    const path = isAbsolute(envFile) ? envFile : resolve(workspace, envFile);
+    if (!existsSync(path)) throw new InputError('env-file', `${path} does not exist (paths are relative to the workspace, ${workspace}).`);
+    for (const [key, value] of parseKeyValues('env-file', readFileSync(path, 'utf8'))) env.set(key, value);
+  }
+  for (const [key, value] of parseKeyValues('env', read('env'))) env.set(key, value);
+  if (mode === 'script') {
+    // Script mode exports them in bash, which takes only shell names.
+    for (const key of env.keys()) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new InputError('env', `${key} is not a shell variable name (letters, digits, _), which script mode needs.`);
+  }
+
+  const name = read('name').trim() || defaultName(run);
+  if (!CONTAINER_NAME.test(name)) throw new InputError('name', `"${name}" is not a valid container name (letters, digits, _ . -, starting with a letter or digit).`);
+
+  const ports = parseList(read('ports'));
+  for (const port of ports) {
+    if (!PORT.test(port)) throw new InputError('ports', `"${port}" is not a port mapping: write [ip:]host-port:container-port[/tcp|udp], e.g. 8080:80 or 127.0.0.1:8080:80.`);
+  }
+  const volumes = parseList(read('volumes'));
+  for (const volume of volumes) {
+    if (!/^[^:\s]+:\/[^:\s]*(:[a-z,]+)?$/.test(volume)) throw new InputError('volumes', `"${volume}" is not a volume: write name:/path or /host/path:/path, optionally :ro.`);
+  }
+  const network = read('network').trim() || undefined;
+  if (network && !NETWORK.test(network)) throw new InputError('network', `"${network}" is not a network name.`);
+  const restart = read('restart').trim() || 'unless-stopped';
+  if (!RESTART.test(restart)) throw new InputError('restart', `"${restart}" is not a restart policy: no, always, unless-stopped or on-failure[:N].`);
+  const runArgs = splitWords('run-args', read('run-args'));
+  for (const arg of runArgs) {
+    if (OWNED_RUN_ARGS.test(arg)) throw new InputError('run-args', `${arg} is set by the action itself (use \`name\`, \`restart\`, \`env\`, \`env-file\` instead).`);
+  }
+
+  const healthCmd = read('health-cmd').trim();
+  const healthUrl = read('health-url').trim();
+  if (healthCmd && healthUrl) throw new InputError('health-cmd', 'and `health-url` are both set: give one.');
+  if (healthUrl && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(healthUrl)) throw new InputError('health-url', `"${healthUrl}" is not an http(s) URL.`);
+  const health: HealthCheck = healthCmd ? { kind: 'cmd', command: healthCmd } : healthUrl ? { kind: 'url', url: healthUrl } : { kind: 'auto' };
+
+  const connection = parseConnectionInputs(read);
+  return {
+    mode,
+    connection,
+    image,
+    imageText,
+    registryAuth: password ? { username, password } : undefined,
+    container: { name, ports, env, volumes, network, restart, runArgs },
+    health,
+    healthTimeoutMs: parseDuration('health-timeout', read('health-timeout'), '60s'),
+    keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
+    lockTimeoutMs: parseDuration('lock-timeout', read('lock-timeout'), '10m'),
+    script: mode === 'script' ? script : undefined,
+    secrets: [...connection.secrets, password, ...env.values()].filter((value) => value.length >= 4),
+  };
+}
+
+/** The repository's name, as a container name: `owner/My App` gives `my-app`. */
+function defaultName(run: RunContext): string {
+  const name = run.repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+  if (!name) throw new InputError('name', 'is empty and the repository name is unknown: give the container name.');
+  return name;
+}
+
+/**
+ * Splits `run-args` into words as a POSIX shell would, with '…' and "…" quoting and \ escapes, but
+ * without expanding anything: no shell ever sees the text.
+ */
+export function splitWords(input: string, raw: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = undefined;
+      else if (c === '\\' && i + 1 < raw.length && '"\\$`'.includes(raw[i + 1])) word += raw[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < raw.length) {
+      const next = raw[++i];
+      if (next !== '\n') word += next;
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new InputError(input, `has an unclosed ${quote} quote.`);
+  if (inWord) words.push(word);
+  return words;
+}

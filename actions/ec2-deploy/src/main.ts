@@ -1,0 +1,305 @@
+/**
+ * ec2-deploy: for each host (max-parallel at once, fail-fast), connect over SSH with a verified host
+ * key, take the deploy lock, then deploy, roll back or run the script; report per host. Wires core
+ * pieces together; inputs come from inputs.ts, the host-side steps from deploy.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import * as core from '@actions/core';
+import {
+  DeployLock,
+  SshShell,
+  actionInputs,
+  forEachHost,
+  formatDuration,
+  knownHostsLine,
+  maskSecret,
+  parseConnectionInputs,
+  quoteArg,
+  readRunContext,
+  runUrl,
+  tableCell,
+  targetEndpoint,
+  writeSummary,
+  type ConnectionSettings,
+  type HostLog,
+  type HostOutcome,
+  type LockOwner,
+  type SshHost,
+} from '@slipway/core';
+import { HostDeployment, ReleaseFailedError, hostPaths } from './deploy.js';
+import { getInputs, type Ec2DeployInputs } from './inputs.js';
+
+/** Locks this run holds, saved as they are taken so the post step can release them if main could not. */
+const LOCKS_STATE = 'deploy-locks';
+/** A lock never released (the runner died, and with it the post step) is taken over after this. */
+const LOCK_EXPIRY_MS = 60 * 60_000;
+
+export interface HostResult {
+  host: string;
+  ok: boolean;
+  mode: Ec2DeployInputs['mode'];
+  image: string | null;
+  imageId: string | null;
+  digest: string | null;
+  previousImage: string | null;
+  rolledBack: boolean;
+  health: string | null;
+  hostKey: string | null;
+  durationMs: number;
+  error: string | null;
+  stdout?: string;
+}
+
+interface HeldLocks {
+  token: string;
+  locks: { host: string; path: string }[];
+}
+
+class LockBook {
+  private readonly held = new Map<string, string>();
+  constructor(readonly token: string) {}
+
+  add(host: string, path: string): void {
+    this.held.set(host, path);
+    this.save();
+  }
+
+  remove(host: string): void {
+    this.held.delete(host);
+    this.save();
+  }
+
+  private save(): void {
+    const state: HeldLocks = { token: this.token, locks: [...this.held].map(([host, path]) => ({ host, path })) };
+    core.saveState(LOCKS_STATE, JSON.stringify(state));
+  }
+}
+
+function connect(settings: ConnectionSettings, host: SshHost, log: HostLog): Promise<SshShell> {
+  return SshShell.connect({
+    endpoint: targetEndpoint(settings, host),
+    jump: settings.jump,
+    insecureSkipHostKeyCheck: settings.insecureSkipHostKeyCheck,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    commandTimeoutMs: settings.commandTimeoutMs,
+    connectRetries: settings.connectRetries,
+    log,
+  });
+}
+
+async function homeOf(shell: SshShell): Promise<string> {
+  const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 60_000 })).stdout.trim();
+  if (!home.startsWith('/')) throw new Error(`${shell.target} reports no usable HOME ("${home}").`);
+  return home;
+}
+
+export async function main(): Promise<void> {
+  const run = readRunContext();
+  const inputs = getInputs(actionInputs, run, process.env.GITHUB_WORKSPACE || process.cwd());
+  for (const secret of inputs.secrets) maskSecret(secret);
+  const settings = inputs.connection;
+  const url = run.owner ? runUrl(run) : undefined;
+  const owner: LockOwner = {
+    token: randomBytes(16).toString('hex'),
+    description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
+  };
+  const locks = new LockBook(owner.token);
+  const hostKeyLines: string[] = [];
+  const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText!;
+  core.info(`${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${
+    settings.maxParallel === 0 ? 'all at once' : `${settings.maxParallel} at a time`
+  }.`);
+
+  const outcomes = await forEachHost(
+    settings.hosts,
+    settings,
+    async (host, log): Promise<HostResult> => {
+      const started = Date.now();
+      const result: HostResult = {
+        host: host.label,
+        ok: false,
+        mode: inputs.mode,
+        image: inputs.imageText ?? null,
+        imageId: null,
+        digest: null,
+        previousImage: null,
+        rolledBack: false,
+        health: null,
+        hostKey: null,
+        durationMs: 0,
+        error: null,
+      };
+      let shell: SshShell | undefined;
+      try {
+        shell = await connect(settings, host, log);
+        result.hostKey = shell.hostKey.fingerprint;
+        hostKeyLines.push(knownHostsLine(host.host, host.port, shell.hostKey));
+        log.info(
+          `Connected to ${host.label}${settings.jump ? ` through ${settings.jump.host.label}` : ''}: host key ${shell.hostKey.keyType} ${shell.hostKey.fingerprint} ` +
+            `${settings.insecureSkipHostKeyCheck ? '(NOT verified)' : '(verified)'}.`,
+        );
+        if (inputs.mode === 'script') {
+          result.stdout = await runScript(shell, inputs, log);
+          result.ok = true;
+          return result;
+        }
+        const home = await homeOf(shell);
+        const paths = hostPaths(home, inputs.container.name);
+        await shell.run({ args: ['mkdir', '-p', '-m', '0700', paths.dir] });
+        const lock = new DeployLock(shell, paths.lock);
+        await lock.acquire(owner, { expiryMs: LOCK_EXPIRY_MS, waitMs: inputs.lockTimeoutMs, onWait: (message) => log.info(message) });
+        locks.add(host.label, paths.lock);
+        log.info(`Deploy lock taken (${paths.lock}).`);
+        try {
+          const deployment = new HostDeployment(
+            shell,
+            paths,
+            {
+              container: inputs.container,
+              health: inputs.health,
+              healthOptions: { timeoutMs: inputs.healthTimeoutMs },
+              keepReleases: inputs.keepReleases,
+              registryAuth: inputs.registryAuth,
+              runUrl: url,
+              pullTimeoutMs: settings.commandTimeoutMs,
+            },
+            log,
+          );
+          const release = inputs.mode === 'rollback' ? await deployment.rollback() : await deployment.deploy(inputs.imageText!);
+          Object.assign(result, {
+            ok: true,
+            image: release.image,
+            imageId: release.imageId,
+            digest: release.digest ?? null,
+            previousImage: release.previousImage ?? null,
+            health: release.health ?? null,
+          });
+        } finally {
+          if (await lock.release(owner.token).catch(() => false)) {
+            locks.remove(host.label);
+            log.info('Deploy lock released.');
+          }
+        }
+      } catch (error) {
+        result.error = (error as Error).message;
+        if (error instanceof ReleaseFailedError) {
+          result.rolledBack = error.rolledBack;
+          result.previousImage = error.previousImage ?? null;
+          result.imageId = error.imageId ?? null;
+        }
+        log.error(withLabel(host.label, result.error));
+      } finally {
+        await shell?.close();
+        result.durationMs = Date.now() - started;
+      }
+      return result;
+    },
+    {
+      failed: (result) => !result.ok,
+      describe: (outcome) => describeOutcome(outcome),
+    },
+  );
+
+  const results = outcomes.map((outcome) => outcome.value ?? skippedResult(outcome, inputs));
+  core.setOutput('results', JSON.stringify(results));
+  core.setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
+  core.setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
+  if (inputs.mode === 'script') {
+    core.setOutput('stdout', results.length === 1 ? (results[0].stdout ?? '') : results.map((r) => `==> ${r.host} <==\n${r.stdout ?? ''}`).join('\n'));
+  }
+  await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results));
+
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length) {
+    core.setFailed(`${failed.length} of ${results.length} host(s) failed: ${failed.map((r) => withLabel(r.host, (r.error ?? '').split('\n')[0])).join('; ')}`);
+  }
+}
+
+/** Releases the locks main could not (it failed, or was cancelled): connects again with the same inputs. */
+export async function post(): Promise<void> {
+  const saved = core.getState(LOCKS_STATE);
+  if (!saved) return;
+  const state = JSON.parse(saved) as HeldLocks;
+  if (state.locks.length === 0) return;
+  const settings = parseConnectionInputs(actionInputs);
+  for (const secret of settings.secrets) maskSecret(secret);
+  for (const { host: label, path } of state.locks) {
+    const host = settings.hosts.find((h) => h.label === label);
+    if (!host) {
+      core.warning(`${label}: not in \`hosts\` any more; its deploy lock ${path} expires on its own.`);
+      continue;
+    }
+    const log = { info: (m: string) => core.info(m), warning: (m: string) => core.warning(m), error: (m: string) => core.error(m), attach: () => {} };
+    let shell: SshShell | undefined;
+    try {
+      shell = await connect(settings, host, log);
+      const released = await new DeployLock(shell, path).release(state.token);
+      core.info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
+    } catch (error) {
+      core.warning(`${label}: could not release the deploy lock ${path} (${(error as Error).message}); it expires on its own.`);
+    } finally {
+      await shell?.close();
+    }
+  }
+}
+
+/** Script mode: the script on stdin to `bash -s`, after `set -euo pipefail` and the `env` exports. */
+async function runScript(shell: SshShell, inputs: Ec2DeployInputs, log: HostLog): Promise<string> {
+  const exports = [...inputs.container.env].map(([key, value]) => `export ${key}=${quoteArg(value)}\n`).join('');
+  // In braces, bash reads the whole script before running any of it: a command that reads stdin
+  // (docker exec -i, ssh) then cannot swallow the rest of the script.
+  const stdin = `set -euo pipefail\n${exports}{\n${inputs.script}\n}\n`;
+  log.info('Running the script');
+  const result = await shell.run({ args: ['bash', '-s'], stdin, stream: true, allowFailure: true });
+  if (result.exitCode !== 0 || result.signal || result.timedOut) {
+    const how = result.timedOut ? 'timed out' : result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+    throw new Error(`the script ${how}`);
+  }
+  return result.stdout;
+}
+
+/** Errors from core name their host already; others get it in front. */
+function withLabel(label: string, message: string): string {
+  return message.startsWith(label) ? message : `${label}: ${message}`;
+}
+
+function skippedResult(outcome: HostOutcome<HostResult>, inputs: Ec2DeployInputs): HostResult {
+  return {
+    host: outcome.host.label,
+    ok: false,
+    mode: inputs.mode,
+    image: inputs.imageText ?? null,
+    imageId: null,
+    digest: null,
+    previousImage: null,
+    rolledBack: false,
+    health: null,
+    hostKey: null,
+    durationMs: 0,
+    error: 'skipped: an earlier host failed (fail-fast)',
+  };
+}
+
+function describeOutcome(outcome: HostOutcome<HostResult>): string {
+  const result = outcome.value;
+  const label = outcome.host.label;
+  if (outcome.status === 'skipped' || !result) return `${label}: skipped`;
+  const time = formatDuration(result.durationMs || outcome.durationMs);
+  if (result.ok) {
+    if (result.mode === 'script') return `${label}: script succeeded (${time})`;
+    return `${label}: ${result.mode === 'rollback' ? 'rolled back to' : 'deployed'} ${result.image} (${time})`;
+  }
+  return `${label}: FAILED${result.rolledBack ? ', previous container restored' : ''} (${time}): ${(result.error ?? '').split('\n')[0]}`;
+}
+
+function summaryTable(results: readonly HostResult[]): string {
+  const lines = ['| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |'];
+  for (const r of results) {
+    const outcome = r.ok ? '✅ ok' : r.rolledBack ? '↩️ failed, rolled back' : `❌ ${r.error?.startsWith('skipped') ? 'skipped' : 'failed'}`;
+    const code = (value: string | null) => (value ? `\`${tableCell(value)}\`` : '');
+    lines.push(
+      `| ${tableCell(r.host)} | ${outcome}${r.error ? `<br>${tableCell(r.error.split('\n')[0])}` : ''} | ${code(r.mode === 'script' ? 'script' : r.image)} | ${code(r.previousImage)} | ${formatDuration(r.durationMs)} | ${code(r.hostKey)} |`,
+    );
+  }
+  return lines.join('\n');
+}

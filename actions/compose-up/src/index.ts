@@ -1,0 +1,4 @@
+import { runAction } from '@slipway/core';
+import { main, post } from './main.js';
+
+void runAction({ main, post });

@@ -1,0 +1,89 @@
+import { describe, expect, it } from '@jest/globals';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunContext } from '@slipway/core';
+import { getInputs, normalizeProjectName } from './inputs.js';
+
+const run: RunContext = {
+  eventName: 'push', sha: 'abc1234def', ref: 'refs/heads/main', defaultBranch: 'main', owner: 'My-Org', repo: 'Web.App',
+  actor: 'octocat', serverUrl: 'https://github.com', runId: 1, runAttempt: 1, workflow: 'ci',
+};
+
+const digest = `sha256:${'c'.repeat(64)}`;
+
+function workspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'slipway-ws-'));
+  writeFileSync(join(dir, 'docker-compose.yml'), 'services:\n  wserver:\n    build: ./nginx\n  my-node:\n    image: ghcr.io/ej31/jeff-ex:1.3\n');
+  mkdirSync(join(dir, 'nginx'));
+  writeFileSync(join(dir, 'nginx/default.conf'), 'server {}\n');
+  writeFileSync(join(dir, 'app.env'), 'A=from-file\r\nB=2\n');
+  return dir;
+}
+
+const reader = (values: Record<string, string>) => (name: string) => values[name] ?? '';
+
+describe('inputs', () => {
+  it('defaults: the compose file compose finds, the repository as project, runner mode', () => {
+    const inputs = getInputs(reader({}), run, workspace());
+    expect(inputs.model.files.map((f) => f.relativePath)).toEqual(['docker-compose.yml']);
+    expect(inputs).toMatchObject({
+      project: 'webapp', services: [], remote: false, pull: 'missing', build: true, wait: true, waitTimeoutMs: 120_000,
+      removeOrphans: true, downOnExit: false, mode: 'compose', remoteDir: '~/slipway/webapp', keepReleases: 5, envFile: undefined, registry: undefined,
+    });
+  });
+
+  it('reads every input, and pulls always on hosts', () => {
+    const ws = workspace();
+    const inputs = getInputs(
+      reader({
+        hosts: 'h1', 'project-name': 'shop', services: 'my-node', images: `my-node=ghcr.io/o/node@${digest}`, env: 'B=from env\nC=$literal',
+        'env-file': 'app.env', upload: 'nginx/', 'remote-dir': '/srv/shop', 'keep-releases': '3', build: 'false', wait: 'false',
+        'wait-timeout': '5m', 'remove-orphans': 'false', 'registry-password': 'tok',
+      }),
+      run,
+      ws,
+    );
+    expect(inputs).toMatchObject({
+      project: 'shop', services: ['my-node'], remote: true, pull: 'always', build: false, wait: false, waitTimeoutMs: 300_000,
+      removeOrphans: false, uploads: ['nginx'], remoteDir: '/srv/shop', keepReleases: 3,
+      registry: { registry: 'ghcr.io', username: 'octocat', password: 'tok', inputs: ['registry-username', 'registry-password'] },
+    });
+    expect([...inputs.images]).toEqual([['my-node', `ghcr.io/o/node@${digest}`]]);
+    // env-file first, then env, each value literal to compose's dotenv readers.
+    expect(inputs.envFile).toBe("A=from-file\nB=2\nB='from env'\nC='$literal'\n");
+  });
+
+  it('makes a compose project name of the repository name', () => {
+    expect(normalizeProjectName('My.Web-App_2')).toBe('myweb-app_2');
+    expect(normalizeProjectName('-x')).toBe('x');
+  });
+
+  it.each([
+    [{ 'compose-files': 'missing.yml' }, 'Input `compose-files`: cannot read missing.yml: ENOENT.'],
+    [{ 'project-name': 'My App' }, 'Input `project-name`: "My App" is not a compose project name'],
+    [{ services: 'my-node, api' }, 'Input `services`: "api" is not a service of docker-compose.yml'],
+    [{ images: '\nnginx=x/y:1' }, 'Input `images`: line 2: "nginx" is not a service'],
+    [{ images: 'my-node ghcr.io/o/n:1' }, 'Input `images`: line 1: write service=image-ref'],
+    [{ images: 'my-node=ghcr.io/O/N:1' }, 'Input `images`: line 1: "O/N" has uppercase letters'],
+    [{ images: `my-node=a/b:1\nmy-node=a/b:2` }, 'Input `images`: line 2: my-node is given twice.'],
+    [{ upload: 'nope/' }, 'Input `upload`: nope/ does not exist'],
+    [{ upload: '../etc' }, 'Input `upload`: ../etc must be a file or directory inside the workspace'],
+    [{ hosts: 'h1' }, 'Input `upload`: service wserver is built on the host from nginx/, which is not uploaded: add "nginx/" to `upload`.'],
+    [{ hosts: 'h1', upload: 'nginx', 'down-on-exit': 'true' }, 'Input `down-on-exit`: is for runs on the runner'],
+    [{ mode: 'swarm' }, 'Input `mode`: swarm stacks cannot build: service wserver has no image'],
+    [{ mode: 'k8s' }, 'Input `mode`: "k8s" is not one of: compose, swarm.'],
+    [{ pull: 'sometimes' }, 'Input `pull`: "sometimes" is not one of: always, missing, never.'],
+    [{ 'wait-timeout': 'soon' }, 'Input `wait-timeout`: "soon" is not a duration'],
+    [{ env: "Q=it's $x" }, 'Input `env`: the value of Q has both a single quote and characters compose would expand'],
+    [{ 'env-file': 'none.env' }, 'Input `env-file`: none.env is not a file'],
+  ])('refuses %j naming the input', (values, message) => {
+    expect(() => getInputs(reader(values), run, workspace())).toThrow(message);
+  });
+
+  it('reports a compose file syntax error with its line', () => {
+    const ws = workspace();
+    writeFileSync(join(ws, 'docker-compose.yml'), 'services:\n  app:\n    image: "unterminated\n');
+    expect(() => getInputs(reader({}), run, ws)).toThrow(/^Input `compose-files`: docker-compose.yml line 4, column 1: unexpected end of the stream/);
+  });
+});

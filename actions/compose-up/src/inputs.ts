@@ -1,0 +1,226 @@
+/**
+ * The only file that reads compose-up's own inputs: every action.yml input name appears here (the
+ * connection inputs shared with ec2-deploy are read by core's parser). It is also the preflight:
+ * the compose files are parsed and checked here, so a mistake fails before any host is touched.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  DEFAULT_COMPOSE_FILES,
+  InputError,
+  PULL_POLICIES,
+  checkServiceNames,
+  envFileLine,
+  loadComposeFiles,
+  localBuildContext,
+  parseBoolean,
+  parseChoice,
+  parseDuration,
+  parseImageRef,
+  parseInteger,
+  parseKeyValues,
+  parseList,
+  workspaceRelative,
+  type ComposeModel,
+  type DeployMode,
+  type InputReader,
+  type PullPolicy,
+  type RegistryCredentials,
+  type RunContext,
+} from '@slipway/core';
+
+export interface ComposeUpInputs {
+  model: ComposeModel;
+  project: string;
+  services: string[];
+  images: Map<string, string>;
+  /** Content of the env file compose gets, or undefined when neither `env` nor `env-file` is set. */
+  envFile?: string;
+  uploads: string[];
+  remoteDir: string;
+  keepReleases: number;
+  pull: PullPolicy;
+  build: boolean;
+  wait: boolean;
+  waitTimeoutMs: number;
+  removeOrphans: boolean;
+  downOnExit: boolean;
+  mode: DeployMode;
+  registry?: RegistryCredentials;
+  /** True when `hosts` is set: deploy over SSH; the connection inputs are parsed by core. */
+  remote: boolean;
+}
+
+const MODES = ['compose', 'swarm'] as const;
+
+/** Compose's rule for project names (v2 refuses others; v1 silently strips what does not fit). */
+const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+
+export function normalizeProjectName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+}
+
+export function getInputs(read: InputReader, run: RunContext, workspace = process.cwd()): ComposeUpInputs {
+  const remote = read('hosts').trim() !== '';
+  const mode = parseChoice('mode', read('mode'), MODES, 'compose');
+
+  const model = loadComposeFiles('compose-files', workspace, composeFiles(read('compose-files'), workspace));
+
+  const project = projectName(read('project-name'), run);
+  const services = parseList(read('services'));
+  checkServiceNames(model, 'services', services.map((name) => ({ name })));
+  const images = parseImages(read('images'), model);
+
+  const uploads = parseList(read('upload'), { commas: false }).map((path) => uploadPath(path, workspace));
+  if (remote && mode === 'compose' && parseBoolean('build', read('build'), true)) checkBuildContextsUploaded(model, uploads, workspace);
+  if (mode === 'swarm') checkSwarmImages(model, services, images);
+
+  const downOnExit = parseBoolean('down-on-exit', read('down-on-exit'), false);
+  if (downOnExit && remote) {
+    throw new InputError('down-on-exit', 'is for runs on the runner (integration tests); with `hosts` the deployment is meant to stay up. Remove one of them.');
+  }
+
+  const password = read('registry-password');
+  const registry: RegistryCredentials | undefined = password
+    ? {
+        registry: read('registry') || defaultRegistry(images, model),
+        username: read('registry-username') || run.actor,
+        password,
+        inputs: ['registry-username', 'registry-password'],
+      }
+    : undefined;
+  if (registry && !registry.username) throw new InputError('registry-username', 'is empty, and registry-password is set: give the registry user.');
+
+  return {
+    model,
+    project,
+    services,
+    images,
+    envFile: envFileContent(read('env'), read('env-file'), workspace),
+    uploads,
+    remoteDir: read('remote-dir') || `~/slipway/${project}`,
+    keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
+    pull: parseChoice('pull', read('pull'), PULL_POLICIES, remote ? 'always' : 'missing'),
+    build: parseBoolean('build', read('build'), true),
+    wait: parseBoolean('wait', read('wait'), true),
+    waitTimeoutMs: parseDuration('wait-timeout', read('wait-timeout'), '120s'),
+    removeOrphans: parseBoolean('remove-orphans', read('remove-orphans'), true),
+    downOnExit,
+    mode,
+    registry,
+    remote,
+  };
+}
+
+function composeFiles(raw: string, workspace: string): string[] {
+  const given = parseList(raw, { commas: false });
+  if (given.length) return given;
+  const found = DEFAULT_COMPOSE_FILES.find((name) => existsSync(resolve(workspace, name)));
+  if (!found) throw new InputError('compose-files', `is not set and none of ${DEFAULT_COMPOSE_FILES.join(', ')} is in the workspace (${workspace}).`);
+  return [found];
+}
+
+function projectName(raw: string, run: RunContext): string {
+  const given = raw.trim();
+  if (given) {
+    if (!PROJECT_NAME.test(given)) {
+      throw new InputError('project-name', `"${given}" is not a compose project name: lowercase letters, digits, _ and -, starting with a letter or digit (e.g. "${normalizeProjectName(given) || 'app'}").`);
+    }
+    return given;
+  }
+  // Repository names may have dots and capitals ("My.App"); compose project names may not.
+  const fromRepo = normalizeProjectName(run.repo);
+  if (!fromRepo) throw new InputError('project-name', 'is not set and the repository name gives none: set it.');
+  return fromRepo;
+}
+
+/** `service=image-ref` lines, each checked against the files' services and the reference grammar. */
+function parseImages(raw: string, model: ComposeModel): Map<string, string> {
+  const images = new Map<string, string>();
+  raw.split(/\r?\n/).forEach((line, index) => {
+    const text = line.trim();
+    if (text === '' || text.startsWith('#')) return;
+    const where = `line ${index + 1}`;
+    const eq = text.indexOf('=');
+    if (eq <= 0) throw new InputError('images', `${where}: write service=image-ref, e.g. app=ghcr.io/owner/app@sha256:…`);
+    const service = text.slice(0, eq).trim();
+    const image = text.slice(eq + 1).trim();
+    checkServiceNames(model, 'images', [{ name: service, line: index + 1 }]);
+    if (images.has(service)) throw new InputError('images', `${where}: ${service} is given twice.`);
+    try {
+      parseImageRef('images', image);
+    } catch (error) {
+      throw new InputError('images', `${where}: ${(error as Error).message.replace(/^Input `images`: /, '')}`);
+    }
+    images.set(service, image);
+  });
+  return images;
+}
+
+function uploadPath(raw: string, workspace: string): string {
+  const path = resolve(workspace, raw);
+  const relative = workspaceRelative(workspace, path);
+  if (!relative || relative === '.') throw new InputError('upload', `${raw} must be a file or directory inside the workspace (${workspace}), not the workspace itself or outside it.`);
+  if (!existsSync(path)) throw new InputError('upload', `${raw} does not exist in the workspace (${workspace}).`);
+  return relative;
+}
+
+/** On a host, `build:` needs its context there: a missing one would fail mid-deploy, after the upload. */
+function checkBuildContextsUploaded(model: ComposeModel, uploads: readonly string[], workspace: string): void {
+  // Every service, not only those in `services`: up starts (and builds) what they depend on too.
+  for (const service of model.services.values()) {
+    const context = localBuildContext(model, service);
+    if (context === undefined) continue;
+    if (!existsSync(resolve(workspace, context)) || !statSync(resolve(workspace, context)).isDirectory()) {
+      throw new InputError('compose-files', `service ${service.name} builds from ${context}, which is not a directory in the workspace.`);
+    }
+    const covered = uploads.some((upload) => context === upload || context.startsWith(`${upload}/`) || upload === '.');
+    if (!covered) {
+      throw new InputError('upload', `service ${service.name} is built on the host from ${context}/, which is not uploaded: add "${context}/" to \`upload\`.`);
+    }
+  }
+}
+
+/** A stack cannot build: each service it starts needs an image. */
+function checkSwarmImages(model: ComposeModel, services: readonly string[], images: ReadonlyMap<string, string>): void {
+  for (const service of model.services.values()) {
+    if (services.length && !services.includes(service.name)) continue;
+    if (!service.image && !images.has(service.name)) {
+      throw new InputError('mode', `swarm stacks cannot build: service ${service.name} has no image; push one (build-push) and set it in \`images\`.`);
+    }
+  }
+}
+
+function defaultRegistry(images: ReadonlyMap<string, string>, model: ComposeModel): string {
+  const first = [...images.values()][0];
+  if (first) return parseImageRef('images', first).registry;
+  for (const service of model.services.values()) {
+    if (!service.image || service.image.includes('${')) continue;
+    try {
+      const registry = parseImageRef('compose-files', service.image).registry;
+      if (registry !== 'docker.io') return registry;
+    } catch {
+      // An image compose itself will judge; it says nothing about the registry.
+    }
+  }
+  return 'ghcr.io';
+}
+
+/** `env-file` first, then `env` (later lines win in both compose versions' readers). */
+function envFileContent(envRaw: string, envFileRaw: string, workspace: string): string | undefined {
+  const parts: string[] = [];
+  if (envFileRaw.trim()) {
+    const path = resolve(workspace, envFileRaw.trim());
+    if (!existsSync(path) || !statSync(path).isFile()) throw new InputError('env-file', `${envFileRaw.trim()} is not a file in the workspace (${workspace}).`);
+    parts.push(readFileSync(path, 'utf8').replace(/\r\n/g, '\n').replace(/\n*$/, ''));
+  }
+  const env = parseKeyValues('env', envRaw);
+  for (const [key, value] of env) {
+    try {
+      parts.push(envFileLine(key, value));
+    } catch (error) {
+      throw new InputError('env', `${(error as Error).message}: put it in \`env-file\` in the quoting compose expects.`);
+    }
+  }
+  return parts.length ? `${parts.join('\n')}\n` : undefined;
+}

@@ -1,0 +1,137 @@
+/** compose-up: preflight, then one compose deployment per target; outputs and a summary. Wires core pieces. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as core from '@actions/core';
+import {
+  LocalShell,
+  actionInputs,
+  composeDownLocal,
+  composeUpLocal,
+  factsTable,
+  formatDuration,
+  maskSecret,
+  readRunContext,
+  releaseId,
+  runUrl,
+  stepLog,
+  tableCell,
+  writeSummary,
+  type ComposePlan,
+  type LocalProjectState,
+  type TargetResult,
+} from '@slipway/core';
+import { getInputs, type ComposeUpInputs } from './inputs.js';
+import { deployToHosts } from './remote.js';
+
+/** Saved for the post step: the local project to take down, and our temp directory to remove. */
+const LOCAL_PROJECT_STATE = 'compose-project';
+const TEMP_DIR_STATE = 'temp-dir';
+const REMOVE_ORPHANS_STATE = 'remove-orphans';
+
+export async function main(): Promise<void> {
+  const run = readRunContext();
+  const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
+  const inputs = getInputs(actionInputs, run, workspace);
+  maskSecret(inputs.registry?.password);
+  core.setOutput('project-name', inputs.project);
+
+  const plan: ComposePlan = {
+    project: inputs.project,
+    mode: inputs.mode,
+    workspace,
+    model: inputs.model,
+    images: inputs.images,
+    services: inputs.services,
+    envFile: inputs.envFile,
+    uploads: inputs.uploads,
+    pull: inputs.pull,
+    build: inputs.build,
+    wait: inputs.wait,
+    waitTimeoutMs: inputs.waitTimeoutMs,
+    removeOrphans: inputs.removeOrphans,
+    registry: inputs.registry,
+    remoteDir: inputs.remoteDir,
+    keepReleases: inputs.keepReleases,
+    releaseId: releaseId(new Date(), run.runId || 0, run.runAttempt || 1),
+    runUrl: run.owner ? runUrl(run) : undefined,
+  };
+
+  const results = inputs.remote ? await deployToHosts(actionInputs, plan) : [await deployLocally(inputs, plan)];
+  await report(inputs, results);
+  const failed = results.filter((result) => !result.ok);
+  if (failed.length) {
+    throw new Error(failed.map((result) => `${result.target}: ${result.error ?? 'failed'}`).join('\n'));
+  }
+}
+
+async function deployLocally(inputs: ComposeUpInputs, plan: ComposePlan): Promise<TargetResult> {
+  // Our override, env file and registry login live here, outside the workspace; removed at the end
+  // (or by the post step, which still needs the files for `down`).
+  const tempDir = await mkdtemp(join(process.env.RUNNER_TEMP || tmpdir(), 'slipway-compose-'));
+  core.saveState(TEMP_DIR_STATE, tempDir);
+  const { result } = await composeUpLocal(new LocalShell(), plan, tempDir, stepLog('', true), (state) => {
+    if (inputs.downOnExit) {
+      core.saveState(LOCAL_PROJECT_STATE, JSON.stringify(state));
+      core.saveState(REMOVE_ORPHANS_STATE, String(inputs.removeOrphans));
+    }
+  });
+  if (!inputs.downOnExit) await rm(tempDir, { recursive: true, force: true });
+  return result;
+}
+
+/** `down-on-exit`: the project's logs, then `down` (never `-v`: volumes stay); then our temp files go. */
+export async function post(): Promise<void> {
+  const saved = core.getState(LOCAL_PROJECT_STATE);
+  const tempDir = core.getState(TEMP_DIR_STATE);
+  try {
+    if (saved) {
+      const state = JSON.parse(saved) as LocalProjectState;
+      await composeDownLocal(new LocalShell(), state, core.getState(REMOVE_ORPHANS_STATE) !== 'false');
+    }
+  } finally {
+    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+async function report(inputs: ComposeUpInputs, results: readonly TargetResult[]): Promise<void> {
+  core.setOutput('services', JSON.stringify(results.flatMap((result) => result.services.map((service) => ({ target: result.target, ...service })))));
+  core.setOutput(
+    'results',
+    JSON.stringify(
+      results.map((r) => ({
+        target: r.target,
+        ok: r.ok,
+        compose: r.compose ?? null,
+        release: r.release ?? null,
+        previousRelease: r.previousRelease ?? null,
+        rolledBack: r.rolledBack,
+        durationMs: r.durationMs,
+        error: r.error ?? null,
+      })),
+    ),
+  );
+  for (const result of results) {
+    if (result.ok) core.info(`${result.target}: ${inputs.project} is up (${result.services.map((s) => `${s.service} ${s.state}${s.health === 'none' ? '' : `/${s.health}`}`).join(', ')})`);
+  }
+
+  const lines = [
+    factsTable([
+      ['Project', inputs.project],
+      ['Mode', inputs.mode],
+      ['Compose files', inputs.model.files.map((file) => file.relativePath).join(', ')],
+      ['Images', [...inputs.images].map(([service, image]) => `${service}=${image}`).join(', ')],
+    ]),
+    '',
+    '| Target | Result | Compose | Release | Services | Time |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of results) {
+    const outcome = r.ok ? '✅ up' : r.rolledBack ? `❌ failed, ${r.previousRelease} restored` : '❌ failed';
+    const services = r.services.map((s) => `${s.service}: ${s.state}${s.health === 'none' ? '' : ` (${s.health})`}`).join('<br>');
+    lines.push(`| ${tableCell(r.target)} | ${tableCell(outcome)} | ${tableCell(r.compose ?? '')} | ${tableCell(r.release ?? '')} | ${services} | ${formatDuration(r.durationMs)} |`);
+  }
+  const errors = results.filter((r) => r.error);
+  if (errors.length) lines.push('', ...errors.map((r) => `**${tableCell(r.target)}**: ${tableCell(r.error ?? '')}`));
+  await writeSummary(`compose-up: ${inputs.project}`, lines.join('\n'));
+}

@@ -1,0 +1,446 @@
+/**
+ * One compose deployment on one target, through its `Shell`: on the runner (files used where they
+ * are) or on a host (files uploaded into a new release directory, `current` switched when the
+ * services are up, the previous release applied again when they are not).
+ */
+import { posix } from 'node:path';
+import * as core from '@actions/core';
+import yaml from 'js-yaml';
+import { DockerCli, RegistrySession, type RegistryCredentials } from '../docker.js';
+import { formatDuration } from '../inputs.js';
+import { lastLines, type Shell } from '../shell.js';
+import { ComposeCli, type ComposeProject, type PullPolicy } from './compose-cli.js';
+import type { ComposeModel } from './compose-file.js';
+import { ServicesNotReadyError, projectContainers, waitForServices, type ContainerStatus } from './health.js';
+import { OVERRIDE_FILE_NAME, composeOverride } from './override.js';
+import { RELEASE_META_DIR, ReleaseStore, packFiles, resolveRemoteDir, type ReleaseManifest } from './release.js';
+import { StackNotConvergedError, checkSwarmManager, deployStack, serviceTaskErrors, waitForStack } from './swarm.js';
+
+export type DeployMode = 'compose' | 'swarm';
+
+/** Everything a deployment needs, validated on the runner before any target is touched. */
+export interface ComposePlan {
+  project: string;
+  mode: DeployMode;
+  workspace: string;
+  model: ComposeModel;
+  /** service → image reference, for the generated override. */
+  images: ReadonlyMap<string, string>;
+  /** Services to start; empty for all. */
+  services: readonly string[];
+  /** Content of the interpolation env file (`env-file` then `env`), if any. */
+  envFile?: string;
+  /** Extra paths to upload, relative to the workspace (build contexts, configs). */
+  uploads: readonly string[];
+  pull: PullPolicy;
+  build: boolean;
+  wait: boolean;
+  waitTimeoutMs: number;
+  removeOrphans: boolean;
+  registry?: RegistryCredentials;
+  /** Remote only: where releases live (may start with `~`), and how many to keep. */
+  remoteDir: string;
+  keepReleases: number;
+  releaseId: string;
+  runUrl?: string;
+}
+
+export interface ServiceState {
+  service: string;
+  container: string;
+  image: string;
+  state: string;
+  health: string;
+}
+
+export interface TargetResult {
+  target: string;
+  ok: boolean;
+  /** `docker-compose 1.29.2`, `docker compose 2.24.5`. */
+  compose?: string;
+  release?: string;
+  previousRelease?: string;
+  /** The previous release was applied again after this one failed. */
+  rolledBack: boolean;
+  services: ServiceState[];
+  durationMs: number;
+  error?: string;
+}
+
+/** How to reach this project again later (the post step's `down`). */
+export interface LocalProjectState {
+  command: 'plugin' | 'standalone';
+  version: string;
+  project: ComposeProject;
+  /** Files we wrote and the post step removes. */
+  generated: string[];
+}
+
+/** Logs go to the step's log; `prefix` tells hosts apart when they run in parallel. */
+export interface DeployLog {
+  info(message: string): void;
+  /** Output of a command copied line by line as it comes: only when one target runs at a time. */
+  stream: boolean;
+  group<T>(title: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export function stepLog(prefix: string, stream: boolean): DeployLog {
+  return {
+    info: (message) => core.info(prefix ? `[${prefix}] ${message}` : message),
+    stream,
+    group: (title, fn) => (stream ? core.group(prefix ? `${prefix}: ${title}` : title, fn) : fn()),
+  };
+}
+
+/** A deployment that failed after it changed the target, with what a user needs to see. */
+export class DeployError extends Error {
+  constructor(
+    message: string,
+    readonly logs: string,
+  ) {
+    super(message);
+    this.name = 'DeployError';
+  }
+}
+
+export function serviceStates(containers: readonly ContainerStatus[]): ServiceState[] {
+  return containers.map((c) => ({ service: c.service, container: c.name, image: c.image, state: c.state, health: c.health }));
+}
+
+/** Formats env lines so both dotenv readers (python-dotenv in v1, compose-go in v2) keep values literal. */
+export function envFileLine(key: string, value: string): string {
+  if (/^[^'"$\\#\s`]*$/.test(value)) return `${key}=${value}`;
+  // Single quotes: no expansion and no escapes in either reader.
+  if (!value.includes("'") && !/[\r\n]/.test(value)) return `${key}='${value}'`;
+  throw new Error(`the value of ${key} has both a single quote and characters compose would expand ($, quotes, #, \\, spaces)`);
+}
+
+interface Applied {
+  cli: ComposeCli;
+  containers: ContainerStatus[];
+}
+
+/** One target's compose commands, with the credentials of its registry session when there is one. */
+class Target {
+  readonly docker: DockerCli;
+
+  constructor(
+    readonly shell: Shell,
+    readonly plan: ComposePlan,
+    readonly log: DeployLog,
+  ) {
+    this.docker = new DockerCli(shell);
+  }
+
+  /** Runs `fn` logged in to the registry (a throwaway DOCKER_CONFIG), or as is when there is no login. */
+  async withRegistry<T>(cli: ComposeCli, parentDir: string | undefined, fn: (cli: ComposeCli, docker: DockerCli) => Promise<T>): Promise<T> {
+    if (!this.plan.registry) return fn(cli, this.docker);
+    const registry = this.plan.registry;
+    const session = await this.log.group(`Log in to ${registry.registry} as ${registry.username}`, () => RegistrySession.open(this.docker, registry, parentDir));
+    try {
+      return await fn(cli.withConfigDir(session.configDir), session.docker);
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** config -q, pull per policy, up, and wait: the same for a new release and for a rollback. */
+  async apply(
+    cli: ComposeCli,
+    docker: DockerCli,
+    project: ComposeProject,
+    options: { build: boolean; pull: PullPolicy; services: readonly string[]; beforeUp?: () => void },
+  ): Promise<Applied> {
+    const { plan, log } = this;
+    await cli.validate(project);
+    const resolved = parseResolved(await cli.resolvedConfig(project));
+    const selected = options.services.length ? options.services : Object.keys(resolved).filter((name) => startsByDefault(resolved[name]));
+
+    const pullable = selected.filter((name) => resolved[name]?.image && !resolved[name]?.build);
+    if (options.pull === 'always' && pullable.length) {
+      await log.group(`Pull ${pullable.join(', ')}`, () => cli.pull(project, pullable));
+    } else if (options.pull === 'never') {
+      for (const name of pullable) {
+        const image = resolved[name].image!;
+        const found = await docker.run(['image', 'inspect', '--format', '{{.Id}}', image], { allowFailure: true });
+        if (found.exitCode !== 0) throw new Error(`pull is never, and ${this.shell.target} has no image ${image} for service ${name}.`);
+      }
+    }
+
+    const useComposeWait = plan.wait && cli.supportsWait;
+    options.beforeUp?.();
+    const up = await log.group(`${cli.name} up (${project.name})`, () =>
+      cli.up(project, {
+        services: options.services,
+        build: options.build,
+        removeOrphans: plan.removeOrphans,
+        waitSeconds: useComposeWait ? Math.ceil(plan.waitTimeoutMs / 1000) : undefined,
+      }),
+    );
+    if (up.exitCode !== 0 || up.timedOut) {
+      const output = lastLines(`${up.stdout}\n${up.stderr}`.trim(), 30);
+      throw new DeployError(`${cli.name} up failed on ${this.shell.target} (exit code ${up.exitCode}):\n${output}`, await this.failingLogs(cli, project, selected));
+    }
+
+    if (plan.wait && !useComposeWait) {
+      log.info(`Waiting up to ${formatDuration(plan.waitTimeoutMs)} for ${selected.join(', ')} (healthy, or running without a healthcheck)`);
+      try {
+        const containers = await waitForServices(docker, project.name, selected, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m) });
+        return { cli, containers };
+      } catch (error) {
+        if (!(error instanceof ServicesNotReadyError)) throw error;
+        throw new DeployError(error.message, await this.failingLogs(cli, project, error.failing));
+      }
+    }
+    return { cli, containers: (await projectContainers(docker, project.name)).filter((c) => selected.includes(c.service)) };
+  }
+
+  async failingLogs(cli: ComposeCli, project: ComposeProject, services: readonly string[]): Promise<string> {
+    return cli.logs(project, services, 100);
+  }
+}
+
+interface ResolvedService {
+  image?: string;
+  build?: unknown;
+  profiles?: string[];
+  scale?: number;
+  deploy?: { replicas?: number; mode?: string };
+}
+
+function parseResolved(text: string): Record<string, ResolvedService> {
+  const document = yaml.load(text) as { services?: Record<string, ResolvedService> } | null;
+  return document?.services ?? {};
+}
+
+/** Services `up` starts without naming them: not behind a profile, not scaled to zero. */
+function startsByDefault(service: ResolvedService | undefined): boolean {
+  if (!service) return false;
+  if (service.profiles?.length) return false;
+  if (service.scale === 0 || service.deploy?.replicas === 0) return false;
+  return true;
+}
+
+function describeCompose(cli: ComposeCli): string {
+  return `${cli.name} ${cli.flavor.version}`;
+}
+
+/**
+ * On the runner: the workspace's files as they are, plus our override and env file in `tempDir`.
+ * Returns the result and how to reach the project again (for `down-on-exit`).
+ */
+export async function composeUpLocal(
+  shell: Shell,
+  plan: ComposePlan,
+  tempDir: string,
+  log: DeployLog,
+  /** Called before anything starts, so a post step can take the project down even after a crash. */
+  onProject?: (state: LocalProjectState) => void,
+): Promise<{ result: TargetResult; state?: LocalProjectState }> {
+  const started = Date.now();
+  const target = new Target(shell, plan, log);
+  const result: TargetResult = { target: shell.target, ok: false, rolledBack: false, services: [], durationMs: 0 };
+  let state: LocalProjectState | undefined;
+  try {
+    const cli = await ComposeCli.detect(shell);
+    result.compose = describeCompose(cli);
+    log.info(`Using ${result.compose} on ${shell.target}`);
+    const generated: string[] = [];
+    const files = plan.model.files.map((file) => file.path);
+    if (plan.images.size) {
+      const override = posix.join(tempDir, OVERRIDE_FILE_NAME);
+      await shell.writeFile(override, composeOverride(plan.images), 0o600);
+      files.push(override);
+      generated.push(override);
+    }
+    let envFile: string | undefined;
+    if (plan.envFile !== undefined) {
+      envFile = posix.join(tempDir, 'slipway-compose.env');
+      await shell.writeFile(envFile, plan.envFile, 0o600);
+      generated.push(envFile);
+    }
+    const project: ComposeProject = { name: plan.project, files, envFile };
+    state = { command: cli.flavor.kind, version: cli.flavor.version, project, generated };
+    onProject?.(state);
+
+    if (plan.mode === 'swarm') {
+      result.services = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
+    } else {
+      const applied = await target.withRegistry(cli, tempDir, (c, docker) => target.apply(c, docker, project, plan));
+      result.services = serviceStates(applied.containers);
+    }
+    result.ok = true;
+  } catch (error) {
+    result.error = errorMessage(error);
+    if (error instanceof DeployError && error.logs) {
+      await log.group(`Logs of the failing services on ${shell.target}`, async () => core.info(error.logs));
+    }
+  }
+  result.durationMs = Date.now() - started;
+  return { result, state };
+}
+
+/** On a host: a new release directory, `up`, then `current` switched, or the previous release re-applied. */
+export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: DeployLog): Promise<TargetResult> {
+  const started = Date.now();
+  const target = new Target(shell, plan, log);
+  const result: TargetResult = { target: shell.target, ok: false, rolledBack: false, services: [], durationMs: 0 };
+  let changed = false;
+  let previous: ReleaseManifest | undefined;
+  let store: ReleaseStore | undefined;
+  let cli: ComposeCli | undefined;
+  try {
+    cli = await ComposeCli.detect(shell);
+    result.compose = describeCompose(cli);
+    log.info(`Using ${result.compose} on ${shell.target}`);
+    if (plan.mode === 'swarm') await checkSwarmManager(target.docker);
+
+    store = new ReleaseStore(shell, await resolveRemoteDir(shell, plan.remoteDir));
+    previous = await store.current();
+    result.previousRelease = previous?.id;
+    const dir = await store.create(plan.releaseId);
+    result.release = plan.releaseId;
+
+    const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store!, plan));
+    const project = releaseProject(dir, manifest);
+    const activeStore = store;
+    const applyNew = async (c: ComposeCli, docker: DockerCli): Promise<ServiceState[]> => {
+      if (plan.mode === 'swarm') return deploySwarm(target, c, docker, project, posix.join(dir, RELEASE_META_DIR), () => (changed = true));
+      const applied = await target.apply(c, docker, project, { ...plan, beforeUp: () => (changed = true) });
+      return serviceStates(applied.containers);
+    };
+    result.services = await target.withRegistry(cli, activeStore.baseDir, applyNew);
+    await activeStore.activate(plan.releaseId);
+    const pruned = await activeStore.prune(plan.keepReleases, [plan.releaseId]);
+    if (pruned.length) log.info(`Removed old releases ${pruned.join(', ')}`);
+    result.ok = true;
+  } catch (error) {
+    result.error = errorMessage(error);
+    const logs = error instanceof DeployError ? error.logs : error instanceof StackDeployError ? error.logs : '';
+    if (logs) await log.group(`Logs of the failing services on ${shell.target}`, async () => core.info(logs));
+    if (changed && previous && store && cli) {
+      result.rolledBack = await rollBack(target, cli, store, previous);
+      if (result.rolledBack) result.error += ` The previous release ${previous.id} is running again.`;
+    } else if (changed) {
+      result.error += ' There is no previous release to go back to.';
+    }
+  }
+  result.durationMs = Date.now() - started;
+  return result;
+}
+
+/** Applies the previous release again, as it was (its files, its env file, its images). */
+async function rollBack(target: Target, cli: ComposeCli, store: ReleaseStore, previous: ReleaseManifest): Promise<boolean> {
+  const { log, shell } = target;
+  const project = releaseProject(store.dir(previous.id), previous);
+  try {
+    return await log.group(`Re-apply the previous release ${previous.id} on ${shell.target}`, async () => {
+      await target.withRegistry(cli, store.baseDir, async (c, docker) => {
+        if (previous.mode === 'swarm') {
+          await deploySwarm(target, c, docker, project, posix.join(store.dir(previous.id), RELEASE_META_DIR));
+        } else {
+          // Its build contexts are there too; rebuilding restores images that the failed release retagged.
+          await target.apply(c, docker, project, { build: true, pull: 'missing', services: previous.services });
+        }
+      });
+      log.info(`Previous release ${previous.id} is running again on ${shell.target}`);
+      return true;
+    });
+  } catch (error) {
+    core.error(`Re-applying the previous release ${previous.id} on ${shell.target} failed too: ${errorMessage(error)}`);
+    return false;
+  }
+}
+
+function releaseProject(dir: string, manifest: ReleaseManifest): ComposeProject {
+  return {
+    name: manifest.project,
+    files: manifest.files.map((file) => posix.join(dir, file)),
+    envFile: manifest.envFile ? posix.join(dir, manifest.envFile) : undefined,
+  };
+}
+
+/** Uploads the compose files and `upload` paths (one tar), then writes the override, env file and manifest. */
+async function uploadRelease(shell: Shell, store: ReleaseStore, plan: ComposePlan): Promise<ReleaseManifest> {
+  const paths = [...new Set([...plan.model.files.map((file) => file.relativePath), ...plan.uploads])];
+  const archive = await packFiles(plan.workspace, paths);
+  await store.unpack(plan.releaseId, archive);
+  const dir = store.dir(plan.releaseId);
+  const files = plan.model.files.map((file) => file.relativePath);
+  if (plan.images.size) {
+    const override = posix.join(RELEASE_META_DIR, OVERRIDE_FILE_NAME);
+    await shell.writeFile(posix.join(dir, override), composeOverride(plan.images), 0o600);
+    files.push(override);
+  }
+  let envFile: string | undefined;
+  if (plan.envFile !== undefined) {
+    envFile = posix.join(RELEASE_META_DIR, 'compose.env');
+    // Kept with the release (0600, in a 0700 directory): re-applying it later needs the same values.
+    await shell.writeFile(posix.join(dir, envFile), plan.envFile, 0o600);
+  }
+  const manifest: ReleaseManifest = {
+    id: plan.releaseId,
+    project: plan.project,
+    mode: plan.mode,
+    files,
+    envFile,
+    services: [...plan.services],
+    createdAt: new Date().toISOString(),
+    runUrl: plan.runUrl,
+  };
+  await store.writeManifest(manifest);
+  return manifest;
+}
+
+export class StackDeployError extends Error {
+  constructor(
+    message: string,
+    readonly logs: string,
+  ) {
+    super(message);
+    this.name = 'StackDeployError';
+  }
+}
+
+/**
+ * Swarm: compose renders the files (merge and `--env-file` interpolation, which `docker stack deploy`
+ * does not do from a file) into one 0600 file beside the release, and the stack is deployed from it.
+ */
+async function deploySwarm(
+  target: Target,
+  cli: ComposeCli,
+  docker: DockerCli,
+  project: ComposeProject,
+  metaDir: string,
+  beforeDeploy?: () => void,
+): Promise<ServiceState[]> {
+  const { plan, log, shell } = target;
+  await checkSwarmManager(docker);
+  await cli.validate(project);
+  const rendered = posix.join(metaDir, 'stack.yml');
+  await shell.writeFile(rendered, await cli.resolvedConfig(project), 0o600);
+  beforeDeploy?.();
+  await log.group(`docker stack deploy ${project.name}`, () => deployStack(docker, project.name, rendered, plan.removeOrphans));
+  if (!plan.wait) return [];
+  log.info(`Waiting up to ${formatDuration(plan.waitTimeoutMs)} for every service of stack ${project.name} to converge`);
+  try {
+    const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m) });
+    return services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.replicas} replicas`, health: s.updateState || 'none' }));
+  } catch (error) {
+    if (!(error instanceof StackNotConvergedError)) throw error;
+    const logs: string[] = [];
+    for (const service of error.failing) logs.push(`--- ${service}\n${await serviceTaskErrors(docker, service)}`);
+    throw new StackDeployError(error.message, logs.join('\n'));
+  }
+}
+
+/** `down` for the post step of a local run: logs first, then containers and networks, never volumes. */
+export async function composeDownLocal(shell: Shell, state: LocalProjectState, removeOrphans: boolean): Promise<void> {
+  const cli = new ComposeCli(shell, { kind: state.command, version: state.version });
+  await core.group(`Logs of ${state.project.name}`, async () => core.info(await cli.logs(state.project, [], 200)));
+  await core.group(`${cli.name} down (${state.project.name})`, () => cli.down(state.project, removeOrphans));
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

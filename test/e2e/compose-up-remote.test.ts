@@ -1,0 +1,210 @@
+/**
+ * compose-up on sandbox hosts over SSH, end to end through the committed bundle, with the
+ * docker-compose v1 the hosts have: the seeds' two-service stack (a proxy built on the host from an
+ * uploaded context, in front of an app image pulled from the authenticated registry) on two hosts;
+ * a new app digest through `images`; a release that never becomes healthy rolled back; named
+ * volumes kept throughout; and a two-replica swarm stack on a single-node swarm.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArgvWatcher } from './support/argv-watch.js';
+import { composeWorkspace, fixtureDir, httpGet, pushAppImage } from './support/compose-app.js';
+import { docker, exec, mustExec } from './support/exec.js';
+import { repoRoot, runAction } from './support/run-action.js';
+import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
+
+/**
+ * Remote mode runs on core's SshShell and connection-input parser (packages/core/src/ssh, issue 3).
+ * Until that is in the tree these tests are skipped, loudly, rather than failing for a missing part.
+ */
+const sshReady = existsSync(join(repoRoot, 'packages/core/src/ssh/index.ts'));
+const remoteDescribe = sshReady ? describe : describe.skip;
+if (!sshReady) console.warn('compose-up remote e2e skipped: packages/core/src/ssh/index.ts is not there yet (issue 3).');
+
+const project = 'slipway-e2e-remote';
+const stack = 'slipway-e2e-stack';
+let sandbox: Sandbox;
+let hosts: SandboxHost[];
+let workspace: string;
+let images: { v1: string; v2: string; broken: string };
+
+const releaseBase = (host: SandboxHost) => join(host.home, 'slipway', project);
+
+function connection(targets: readonly SandboxHost[]): Record<string, string> {
+  return {
+    hosts: targets.map((h) => `${h.user}@${h.address}:${h.port}`).join('\n'),
+    'ssh-key': readFileSync(sandbox.keys.ed25519, 'utf8'),
+    'host-fingerprints': targets.map((h) => h.hostKeyFingerprint).join('\n'),
+    'registry-username': sandbox.registry.username,
+    'registry-password': sandbox.registry.password,
+  };
+}
+
+function deploy(inputs: Record<string, string>, targets = hosts) {
+  return runAction('compose-up', {
+    cwd: workspace,
+    inputs: { 'project-name': project, upload: 'proxy/', env: 'GREETING=hello from the env input', 'wait-timeout': '60s', ...connection(targets), ...inputs },
+    timeoutMs: 240_000,
+  });
+}
+
+function container(host: SandboxHost, service: string): string {
+  return mustExec(['docker', '-H', host.dockerHost, 'ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`]);
+}
+
+/** What the proxy on `host` answers through its published 127.0.0.1 port: the app behind it. */
+function throughProxy(host: SandboxHost): string {
+  const address = mustExec(['docker', '-H', host.dockerHost, 'port', container(host, 'proxy'), '8080/tcp']).split('\n')[0];
+  expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+  return httpGet(address, '/cgi-bin/app');
+}
+
+function currentRelease(host: SandboxHost): string {
+  return readlinkSync(join(releaseBase(host), 'current'));
+}
+
+function filesContaining(dir: string, secret: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((name) => join(dir, name))
+    .filter((file) => lstatSync(file).isFile() && readFileSync(file, 'utf8').includes(secret));
+}
+
+function cleanUp(): void {
+  for (const host of hosts) {
+    for (const id of mustExec(['docker', '-H', host.dockerHost, 'ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]).split('\n').filter(Boolean)) {
+      docker(host.dockerHost, 'rm', '-f', id);
+    }
+    docker(host.dockerHost, 'network', 'rm', `${project}_default`);
+    docker(host.dockerHost, 'volume', 'rm', `${project}_data`);
+    exec(['rm', '-rf', releaseBase(host)]);
+  }
+}
+
+beforeAll(() => {
+  if (!sshReady) return;
+  sandbox = loadSandbox();
+  hosts = sandbox.hosts.slice(0, 2);
+  if (hosts.length < 2) throw new Error('these tests need two sandbox hosts (test/sandbox/up.sh --hosts 2)');
+  cleanUp();
+  workspace = composeWorkspace(sandbox);
+  images = {
+    v1: pushAppImage(sandbox, 'remote-v1', 'app v1'),
+    v2: pushAppImage(sandbox, 'remote-v2', 'app v2'),
+    broken: pushAppImage(sandbox, 'remote-broken', 'app v3-broken', { broken: true }),
+  };
+}, 180_000);
+
+afterAll(() => {
+  if (sshReady) cleanUp();
+});
+
+remoteDescribe('compose-up (hosts)', () => {
+  it('deploys the proxy and app to two hosts, building the proxy on each from the uploaded context', async () => {
+    const watcher = new ArgvWatcher().start();
+    const result = await deploy({ images: `app=${images.v1}` });
+    watcher.stop();
+    expect(result.errors).toEqual([]);
+    expect(result.exitCode).toBe(0);
+
+    const results = JSON.parse(result.outputs.results) as Array<Record<string, unknown>>;
+    expect(results).toHaveLength(2);
+    for (const r of results) expect(r).toMatchObject({ ok: true, compose: expect.stringMatching(/^docker-compose 1\./), previousRelease: null, rolledBack: false });
+    const services = JSON.parse(result.outputs.services) as Array<Record<string, string>>;
+    expect(services.filter((s) => s.service === 'app' && s.health === 'healthy' && s.image === images.v1)).toHaveLength(2);
+
+    for (const host of hosts) {
+      expect(throughProxy(host)).toBe('app v1\n');
+      // The release: a private directory, current pointing at it, the env file 0600.
+      const release = currentRelease(host);
+      expect(release).toMatch(/^releases\/\d{8}T\d{6}Z-/);
+      const dir = join(releaseBase(host), release);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(statSync(join(dir, '.slipway/compose.env')).mode & 0o777).toBe(0o600);
+      expect(existsSync(join(dir, 'proxy/www/cgi-bin/app'))).toBe(true);
+      expect(mustExec(['docker', '-H', host.dockerHost, 'inspect', '--format', '{{json .Config.Env}}', container(host, 'app')])).toContain('GREETING=hello from the env input');
+      // The token: nowhere in the deploy user's files once the step is over.
+      expect(filesContaining(host.home, sandbox.registry.password)).toEqual([]);
+      // Data for the next tests to find again.
+      mustExec(['docker', '-H', host.dockerHost, 'exec', container(host, 'app'), 'sh', '-c', `echo kept-on-${host.name} > /data/marker`]);
+    }
+    expect(result.log).not.toContain(sandbox.registry.password);
+    expect(watcher.containing(sandbox.registry.password)).toEqual([]);
+  }, 300_000);
+
+  it('moves the app to a new digest through `images`, leaving the compose file untouched and the volume kept', async () => {
+    const userFile = join(workspace, 'compose.yml');
+    const before = createHash('sha256').update(readFileSync(userFile)).digest('hex');
+    const previous = hosts.map(currentRelease);
+    const result = await deploy({ images: `app=${images.v2}` });
+    expect(result.errors).toEqual([]);
+    expect(createHash('sha256').update(readFileSync(userFile)).digest('hex')).toBe(before);
+    const results = JSON.parse(result.outputs.results) as Array<{ previousRelease: string }>;
+    hosts.forEach((host, i) => {
+      expect(throughProxy(host)).toBe('app v2\n');
+      expect(`releases/${results[i].previousRelease}`).toBe(previous[i]);
+      expect(currentRelease(host)).not.toBe(previous[i]);
+      const dir = join(releaseBase(host), currentRelease(host));
+      expect(readFileSync(join(dir, '.slipway/slipway-images.override.yml'), 'utf8')).toContain(images.v2);
+      expect(readFileSync(join(dir, 'compose.yml'), 'utf8')).toBe(readFileSync(userFile, 'utf8'));
+      expect(mustExec(['docker', '-H', host.dockerHost, 'exec', container(host, 'app'), 'cat', '/data/marker'])).toBe(`kept-on-${host.name}`);
+    });
+  }, 300_000);
+
+  it('fails on a release that never becomes healthy, prints its logs, and runs the previous release again', async () => {
+    const good = hosts.map(currentRelease);
+    const result = await deploy({ images: `app=${images.broken}`, 'wait-timeout': '45s' });
+    expect(result.exitCode).toBe(1);
+    expect(result.errors.join('\n')).toMatch(/Service\(s\) app failed: \S+ running, unhealthy/);
+    expect(result.errors.join('\n')).toContain('is running again');
+    expect(result.log).toContain('app v3-broken: this build never starts its web server');
+    const results = JSON.parse(result.outputs.results) as Array<Record<string, unknown>>;
+    for (const r of results) expect(r).toMatchObject({ ok: false, rolledBack: true });
+    hosts.forEach((host, i) => {
+      expect(currentRelease(host)).toBe(good[i]);
+      expect(throughProxy(host)).toBe('app v2\n');
+      expect(mustExec(['docker', '-H', host.dockerHost, 'exec', container(host, 'app'), 'cat', '/data/marker'])).toBe(`kept-on-${host.name}`);
+    });
+  }, 300_000);
+});
+
+remoteDescribe('compose-up (swarm)', () => {
+  let host: SandboxHost;
+  let initialised = false;
+
+  beforeAll(() => {
+    host = sandbox.hosts[sandbox.hosts.length - 1];
+    const state = mustExec(['docker', '-H', host.dockerHost, 'info', '--format', '{{.Swarm.LocalNodeState}}']);
+    if (state !== 'active') {
+      // Own ports: the sandbox hosts share one network namespace, and 2377/4789 are the defaults.
+      mustExec(['docker', '-H', host.dockerHost, 'swarm', 'init', '--listen-addr', '127.0.0.1:2392', '--advertise-addr', '127.0.0.1:2392', '--data-path-port', '4792']);
+      initialised = true;
+    }
+    cpSync(join(fixtureDir, 'stack.yml'), join(workspace, 'stack.yml'));
+  }, 60_000);
+
+  afterAll(() => {
+    docker(host.dockerHost, 'stack', 'rm', stack);
+    if (initialised) docker(host.dockerHost, 'swarm', 'leave', '--force');
+    exec(['rm', '-rf', join(host.home, 'slipway', stack)]);
+  });
+
+  it('deploys a stack on a single-node swarm and waits until both replicas run', async () => {
+    const result = await runAction('compose-up', {
+      cwd: workspace,
+      inputs: { ...connection([host]), mode: 'swarm', 'project-name': stack, 'compose-files': 'stack.yml', images: `app=${images.v1}`, env: 'GREETING=swarm', 'wait-timeout': '90s' },
+      timeoutMs: 240_000,
+    });
+    expect(result.errors).toEqual([]);
+    expect(result.exitCode).toBe(0);
+    expect(result.log).toContain(`docker stack deploy ${stack}`);
+    const services = JSON.parse(result.outputs.services) as Array<Record<string, string>>;
+    expect(services).toEqual([expect.objectContaining({ service: `${stack}_app`, image: images.v1, state: '2/2 replicas' })]);
+    expect(mustExec(['docker', '-H', host.dockerHost, 'service', 'ls', '--filter', `name=${stack}_app`, '--format', '{{.Replicas}}'])).toBe('2/2');
+    const tasks = mustExec(['docker', '-H', host.dockerHost, 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${stack}_app`]).split('\n');
+    expect(tasks).toHaveLength(2);
+    expect(mustExec(['docker', '-H', host.dockerHost, 'inspect', '--format', '{{json .Config.Env}}', tasks[0]])).toContain('GREETING=swarm');
+  }, 300_000);
+});

@@ -1,0 +1,60 @@
+/**
+ * Set-up for the compose-up tests: versions of the fixture's app image pushed to the sandbox
+ * registry (by the docker CLI, not by code under test), and workspaces holding the fixture.
+ */
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exec, mustExec } from './exec.js';
+import { repoRoot } from './run-action.js';
+import type { Sandbox } from './sandbox.js';
+
+export const fixtureDir = join(repoRoot, 'test/fixtures/compose-app');
+
+/** The app repository in the sandbox registry. */
+export function appRepository(sandbox: Sandbox): string {
+  return `${sandbox.registry.host}/slipway-tests/compose-app`;
+}
+
+/**
+ * Builds the app serving `body` (or, with `broken`, an app that never serves: its healthcheck
+ * fails), pushes it as `tag`, removes it from the runner's engine, and returns `repo@digest`.
+ */
+export function pushAppImage(sandbox: Sandbox, tag: string, body: string, options: { broken?: boolean } = {}): string {
+  const context = mkdtempSync(join(tmpdir(), 'slipway-app-'));
+  cpSync(join(fixtureDir, 'app'), context, { recursive: true });
+  writeFileSync(join(context, 'www/index.html'), `${body}\n`);
+  if (options.broken) {
+    writeFileSync(
+      join(context, 'Dockerfile'),
+      `FROM ${sandbox.baseImage}\nCMD ["sh", "-c", "echo '${body}: this build never starts its web server'; exec sleep 100000"]\n`,
+    );
+  }
+  const reference = `${appRepository(sandbox)}:${tag}`;
+  const config = mkdtempSync(join(tmpdir(), 'slipway-push-config-'));
+  const env = { DOCKER_CONFIG: config, DOCKER_BUILDKIT: '0' };
+  mustExec(['docker', 'build', '-q', '-t', reference, context], { env });
+  mustExec(['docker', 'login', '-u', sandbox.registry.username, '--password-stdin', sandbox.registry.host], { input: sandbox.registry.password, env });
+  const pushed = mustExec(['docker', 'push', reference], { env });
+  const digest = /digest: (sha256:[a-f0-9]{64})/.exec(pushed)?.[1];
+  if (!digest) throw new Error(`no digest in the push output:\n${pushed}`);
+  exec(['docker', 'image', 'rm', reference]);
+  return `${appRepository(sandbox)}@${digest}`;
+}
+
+/** A workspace with the fixture's compose file and proxy context (the app is an image, not source). */
+export function composeWorkspace(sandbox: Sandbox): string {
+  const workspace = mkdtempSync(join(tmpdir(), 'slipway-compose-ws-'));
+  cpSync(join(fixtureDir, 'compose.yml'), join(workspace, 'compose.yml'));
+  cpSync(join(fixtureDir, 'proxy'), join(workspace, 'proxy'), { recursive: true });
+  // The fixture names the default registry address; follow the sandbox if it was moved.
+  const file = join(workspace, 'compose.yml');
+  writeFileSync(file, readFileSync(file, 'utf8').replaceAll('127.0.0.1:5000/', `${sandbox.registry.host}/`));
+  return workspace;
+}
+
+/** GET through 127.0.0.1 with a short timeout; '' when nothing answers. */
+export function httpGet(address: string, path: string): string {
+  const result = exec(['curl', '-sS', '--max-time', '10', `http://${address}${path}`]);
+  return result.status === 0 ? result.stdout : '';
+}

@@ -32552,268 +32552,37 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ../../packages/core/src/inputs.ts
+;// CONCATENATED MODULE: ../../packages/core/src/action-run.ts
 /**
- * Parsers for action inputs. Each takes the input's name so that every error says which input is
- * at fault and how to fix it; none of them reads the environment, so they are tested as plain functions.
- * Actions read raw strings through an `InputReader` (see `actionInputs`) in their own `inputs.ts`.
+ * The lifecycle every action shares: main and post run the same bundle (action.yml names it for
+ * both), told apart by a state flag the main step saves; any error fails the step with its message.
  */
 
-/** A bad input: the message names the input, so the user knows which line of the workflow to change. */
-class InputError extends Error {
-    input;
-    constructor(input, detail) {
-        super(`Input \`${input}\`: ${detail}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** Inputs as the runner passes them (INPUT_<NAME> variables), trimmed. */
-const actionInputs = (name) => getInput(name);
-function parseBoolean(input, raw, fallback) {
-    const value = raw.trim().toLowerCase();
-    if (value === '')
-        return fallback;
-    // The YAML 1.2 core schema's booleans, which is what @actions/core's getBooleanInput accepts too.
-    if (value === 'true')
-        return true;
-    if (value === 'false')
-        return false;
-    throw new InputError(input, `expected true or false, got "${raw.trim()}".`);
-}
-/** Items separated by newlines and/or commas; blank items and `#` comment lines dropped. */
-function parseList(raw, { commas = true } = {}) {
-    return raw
-        .split(/\r?\n/)
-        .filter((line) => !line.trim().startsWith('#'))
-        .flatMap((line) => (commas ? line.split(',') : [line]))
-        .map((item) => item.trim())
-        .filter((item) => item !== '');
-}
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-/**
- * Multiline `KEY=VALUE` lines into an ordered map. The value is everything after the first `=`,
- * kept literally (quotes included): it is never handed to a shell.
- */
-function parseKeyValues(input, raw) {
-    const result = new Map();
-    raw.split(/\r?\n/).forEach((line, index) => {
-        if (line.trim() === '' || line.trim().startsWith('#'))
-            return;
-        const eq = line.indexOf('=');
-        const where = `line ${index + 1}`;
-        if (eq < 0)
-            throw new InputError(input, `${where} has no "=": write KEY=VALUE, one per line.`);
-        const key = line.slice(0, eq).trim();
-        if (!ENV_KEY.test(key)) {
-            throw new InputError(input, `${where}: "${key}" is not a valid name (letters, digits, _ . -; not starting with a digit).`);
-        }
-        if (result.has(key))
-            throw new InputError(input, `${where}: ${key} is set twice.`);
-        result.set(key, line.slice(eq + 1));
-    });
-    return result;
-}
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds; returns milliseconds. */
-function parseDuration(input, raw, fallback) {
-    const text = (raw.trim() || fallback).toLowerCase();
-    const match = DURATION.exec(text);
-    if (!match)
-        throw new InputError(input, `"${text}" is not a duration: use a number with a unit, like 90s, 5m or 1h.`);
-    const ms = Number(match[1]) * UNIT_MS[match[2] ?? 's'];
-    if (ms <= 0)
-        throw new InputError(input, 'must be longer than zero.');
-    return ms;
-}
-function parseInteger(input, raw, fallback, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
-    const text = raw.trim();
-    if (text === '')
-        return fallback;
-    if (!/^-?\d+$/.test(text))
-        throw new InputError(input, `expected a whole number, got "${text}".`);
-    const value = Number(text);
-    if (value < min || value > max)
-        throw new InputError(input, `must be between ${min} and ${max}, got ${value}.`);
-    return value;
-}
-/** One of a fixed set of words, case-insensitive; '' gives the fallback. */
-function parseChoice(input, raw, choices, fallback) {
-    const value = raw.trim().toLowerCase();
-    if (value === '')
-        return fallback;
-    const found = choices.find((choice) => choice === value);
-    if (!found)
-        throw new InputError(input, `"${raw.trim()}" is not one of: ${choices.join(', ')}.`);
-    return found;
-}
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${Math.round(ms)}ms`;
-    const seconds = ms / 1000;
-    if (seconds < 60)
-        return `${seconds.toFixed(1)}s`;
-    return `${Math.floor(seconds / 60)}m${Math.round(seconds % 60)}s`;
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/secrets.ts
-/**
- * Masking: the runner replaces every registered value with *** in the log. A value the log could
- * show in another form must be registered in that form too.
- */
-
-/** Masks a secret, each of its lines (the runner matches line by line), and its base64 forms. */
-function maskSecret(value) {
-    if (!value)
-        return;
-    const forms = new Set([value, value.trim()]);
-    for (const line of value.split(/\r?\n/))
-        forms.add(line.trim());
-    // A token that ends up in a docker config.json is stored as base64("user:token"); the user is not
-    // known here, but the token's own base64 is what a decoded key or an encoded secret shows.
-    forms.add(Buffer.from(value, 'utf8').toString('base64'));
-    for (const form of forms) {
-        // Very short fragments (a lone "-----" line of a PEM key) would mask ordinary words everywhere.
-        if (form.length >= 4)
-            core_setSecret(form);
-    }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/image-ref.ts
-/**
- * Image references: `registry/namespace/name[:tag][@digest]`, following the grammar of
- * distribution/reference (the one docker itself applies), plus GHCR's rule that the whole
- * repository path is lowercase (an owner "My-Org" must be pushed as "my-org").
- */
-
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
-const DOCKER_HUB = 'docker.io';
-/** A first path part is a registry host when it has a dot or a port, or is `localhost`. */
-function isRegistryHost(part) {
-    return part.includes('.') || part.includes(':') || part === 'localhost';
-}
-function parseImageRef(input, raw, options = {}) {
-    const text = raw.trim();
-    if (text === '')
-        throw new InputError(input, 'is empty: give an image such as ghcr.io/owner/app.');
-    if (/\s/.test(text))
-        throw new InputError(input, `"${text}" contains white space.`);
-    let rest = text;
-    let digest;
-    const at = rest.indexOf('@');
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-        if (!DIGEST.test(digest))
-            throw new InputError(input, `"${digest}" is not a digest: expected sha256: and 64 hex digits.`);
-    }
-    let tag;
-    const lastSlash = rest.lastIndexOf('/');
-    const colon = rest.lastIndexOf(':');
-    if (colon > lastSlash) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-        if (!TAG.test(tag)) {
-            throw new InputError(input, `tag "${tag}" is not valid: up to 128 letters, digits, _ . -, not starting with . or -.`);
-        }
-    }
-    const parts = rest.split('/');
-    let registry = DOCKER_HUB;
-    if (parts.length > 1 && isRegistryHost(parts[0]))
-        registry = parts.shift().toLowerCase();
-    if (registry === DOCKER_HUB && parts.length === 1)
-        parts.unshift('library');
-    let repository = parts.join('/');
-    const lowercased = repository !== repository.toLowerCase();
-    if (lowercased) {
-        if (!options.lowercase) {
-            throw new InputError(input, `"${repository}" has uppercase letters; registries accept lowercase only: use "${repository.toLowerCase()}".`);
-        }
-        repository = repository.toLowerCase();
-    }
-    for (const part of repository.split('/')) {
-        if (!PATH_COMPONENT.test(part)) {
-            throw new InputError(input, `"${part}" in "${text}" is not a valid repository name part (lowercase letters, digits, and . _ - between them).`);
-        }
-    }
-    return { registry, repository, tag, digest, lowercased };
-}
-/** `registry/repository`, without tag or digest: the name tags are added to. */
-function imageName(ref) {
-    return `${ref.registry}/${ref.repository}`;
-}
-function formatImageRef(ref) {
-    return imageName(ref) + (ref.tag ? `:${ref.tag}` : '') + (ref.digest ? `@${ref.digest}` : '');
-}
-function withTag(ref, tag) {
-    return { registry: ref.registry, repository: ref.repository, tag };
-}
-function withDigest(ref, digest) {
-    return { registry: ref.registry, repository: ref.repository, digest };
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/tags.ts
-/**
- * Automatic image tags from what triggered the workflow, in the spirit of docker/metadata-action's
- * defaults: `sha-<7>` always, the branch, `latest` on the default branch, semver parts for a
- * `vX.Y.Z` tag, `pr-N` for pull requests.
- */
-const SEMVER = /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
-/** A branch or tag name made into a valid docker tag: `feature/Login` → `feature-login`. */
-function sanitizeTag(name) {
-    return name
-        .toLowerCase()
-        .replace(/[^a-z0-9_.-]+/g, '-')
-        .replace(/^[.-]+/, '')
-        .slice(0, 128)
-        .replace(/-+$/, '');
-}
-function automaticTags(context) {
-    const tags = [];
-    const add = (tag) => {
-        if (tag && !tags.includes(tag))
-            tags.push(tag);
-    };
-    if (context.eventName === 'pull_request' || context.eventName === 'pull_request_target') {
-        const number = context.pullRequestNumber ?? Number(/^refs\/pull\/(\d+)\//.exec(context.ref)?.[1]);
-        if (number)
-            add(`pr-${number}`);
-    }
-    else if (context.ref.startsWith('refs/tags/')) {
-        const gitTag = context.ref.slice('refs/tags/'.length);
-        const semver = SEMVER.exec(gitTag);
-        if (semver) {
-            const [, major, minor, patch, prerelease] = semver;
-            if (prerelease) {
-                add(sanitizeTag(`${major}.${minor}.${patch}-${prerelease}`));
-            }
-            else {
-                add(`${major}.${minor}.${patch}`);
-                add(`${major}.${minor}`);
-                // `0` would name every pre-1.0 release at once, which says nothing; metadata-action skips it too.
-                if (major !== '0')
-                    add(major);
-                add('latest');
-            }
+const POST_FLAG = 'isPost';
+async function runAction(steps) {
+    const isPost = getState(POST_FLAG) === 'true';
+    try {
+        if (isPost) {
+            await steps.post?.();
         }
         else {
-            add(sanitizeTag(gitTag));
+            saveState(POST_FLAG, 'true');
+            await steps.main();
         }
     }
-    else if (context.ref.startsWith('refs/heads/')) {
-        const branch = context.ref.slice('refs/heads/'.length);
-        add(sanitizeTag(branch));
-        if (context.defaultBranch && branch === context.defaultBranch)
-            add('latest');
+    catch (error) {
+        setFailed(error instanceof Error ? error.message : String(error));
+        if (error instanceof Error && error.stack && !(error.name === 'InputError'))
+            core_debug(error.stack);
     }
-    if (context.sha)
-        add(`sha-${context.sha.slice(0, 7)}`);
-    return tags;
 }
 
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = require("node:fs/promises");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = require("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+github@9.1.1/node_modules/@actions/github/lib/context.js
 
 
@@ -37845,30 +37614,207 @@ function runUrl(run) {
     return `${repositoryUrl(run)}/actions/runs/${run.runId}`;
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/labels.ts
-/** OCI image annotations (https://github.com/opencontainers/image-spec/blob/main/annotations.md). */
-
+;// CONCATENATED MODULE: ../../packages/core/src/inputs.ts
 /**
- * Labels every image gets. `org.opencontainers.image.source` is what links a GHCR package to its
- * repository (and so gives it the repository's visibility and permissions).
+ * Parsers for action inputs. Each takes the input's name so that every error says which input is
+ * at fault and how to fix it; none of them reads the environment, so they are tested as plain functions.
+ * Actions read raw strings through an `InputReader` (see `actionInputs`) in their own `inputs.ts`.
  */
-function automaticLabels(run, version, created) {
-    const labels = new Map();
-    if (run.owner && run.repo) {
-        labels.set('org.opencontainers.image.source', repositoryUrl(run));
-        labels.set('org.opencontainers.image.url', repositoryUrl(run));
-        labels.set('org.opencontainers.image.title', run.repo);
+
+/** A bad input: the message names the input, so the user knows which line of the workflow to change. */
+class InputError extends Error {
+    input;
+    constructor(input, detail) {
+        super(`Input \`${input}\`: ${detail}`);
+        this.input = input;
+        this.name = 'InputError';
     }
-    if (run.sha)
-        labels.set('org.opencontainers.image.revision', run.sha);
-    if (version)
-        labels.set('org.opencontainers.image.version', version);
-    labels.set('org.opencontainers.image.created', created.toISOString());
-    return labels;
 }
-/** User labels win over automatic ones with the same key. */
-function mergeLabels(automatic, user) {
-    return new Map([...automatic, ...user]);
+/** Inputs as the runner passes them (INPUT_<NAME> variables), trimmed. */
+const actionInputs = (name) => getInput(name);
+function parseBoolean(input, raw, fallback) {
+    const value = raw.trim().toLowerCase();
+    if (value === '')
+        return fallback;
+    // The YAML 1.2 core schema's booleans, which is what @actions/core's getBooleanInput accepts too.
+    if (value === 'true')
+        return true;
+    if (value === 'false')
+        return false;
+    throw new InputError(input, `expected true or false, got "${raw.trim()}".`);
+}
+/** Items separated by newlines and/or commas; blank items and `#` comment lines dropped. */
+function parseList(raw, { commas = true } = {}) {
+    return raw
+        .split(/\r?\n/)
+        .filter((line) => !line.trim().startsWith('#'))
+        .flatMap((line) => (commas ? line.split(',') : [line]))
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
+}
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+/**
+ * Multiline `KEY=VALUE` lines into an ordered map. The value is everything after the first `=`,
+ * kept literally (quotes included): it is never handed to a shell.
+ */
+function parseKeyValues(input, raw) {
+    const result = new Map();
+    raw.split(/\r?\n/).forEach((line, index) => {
+        if (line.trim() === '' || line.trim().startsWith('#'))
+            return;
+        const eq = line.indexOf('=');
+        const where = `line ${index + 1}`;
+        if (eq < 0)
+            throw new InputError(input, `${where} has no "=": write KEY=VALUE, one per line.`);
+        const key = line.slice(0, eq).trim();
+        if (!ENV_KEY.test(key)) {
+            throw new InputError(input, `${where}: "${key}" is not a valid name (letters, digits, _ . -; not starting with a digit).`);
+        }
+        if (result.has(key))
+            throw new InputError(input, `${where}: ${key} is set twice.`);
+        result.set(key, line.slice(eq + 1));
+    });
+    return result;
+}
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds; returns milliseconds. */
+function parseDuration(input, raw, fallback) {
+    const text = (raw.trim() || fallback).toLowerCase();
+    const match = DURATION.exec(text);
+    if (!match)
+        throw new InputError(input, `"${text}" is not a duration: use a number with a unit, like 90s, 5m or 1h.`);
+    const ms = Number(match[1]) * UNIT_MS[match[2] ?? 's'];
+    if (ms <= 0)
+        throw new InputError(input, 'must be longer than zero.');
+    return ms;
+}
+function parseInteger(input, raw, fallback, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
+    const text = raw.trim();
+    if (text === '')
+        return fallback;
+    if (!/^-?\d+$/.test(text))
+        throw new InputError(input, `expected a whole number, got "${text}".`);
+    const value = Number(text);
+    if (value < min || value > max)
+        throw new InputError(input, `must be between ${min} and ${max}, got ${value}.`);
+    return value;
+}
+/** One of a fixed set of words, case-insensitive; '' gives the fallback. */
+function parseChoice(input, raw, choices, fallback) {
+    const value = raw.trim().toLowerCase();
+    if (value === '')
+        return fallback;
+    const found = choices.find((choice) => choice === value);
+    if (!found)
+        throw new InputError(input, `"${raw.trim()}" is not one of: ${choices.join(', ')}.`);
+    return found;
+}
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${Math.round(ms)}ms`;
+    const seconds = ms / 1000;
+    if (seconds < 60)
+        return `${seconds.toFixed(1)}s`;
+    return `${Math.floor(seconds / 60)}m${Math.round(seconds % 60)}s`;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/secrets.ts
+/**
+ * Masking: the runner replaces every registered value with *** in the log. A value the log could
+ * show in another form must be registered in that form too.
+ */
+
+/** Masks a secret, each of its lines (the runner matches line by line), and its base64 forms. */
+function maskSecret(value) {
+    if (!value)
+        return;
+    const forms = new Set([value, value.trim()]);
+    for (const line of value.split(/\r?\n/))
+        forms.add(line.trim());
+    // A token that ends up in a docker config.json is stored as base64("user:token"); the user is not
+    // known here, but the token's own base64 is what a decoded key or an encoded secret shows.
+    forms.add(Buffer.from(value, 'utf8').toString('base64'));
+    for (const form of forms) {
+        // Very short fragments (a lone "-----" line of a PEM key) would mask ordinary words everywhere.
+        if (form.length >= 4)
+            core_setSecret(form);
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/image-ref.ts
+/**
+ * Image references: `registry/namespace/name[:tag][@digest]`, following the grammar of
+ * distribution/reference (the one docker itself applies), plus GHCR's rule that the whole
+ * repository path is lowercase (an owner "My-Org" must be pushed as "my-org").
+ */
+
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const DOCKER_HUB = 'docker.io';
+/** A first path part is a registry host when it has a dot or a port, or is `localhost`. */
+function isRegistryHost(part) {
+    return part.includes('.') || part.includes(':') || part === 'localhost';
+}
+function parseImageRef(input, raw, options = {}) {
+    const text = raw.trim();
+    if (text === '')
+        throw new InputError(input, 'is empty: give an image such as ghcr.io/owner/app.');
+    if (/\s/.test(text))
+        throw new InputError(input, `"${text}" contains white space.`);
+    let rest = text;
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!DIGEST.test(digest))
+            throw new InputError(input, `"${digest}" is not a digest: expected sha256: and 64 hex digits.`);
+    }
+    let tag;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.lastIndexOf(':');
+    if (colon > lastSlash) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag)) {
+            throw new InputError(input, `tag "${tag}" is not valid: up to 128 letters, digits, _ . -, not starting with . or -.`);
+        }
+    }
+    const parts = rest.split('/');
+    let registry = DOCKER_HUB;
+    if (parts.length > 1 && isRegistryHost(parts[0]))
+        registry = parts.shift().toLowerCase();
+    if (registry === DOCKER_HUB && parts.length === 1)
+        parts.unshift('library');
+    let repository = parts.join('/');
+    const lowercased = repository !== repository.toLowerCase();
+    if (lowercased) {
+        if (!options.lowercase) {
+            throw new InputError(input, `"${repository}" has uppercase letters; registries accept lowercase only: use "${repository.toLowerCase()}".`);
+        }
+        repository = repository.toLowerCase();
+    }
+    for (const part of repository.split('/')) {
+        if (!PATH_COMPONENT.test(part)) {
+            throw new InputError(input, `"${part}" in "${text}" is not a valid repository name part (lowercase letters, digits, and . _ - between them).`);
+        }
+    }
+    return { registry, repository, tag, digest, lowercased };
+}
+/** `registry/repository`, without tag or digest: the name tags are added to. */
+function imageName(ref) {
+    return `${ref.registry}/${ref.repository}`;
+}
+function formatImageRef(ref) {
+    return imageName(ref) + (ref.tag ? `:${ref.tag}` : '') + (ref.digest ? `@${ref.digest}` : '');
+}
+function withTag(ref, tag) {
+    return { registry: ref.registry, repository: ref.repository, tag };
+}
+function withDigest(ref, digest) {
+    return { registry: ref.registry, repository: ref.repository, digest };
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/shell.ts
@@ -37916,99 +37862,6 @@ function checkResult(target, command, result) {
     if (!succeeded(result) && !command.allowFailure)
         throw new CommandError(target, command.args, result);
     return result;
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = require("node:child_process");
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = require("node:fs/promises");
-;// CONCATENATED MODULE: ../../packages/core/src/local-shell.ts
-/** `Shell` on the runner itself, over child processes. */
-
-
-
-
-/** After a timeout, SIGTERM first so docker can clean up; SIGKILL if it will not go. */
-const KILL_GRACE_MS = 5_000;
-class LocalShell {
-    target = 'runner';
-    async run(command) {
-        const [program, ...args] = command.args;
-        const started = Date.now();
-        const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
-            cwd: command.cwd,
-            env: { ...process.env, ...command.env },
-            stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        let stdout = '';
-        let stderr = '';
-        const streamer = command.stream ? new LineStreamer() : undefined;
-        child.stdout.setEncoding('utf8').on('data', (chunk) => {
-            stdout += chunk;
-            streamer?.push(chunk);
-        });
-        child.stderr.setEncoding('utf8').on('data', (chunk) => {
-            stderr += chunk;
-            streamer?.push(chunk);
-        });
-        // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
-        child.stdin.on('error', () => { });
-        child.stdin.end(command.stdin ?? '');
-        let timedOut = false;
-        let killTimer;
-        const timer = command.timeoutMs
-            ? setTimeout(() => {
-                timedOut = true;
-                child.kill('SIGTERM');
-                killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
-            }, command.timeoutMs)
-            : undefined;
-        const result = await new Promise((resolve) => {
-            child.on('error', (error) => {
-                // The program is not there (ENOENT) or cannot run: report it like a failed command.
-                stderr += `${program}: ${error.code === 'ENOENT' ? 'command not found' : error.message}\n`;
-            });
-            child.on('close', (code, signal) => {
-                resolve({
-                    exitCode: code ?? (signal ? 128 : 127),
-                    signal: signal ?? undefined,
-                    timedOut,
-                    stdout,
-                    stderr,
-                    durationMs: Date.now() - started,
-                });
-            });
-        });
-        clearTimeout(timer);
-        clearTimeout(killTimer);
-        streamer?.flush();
-        return checkResult(this.target, command, result);
-    }
-    async writeFile(path, content, mode) {
-        await (0,promises_namespaceObject.writeFile)(path, content, { mode });
-        // writeFile's mode applies only to a new file (and through the umask): make it exact.
-        await (0,promises_namespaceObject.chmod)(path, mode);
-    }
-    async close() { }
-}
-/** Sends whole lines to the log, so interleaved chunks from stdout and stderr stay readable. */
-class LineStreamer {
-    write;
-    pending = '';
-    constructor(write = (line) => info(line)) {
-        this.write = write;
-    }
-    push(chunk) {
-        const lines = (this.pending + chunk).split('\n');
-        this.pending = lines.pop() ?? '';
-        for (const line of lines)
-            this.write(line.replace(/\r$/, ''));
-    }
-    flush() {
-        if (this.pending)
-            this.write(this.pending);
-        this.pending = '';
-    }
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/retry.ts
@@ -38175,6 +38028,182 @@ class RegistrySession {
     }
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = require("node:child_process");
+;// CONCATENATED MODULE: ../../packages/core/src/local-shell.ts
+/** `Shell` on the runner itself, over child processes. */
+
+
+
+
+/** After a timeout, SIGTERM first so docker can clean up; SIGKILL if it will not go. */
+const KILL_GRACE_MS = 5_000;
+class LocalShell {
+    target = 'runner';
+    async run(command) {
+        const [program, ...args] = command.args;
+        const started = Date.now();
+        const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
+            cwd: command.cwd,
+            env: { ...process.env, ...command.env },
+            stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        const streamer = command.stream ? new LineStreamer() : undefined;
+        child.stdout.setEncoding('utf8').on('data', (chunk) => {
+            stdout += chunk;
+            streamer?.push(chunk);
+        });
+        child.stderr.setEncoding('utf8').on('data', (chunk) => {
+            stderr += chunk;
+            streamer?.push(chunk);
+        });
+        // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
+        child.stdin.on('error', () => { });
+        child.stdin.end(command.stdin ?? '');
+        let timedOut = false;
+        let killTimer;
+        const timer = command.timeoutMs
+            ? setTimeout(() => {
+                timedOut = true;
+                child.kill('SIGTERM');
+                killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+            }, command.timeoutMs)
+            : undefined;
+        const result = await new Promise((resolve) => {
+            child.on('error', (error) => {
+                // The program is not there (ENOENT) or cannot run: report it like a failed command.
+                stderr += `${program}: ${error.code === 'ENOENT' ? 'command not found' : error.message}\n`;
+            });
+            child.on('close', (code, signal) => {
+                resolve({
+                    exitCode: code ?? (signal ? 128 : 127),
+                    signal: signal ?? undefined,
+                    timedOut,
+                    stdout,
+                    stderr,
+                    durationMs: Date.now() - started,
+                });
+            });
+        });
+        clearTimeout(timer);
+        clearTimeout(killTimer);
+        streamer?.flush();
+        return checkResult(this.target, command, result);
+    }
+    async writeFile(path, content, mode) {
+        await (0,promises_namespaceObject.writeFile)(path, content, { mode });
+        // writeFile's mode applies only to a new file (and through the umask): make it exact.
+        await (0,promises_namespaceObject.chmod)(path, mode);
+    }
+    async close() { }
+}
+/** Sends whole lines to the log, so interleaved chunks from stdout and stderr stay readable. */
+class LineStreamer {
+    write;
+    pending = '';
+    constructor(write = (line) => info(line)) {
+        this.write = write;
+    }
+    push(chunk) {
+        const lines = (this.pending + chunk).split('\n');
+        this.pending = lines.pop() ?? '';
+        for (const line of lines)
+            this.write(line.replace(/\r$/, ''));
+    }
+    flush() {
+        if (this.pending)
+            this.write(this.pending);
+        this.pending = '';
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/tags.ts
+/**
+ * Automatic image tags from what triggered the workflow, in the spirit of docker/metadata-action's
+ * defaults: `sha-<7>` always, the branch, `latest` on the default branch, semver parts for a
+ * `vX.Y.Z` tag, `pr-N` for pull requests.
+ */
+const SEMVER = /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+/** A branch or tag name made into a valid docker tag: `feature/Login` → `feature-login`. */
+function sanitizeTag(name) {
+    return name
+        .toLowerCase()
+        .replace(/[^a-z0-9_.-]+/g, '-')
+        .replace(/^[.-]+/, '')
+        .slice(0, 128)
+        .replace(/-+$/, '');
+}
+function automaticTags(context) {
+    const tags = [];
+    const add = (tag) => {
+        if (tag && !tags.includes(tag))
+            tags.push(tag);
+    };
+    if (context.eventName === 'pull_request' || context.eventName === 'pull_request_target') {
+        const number = context.pullRequestNumber ?? Number(/^refs\/pull\/(\d+)\//.exec(context.ref)?.[1]);
+        if (number)
+            add(`pr-${number}`);
+    }
+    else if (context.ref.startsWith('refs/tags/')) {
+        const gitTag = context.ref.slice('refs/tags/'.length);
+        const semver = SEMVER.exec(gitTag);
+        if (semver) {
+            const [, major, minor, patch, prerelease] = semver;
+            if (prerelease) {
+                add(sanitizeTag(`${major}.${minor}.${patch}-${prerelease}`));
+            }
+            else {
+                add(`${major}.${minor}.${patch}`);
+                add(`${major}.${minor}`);
+                // `0` would name every pre-1.0 release at once, which says nothing; metadata-action skips it too.
+                if (major !== '0')
+                    add(major);
+                add('latest');
+            }
+        }
+        else {
+            add(sanitizeTag(gitTag));
+        }
+    }
+    else if (context.ref.startsWith('refs/heads/')) {
+        const branch = context.ref.slice('refs/heads/'.length);
+        add(sanitizeTag(branch));
+        if (context.defaultBranch && branch === context.defaultBranch)
+            add('latest');
+    }
+    if (context.sha)
+        add(`sha-${context.sha.slice(0, 7)}`);
+    return tags;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/labels.ts
+/** OCI image annotations (https://github.com/opencontainers/image-spec/blob/main/annotations.md). */
+
+/**
+ * Labels every image gets. `org.opencontainers.image.source` is what links a GHCR package to its
+ * repository (and so gives it the repository's visibility and permissions).
+ */
+function automaticLabels(run, version, created) {
+    const labels = new Map();
+    if (run.owner && run.repo) {
+        labels.set('org.opencontainers.image.source', repositoryUrl(run));
+        labels.set('org.opencontainers.image.url', repositoryUrl(run));
+        labels.set('org.opencontainers.image.title', run.repo);
+    }
+    if (run.sha)
+        labels.set('org.opencontainers.image.revision', run.sha);
+    if (version)
+        labels.set('org.opencontainers.image.version', version);
+    labels.set('org.opencontainers.image.created', created.toISOString());
+    return labels;
+}
+/** User labels win over automatic ones with the same key. */
+function mergeLabels(automatic, user) {
+    return new Map([...automatic, ...user]);
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
 /** Job summaries: the table a user reads on the run's page instead of the log. */
 
@@ -38206,49 +38235,6 @@ function formatBytes(bytes) {
     return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/action-run.ts
-/**
- * The lifecycle every action shares: main and post run the same bundle (action.yml names it for
- * both), told apart by a state flag the main step saves; any error fails the step with its message.
- */
-
-const POST_FLAG = 'isPost';
-async function runAction(steps) {
-    const isPost = getState(POST_FLAG) === 'true';
-    try {
-        if (isPost) {
-            await steps.post?.();
-        }
-        else {
-            saveState(POST_FLAG, 'true');
-            await steps.main();
-        }
-    }
-    catch (error) {
-        setFailed(error instanceof Error ? error.message : String(error));
-        if (error instanceof Error && error.stack && !(error.name === 'InputError'))
-            core_debug(error.stack);
-    }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/index.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = require("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = require("node:fs");
 ;// CONCATENATED MODULE: ./src/inputs.ts

@@ -10,3 +10,6 @@ export * from './retry.js';
 export * from './docker.js';
 export * from './summary.js';
 export * from './action-run.js';
+export * from './compose/index.js';
+export * from './ssh/index.js';
+export * from './host/index.js';

@@ -58277,6 +58277,1080 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: ../../packages/core/src/action-run.ts
+/**
+ * The lifecycle every action shares: main and post run the same bundle (action.yml names it for
+ * both), told apart by a state flag the main step saves; any error fails the step with its message.
+ */
+
+const POST_FLAG = 'isPost';
+async function runAction(steps) {
+    const isPost = getState(POST_FLAG) === 'true';
+    try {
+        if (isPost) {
+            await steps.post?.();
+        }
+        else {
+            saveState(POST_FLAG, 'true');
+            await steps.main();
+        }
+    }
+    catch (error) {
+        setFailed(error instanceof Error ? error.message : String(error));
+        if (error instanceof Error && error.stack && !(error.name === 'InputError'))
+            core_debug(error.stack);
+    }
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = require("node:string_decoder");
+// EXTERNAL MODULE: ../../node_modules/.pnpm/is-stream@2.0.1/node_modules/is-stream/index.js
+var is_stream = __nccwpck_require__(62);
+// EXTERNAL MODULE: ../../node_modules/.pnpm/make-dir@3.1.0/node_modules/make-dir/index.js
+var make_dir = __nccwpck_require__(7525);
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/sb-promise-queue@2.1.1/node_modules/sb-promise-queue/lib/esm/index.mjs
+class PromiseQueue {
+    constructor({ concurrency = 1 } = {}) {
+        this.options = { concurrency };
+        this.running = 0;
+        this.queue = [];
+        this.idleCallbacks = [];
+    }
+    clear() {
+        this.queue = [];
+    }
+    onIdle(callback) {
+        this.idleCallbacks.push(callback);
+        return () => {
+            const index = this.idleCallbacks.indexOf(callback);
+            if (index !== -1) {
+                this.idleCallbacks.splice(index, 1);
+            }
+        };
+    }
+    waitTillIdle() {
+        return new Promise((resolve) => {
+            if (this.running === 0) {
+                resolve();
+                return;
+            }
+            const dispose = this.onIdle(() => {
+                dispose();
+                resolve();
+            });
+        });
+    }
+    add(callback) {
+        return new Promise((resolve, reject) => {
+            const runCallback = () => {
+                this.running += 1;
+                try {
+                    Promise.resolve(callback()).then((val) => {
+                        resolve(val);
+                        this.processNext();
+                    }, (err) => {
+                        reject(err);
+                        this.processNext();
+                    });
+                }
+                catch (err) {
+                    reject(err);
+                    this.processNext();
+                }
+            };
+            if (this.running >= this.options.concurrency) {
+                this.queue.push(runCallback);
+            }
+            else {
+                runCallback();
+            }
+        });
+    }
+    // Internal function, don't use
+    processNext() {
+        this.running -= 1;
+        const callback = this.queue.shift();
+        if (callback) {
+            callback();
+        }
+        else if (this.running === 0) {
+            this.idleCallbacks.forEach((item) => item());
+        }
+    }
+}
+
+
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/sb-scandir@3.1.1/node_modules/sb-scandir/lib/esm/index.mjs
+/* @flow */
+
+
+
+
+const defaultFilesystem = {
+    join(pathA, pathB) {
+        return external_path_.join(pathA, pathB);
+    },
+    basename(path) {
+        return external_path_.basename(path);
+    },
+    stat(path) {
+        return new Promise((resolve, reject) => {
+            external_fs_.stat(path, (err, res) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    },
+    readdir(path) {
+        return new Promise((resolve, reject) => {
+            external_fs_.readdir(path, (err, res) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    },
+};
+async function scanDirectoryInternal({ path, recursive, validate, result, fileSystem, queue, reject, }) {
+    const itemStat = await fileSystem.stat(path);
+    if (itemStat.isFile()) {
+        result.files.push(path);
+    }
+    else if (itemStat.isDirectory()) {
+        result.directories.push(path);
+    }
+    if (!itemStat.isDirectory() || recursive === 'none') {
+        return;
+    }
+    const contents = await fileSystem.readdir(path);
+    contents.forEach((item) => {
+        const itemPath = fileSystem.join(path, item);
+        if (!validate(itemPath)) {
+            return;
+        }
+        queue
+            .add(() => scanDirectoryInternal({
+            path: itemPath,
+            recursive: recursive === 'shallow' ? 'none' : 'deep',
+            validate,
+            result,
+            fileSystem,
+            queue,
+            reject,
+        }))
+            .catch(reject);
+    });
+}
+async function scanDirectory(path, { recursive = true, validate = null, concurrency = Infinity, fileSystem = defaultFilesystem, } = {}) {
+    external_assert_(path && typeof path === 'string', 'path must be a valid string');
+    external_assert_(typeof recursive === 'boolean', 'options.recursive must be a valid boolean');
+    external_assert_(validate === null || typeof validate === 'function', 'options.validate must be a valid function');
+    external_assert_(typeof concurrency === 'number', 'options.concurrency must be a valid number');
+    external_assert_(fileSystem !== null && typeof fileSystem === 'object', 'options.fileSystem must be a valid object');
+    const queue = new PromiseQueue({
+        concurrency,
+    });
+    const result = { files: [], directories: [] };
+    const mergedFileSystem = { ...defaultFilesystem, ...fileSystem };
+    await new Promise((resolve, reject) => {
+        scanDirectoryInternal({
+            path,
+            recursive: recursive ? 'deep' : 'shallow',
+            validate: validate != null ? validate : (item) => mergedFileSystem.basename(item).slice(0, 1) !== '.',
+            result,
+            fileSystem: mergedFileSystem,
+            queue,
+            reject,
+        })
+            .then(() => queue.waitTillIdle())
+            .then(resolve, reject);
+    });
+    return result;
+}
+/* harmony default export */ const esm = (scanDirectory);
+
+// EXTERNAL MODULE: ../../node_modules/.pnpm/shell-escape@0.2.0/node_modules/shell-escape/shell-escape.js
+var shell_escape = __nccwpck_require__(3463);
+// EXTERNAL MODULE: ../../node_modules/.pnpm/ssh2@1.17.0/node_modules/ssh2/lib/index.js
+var lib = __nccwpck_require__(7004);
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/node-ssh@13.2.1/node_modules/node-ssh/lib/esm/index.mjs
+
+
+
+
+
+
+
+
+
+const DEFAULT_CONCURRENCY = 1;
+const DEFAULT_VALIDATE = (path) => !external_path_.basename(path).startsWith('.');
+const DEFAULT_TICK = () => {
+    /* No Op */
+};
+class SSHError extends Error {
+    constructor(message, code = null) {
+        super(message);
+        this.code = code;
+    }
+}
+function unixifyPath(path) {
+    if (path.includes('\\')) {
+        return path.split('\\').join('/');
+    }
+    return path;
+}
+async function readFile(filePath) {
+    return new Promise((resolve, reject) => {
+        external_fs_.readFile(filePath, 'utf8', (err, res) => {
+            if (err) {
+                reject(err);
+            }
+            else {
+                resolve(res);
+            }
+        });
+    });
+}
+const SFTP_MKDIR_ERR_CODE_REGEXP = /Error: (E[\S]+): /;
+async function makeDirectoryWithSftp(path, sftp) {
+    let stats = null;
+    try {
+        stats = await new Promise((resolve, reject) => {
+            sftp.stat(path, (err, res) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    }
+    catch (_) {
+        /* No Op */
+    }
+    if (stats) {
+        if (stats.isDirectory()) {
+            // Already exists, nothing to worry about
+            return;
+        }
+        throw new Error('mkdir() failed, target already exists and is not a directory');
+    }
+    try {
+        await new Promise((resolve, reject) => {
+            sftp.mkdir(path, (err) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve();
+                }
+            });
+        });
+    }
+    catch (err) {
+        if (err != null && typeof err.stack === 'string') {
+            const matches = SFTP_MKDIR_ERR_CODE_REGEXP.exec(err.stack);
+            if (matches != null) {
+                throw new SSHError(err.message, matches[1]);
+            }
+            throw err;
+        }
+    }
+}
+class NodeSSH {
+    constructor() {
+        this.connection = null;
+    }
+    getConnection() {
+        const { connection } = this;
+        if (connection == null) {
+            throw new Error('Not connected to server');
+        }
+        return connection;
+    }
+    async connect(givenConfig) {
+        external_assert_(givenConfig != null && typeof givenConfig === 'object', 'config must be a valid object');
+        const config = { ...givenConfig };
+        external_assert_(config.username != null && typeof config.username === 'string', 'config.username must be a valid string');
+        if (config.host != null) {
+            external_assert_(typeof config.host === 'string', 'config.host must be a valid string');
+        }
+        else if (config.sock != null) {
+            external_assert_(typeof config.sock === 'object', 'config.sock must be a valid object');
+        }
+        else {
+            throw new external_assert_.AssertionError({ message: 'Either config.host or config.sock must be provided' });
+        }
+        if (config.privateKey != null || config.privateKeyPath != null) {
+            if (config.privateKey != null) {
+                external_assert_(typeof config.privateKey === 'string', 'config.privateKey must be a valid string');
+                external_assert_(config.privateKeyPath == null, 'config.privateKeyPath must not be specified when config.privateKey is specified');
+            }
+            else if (config.privateKeyPath != null) {
+                external_assert_(typeof config.privateKeyPath === 'string', 'config.privateKeyPath must be a valid string');
+                external_assert_(config.privateKey == null, 'config.privateKey must not be specified when config.privateKeyPath is specified');
+            }
+            external_assert_(config.passphrase == null || typeof config.passphrase === 'string', 'config.passphrase must be null or a valid string');
+            if (config.privateKeyPath != null) {
+                // Must be an fs path
+                try {
+                    config.privateKey = await readFile(config.privateKeyPath);
+                }
+                catch (err) {
+                    if (err != null && err.code === 'ENOENT') {
+                        throw new external_assert_.AssertionError({ message: 'config.privateKeyPath does not exist at given fs path' });
+                    }
+                    throw err;
+                }
+            }
+        }
+        else if (config.password != null) {
+            external_assert_(typeof config.password === 'string', 'config.password must be a valid string');
+        }
+        if (config.tryKeyboard != null) {
+            external_assert_(typeof config.tryKeyboard === 'boolean', 'config.tryKeyboard must be a valid boolean');
+        }
+        if (config.tryKeyboard) {
+            const { password } = config;
+            if (config.onKeyboardInteractive != null) {
+                external_assert_(typeof config.onKeyboardInteractive === 'function', 'config.onKeyboardInteractive must be a valid function');
+            }
+            else if (password != null) {
+                config.onKeyboardInteractive = (name, instructions, instructionsLang, prompts, finish) => {
+                    if (prompts.length > 0 && prompts[0].prompt.toLowerCase().includes('password')) {
+                        finish([password]);
+                    }
+                };
+            }
+        }
+        const connection = new lib.Client();
+        this.connection = connection;
+        await new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            if (config.onKeyboardInteractive) {
+                connection.on('keyboard-interactive', config.onKeyboardInteractive);
+            }
+            connection.on('ready', () => {
+                connection.removeListener('error', reject);
+                resolve();
+            });
+            connection.on('end', () => {
+                if (this.connection === connection) {
+                    this.connection = null;
+                }
+            });
+            connection.on('close', () => {
+                if (this.connection === connection) {
+                    this.connection = null;
+                }
+                reject(new SSHError('No response from server', 'ETIMEDOUT'));
+            });
+            connection.connect(config);
+        });
+        return this;
+    }
+    isConnected() {
+        return this.connection != null;
+    }
+    async requestShell(options) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            const callback = (err, res) => {
+                connection.removeListener('error', reject);
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            };
+            if (options == null) {
+                connection.shell(callback);
+            }
+            else {
+                connection.shell(options, callback);
+            }
+        });
+    }
+    async withShell(callback, options) {
+        external_assert_(typeof callback === 'function', 'callback must be a valid function');
+        const shell = await this.requestShell(options);
+        try {
+            await callback(shell);
+        }
+        finally {
+            shell.destroy();
+        }
+    }
+    async requestSFTP() {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            connection.sftp((err, res) => {
+                connection.removeListener('error', reject);
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    }
+    async withSFTP(callback) {
+        external_assert_(typeof callback === 'function', 'callback must be a valid function');
+        const sftp = await this.requestSFTP();
+        try {
+            await callback(sftp);
+        }
+        finally {
+            sftp.end();
+        }
+    }
+    async execCommand(givenCommand, options = {}) {
+        external_assert_(typeof givenCommand === 'string', 'command must be a valid string');
+        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
+        external_assert_(options.cwd == null || typeof options.cwd === 'string', 'options.cwd must be a valid string');
+        external_assert_(options.stdin == null || typeof options.stdin === 'string' || is_stream.readable(options.stdin), 'options.stdin must be a valid string or readable stream');
+        external_assert_(options.execOptions == null || typeof options.execOptions === 'object', 'options.execOptions must be a valid object');
+        external_assert_(options.encoding == null || typeof options.encoding === 'string', 'options.encoding must be a valid string');
+        external_assert_(options.onChannel == null || typeof options.onChannel === 'function', 'options.onChannel must be a valid function');
+        external_assert_(options.onStdout == null || typeof options.onStdout === 'function', 'options.onStdout must be a valid function');
+        external_assert_(options.onStderr == null || typeof options.onStderr === 'function', 'options.onStderr must be a valid function');
+        external_assert_(options.noTrim == null || typeof options.noTrim === 'boolean', 'options.noTrim must be a boolean');
+        let command = givenCommand;
+        if (options.cwd) {
+            command = `cd ${shell_escape([options.cwd])} ; ${command}`;
+        }
+        const connection = this.getConnection();
+        const output = { stdout: [], stderr: [] };
+        return new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            connection.exec(command, options.execOptions != null ? options.execOptions : {}, (err, channel) => {
+                connection.removeListener('error', reject);
+                if (err) {
+                    reject(err);
+                    return;
+                }
+                if (options.onChannel) {
+                    options.onChannel(channel);
+                }
+                channel.on('data', (chunk) => {
+                    if (options.onStdout)
+                        options.onStdout(chunk);
+                    output.stdout.push(chunk.toString(options.encoding));
+                });
+                channel.stderr.on('data', (chunk) => {
+                    if (options.onStderr)
+                        options.onStderr(chunk);
+                    output.stderr.push(chunk.toString(options.encoding));
+                });
+                if (options.stdin != null) {
+                    if (is_stream.readable(options.stdin)) {
+                        options.stdin.pipe(channel, {
+                            end: true,
+                        });
+                    }
+                    else {
+                        channel.write(options.stdin);
+                        channel.end();
+                    }
+                }
+                else {
+                    channel.end();
+                }
+                let code = null;
+                let signal = null;
+                channel.on('exit', (code_, signal_) => {
+                    code = code_ !== null && code_ !== void 0 ? code_ : null;
+                    signal = signal_ !== null && signal_ !== void 0 ? signal_ : null;
+                });
+                channel.on('close', () => {
+                    let stdout = output.stdout.join('');
+                    let stderr = output.stderr.join('');
+                    if (options.noTrim !== true) {
+                        stdout = stdout.trim();
+                        stderr = stderr.trim();
+                    }
+                    resolve({
+                        code: code != null ? code : null,
+                        signal: signal != null ? signal : null,
+                        stdout,
+                        stderr,
+                    });
+                });
+            });
+        });
+    }
+    async exec(command, parameters, options = {}) {
+        external_assert_(typeof command === 'string', 'command must be a valid string');
+        external_assert_(Array.isArray(parameters), 'parameters must be a valid array');
+        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
+        external_assert_(options.stream == null || ['both', 'stdout', 'stderr'].includes(options.stream), 'options.stream must be one of both, stdout, stderr');
+        for (let i = 0, { length } = parameters; i < length; i += 1) {
+            external_assert_(typeof parameters[i] === 'string', `parameters[${i}] must be a valid string`);
+        }
+        const completeCommand = `${command}${parameters.length > 0 ? ` ${shell_escape(parameters)}` : ''}`;
+        const response = await this.execCommand(completeCommand, options);
+        if (options.stream == null || options.stream === 'stdout') {
+            if (response.stderr) {
+                throw new Error(response.stderr);
+            }
+            return response.stdout;
+        }
+        if (options.stream === 'stderr') {
+            return response.stderr;
+        }
+        return response;
+    }
+    async mkdir(path, method = 'sftp', givenSftp = null) {
+        external_assert_(typeof path === 'string', 'path must be a valid string');
+        external_assert_(typeof method === 'string' && (method === 'sftp' || method === 'exec'), 'method must be either sftp or exec');
+        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
+        if (method === 'exec') {
+            await this.exec('mkdir', ['-p', unixifyPath(path)]);
+            return;
+        }
+        const sftp = givenSftp || (await this.requestSFTP());
+        const makeSftpDirectory = async (retry) => makeDirectoryWithSftp(unixifyPath(path), sftp).catch(async (error) => {
+            if (!retry || error == null || (error.message !== 'No such file' && error.code !== 'ENOENT')) {
+                throw error;
+            }
+            await this.mkdir(external_path_.dirname(path), 'sftp', sftp);
+            await makeSftpDirectory(false);
+        });
+        try {
+            await makeSftpDirectory(true);
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async getFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
+        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
+        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
+        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
+        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
+        const sftp = givenSftp || (await this.requestSFTP());
+        try {
+            await new Promise((resolve, reject) => {
+                sftp.fastGet(unixifyPath(remoteFile), localFile, transferOptions || {}, (err) => {
+                    if (err) {
+                        reject(err);
+                    }
+                    else {
+                        resolve();
+                    }
+                });
+            });
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async putFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
+        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
+        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
+        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
+        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
+        external_assert_(await new Promise((resolve) => {
+            external_fs_.access(localFile, external_fs_.constants.R_OK, (err) => {
+                resolve(err === null);
+            });
+        }), `localFile does not exist at ${localFile}`);
+        const sftp = givenSftp || (await this.requestSFTP());
+        const putFile = (retry) => {
+            return new Promise((resolve, reject) => {
+                sftp.fastPut(localFile, unixifyPath(remoteFile), transferOptions || {}, (err) => {
+                    if (err == null) {
+                        resolve();
+                        return;
+                    }
+                    if (err.message === 'No such file' && retry) {
+                        resolve(this.mkdir(external_path_.dirname(remoteFile), 'sftp', sftp).then(() => putFile(false)));
+                    }
+                    else {
+                        reject(err);
+                    }
+                });
+            });
+        };
+        try {
+            await putFile(true);
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async putFiles(files, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {} } = {}) {
+        external_assert_(Array.isArray(files), 'files must be an array');
+        for (let i = 0, { length } = files; i < length; i += 1) {
+            const file = files[i];
+            external_assert_(file, 'files items must be valid objects');
+            external_assert_(file.local && typeof file.local === 'string', `files[${i}].local must be a string`);
+            external_assert_(file.remote && typeof file.remote === 'string', `files[${i}].remote must be a string`);
+        }
+        const transferred = [];
+        const sftp = givenSftp || (await this.requestSFTP());
+        const queue = new PromiseQueue({ concurrency });
+        try {
+            await new Promise((resolve, reject) => {
+                files.forEach((file) => {
+                    queue
+                        .add(async () => {
+                        await this.putFile(file.local, file.remote, sftp, transferOptions);
+                        transferred.push(file);
+                    })
+                        .catch(reject);
+                });
+                queue.waitTillIdle().then(resolve);
+            });
+        }
+        catch (error) {
+            if (error != null) {
+                error.transferred = transferred;
+            }
+            throw error;
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async putDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
+        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
+        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
+        const localDirectoryStat = await new Promise((resolve) => {
+            external_fs_.stat(localDirectory, (err, stat) => {
+                resolve(stat || null);
+            });
+        });
+        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
+        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
+        const sftp = givenSftp || (await this.requestSFTP());
+        const scanned = await esm(localDirectory, {
+            recursive,
+            validate,
+        });
+        const files = scanned.files.map((item) => external_path_.relative(localDirectory, item));
+        const directories = scanned.directories.map((item) => external_path_.relative(localDirectory, item));
+        // Sort shortest to longest
+        directories.sort((a, b) => a.length - b.length);
+        let failed = false;
+        try {
+            // Do the directories first.
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                directories.forEach((directory) => {
+                    queue
+                        .add(async () => {
+                        await this.mkdir(external_path_.join(remoteDirectory, directory), 'sftp', sftp);
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+            // and now the files
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                files.forEach((file) => {
+                    queue
+                        .add(async () => {
+                        const localFile = external_path_.join(localDirectory, file);
+                        const remoteFile = external_path_.join(remoteDirectory, file);
+                        try {
+                            await this.putFile(localFile, remoteFile, sftp, transferOptions);
+                            tick(localFile, remoteFile, null);
+                        }
+                        catch (_) {
+                            failed = true;
+                            tick(localFile, remoteFile, _);
+                        }
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+        return !failed;
+    }
+    async getDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
+        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
+        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
+        const localDirectoryStat = await new Promise((resolve) => {
+            external_fs_.stat(localDirectory, (err, stat) => {
+                resolve(stat || null);
+            });
+        });
+        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
+        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
+        const sftp = givenSftp || (await this.requestSFTP());
+        const scanned = await esm(remoteDirectory, {
+            recursive,
+            validate,
+            concurrency,
+            fileSystem: {
+                basename(path) {
+                    return external_path_.posix.basename(path);
+                },
+                join(pathA, pathB) {
+                    return external_path_.posix.join(pathA, pathB);
+                },
+                readdir(path) {
+                    return new Promise((resolve, reject) => {
+                        sftp.readdir(path, (err, res) => {
+                            if (err) {
+                                reject(err);
+                            }
+                            else {
+                                resolve(res.map((item) => item.filename));
+                            }
+                        });
+                    });
+                },
+                stat(path) {
+                    return new Promise((resolve, reject) => {
+                        sftp.stat(path, (err, res) => {
+                            if (err) {
+                                reject(err);
+                            }
+                            else {
+                                // eslint-disable-next-line @typescript-eslint/no-explicit-any
+                                resolve(res);
+                            }
+                        });
+                    });
+                },
+            },
+        });
+        const files = scanned.files.map((item) => external_path_.relative(remoteDirectory, item));
+        const directories = scanned.directories.map((item) => external_path_.relative(remoteDirectory, item));
+        // Sort shortest to longest
+        directories.sort((a, b) => a.length - b.length);
+        let failed = false;
+        try {
+            // Do the directories first.
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                directories.forEach((directory) => {
+                    queue
+                        .add(async () => {
+                        await make_dir(external_path_.join(localDirectory, directory));
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+            // and now the files
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                files.forEach((file) => {
+                    queue
+                        .add(async () => {
+                        const localFile = external_path_.join(localDirectory, file);
+                        const remoteFile = external_path_.join(remoteDirectory, file);
+                        try {
+                            await this.getFile(localFile, remoteFile, sftp, transferOptions);
+                            tick(localFile, remoteFile, null);
+                        }
+                        catch (_) {
+                            failed = true;
+                            tick(localFile, remoteFile, _);
+                        }
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+        return !failed;
+    }
+    forwardIn(remoteAddr, remotePort, onConnection) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.forwardIn(remoteAddr, remotePort, (error, port) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                const handler = (details, acceptConnection, rejectConnection) => {
+                    if (details.destIP === remoteAddr && details.destPort === port) {
+                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
+                    }
+                };
+                if (onConnection) {
+                    connection.on('tcp connection', handler);
+                }
+                const dispose = () => {
+                    return new Promise((_resolve, _reject) => {
+                        connection.off('tcp connection', handler);
+                        connection.unforwardIn(remoteAddr, port, (_error) => {
+                            if (_error) {
+                                _reject(error);
+                            }
+                            _resolve();
+                        });
+                    });
+                };
+                resolve({ port, dispose });
+            });
+        });
+    }
+    forwardOut(srcIP, srcPort, dstIP, dstPort) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.forwardOut(srcIP, srcPort, dstIP, dstPort, (error, channel) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                resolve(channel);
+            });
+        });
+    }
+    forwardInStreamLocal(socketPath, onConnection) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.openssh_forwardInStreamLocal(socketPath, (error) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                const handler = (details, acceptConnection, rejectConnection) => {
+                    if (details.socketPath === socketPath) {
+                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
+                    }
+                };
+                if (onConnection) {
+                    connection.on('unix connection', handler);
+                }
+                const dispose = () => {
+                    return new Promise((_resolve, _reject) => {
+                        connection.off('unix connection', handler);
+                        connection.openssh_unforwardInStreamLocal(socketPath, (_error) => {
+                            if (_error) {
+                                _reject(_error);
+                            }
+                            _resolve();
+                        });
+                    });
+                };
+                resolve({ dispose });
+            });
+        });
+    }
+    forwardOutStreamLocal(socketPath) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.openssh_forwardOutStreamLocal(socketPath, (error, channel) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                resolve(channel);
+            });
+        });
+    }
+    dispose() {
+        if (this.connection) {
+            this.connection.end();
+            this.connection = null;
+        }
+    }
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = require("node:child_process");
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = require("node:fs/promises");
+;// CONCATENATED MODULE: ../../packages/core/src/local-shell.ts
+/** `Shell` on the runner itself, over child processes. */
+
+
+
+
+/** After a timeout, SIGTERM first so docker can clean up; SIGKILL if it will not go. */
+const KILL_GRACE_MS = 5_000;
+class LocalShell {
+    target = 'runner';
+    async run(command) {
+        const [program, ...args] = command.args;
+        const started = Date.now();
+        const child = spawn(program, args, {
+            cwd: command.cwd,
+            env: { ...process.env, ...command.env },
+            stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        const streamer = command.stream ? new LineStreamer() : undefined;
+        child.stdout.setEncoding('utf8').on('data', (chunk) => {
+            stdout += chunk;
+            streamer?.push(chunk);
+        });
+        child.stderr.setEncoding('utf8').on('data', (chunk) => {
+            stderr += chunk;
+            streamer?.push(chunk);
+        });
+        // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
+        child.stdin.on('error', () => { });
+        child.stdin.end(command.stdin ?? '');
+        let timedOut = false;
+        let killTimer;
+        const timer = command.timeoutMs
+            ? setTimeout(() => {
+                timedOut = true;
+                child.kill('SIGTERM');
+                killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+            }, command.timeoutMs)
+            : undefined;
+        const result = await new Promise((resolve) => {
+            child.on('error', (error) => {
+                // The program is not there (ENOENT) or cannot run: report it like a failed command.
+                stderr += `${program}: ${error.code === 'ENOENT' ? 'command not found' : error.message}\n`;
+            });
+            child.on('close', (code, signal) => {
+                resolve({
+                    exitCode: code ?? (signal ? 128 : 127),
+                    signal: signal ?? undefined,
+                    timedOut,
+                    stdout,
+                    stderr,
+                    durationMs: Date.now() - started,
+                });
+            });
+        });
+        clearTimeout(timer);
+        clearTimeout(killTimer);
+        streamer?.flush();
+        return checkResult(this.target, command, result);
+    }
+    async writeFile(path, content, mode) {
+        await writeFile(path, content, { mode });
+        // writeFile's mode applies only to a new file (and through the umask): make it exact.
+        await chmod(path, mode);
+    }
+    async close() { }
+}
+/** Sends whole lines to the log, so interleaved chunks from stdout and stderr stay readable. */
+class LineStreamer {
+    write;
+    pending = '';
+    constructor(write = (line) => info(line)) {
+        this.write = write;
+    }
+    push(chunk) {
+        const lines = (this.pending + chunk).split('\n');
+        this.pending = lines.pop() ?? '';
+        for (const line of lines)
+            this.write(line.replace(/\r$/, ''));
+    }
+    flush() {
+        if (this.pending)
+            this.write(this.pending);
+        this.pending = '';
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/retry.ts
+const retry_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+async function retry(operation, options) {
+    const wait = options.sleep ?? retry_sleep;
+    let delay = options.initialDelayMs;
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await operation(attempt);
+        }
+        catch (error) {
+            if (attempt >= options.attempts || !options.retryable(error))
+                throw error;
+            options.onRetry?.(error, attempt, delay);
+            await wait(delay);
+            delay *= 2;
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/shell.ts
+/**
+ * One way to run commands, whether on the runner or on a host over SSH: the docker and compose
+ * code is written once against `Shell`. Commands are argument arrays; `quoteArgs` is the one place
+ * they become a shell string, for an SSH exec request or for the log.
+ */
+function succeeded(result) {
+    return result.exitCode === 0 && !result.signal && !result.timedOut;
+}
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
+function quoteArg(arg) {
+    if (arg !== '' && SAFE_WORD.test(arg))
+        return arg;
+    return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function quoteArgs(args) {
+    return args.map(quoteArg).join(' ');
+}
+class CommandError extends Error {
+    target;
+    command;
+    result;
+    constructor(target, command, result) {
+        const how = result.timedOut
+            ? `timed out after ${Math.round(result.durationMs / 1000)}s`
+            : result.signal
+                ? `was killed by ${result.signal}`
+                : `exited with code ${result.exitCode}`;
+        const detail = lastLines(result.stderr || result.stdout, 20);
+        super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
+        this.target = target;
+        this.command = command;
+        this.result = result;
+        this.name = 'CommandError';
+    }
+}
+function lastLines(text, count) {
+    return text.trimEnd().split('\n').slice(-count).join('\n');
+}
+/** Throws `CommandError` for a failed result unless the command allows failure. */
+function shell_checkResult(target, command, result) {
+    if (!succeeded(result) && !command.allowFailure)
+        throw new CommandError(target, command.args, result);
+    return result;
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/inputs.ts
 /**
  * Parsers for action inputs. Each takes the input's name so that every error says which input is
@@ -58285,7 +59359,7 @@ function getIDToken(aud) {
  */
 
 /** A bad input: the message names the input, so the user knows which line of the workflow to change. */
-class inputs_InputError extends Error {
+class InputError extends Error {
     input;
     constructor(input, detail) {
         super(`Input \`${input}\`: ${detail}`);
@@ -58304,7 +59378,7 @@ function parseBoolean(input, raw, fallback) {
         return true;
     if (value === 'false')
         return false;
-    throw new inputs_InputError(input, `expected true or false, got "${raw.trim()}".`);
+    throw new InputError(input, `expected true or false, got "${raw.trim()}".`);
 }
 /** Items separated by newlines and/or commas; blank items and `#` comment lines dropped. */
 function parseList(raw, { commas = true } = {}) {
@@ -58328,13 +59402,13 @@ function parseKeyValues(input, raw) {
         const eq = line.indexOf('=');
         const where = `line ${index + 1}`;
         if (eq < 0)
-            throw new inputs_InputError(input, `${where} has no "=": write KEY=VALUE, one per line.`);
+            throw new InputError(input, `${where} has no "=": write KEY=VALUE, one per line.`);
         const key = line.slice(0, eq).trim();
         if (!ENV_KEY.test(key)) {
-            throw new inputs_InputError(input, `${where}: "${key}" is not a valid name (letters, digits, _ . -; not starting with a digit).`);
+            throw new InputError(input, `${where}: "${key}" is not a valid name (letters, digits, _ . -; not starting with a digit).`);
         }
         if (result.has(key))
-            throw new inputs_InputError(input, `${where}: ${key} is set twice.`);
+            throw new InputError(input, `${where}: ${key} is set twice.`);
         result.set(key, line.slice(eq + 1));
     });
     return result;
@@ -58346,10 +59420,10 @@ function parseDuration(input, raw, fallback) {
     const text = (raw.trim() || fallback).toLowerCase();
     const match = DURATION.exec(text);
     if (!match)
-        throw new inputs_InputError(input, `"${text}" is not a duration: use a number with a unit, like 90s, 5m or 1h.`);
+        throw new InputError(input, `"${text}" is not a duration: use a number with a unit, like 90s, 5m or 1h.`);
     const ms = Number(match[1]) * UNIT_MS[match[2] ?? 's'];
     if (ms <= 0)
-        throw new inputs_InputError(input, 'must be longer than zero.');
+        throw new InputError(input, 'must be longer than zero.');
     return ms;
 }
 function parseInteger(input, raw, fallback, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
@@ -58357,10 +59431,10 @@ function parseInteger(input, raw, fallback, { min = 0, max = Number.MAX_SAFE_INT
     if (text === '')
         return fallback;
     if (!/^-?\d+$/.test(text))
-        throw new inputs_InputError(input, `expected a whole number, got "${text}".`);
+        throw new InputError(input, `expected a whole number, got "${text}".`);
     const value = Number(text);
     if (value < min || value > max)
-        throw new inputs_InputError(input, `must be between ${min} and ${max}, got ${value}.`);
+        throw new InputError(input, `must be between ${min} and ${max}, got ${value}.`);
     return value;
 }
 /** One of a fixed set of words, case-insensitive; '' gives the fallback. */
@@ -58370,10 +59444,10 @@ function parseChoice(input, raw, choices, fallback) {
         return fallback;
     const found = choices.find((choice) => choice === value);
     if (!found)
-        throw new inputs_InputError(input, `"${raw.trim()}" is not one of: ${choices.join(', ')}.`);
+        throw new InputError(input, `"${raw.trim()}" is not one of: ${choices.join(', ')}.`);
     return found;
 }
-function inputs_formatDuration(ms) {
+function formatDuration(ms) {
     if (ms < 1000)
         return `${Math.round(ms)}ms`;
     const seconds = ms / 1000;
@@ -58382,102 +59456,802 @@ function inputs_formatDuration(ms) {
     return `${Math.floor(seconds / 60)}m${Math.round(seconds % 60)}s`;
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/secrets.ts
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-keys.ts
 /**
- * Masking: the runner replaces every registered value with *** in the log. A value the log could
- * show in another form must be registered in that form too.
+ * Host key pinning. A pin is a `SHA256:` fingerprint as OpenSSH prints it (`ssh-keygen -lf`), or a
+ * known_hosts line (`ssh-keyscan` output), or a host's public key line (`ssh-ed25519 AAAA…`).
+ * Verification fails closed: a host with no pin that matches it is refused, before authentication.
+ *
+ * known_hosts lines keep their host patterns (plain, `[host]:port`, wildcards, `!` negation and
+ * `|1|` hashed names, as sshd(8) AUTHORIZED_KEYS / ssh(1) known_hosts describe), so one list can
+ * pin many hosts without any host accepting another's key. Fingerprints and bare key lines apply to
+ * every host.
  */
 
-/** Masks a secret, each of its lines (the runner matches line by line), and its base64 forms. */
-function maskSecret(value) {
-    if (!value)
-        return;
-    const forms = new Set([value, value.trim()]);
-    for (const line of value.split(/\r?\n/))
-        forms.add(line.trim());
-    // A token that ends up in a docker config.json is stored as base64("user:token"); the user is not
-    // known here, but the token's own base64 is what a decoded key or an encoded secret shows.
-    forms.add(Buffer.from(value, 'utf8').toString('base64'));
-    for (const form of forms) {
-        // Very short fragments (a lone "-----" line of a PEM key) would mask ordinary words everywhere.
-        if (form.length >= 4)
-            core_setSecret(form);
+
+/** Host key types ssh2 can verify, and the signature algorithms each allows in negotiation. */
+const HOST_KEY_ALGORITHMS = {
+    'ssh-ed25519': ['ssh-ed25519'],
+    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+    // RFC 8332: one RSA key, three signature algorithms; OpenSSH 8.8+ refuses SHA-1 `ssh-rsa`.
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+    'ssh-dss': ['ssh-dss'],
+};
+/** `ssh-keygen -lf` ends its lines with the type in parentheses. */
+const KEYGEN_TYPES = { ED25519: 'ssh-ed25519', RSA: 'ssh-rsa', DSA: 'ssh-dss' };
+const FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/;
+/** OpenSSH's fingerprint of a public key blob (the SSH wire format, what known_hosts holds in base64). */
+function sshFingerprint(blob) {
+    return `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+/**
+ * ssh2 with `hostHash: 'sha256'` hands the verifier a hex digest; OpenSSH shows the same digest as
+ * unpadded base64. This converts the one into the other.
+ */
+function fingerprintFromHex(hex) {
+    return `SHA256:${Buffer.from(hex, 'hex').toString('base64').replace(/=+$/, '')}`;
+}
+/** The key type a public key blob starts with (an SSH string: uint32 length, then the name). */
+function blobKeyType(blob) {
+    if (blob.length < 4)
+        return '';
+    const length = blob.readUInt32BE(0);
+    if (length > 64 || blob.length < 4 + length)
+        return '';
+    return blob.subarray(4, 4 + length).toString('latin1');
+}
+/** The known_hosts line that pins `key` for this host and port only (what ssh-keyscan prints). */
+function knownHostsLine(host, port, key) {
+    return `${port === 22 ? host : `[${host}]:${port}`} ${key.keyType} ${key.publicKey}`;
+}
+/** The signature algorithms to offer so that the server must use one of the pinned key types. */
+function hostKeyAlgorithms(pins) {
+    const usable = pins.filter((pin) => !pin.revoked);
+    // A fingerprint without a type could be any of the host's keys: the server's preferred type it is.
+    if (usable.length === 0 || usable.some((pin) => !pin.keyType))
+        return undefined;
+    return [...new Set(usable.flatMap((pin) => HOST_KEY_ALGORITHMS[pin.keyType]))];
+}
+/** The pins that speak about `host:port`: the host's known_hosts lines, and every fingerprint. */
+function pinsForHost(pins, host, port) {
+    return pins.filter((pin) => !pin.hostPatterns || matchesHostPatterns(pin.hostPatterns, host, port));
+}
+function verifyHostKey(pins, host, port, blob) {
+    const key = { keyType: blobKeyType(blob), fingerprint: sshFingerprint(blob), publicKey: blob.toString('base64') };
+    const applicable = pinsForHost(pins, host, port);
+    if (applicable.some((pin) => pin.revoked && pin.fingerprint === key.fingerprint))
+        return { ok: false, key, reason: 'revoked' };
+    const usable = applicable.filter((pin) => !pin.revoked);
+    if (usable.length === 0)
+        return { ok: false, key, reason: 'not-pinned' };
+    const match = usable.some((pin) => pin.fingerprint === key.fingerprint && (!pin.keyType || pin.keyType === key.keyType));
+    return match ? { ok: true, key } : { ok: false, key, reason: 'mismatch' };
+}
+/**
+ * known_hosts host patterns (ssh(1) "SSH_KNOWN_HOSTS FILE FORMAT"): port 22 is matched as `host`,
+ * any other as `[host]:port`; `*` and `?` wildcards; a matching `!pattern` refuses the line.
+ */
+function matchesHostPatterns(patterns, host, port) {
+    const name = port === 22 ? host : `[${host}]:${port}`;
+    let matched = false;
+    for (const raw of patterns) {
+        const negated = raw.startsWith('!');
+        const pattern = negated ? raw.slice(1) : raw;
+        const hit = pattern.startsWith('|1|') ? matchesHashedName(pattern, name) : wildcardMatch(pattern.toLowerCase(), name.toLowerCase());
+        if (hit && negated)
+            return false;
+        if (hit)
+            matched = true;
+    }
+    return matched;
+}
+/** `|1|<base64 salt>|<base64 HMAC-SHA1(salt, name)>`, what `HashKnownHosts yes` writes. */
+function matchesHashedName(pattern, name) {
+    const [, , salt, hash] = pattern.split('|');
+    if (!salt || !hash)
+        return false;
+    return (0,external_node_crypto_.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
+}
+function wildcardMatch(pattern, text) {
+    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    return regex.test(text);
+}
+/** Parses a `host-fingerprints`-style input: one pin a line; `#` lines and blank lines ignored. */
+function parseHostKeyPins(input, raw) {
+    const pins = [];
+    raw.split(/\r?\n/).forEach((rawLine, index) => {
+        const line = rawLine.trim();
+        if (line === '' || line.startsWith('#'))
+            return;
+        pins.push(...parsePinLine(input, line, index + 1));
+    });
+    return pins;
+}
+function parsePinLine(input, line, lineNumber) {
+    const where = `line ${lineNumber}`;
+    const tokens = line.split(/\s+/);
+    // Several fingerprints on one line, comma or space separated: `SHA256:aaa, SHA256:bbb`.
+    const words = line.split(/[\s,]+/).filter(Boolean);
+    if (words.every((word) => word.startsWith('SHA256:')))
+        return words.map((word) => parseFingerprint(input, word, where));
+    // `ssh-keygen -lf` output: `256 SHA256:… comment (ED25519)`.
+    const keygen = /^\d+\s+(SHA256:\S+)(?:.*\((\w+)\))?$/.exec(line);
+    if (keygen) {
+        const pin = parseFingerprint(input, keygen[1], where);
+        const bits = Number(tokens[0]);
+        const type = keygen[2] === 'ECDSA' ? `ecdsa-sha2-nistp${bits}` : keygen[2] ? KEYGEN_TYPES[keygen[2]] : undefined;
+        return [{ ...pin, keyType: type }];
+    }
+    // `ssh-ed25519 SHA256:…`: a fingerprint with its type.
+    if (tokens.length === 2 && tokens[1].startsWith('SHA256:') && HOST_KEY_ALGORITHMS[tokens[0]]) {
+        return [{ ...parseFingerprint(input, tokens[1], where), keyType: tokens[0] }];
+    }
+    if (/^(MD5:)?([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(line)) {
+        throw new InputError(input, `${where} is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf <key>, or ssh-keyscan <host> | ssh-keygen -lf -).`);
+    }
+    return [parseKnownHostsLine(input, tokens, where)];
+}
+function parseFingerprint(input, text, where) {
+    const match = FINGERPRINT.exec(text);
+    if (!match)
+        throw new InputError(input, `${where}: "${text}" is not a SHA256 fingerprint (SHA256: and 43 base64 characters, as ssh-keygen -lf prints).`);
+    return { fingerprint: `SHA256:${match[1]}` };
+}
+function parseKnownHostsLine(input, tokens, where) {
+    let rest = tokens;
+    let revoked = false;
+    if (rest[0].startsWith('@')) {
+        if (rest[0] === '@cert-authority')
+            throw new InputError(input, `${where}: @cert-authority lines are not supported; pin the host keys themselves.`);
+        if (rest[0] !== '@revoked')
+            throw new InputError(input, `${where}: unknown marker ${rest[0]}.`);
+        revoked = true;
+        rest = rest.slice(1);
+    }
+    let hostPatterns;
+    if (rest.length >= 2 && !looksLikeKeyType(rest[0])) {
+        hostPatterns = rest[0].split(',').filter(Boolean);
+        rest = rest.slice(1);
+    }
+    const [keyType, base64] = rest;
+    if (!keyType || !base64 || !looksLikeKeyType(keyType)) {
+        throw new InputError(input, `${where} is neither a SHA256 fingerprint nor a known_hosts line: give SHA256:… (ssh-keygen -lf) or "host ssh-ed25519 AAAA…" (ssh-keyscan).`);
+    }
+    if (!HOST_KEY_ALGORITHMS[keyType]) {
+        throw new InputError(input, `${where}: host key type ${keyType} is not supported (use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa keys).`);
+    }
+    const blob = Buffer.from(base64, 'base64');
+    if (!/^[A-Za-z0-9+/]+=*$/.test(base64) || blobKeyType(blob) !== keyType) {
+        throw new InputError(input, `${where}: the ${keyType} key is not valid base64 of a ${keyType} public key (was the line cut short?).`);
+    }
+    return { fingerprint: sshFingerprint(blob), keyType, hostPatterns, revoked: revoked || undefined };
+}
+function looksLikeKeyType(token) {
+    return /^(ssh-|ecdsa-|sk-)/.test(token);
+}
+/** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
+function hostKeyFileKind(keyType) {
+    return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
+}
+/** How a refused host key is explained: what was seen, and what to do. */
+function describeHostKeyFailure(label, verdict, input) {
+    const seen = `${verdict.key.keyType} ${verdict.key.fingerprint}`;
+    switch (verdict.reason) {
+        case 'revoked':
+            return `${label} presented the host key ${seen}, which \`${input}\` marks @revoked.`;
+        case 'not-pinned':
+            return (`${label}: no pinned host key for this host in \`${input}\`; it presented ${seen}. ` +
+                `Check that this is the host's key (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileKind(verdict.key.keyType)}_key.pub) ` +
+                `and add ${verdict.key.fingerprint} to \`${input}\`.`);
+        case 'mismatch':
+            return (`${label} presented the host key ${seen}, which matches none pinned in \`${input}\`: refusing to connect ` +
+                `(the host was rebuilt, or this is not the host you meant). If you pinned another of its keys by fingerprint alone, ` +
+                `give its type too ("ssh-rsa SHA256:…") or its known_hosts line.`);
     }
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/image-ref.ts
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/ssh-shell.ts
 /**
- * Image references: `registry/namespace/name[:tag][@digest]`, following the grammar of
- * distribution/reference (the one docker itself applies), plus GHCR's rule that the whole
- * repository path is lowercase (an owner "My-Org" must be pushed as "my-org").
+ * `Shell` on a host over SSH (node-ssh on ssh2): one connection per host, opened once and reused
+ * for every command and upload of the run.
+ *
+ * - The host key is checked in ssh2's `hostVerifier`, which runs during key exchange, before the
+ *   client authenticates: a wrong host never sees a signature made with our key.
+ * - Only the connect phase (TCP connect, handshake) is retried, with backoff; a refused key or host
+ *   key is not, and nothing is retried once a command started (it may have changed the host).
+ * - An `error` listener stays on the ssh2 client for the connection's whole life: node-ssh removes its
+ *   own once connected, and a late ECONNRESET with no listener crashes Node (node-ssh #421).
  */
 
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
-const DOCKER_HUB = 'docker.io';
-/** A first path part is a registry host when it has a dot or a port, or is `localhost`. */
-function isRegistryHost(part) {
-    return part.includes('.') || part.includes(':') || part === 'localhost';
+
+
+
+
+
+
+
+
+class SshConnectError extends Error {
+    target;
+    phase;
+    retryable;
+    constructor(target, phase, message, 
+    /** True for failures another attempt may not meet (refused, reset, timed out). */
+    retryable) {
+        super(message);
+        this.target = target;
+        this.phase = phase;
+        this.retryable = retryable;
+        this.name = 'SshConnectError';
+    }
 }
-function parseImageRef(input, raw, options = {}) {
+const actionsLog = { info: (m) => info(m), warning: (m) => warning(m) };
+/** After a timeout: TERM, then KILL, then the channel is closed, then we stop waiting. */
+const ssh_shell_KILL_GRACE_MS = 5_000;
+const SFTP_CHUNK = 32 * 1024;
+/** The exit code OpenSSH's client gives when the connection, not the command, failed. */
+const CONNECTION_LOST_EXIT = 255;
+class SshShell {
+    session;
+    jumpSession;
+    options;
+    target;
+    sftp;
+    lostReason;
+    closed = false;
+    constructor(session, jumpSession, options) {
+        this.session = session;
+        this.jumpSession = jumpSession;
+        this.options = options;
+        this.target = options.endpoint.host.label;
+        // Any time later, a connection error (reset, keepalive timeout) ends the session: note why, so
+        // the next command fails with the reason instead of a bare "Not connected".
+        const lost = (why) => (error) => {
+            if (!this.closed && !this.lostReason)
+                this.lostReason = error?.message ? `${why}: ${error.message}` : why;
+        };
+        session.client.on('error', lost('connection error'));
+        session.client.on('close', lost('connection closed'));
+        jumpSession?.client.on('error', lost('jump host connection error'));
+        jumpSession?.client.on('close', lost('jump host connection closed'));
+    }
+    /** The host key the server presented (and that was verified, unless the check is off). */
+    get hostKey() {
+        return this.session.hostKey;
+    }
+    get jumpHostKey() {
+        return this.jumpSession?.hostKey;
+    }
+    static async connect(options) {
+        const log = options.log ?? actionsLog;
+        const label = options.endpoint.host.label;
+        return retry(async () => {
+            let jump;
+            try {
+                let sock;
+                if (options.jump) {
+                    jump = await openSession(options.jump, await tcpConnect(options.jump, options.connectTimeoutMs), options, log);
+                    sock = await forwardThrough(jump, options.endpoint, options.connectTimeoutMs);
+                }
+                else {
+                    sock = await tcpConnect(options.endpoint, options.connectTimeoutMs);
+                }
+                const session = await openSession(options.endpoint, sock, options, log);
+                return new SshShell(session, jump, options);
+            }
+            catch (error) {
+                jump?.ssh.dispose();
+                throw error;
+            }
+        }, {
+            attempts: options.connectRetries,
+            initialDelayMs: options.retryDelayMs ?? 2_000,
+            sleep: options.sleep,
+            retryable: (error) => error instanceof SshConnectError && error.retryable,
+            onRetry: (error, attempt, delay) => log.warning(`${label}: connection attempt ${attempt} of ${options.connectRetries} failed (${error.message}); trying again in ${delay / 1000}s.`),
+        });
+    }
+    async run(command) {
+        if (this.closed)
+            throw new Error(`${this.target}: the SSH connection was closed before \`${quoteArgs(command.args)}\`.`);
+        if (this.lostReason)
+            throw new Error(`${this.target}: the SSH connection is gone (${this.lostReason}); \`${quoteArgs(command.args)}\` was not run.`);
+        const line = remoteCommandLine(command);
+        const timeoutMs = command.timeoutMs ?? this.options.commandTimeoutMs;
+        const started = Date.now();
+        const out = new Collector();
+        const err = new Collector();
+        const log = this.options.log ?? actionsLog;
+        const streamer = command.stream ? new LineStreamer((text) => log.info(text)) : undefined;
+        let channel;
+        let timedOut = false;
+        const timers = [];
+        let giveUp;
+        const abandoned = new Promise((resolve) => (giveUp = () => resolve(null)));
+        const execution = this.session.ssh
+            .execCommand(line, {
+            stdin: command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : external_node_stream_.Readable.from([command.stdin]),
+            noTrim: true,
+            onChannel: (ch) => {
+                channel = ch;
+                // A command that exits before reading all its stdin closes the channel: not our error.
+                ch.on('error', () => { });
+            },
+            onStdout: (chunk) => {
+                const text = out.push(chunk);
+                streamer?.push(text);
+            },
+            onStderr: (chunk) => {
+                const text = err.push(chunk);
+                streamer?.push(text);
+            },
+        })
+            .catch((error) => {
+            // The exec request itself failed (the connection went, or the server refused a channel).
+            err.text += `${error.message}\n`;
+            return { code: null, signal: null, stdout: '', stderr: '' };
+        });
+        timers.push(setTimeout(() => {
+            timedOut = true;
+            sendSignal(channel, 'TERM');
+            timers.push(setTimeout(() => sendSignal(channel, 'KILL'), ssh_shell_KILL_GRACE_MS));
+            timers.push(setTimeout(() => channel?.close(), ssh_shell_KILL_GRACE_MS * 2));
+            timers.push(setTimeout(() => giveUp?.(), ssh_shell_KILL_GRACE_MS * 3));
+        }, timeoutMs));
+        const response = await Promise.race([execution, abandoned]);
+        for (const timer of timers)
+            clearTimeout(timer);
+        streamer?.flush();
+        let exitCode = response?.code ?? CONNECTION_LOST_EXIT;
+        let signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
+        if (response && response.code === null && !response.signal && !timedOut) {
+            // No exit status: the channel closed under the command (connection lost). Never a success.
+            err.text += `${this.target}: the connection ended before the command reported its exit status${this.lostReason ? ` (${this.lostReason})` : ''}.\n`;
+            exitCode = CONNECTION_LOST_EXIT;
+        }
+        if (signal && exitCode === 0)
+            exitCode = 128;
+        const result = { exitCode, signal, timedOut, stdout: out.end(), stderr: err.end(), durationMs: Date.now() - started };
+        return shell_checkResult(this.target, command, result);
+    }
+    /**
+     * Writes a file over SFTP. The mode is set on the open handle before any byte is written, so a
+     * secret is never readable by others, not even for a moment, even when the file existed before.
+     */
+    async writeFile(path, content, mode) {
+        if (this.lostReason)
+            throw new Error(`${this.target}: the SSH connection is gone (${this.lostReason}); ${path} was not written.`);
+        this.sftp ??= this.session.ssh.requestSFTP();
+        const sftp = await this.sftp;
+        const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+        const call = (fn) => new Promise((resolve, reject) => fn((error, value) => (error ? reject(new Error(`${this.target}: writing ${path} over SFTP failed: ${error.message}`)) : resolve(value))));
+        const handle = await call((cb) => sftp.open(path, 'w', { mode }, cb));
+        try {
+            await call((cb) => sftp.fchmod(handle, mode, cb));
+            for (let offset = 0; offset < data.length; offset += SFTP_CHUNK) {
+                const length = Math.min(SFTP_CHUNK, data.length - offset);
+                await call((cb) => sftp.write(handle, data, offset, length, offset, cb));
+            }
+        }
+        finally {
+            await call((cb) => sftp.close(handle, cb));
+        }
+    }
+    async close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        if (this.sftp) {
+            try {
+                (await this.sftp).end();
+            }
+            catch {
+                // The SFTP session never opened: nothing to end.
+            }
+        }
+        this.session.ssh.dispose();
+        this.jumpSession?.ssh.dispose();
+    }
+}
+/**
+ * Sends a signal request (RFC 4254 6.9); OpenSSH's sshd delivers it to the command's process group.
+ * ssh2's `channel.signal()` sends nothing once our side of the channel is ended (stdin closed, which
+ * every command here does at once), though the protocol allows it: so the request goes out directly.
+ */
+function sendSignal(channel, name) {
+    const ch = channel;
+    // 'eof' is our stdin ended: the channel is still open both ways for requests.
+    if (ch?.outgoing && ['open', 'eof'].includes(ch.outgoing.state))
+        ch._client?._protocol?.signal(ch.outgoing.id, name);
+}
+/** Decodes a byte stream as UTF-8 without splitting characters across chunks. */
+class Collector {
+    text = '';
+    decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    push(chunk) {
+        const piece = this.decoder.write(chunk);
+        this.text += piece;
+        return piece;
+    }
+    end() {
+        this.text += this.decoder.end();
+        return this.text;
+    }
+}
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * The command line of an SSH exec request, which the host's login shell (POSIX, as for `ssh host
+ * cmd`) interprets: every word quoted by `quoteArgs`. The environment has to travel in this line (sshd
+ * refuses most `env` requests, AcceptEnv), so it is visible in the host's process list: never put a
+ * secret in `Command.env` (they go on stdin or in 0600 files).
+ */
+function remoteCommandLine(command) {
+    const words = [];
+    if (command.cwd)
+        words.push('cd', quoteArg(command.cwd), '&&');
+    const env = Object.entries(command.env ?? {});
+    if (env.length) {
+        words.push('env');
+        for (const [name, value] of env) {
+            if (!ENV_NAME.test(name))
+                throw new Error(`invalid environment variable name "${name}"`);
+            words.push(quoteArg(`${name}=${value}`));
+        }
+    }
+    words.push(quoteArgs(command.args));
+    return words.join(' ');
+}
+/** TCP to the endpoint, bounded by its own timeout (ssh2's readyTimeout covers only the handshake). */
+function tcpConnect(endpoint, timeoutMs) {
+    const { host, port, label } = endpoint.host;
+    return new Promise((resolve, reject) => {
+        const socket = (0,external_node_net_.connect)({ host, port });
+        const timer = setTimeout(() => {
+            socket.destroy();
+            reject(new SshConnectError(label, 'connect', `${label}: TCP connection timed out after ${timeoutMs / 1000}s`, true));
+        }, timeoutMs);
+        socket.once('connect', () => {
+            clearTimeout(timer);
+            socket.removeAllListeners('error');
+            resolve(socket);
+        });
+        socket.once('error', (error) => {
+            clearTimeout(timer);
+            const permanent = error.code === 'ENOTFOUND';
+            reject(new SshConnectError(label, 'connect', `${label}: TCP connection failed: ${error.code ?? error.message}${permanent ? ' (no such host name)' : ''}`, !permanent));
+        });
+    });
+}
+/** A TCP channel from the jump host to the target: the target's SSH session runs inside it. */
+async function forwardThrough(jump, target, timeoutMs) {
+    const { host, port, label } = target.host;
+    let timer;
+    try {
+        return await Promise.race([
+            jump.ssh.forwardOut('127.0.0.1', 0, host, port),
+            new Promise((_, reject) => {
+                timer = setTimeout(() => reject(new SshConnectError(label, 'connect', `${label}: no connection through the jump host within ${timeoutMs / 1000}s`, true)), timeoutMs);
+            }),
+        ]);
+    }
+    catch (error) {
+        if (error instanceof SshConnectError)
+            throw error;
+        // sshd on the jump host answers "Connection refused" / "open failed" when it cannot reach the target.
+        throw new SshConnectError(label, 'connect', `${label}: the jump host could not connect to it: ${error.message}`, true);
+    }
+    finally {
+        clearTimeout(timer);
+    }
+}
+/** SSH handshake, host key check and authentication over `sock`. */
+async function openSession(endpoint, sock, options, log) {
+    const { host } = endpoint;
+    const label = host.label;
+    let seen;
+    let refusal;
+    const pins = pinsForHost(endpoint.hostKeys, host.host, host.port);
+    const ssh = new NodeSSH();
+    const connecting = ssh.connect({
+        sock: sock,
+        username: host.user,
+        privateKey: endpoint.key.text,
+        passphrase: endpoint.key.passphrase,
+        readyTimeout: options.connectTimeoutMs,
+        keepaliveInterval: options.keepaliveIntervalMs ?? 15_000,
+        keepaliveCountMax: 4,
+        // Without this, the server picks its preferred key type, which may not be the one pinned.
+        algorithms: options.insecureSkipHostKeyCheck ? undefined : { serverHostKey: hostKeyAlgorithms(pins) },
+        // Called with the raw public key blob (no hostHash): its SHA256 is OpenSSH's fingerprint.
+        hostVerifier: (blob) => {
+            const verdict = verifyHostKey(endpoint.hostKeys, host.host, host.port, blob);
+            seen = verdict.key;
+            if (options.insecureSkipHostKeyCheck) {
+                log.warning(`${label}: host key NOT verified (insecure-skip-host-key-check); it presented ${seen.keyType} ${seen.fingerprint}. ` +
+                    `Pin it: add ${seen.fingerprint} to \`${endpoint.hostKeysInput}\` and drop insecure-skip-host-key-check.`);
+                return true;
+            }
+            if (!verdict.ok)
+                refusal = describeHostKeyFailure(label, verdict, endpoint.hostKeysInput);
+            return verdict.ok;
+        },
+    });
+    // node-ssh creates the client synchronously inside connect(): listen for errors from now on.
+    const client = ssh.connection;
+    client.on('error', () => { });
+    try {
+        await connecting;
+    }
+    catch (error) {
+        ssh.dispose();
+        sock.destroy();
+        throw classifyConnectError(label, endpoint, error, refusal, options.connectTimeoutMs);
+    }
+    if (!seen)
+        throw new SshConnectError(label, 'host-key', `${label}: the host key was never checked`, false);
+    return { ssh, client, hostKey: seen };
+}
+function classifyConnectError(label, endpoint, error, refusal, timeoutMs) {
+    if (refusal)
+        return new SshConnectError(label, 'host-key', refusal, false);
+    const message = error.message;
+    if (error.level === 'client-authentication') {
+        return new SshConnectError(label, 'auth', `${label}: authentication failed: the host refused the key ${endpoint.key.type} ${endpoint.key.fingerprint} for user ${endpoint.host.user} ` +
+            `(is its public key in ~${endpoint.host.user}/.ssh/authorized_keys, and is the user right?)`, false);
+    }
+    if (/no matching host key format/i.test(message)) {
+        return new SshConnectError(label, 'host-key', `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`, false);
+    }
+    if (error.level === 'client-timeout' || /timed out/i.test(message)) {
+        return new SshConnectError(label, 'handshake', `${label}: SSH handshake timed out after ${timeoutMs / 1000}s (${message})`, true);
+    }
+    // Reset, closed before the handshake finished ("No response from server"): worth another try.
+    return new SshConnectError(label, 'handshake', `${label}: SSH handshake failed: ${message}`, true);
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-address.ts
+/**
+ * Host addresses as users write them: `[user@]host[:port]`, with an IPv6 address in brackets
+ * (`[2001:db8::1]:2222`), as OpenSSH's `ssh -J` and known_hosts spell them.
+ */
+
+/** POSIX user names as useradd accepts them (plus the trailing `$` of machine accounts). */
+const USER = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/;
+/** A DNS name or IPv4 address: letters, digits, dots, hyphens and underscores (some AWS internal names). */
+const HOST_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
+const IPV6 = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$/;
+function formatHostLabel(user, host, port) {
+    return `${user}@${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+function parsePort(input, raw, fallback) {
     const text = raw.trim();
     if (text === '')
-        throw new inputs_InputError(input, 'is empty: give an image such as ghcr.io/owner/app.');
+        return fallback;
+    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+        throw new InputError(input, `"${text}" is not a port: expected a number from 1 to 65535.`);
+    }
+    return Number(text);
+}
+function parseHostAddress(input, raw, defaults) {
+    const text = raw.trim();
+    const example = 'write [user@]host[:port], e.g. ec2-user@10.0.1.5:22';
+    if (text === '')
+        throw new InputError(input, `has an empty host: ${example}.`);
     if (/\s/.test(text))
-        throw new inputs_InputError(input, `"${text}" contains white space.`);
+        throw new InputError(input, `"${text}" contains white space: ${example}.`);
     let rest = text;
-    let digest;
-    const at = rest.indexOf('@');
+    let user = defaults.user;
+    const at = rest.lastIndexOf('@');
     if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-        if (!DIGEST.test(digest))
-            throw new inputs_InputError(input, `"${digest}" is not a digest: expected sha256: and 64 hex digits.`);
+        user = rest.slice(0, at);
+        rest = rest.slice(at + 1);
+        if (!USER.test(user))
+            throw new InputError(input, `"${user}" in "${text}" is not a valid user name.`);
     }
-    let tag;
-    const lastSlash = rest.lastIndexOf('/');
-    const colon = rest.lastIndexOf(':');
-    if (colon > lastSlash) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-        if (!TAG.test(tag)) {
-            throw new inputs_InputError(input, `tag "${tag}" is not valid: up to 128 letters, digits, _ . -, not starting with . or -.`);
+    let host;
+    let portText = '';
+    if (rest.startsWith('[')) {
+        const close = rest.indexOf(']');
+        if (close < 0)
+            throw new InputError(input, `"${text}" opens [ without closing it: ${example}, or [2001:db8::1]:22.`);
+        host = rest.slice(1, close);
+        const after = rest.slice(close + 1);
+        if (after !== '' && !after.startsWith(':'))
+            throw new InputError(input, `"${text}": expected :port after ].`);
+        portText = after.slice(1);
+        if (!IPV6.test(host) && !HOST_NAME.test(host))
+            throw new InputError(input, `"${host}" in "${text}" is not a host name or IP address.`);
+    }
+    else {
+        const colons = (rest.match(/:/g) ?? []).length;
+        if (colons > 1)
+            throw new InputError(input, `"${text}": put an IPv6 address in brackets, e.g. [2001:db8::1]:22.`);
+        const colon = rest.indexOf(':');
+        host = colon >= 0 ? rest.slice(0, colon) : rest;
+        portText = colon >= 0 ? rest.slice(colon + 1) : '';
+        if (colon >= 0 && portText === '')
+            throw new InputError(input, `"${text}" ends with ":" but no port.`);
+        if (!HOST_NAME.test(host))
+            throw new InputError(input, `"${host}" in "${text}" is not a host name or IP address: ${example}.`);
+    }
+    const port = portText === '' ? defaults.port : parsePort(input, portText, defaults.port);
+    return { user, host, port, label: formatHostLabel(user, host, port) };
+}
+/** A comma or newline separated list of hosts; `#` lines are comments. Each host once. */
+function parseHostList(input, raw, defaults) {
+    const items = parseList(raw);
+    if (items.length === 0)
+        throw new InputError(input, 'is empty: list the hosts to deploy to, e.g. ec2-user@10.0.1.5, one a line or comma separated.');
+    const hosts = items.map((item) => parseHostAddress(input, item, defaults));
+    const seen = new Set();
+    for (const host of hosts) {
+        const key = `${host.host.toLowerCase()}:${host.port}`;
+        if (seen.has(key))
+            throw new InputError(input, `${host.host}:${host.port} is listed twice.`);
+        seen.add(key);
+    }
+    return hosts;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/private-key.ts
+/**
+ * Private keys from a secret, as users store them: raw (OpenSSH or PEM), base64-encoded (to survive
+ * a one-line secret field), or with literal `\n` escapes; CRLF from a Windows clipboard. The key is
+ * checked here, with ssh2's own parser, so a wrong key fails as an input error before any host is
+ * contacted. It stays in memory: ssh2 takes it as a string, nothing is written to disk.
+ */
+
+
+
+const PUBLIC_KEY_LINE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)\s+AAAA/;
+/** Undoes the ways a key gets mangled on its way into a secret; returns the PEM-style text. */
+function normalizeKeyText(raw) {
+    let text = raw.trim();
+    // A key pasted into a one-line field, or JSON-escaped: literal \n (or \r\n) sequences.
+    if (!text.includes('\n') && /(\\r)?\\n/.test(text))
+        text = text.replace(/(\\r)?\\n/g, '\n');
+    text = text.replace(/\r\n?/g, '\n');
+    // base64 of the whole key file (`base64 -w0 id_ed25519`): no PEM armour, only base64 characters.
+    if (!text.includes('-----') && !text.startsWith('PuTTY-User-Key-File') && /^[A-Za-z0-9+/=\s]+$/.test(text)) {
+        const decoded = Buffer.from(text.replace(/\s+/g, ''), 'base64').toString('utf8');
+        if (/-----BEGIN [A-Z0-9 ]+-----/.test(decoded) || decoded.startsWith('PuTTY-User-Key-File') || PUBLIC_KEY_LINE.test(decoded.trim())) {
+            return normalizeKeyText(decoded);
         }
     }
-    const parts = rest.split('/');
-    let registry = DOCKER_HUB;
-    if (parts.length > 1 && isRegistryHost(parts[0]))
-        registry = parts.shift().toLowerCase();
-    if (registry === DOCKER_HUB && parts.length === 1)
-        parts.unshift('library');
-    let repository = parts.join('/');
-    const lowercased = repository !== repository.toLowerCase();
-    if (lowercased) {
-        if (!options.lowercase) {
-            throw new inputs_InputError(input, `"${repository}" has uppercase letters; registries accept lowercase only: use "${repository.toLowerCase()}".`);
-        }
-        repository = repository.toLowerCase();
+    // A PEM key whose newlines became spaces (pasted through a form that flattens lines).
+    const flat = /^(-----BEGIN ([A-Z0-9 ]+)-----)\s+([A-Za-z0-9+/=\s]+?)\s+(-----END \2-----)$/.exec(text);
+    if (flat && !text.includes('\n')) {
+        const body = flat[3].replace(/\s+/g, '');
+        text = [flat[1], ...(body.match(/.{1,70}/g) ?? []), flat[4]].join('\n');
     }
-    for (const part of repository.split('/')) {
-        if (!PATH_COMPONENT.test(part)) {
-            throw new inputs_InputError(input, `"${part}" in "${text}" is not a valid repository name part (lowercase letters, digits, and . _ - between them).`);
-        }
+    return `${text.trim()}\n`;
+}
+/**
+ * Parses and checks a private key input. `input` and `passphraseInput` name the inputs in errors.
+ */
+function parsePrivateKey(input, raw, passphrase, passphraseInput) {
+    if (raw.trim() === '')
+        throw new InputError(input, 'is empty: give the private key (the whole file, raw or base64-encoded).');
+    const text = normalizeKeyText(raw);
+    const firstLine = text.split('\n')[0].trim();
+    if (PUBLIC_KEY_LINE.test(firstLine) || /-----BEGIN (SSH2 |OPENSSH |RSA )?PUBLIC KEY-----/.test(text) || firstLine.startsWith('---- BEGIN SSH2 PUBLIC KEY')) {
+        throw new InputError(input, 'is a public key: give the private key (the file without .pub, starting with -----BEGIN OPENSSH PRIVATE KEY-----).');
     }
-    return { registry, repository, tag, digest, lowercased };
+    if (firstLine.startsWith('PuTTY-User-Key-File')) {
+        throw new InputError(input, 'is a PuTTY (.ppk) key, which is not supported: convert it with `puttygen key.ppk -O private-openssh -o id_key` and give that file.');
+    }
+    if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(text)) {
+        // ssh2 reads OpenSSH and traditional PEM keys, not PKCS#8 (what `openssl genpkey` writes).
+        throw new InputError(input, 'is a PKCS#8 key (-----BEGIN PRIVATE KEY-----), which the SSH client cannot read: convert it to the OpenSSH format with ' +
+            '`ssh-keygen -p -f <key file>` (it rewrites the file in place) and give the new content.');
+    }
+    if (!/-----BEGIN [A-Z0-9 ]+PRIVATE KEY-----/.test(text)) {
+        throw new InputError(input, 'is not a private key: expected the key file\'s content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.');
+    }
+    const parsed = lib.utils.parseKey(text, passphrase || undefined);
+    if (parsed instanceof Error) {
+        const message = parsed.message;
+        if (/no passphrase given/i.test(message)) {
+            throw new InputError(passphraseInput, `is empty, but \`${input}\` is encrypted: give its passphrase in \`${passphraseInput}\`.`);
+        }
+        if (/bad passphrase|integrity check failed|decrypt|bad decrypt/i.test(message)) {
+            throw new InputError(passphraseInput, `does not decrypt \`${input}\`: check the passphrase.`);
+        }
+        throw new InputError(input, `could not be read as a private key (${message}). Was it cut short or edited?`);
+    }
+    const key = (Array.isArray(parsed) ? parsed[0] : parsed);
+    if (!key.isPrivateKey())
+        throw new InputError(input, 'is a public key: give the private key.');
+    const forms = new Set([raw, raw.trim(), text, text.trim()]);
+    return {
+        text,
+        passphrase: passphrase || undefined,
+        type: key.type,
+        fingerprint: `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(key.getPublicSSH()).digest('base64').replace(/=+$/, '')}`,
+        secretForms: [...forms].filter(Boolean),
+    };
 }
-/** `registry/repository`, without tag or digest: the name tags are added to. */
-function imageName(ref) {
-    return `${ref.registry}/${ref.repository}`;
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/connection-inputs.ts
+/**
+ * The connection inputs every action that works on hosts shares (ec2-deploy, compose-up): parsed
+ * and checked here, once, so both actions accept and refuse the same things with the same words.
+ * Nothing here connects: every mistake is reported, naming its input, before any host is contacted.
+ */
+
+
+
+
+/** The action.yml names of the connection inputs. */
+const CONNECTION_INPUTS = {
+    hosts: 'hosts',
+    user: 'user',
+    port: 'port',
+    sshKey: 'ssh-key',
+    sshKeyPassphrase: 'ssh-key-passphrase',
+    hostFingerprints: 'host-fingerprints',
+    insecureSkipHostKeyCheck: 'insecure-skip-host-key-check',
+    jumpHost: 'jump-host',
+    jumpSshKey: 'jump-ssh-key',
+    jumpHostFingerprints: 'jump-host-fingerprints',
+    connectTimeout: 'connect-timeout',
+    commandTimeout: 'command-timeout',
+    connectRetries: 'connect-retries',
+    maxParallel: 'max-parallel',
+    failFast: 'fail-fast',
+};
+function parseConnectionInputs(read) {
+    const names = CONNECTION_INPUTS;
+    const user = read(names.user).trim() || 'ec2-user';
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(user))
+        throw new InputError(names.user, `"${user}" is not a valid user name.`);
+    const port = parsePort(names.port, read(names.port), 22);
+    const hosts = parseHostList(names.hosts, read(names.hosts), { user, port });
+    const passphrase = read(names.sshKeyPassphrase);
+    const key = parsePrivateKey(names.sshKey, read(names.sshKey), passphrase, names.sshKeyPassphrase);
+    const insecure = parseBoolean(names.insecureSkipHostKeyCheck, read(names.insecureSkipHostKeyCheck), false);
+    const hostKeys = parseHostKeyPins(names.hostFingerprints, read(names.hostFingerprints));
+    if (insecure && hostKeys.length) {
+        throw new InputError(names.insecureSkipHostKeyCheck, `is true while \`${names.hostFingerprints}\` pins host keys: remove one (keep the pins; the check is what makes the connection safe).`);
+    }
+    let jump;
+    const jumpRaw = read(names.jumpHost).trim();
+    const jumpKeyRaw = read(names.jumpSshKey);
+    const jumpPinsRaw = read(names.jumpHostFingerprints);
+    if (jumpRaw) {
+        const jumpPins = parseHostKeyPins(names.jumpHostFingerprints, jumpPinsRaw);
+        if (insecure && jumpPins.length) {
+            throw new InputError(names.insecureSkipHostKeyCheck, `is true while \`${names.jumpHostFingerprints}\` pins host keys: remove one.`);
+        }
+        jump = {
+            host: parseHostAddress(names.jumpHost, jumpRaw, { user, port: 22 }),
+            key: jumpKeyRaw.trim() ? parsePrivateKey(names.jumpSshKey, jumpKeyRaw, passphrase, names.sshKeyPassphrase) : key,
+            hostKeys: jumpPins,
+            hostKeysInput: names.jumpHostFingerprints,
+        };
+    }
+    else if (jumpKeyRaw.trim() || jumpPinsRaw.trim()) {
+        throw new InputError(jumpKeyRaw.trim() ? names.jumpSshKey : names.jumpHostFingerprints, `is set but \`${names.jumpHost}\` is not: give the jump host, or remove it.`);
+    }
+    return {
+        hosts,
+        key,
+        hostKeys,
+        insecureSkipHostKeyCheck: insecure,
+        jump,
+        connectTimeoutMs: parseDuration(names.connectTimeout, read(names.connectTimeout), '30s'),
+        commandTimeoutMs: parseDuration(names.commandTimeout, read(names.commandTimeout), '10m'),
+        connectRetries: parseInteger(names.connectRetries, read(names.connectRetries), 3, { min: 1, max: 20 }),
+        maxParallel: parseInteger(names.maxParallel, read(names.maxParallel), 0, { min: 0, max: 1000 }),
+        failFast: parseBoolean(names.failFast, read(names.failFast), true),
+        secrets: [...key.secretForms, ...(jump && jump.key !== key ? jump.key.secretForms : []), passphrase].filter(Boolean),
+    };
 }
-function formatImageRef(ref) {
-    return imageName(ref) + (ref.tag ? `:${ref.tag}` : '') + (ref.digest ? `@${ref.digest}` : '');
-}
-function withTag(ref, tag) {
-    return { registry: ref.registry, repository: ref.repository, tag };
-}
-function withDigest(ref, digest) {
-    return { registry: ref.registry, repository: ref.repository, digest };
+/** The endpoint of one target host, with the settings' key and pins. */
+function targetEndpoint(settings, host) {
+    return { host, key: settings.key, hostKeys: settings.hostKeys, hostKeysInput: CONNECTION_INPUTS.hostFingerprints };
 }
 
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+github@9.1.1/node_modules/@actions/github/lib/context.js
@@ -58534,7 +60308,7 @@ class Context {
 }
 //# sourceMappingURL=context.js.map
 // EXTERNAL MODULE: ../../node_modules/.pnpm/@actions+http-client@3.0.2/node_modules/@actions/http-client/lib/index.js
-var lib = __nccwpck_require__(8612);
+var http_client_lib = __nccwpck_require__(8612);
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+github@9.1.1/node_modules/@actions/github/lib/internal/utils.js
 var utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -58557,11 +60331,11 @@ function getAuthString(token, options) {
     return typeof options.auth === 'string' ? options.auth : `token ${token}`;
 }
 function getProxyAgent(destinationUrl) {
-    const hc = new lib.HttpClient();
+    const hc = new http_client_lib.HttpClient();
     return hc.getAgent(destinationUrl);
 }
 function getProxyAgentDispatcher(destinationUrl) {
-    const hc = new lib.HttpClient();
+    const hc = new http_client_lib.HttpClient();
     return hc.getAgentDispatcher(destinationUrl);
 }
 function getProxyFetch(destinationUrl) {
@@ -60369,8 +62143,8 @@ function withCustomRequest(customRequest) {
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/@octokit+auth-token@6.0.0/node_modules/@octokit/auth-token/dist-bundle/index.js
 // pkg/dist-src/is-jwt.js
 var b64url = "(?:[a-zA-Z0-9_-]+)";
-var dist_bundle_sep = "\\.";
-var jwtRE = new RegExp(`^${b64url}${dist_bundle_sep}${b64url}${dist_bundle_sep}${b64url}$`);
+var sep = "\\.";
+var jwtRE = new RegExp(`^${b64url}${sep}${b64url}${sep}${b64url}$`);
 var isJWT = jwtRE.test.bind(jwtRE);
 
 // pkg/dist-src/auth.js
@@ -63504,6110 +65278,34 @@ function readRunContext() {
         workflow: context.workflow ?? '',
     };
 }
-function github_context_repositoryUrl(run) {
+function repositoryUrl(run) {
     return `${run.serverUrl}/${run.owner}/${run.repo}`;
 }
 function runUrl(run) {
-    return `${github_context_repositoryUrl(run)}/actions/runs/${run.runId}`;
+    return `${repositoryUrl(run)}/actions/runs/${run.runId}`;
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/labels.ts
-/** OCI image annotations (https://github.com/opencontainers/image-spec/blob/main/annotations.md). */
-
+;// CONCATENATED MODULE: ../../packages/core/src/secrets.ts
 /**
- * Labels every image gets. `org.opencontainers.image.source` is what links a GHCR package to its
- * repository (and so gives it the repository's visibility and permissions).
- */
-function automaticLabels(run, version, created) {
-    const labels = new Map();
-    if (run.owner && run.repo) {
-        labels.set('org.opencontainers.image.source', repositoryUrl(run));
-        labels.set('org.opencontainers.image.url', repositoryUrl(run));
-        labels.set('org.opencontainers.image.title', run.repo);
-    }
-    if (run.sha)
-        labels.set('org.opencontainers.image.revision', run.sha);
-    if (version)
-        labels.set('org.opencontainers.image.version', version);
-    labels.set('org.opencontainers.image.created', created.toISOString());
-    return labels;
-}
-/** User labels win over automatic ones with the same key. */
-function mergeLabels(automatic, user) {
-    return new Map([...automatic, ...user]);
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/shell.ts
-/**
- * One way to run commands, whether on the runner or on a host over SSH: the docker and compose
- * code is written once against `Shell`. Commands are argument arrays; `quoteArgs` is the one place
- * they become a shell string, for an SSH exec request or for the log.
- */
-function succeeded(result) {
-    return result.exitCode === 0 && !result.signal && !result.timedOut;
-}
-const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
-/** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
-function quoteArg(arg) {
-    if (arg !== '' && SAFE_WORD.test(arg))
-        return arg;
-    return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-function quoteArgs(args) {
-    return args.map(quoteArg).join(' ');
-}
-class CommandError extends Error {
-    target;
-    command;
-    result;
-    constructor(target, command, result) {
-        const how = result.timedOut
-            ? `timed out after ${Math.round(result.durationMs / 1000)}s`
-            : result.signal
-                ? `was killed by ${result.signal}`
-                : `exited with code ${result.exitCode}`;
-        const detail = shell_lastLines(result.stderr || result.stdout, 20);
-        super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
-        this.target = target;
-        this.command = command;
-        this.result = result;
-        this.name = 'CommandError';
-    }
-}
-function shell_lastLines(text, count) {
-    return text.trimEnd().split('\n').slice(-count).join('\n');
-}
-/** Throws `CommandError` for a failed result unless the command allows failure. */
-function shell_checkResult(target, command, result) {
-    if (!succeeded(result) && !command.allowFailure)
-        throw new CommandError(target, command.args, result);
-    return result;
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = require("node:child_process");
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = require("node:fs/promises");
-;// CONCATENATED MODULE: ../../packages/core/src/local-shell.ts
-/** `Shell` on the runner itself, over child processes. */
-
-
-
-
-/** After a timeout, SIGTERM first so docker can clean up; SIGKILL if it will not go. */
-const KILL_GRACE_MS = 5_000;
-class LocalShell {
-    target = 'runner';
-    async run(command) {
-        const [program, ...args] = command.args;
-        const started = Date.now();
-        const child = spawn(program, args, {
-            cwd: command.cwd,
-            env: { ...process.env, ...command.env },
-            stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        let stdout = '';
-        let stderr = '';
-        const streamer = command.stream ? new LineStreamer() : undefined;
-        child.stdout.setEncoding('utf8').on('data', (chunk) => {
-            stdout += chunk;
-            streamer?.push(chunk);
-        });
-        child.stderr.setEncoding('utf8').on('data', (chunk) => {
-            stderr += chunk;
-            streamer?.push(chunk);
-        });
-        // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
-        child.stdin.on('error', () => { });
-        child.stdin.end(command.stdin ?? '');
-        let timedOut = false;
-        let killTimer;
-        const timer = command.timeoutMs
-            ? setTimeout(() => {
-                timedOut = true;
-                child.kill('SIGTERM');
-                killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
-            }, command.timeoutMs)
-            : undefined;
-        const result = await new Promise((resolve) => {
-            child.on('error', (error) => {
-                // The program is not there (ENOENT) or cannot run: report it like a failed command.
-                stderr += `${program}: ${error.code === 'ENOENT' ? 'command not found' : error.message}\n`;
-            });
-            child.on('close', (code, signal) => {
-                resolve({
-                    exitCode: code ?? (signal ? 128 : 127),
-                    signal: signal ?? undefined,
-                    timedOut,
-                    stdout,
-                    stderr,
-                    durationMs: Date.now() - started,
-                });
-            });
-        });
-        clearTimeout(timer);
-        clearTimeout(killTimer);
-        streamer?.flush();
-        return checkResult(this.target, command, result);
-    }
-    async writeFile(path, content, mode) {
-        await writeFile(path, content, { mode });
-        // writeFile's mode applies only to a new file (and through the umask): make it exact.
-        await chmod(path, mode);
-    }
-    async close() { }
-}
-/** Sends whole lines to the log, so interleaved chunks from stdout and stderr stay readable. */
-class LineStreamer {
-    write;
-    pending = '';
-    constructor(write = (line) => info(line)) {
-        this.write = write;
-    }
-    push(chunk) {
-        const lines = (this.pending + chunk).split('\n');
-        this.pending = lines.pop() ?? '';
-        for (const line of lines)
-            this.write(line.replace(/\r$/, ''));
-    }
-    flush() {
-        if (this.pending)
-            this.write(this.pending);
-        this.pending = '';
-    }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/retry.ts
-const retry_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-async function retry(operation, options) {
-    const wait = options.sleep ?? retry_sleep;
-    let delay = options.initialDelayMs;
-    for (let attempt = 1;; attempt++) {
-        try {
-            return await operation(attempt);
-        }
-        catch (error) {
-            if (attempt >= options.attempts || !options.retryable(error))
-                throw error;
-            options.onRetry?.(error, attempt, delay);
-            await wait(delay);
-            delay *= 2;
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/docker.ts
-/**
- * The docker CLI, spoken through a `Shell` so the same code runs on the runner and on a host.
- * Registry credentials live only in a throwaway DOCKER_CONFIG directory (`RegistrySession`) and
- * reach docker on stdin, never in argv or in the user's ~/.docker/config.json.
+ * Masking: the runner replaces every registered value with *** in the log. A value the log could
+ * show in another form must be registered in that form too.
  */
 
-
-
-/** Cache backends of `docker buildx build`; the legacy builder has none and ignores the input. */
-const CACHE_TYPES = (/* unused pure expression or super */ null && (['none', 'gha', 'registry', 'inline']));
-class docker_DockerCli {
-    shell;
-    env;
-    constructor(shell, env = {}) {
-        this.shell = shell;
-        this.env = env;
-    }
-    /** The same CLI with its client configuration (credentials) in `dir`. */
-    withConfigDir(dir) {
-        return new docker_DockerCli(this.shell, { ...this.env, DOCKER_CONFIG: dir });
-    }
-    run(args, options = {}) {
-        return this.shell.run({ ...options, args: ['docker', ...args], env: { ...this.env, ...options.env } });
-    }
-    /** buildx when the plugin answers; otherwise the classic builder that every docker has. */
-    async detectBuilder() {
-        const result = await this.run(['buildx', 'version'], { allowFailure: true, timeoutMs: 30_000 });
-        return result.exitCode === 0 ? 'buildx' : 'legacy';
-    }
-    /** Builds (and with buildx and `spec.push`, pushes); returns the digest buildx reports, if any. */
-    async build(builder, spec, metadataFile) {
-        const args = builder === 'buildx' ? ['buildx', 'build'] : ['build'];
-        args.push('--file', spec.file);
-        if (spec.target)
-            args.push('--target', spec.target);
-        for (const tag of spec.tags)
-            args.push('--tag', tag);
-        for (const [key, value] of spec.labels)
-            args.push('--label', `${key}=${value}`);
-        for (const [key, value] of spec.buildArgs)
-            args.push('--build-arg', `${key}=${value}`);
-        if (spec.noCache)
-            args.push('--no-cache');
-        if (spec.pull)
-            args.push('--pull');
-        if (builder === 'buildx') {
-            if (spec.platforms.length)
-                args.push('--platform', spec.platforms.join(','));
-            args.push(...buildxCacheArgs(spec));
-            args.push(spec.push ? '--push' : '--load');
-            if (metadataFile)
-                args.push('--metadata-file', metadataFile);
-        }
-        args.push(spec.context);
-        // DOCKER_BUILDKIT=0 keeps a newer CLI without buildx on the classic builder instead of failing.
-        const env = builder === 'legacy' ? { DOCKER_BUILDKIT: '0' } : {};
-        await this.run(args, { env, stream: true });
-    }
-    /** Pushes one reference, trying again on errors a registry gives when busy; returns its digest. */
-    async push(reference, attempts = 3) {
-        const result = await retry(async () => {
-            const pushed = await this.run(['push', reference], { stream: true, allowFailure: true });
-            if (pushed.exitCode !== 0)
-                throw new CommandError(this.shell.target, ['docker', 'push', reference], pushed);
-            return pushed;
-        }, {
-            attempts,
-            initialDelayMs: 2_000,
-            retryable: (error) => error instanceof CommandError && isTransientRegistryError(error.result.stderr + error.result.stdout),
-            onRetry: (error, attempt, delay) => warning(`Push of ${reference} failed (attempt ${attempt}), trying again in ${delay / 1000}s: ${shell_lastLines(error.result.stderr, 1)}`),
-        });
-        const digest = /digest: (sha256:[a-f0-9]{64})/.exec(result.stdout)?.[1];
-        if (!digest)
-            throw new Error(`docker push ${reference} reported no digest:\n${shell_lastLines(result.stdout, 5)}`);
-        return digest;
-    }
-    async inspectImage(reference) {
-        const result = await this.run(['image', 'inspect', '--format', '{{json .}}', reference]);
-        const image = JSON.parse(result.stdout);
-        return { id: image.Id, size: image.Size, repoDigests: image.RepoDigests ?? [] };
-    }
-}
-function buildxCacheArgs(spec) {
-    switch (spec.cache) {
-        case 'none':
-            return [];
-        case 'gha':
-            return ['--cache-from', 'type=gha', '--cache-to', 'type=gha,mode=max'];
-        case 'inline':
-            return ['--cache-from', `type=registry,ref=${spec.tags[0]}`, '--cache-to', 'type=inline'];
-        case 'registry':
-            return ['--cache-from', `type=registry,ref=${spec.cacheRef}`, '--cache-to', `type=registry,ref=${spec.cacheRef},mode=max`];
-    }
-}
-/** Errors worth another try: the registry was busy or the connection dropped, not a refusal. */
-function isTransientRegistryError(output) {
-    if (/unauthorized|denied|forbidden|not found|manifest invalid|name unknown/i.test(output))
-        return false;
-    return /\b(50[0234]|429)\b|too many requests|toomanyrequests|timeout|timed out|connection reset|broken pipe|unexpected EOF|\bEOF\b|service unavailable|bad gateway|temporar/i.test(output);
-}
-/** Errors meaning the credentials were refused, which no retry will fix. */
-function isAuthError(output) {
-    return /unauthorized|authentication required|denied|incorrect username or password|401/i.test(output);
-}
-/**
- * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
- * and with it the only copy of the credentials docker wrote.
- */
-class docker_RegistrySession {
-    registry;
-    configDir;
-    docker;
-    constructor(registry, configDir, docker) {
-        this.registry = registry;
-        this.configDir = configDir;
-        this.docker = docker;
-    }
-    static async open(docker, credentials, parentDir) {
-        const { registry, username, password, inputs } = credentials;
-        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), 'slipway-docker-XXXXXXXX'] });
-        const configDir = made.stdout.trim();
-        const session = new docker_RegistrySession(registry, configDir, docker.withConfigDir(configDir));
-        const login = await session.docker.run(['login', '--username', username, '--password-stdin', registry], {
-            stdin: password,
-            allowFailure: true,
-            timeoutMs: 120_000,
-        });
-        if (login.exitCode !== 0) {
-            await session.close();
-            const output = `${login.stderr}\n${login.stdout}`;
-            if (isAuthError(output)) {
-                throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-                    `(for GHCR, a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with \`permissions: packages: write\`).\n` +
-                    shell_lastLines(output, 3));
-            }
-            throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${shell_lastLines(output, 5)}`);
-        }
-        return session;
-    }
-    async close() {
-        await this.docker.shell.run({ args: ['rm', '-rf', this.configDir], allowFailure: true });
-    }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
-/** Job summaries: the table a user reads on the run's page instead of the log. */
-
-/** Markdown table cells: a `|` or a newline in a value would break the row. */
-function tableCell(value) {
-    return value.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
-}
-/** Formats a two-column table of facts, values as code. */
-function factsTable(rows) {
-    const lines = ['| | |', '| --- | --- |'];
-    for (const [label, value] of rows)
-        lines.push(`| ${tableCell(label)} | ${value === '' ? '' : `\`${tableCell(value)}\``} |`);
-    return lines.join('\n');
-}
-/** Appends a heading and markdown to the step summary; a no-op when the runner gives no summary file. */
-async function writeSummary(heading, markdown) {
-    if (!process.env.GITHUB_STEP_SUMMARY)
+/** Masks a secret, each of its lines (the runner matches line by line), and its base64 forms. */
+function maskSecret(value) {
+    if (!value)
         return;
-    await summary.addHeading(heading, 3).addRaw(markdown, true).write();
-}
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
+    const forms = new Set([value, value.trim()]);
+    for (const line of value.split(/\r?\n/))
+        forms.add(line.trim());
+    // A token that ends up in a docker config.json is stored as base64("user:token"); the user is not
+    // known here, but the token's own base64 is what a decoded key or an encoded secret shows.
+    forms.add(Buffer.from(value, 'utf8').toString('base64'));
+    for (const form of forms) {
+        // Very short fragments (a lone "-----" line of a PEM key) would mask ordinary words everywhere.
+        if (form.length >= 4)
+            core_setSecret(form);
     }
-    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/action-run.ts
-/**
- * The lifecycle every action shares: main and post run the same bundle (action.yml names it for
- * both), told apart by a state flag the main step saves; any error fails the step with its message.
- */
-
-const POST_FLAG = 'isPost';
-async function runAction(steps) {
-    const isPost = getState(POST_FLAG) === 'true';
-    try {
-        if (isPost) {
-            await steps.post?.();
-        }
-        else {
-            saveState(POST_FLAG, 'true');
-            await steps.main();
-        }
-    }
-    catch (error) {
-        setFailed(error instanceof Error ? error.message : String(error));
-        if (error instanceof Error && error.stack && !(error.name === 'InputError'))
-            core_debug(error.stack);
-    }
-}
-
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = require("node:fs");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
-;// CONCATENATED MODULE: ../../node_modules/.pnpm/js-yaml@4.3.2/node_modules/js-yaml/dist/js-yaml.mjs
-function getDefaultExportFromCjs(x) {
-  return x && x.__esModule && Object.prototype.hasOwnProperty.call(x, "default") ? x["default"] : x;
-}
-var jsYaml = {};
-var loader = {};
-var common = {};
-var hasRequiredCommon;
-function requireCommon() {
-  if (hasRequiredCommon) return common;
-  hasRequiredCommon = 1;
-  function isNothing(subject) {
-    return typeof subject === "undefined" || subject === null;
-  }
-  function isObject(subject) {
-    return typeof subject === "object" && subject !== null;
-  }
-  function toArray(sequence) {
-    if (Array.isArray(sequence)) return sequence;
-    else if (isNothing(sequence)) return [];
-    return [sequence];
-  }
-  function extend(target, source) {
-    if (source) {
-      const sourceKeys = Object.keys(source);
-      for (let index = 0, length = sourceKeys.length; index < length; index += 1) {
-        const key = sourceKeys[index];
-        target[key] = source[key];
-      }
-    }
-    return target;
-  }
-  function repeat(string, count) {
-    let result = "";
-    for (let cycle = 0; cycle < count; cycle += 1) {
-      result += string;
-    }
-    return result;
-  }
-  function isNegativeZero(number) {
-    return number === 0 && Number.NEGATIVE_INFINITY === 1 / number;
-  }
-  common.isNothing = isNothing;
-  common.isObject = isObject;
-  common.toArray = toArray;
-  common.repeat = repeat;
-  common.isNegativeZero = isNegativeZero;
-  common.extend = extend;
-  return common;
-}
-var exception;
-var hasRequiredException;
-function requireException() {
-  if (hasRequiredException) return exception;
-  hasRequiredException = 1;
-  function formatError(exception2, compact) {
-    let where = "";
-    const message = exception2.reason || "(unknown reason)";
-    if (!exception2.mark) return message;
-    if (exception2.mark.name) {
-      where += 'in "' + exception2.mark.name + '" ';
-    }
-    where += "(" + (exception2.mark.line + 1) + ":" + (exception2.mark.column + 1) + ")";
-    if (!compact && exception2.mark.snippet) {
-      where += "\n\n" + exception2.mark.snippet;
-    }
-    return message + " " + where;
-  }
-  function YAMLException2(reason, mark) {
-    Error.call(this);
-    this.name = "YAMLException";
-    this.reason = reason;
-    this.mark = mark;
-    this.message = formatError(this, false);
-    if (Error.captureStackTrace) {
-      Error.captureStackTrace(this, this.constructor);
-    } else {
-      this.stack = new Error().stack || "";
-    }
-  }
-  YAMLException2.prototype = Object.create(Error.prototype);
-  YAMLException2.prototype.constructor = YAMLException2;
-  YAMLException2.prototype.toString = function toString(compact) {
-    return this.name + ": " + formatError(this, compact);
-  };
-  exception = YAMLException2;
-  return exception;
-}
-var snippet;
-var hasRequiredSnippet;
-function requireSnippet() {
-  if (hasRequiredSnippet) return snippet;
-  hasRequiredSnippet = 1;
-  const common2 = requireCommon();
-  function getLine(buffer, lineStart, lineEnd, position, maxLineLength) {
-    let head = "";
-    let tail = "";
-    const maxHalfLength = Math.floor(maxLineLength / 2) - 1;
-    if (position - lineStart > maxHalfLength) {
-      head = " ... ";
-      lineStart = position - maxHalfLength + head.length;
-    }
-    if (lineEnd - position > maxHalfLength) {
-      tail = " ...";
-      lineEnd = position + maxHalfLength - tail.length;
-    }
-    return {
-      str: head + buffer.slice(lineStart, lineEnd).replace(/\t/g, "→") + tail,
-      pos: position - lineStart + head.length
-      // relative position
-    };
-  }
-  function padStart(string, max) {
-    return common2.repeat(" ", max - string.length) + string;
-  }
-  function makeSnippet(mark, options) {
-    options = Object.create(options || null);
-    if (!mark.buffer) return null;
-    if (!options.maxLength) options.maxLength = 79;
-    if (typeof options.indent !== "number") options.indent = 1;
-    if (typeof options.linesBefore !== "number") options.linesBefore = 3;
-    if (typeof options.linesAfter !== "number") options.linesAfter = 2;
-    const re = /\r?\n|\r|\0/g;
-    const lineStarts = [0];
-    const lineEnds = [];
-    let match;
-    let foundLineNo = -1;
-    while (match = re.exec(mark.buffer)) {
-      lineEnds.push(match.index);
-      lineStarts.push(match.index + match[0].length);
-      if (mark.position <= match.index && foundLineNo < 0) {
-        foundLineNo = lineStarts.length - 2;
-      }
-    }
-    if (foundLineNo < 0) foundLineNo = lineStarts.length - 1;
-    let result = "";
-    const lineNoLength = Math.min(mark.line + options.linesAfter, lineEnds.length).toString().length;
-    const maxLineLength = options.maxLength - (options.indent + lineNoLength + 3);
-    for (let i = 1; i <= options.linesBefore; i++) {
-      if (foundLineNo - i < 0) break;
-      const line2 = getLine(
-        mark.buffer,
-        lineStarts[foundLineNo - i],
-        lineEnds[foundLineNo - i],
-        mark.position - (lineStarts[foundLineNo] - lineStarts[foundLineNo - i]),
-        maxLineLength
-      );
-      result = common2.repeat(" ", options.indent) + padStart((mark.line - i + 1).toString(), lineNoLength) + " | " + line2.str + "\n" + result;
-    }
-    const line = getLine(mark.buffer, lineStarts[foundLineNo], lineEnds[foundLineNo], mark.position, maxLineLength);
-    result += common2.repeat(" ", options.indent) + padStart((mark.line + 1).toString(), lineNoLength) + " | " + line.str + "\n";
-    result += common2.repeat("-", options.indent + lineNoLength + 3 + line.pos) + "^\n";
-    for (let i = 1; i <= options.linesAfter; i++) {
-      if (foundLineNo + i >= lineEnds.length) break;
-      const line2 = getLine(
-        mark.buffer,
-        lineStarts[foundLineNo + i],
-        lineEnds[foundLineNo + i],
-        mark.position - (lineStarts[foundLineNo] - lineStarts[foundLineNo + i]),
-        maxLineLength
-      );
-      result += common2.repeat(" ", options.indent) + padStart((mark.line + i + 1).toString(), lineNoLength) + " | " + line2.str + "\n";
-    }
-    return result.replace(/\n$/, "");
-  }
-  snippet = makeSnippet;
-  return snippet;
-}
-var type;
-var hasRequiredType;
-function requireType() {
-  if (hasRequiredType) return type;
-  hasRequiredType = 1;
-  const YAMLException2 = requireException();
-  const TYPE_CONSTRUCTOR_OPTIONS = [
-    "kind",
-    "multi",
-    "resolve",
-    "construct",
-    "instanceOf",
-    "predicate",
-    "represent",
-    "representName",
-    "defaultStyle",
-    "styleAliases"
-  ];
-  const YAML_NODE_KINDS = [
-    "scalar",
-    "sequence",
-    "mapping"
-  ];
-  function compileStyleAliases(map2) {
-    const result = {};
-    if (map2 !== null) {
-      Object.keys(map2).forEach(function(style) {
-        map2[style].forEach(function(alias) {
-          result[String(alias)] = style;
-        });
-      });
-    }
-    return result;
-  }
-  function Type2(tag, options) {
-    options = options || {};
-    Object.keys(options).forEach(function(name) {
-      if (TYPE_CONSTRUCTOR_OPTIONS.indexOf(name) === -1) {
-        throw new YAMLException2('Unknown option "' + name + '" is met in definition of "' + tag + '" YAML type.');
-      }
-    });
-    this.options = options;
-    this.tag = tag;
-    this.kind = options["kind"] || null;
-    this.resolve = options["resolve"] || function() {
-      return true;
-    };
-    this.construct = options["construct"] || function(data) {
-      return data;
-    };
-    this.instanceOf = options["instanceOf"] || null;
-    this.predicate = options["predicate"] || null;
-    this.represent = options["represent"] || null;
-    this.representName = options["representName"] || null;
-    this.defaultStyle = options["defaultStyle"] || null;
-    this.multi = options["multi"] || false;
-    this.styleAliases = compileStyleAliases(options["styleAliases"] || null);
-    if (YAML_NODE_KINDS.indexOf(this.kind) === -1) {
-      throw new YAMLException2('Unknown kind "' + this.kind + '" is specified for "' + tag + '" YAML type.');
-    }
-  }
-  type = Type2;
-  return type;
-}
-var schema;
-var hasRequiredSchema;
-function requireSchema() {
-  if (hasRequiredSchema) return schema;
-  hasRequiredSchema = 1;
-  const YAMLException2 = requireException();
-  const Type2 = requireType();
-  function compileList(schema2, name) {
-    const result = [];
-    schema2[name].forEach(function(currentType) {
-      let newIndex = result.length;
-      result.forEach(function(previousType, previousIndex) {
-        if (previousType.tag === currentType.tag && previousType.kind === currentType.kind && previousType.multi === currentType.multi) {
-          newIndex = previousIndex;
-        }
-      });
-      result[newIndex] = currentType;
-    });
-    return result;
-  }
-  function compileMap() {
-    const result = {
-      scalar: {},
-      sequence: {},
-      mapping: {},
-      fallback: {},
-      multi: {
-        scalar: [],
-        sequence: [],
-        mapping: [],
-        fallback: []
-      }
-    };
-    function collectType(type2) {
-      if (type2.multi) {
-        result.multi[type2.kind].push(type2);
-        result.multi["fallback"].push(type2);
-      } else {
-        result[type2.kind][type2.tag] = result["fallback"][type2.tag] = type2;
-      }
-    }
-    for (let index = 0, length = arguments.length; index < length; index += 1) {
-      arguments[index].forEach(collectType);
-    }
-    return result;
-  }
-  function Schema2(definition) {
-    return this.extend(definition);
-  }
-  Schema2.prototype.extend = function extend(definition) {
-    let implicit = [];
-    let explicit = [];
-    if (definition instanceof Type2) {
-      explicit.push(definition);
-    } else if (Array.isArray(definition)) {
-      explicit = explicit.concat(definition);
-    } else if (definition && (Array.isArray(definition.implicit) || Array.isArray(definition.explicit))) {
-      if (definition.implicit) implicit = implicit.concat(definition.implicit);
-      if (definition.explicit) explicit = explicit.concat(definition.explicit);
-    } else {
-      throw new YAMLException2("Schema.extend argument should be a Type, [ Type ], or a schema definition ({ implicit: [...], explicit: [...] })");
-    }
-    implicit.forEach(function(type2) {
-      if (!(type2 instanceof Type2)) {
-        throw new YAMLException2("Specified list of YAML types (or a single Type object) contains a non-Type object.");
-      }
-      if (type2.loadKind && type2.loadKind !== "scalar") {
-        throw new YAMLException2("There is a non-scalar type in the implicit list of a schema. Implicit resolving of such types is not supported.");
-      }
-      if (type2.multi) {
-        throw new YAMLException2("There is a multi type in the implicit list of a schema. Multi tags can only be listed as explicit.");
-      }
-    });
-    explicit.forEach(function(type2) {
-      if (!(type2 instanceof Type2)) {
-        throw new YAMLException2("Specified list of YAML types (or a single Type object) contains a non-Type object.");
-      }
-    });
-    const result = Object.create(Schema2.prototype);
-    result.implicit = (this.implicit || []).concat(implicit);
-    result.explicit = (this.explicit || []).concat(explicit);
-    result.compiledImplicit = compileList(result, "implicit");
-    result.compiledExplicit = compileList(result, "explicit");
-    result.compiledTypeMap = compileMap(result.compiledImplicit, result.compiledExplicit);
-    return result;
-  };
-  schema = Schema2;
-  return schema;
-}
-var str;
-var hasRequiredStr;
-function requireStr() {
-  if (hasRequiredStr) return str;
-  hasRequiredStr = 1;
-  const Type2 = requireType();
-  str = new Type2("tag:yaml.org,2002:str", {
-    kind: "scalar",
-    construct: function(data) {
-      return data !== null ? data : "";
-    }
-  });
-  return str;
-}
-var seq;
-var hasRequiredSeq;
-function requireSeq() {
-  if (hasRequiredSeq) return seq;
-  hasRequiredSeq = 1;
-  const Type2 = requireType();
-  seq = new Type2("tag:yaml.org,2002:seq", {
-    kind: "sequence",
-    construct: function(data) {
-      return data !== null ? data : [];
-    }
-  });
-  return seq;
-}
-var map;
-var hasRequiredMap;
-function requireMap() {
-  if (hasRequiredMap) return map;
-  hasRequiredMap = 1;
-  const Type2 = requireType();
-  map = new Type2("tag:yaml.org,2002:map", {
-    kind: "mapping",
-    construct: function(data) {
-      return data !== null ? data : {};
-    }
-  });
-  return map;
-}
-var failsafe;
-var hasRequiredFailsafe;
-function requireFailsafe() {
-  if (hasRequiredFailsafe) return failsafe;
-  hasRequiredFailsafe = 1;
-  const Schema2 = requireSchema();
-  failsafe = new Schema2({
-    explicit: [
-      requireStr(),
-      requireSeq(),
-      requireMap()
-    ]
-  });
-  return failsafe;
-}
-var _null;
-var hasRequired_null;
-function require_null() {
-  if (hasRequired_null) return _null;
-  hasRequired_null = 1;
-  const Type2 = requireType();
-  function resolveYamlNull(data) {
-    if (data === null) return true;
-    const max = data.length;
-    return max === 1 && data === "~" || max === 4 && (data === "null" || data === "Null" || data === "NULL");
-  }
-  function constructYamlNull() {
-    return null;
-  }
-  function isNull(object) {
-    return object === null;
-  }
-  _null = new Type2("tag:yaml.org,2002:null", {
-    kind: "scalar",
-    resolve: resolveYamlNull,
-    construct: constructYamlNull,
-    predicate: isNull,
-    represent: {
-      canonical: function() {
-        return "~";
-      },
-      lowercase: function() {
-        return "null";
-      },
-      uppercase: function() {
-        return "NULL";
-      },
-      camelcase: function() {
-        return "Null";
-      },
-      empty: function() {
-        return "";
-      }
-    },
-    defaultStyle: "lowercase"
-  });
-  return _null;
-}
-var bool;
-var hasRequiredBool;
-function requireBool() {
-  if (hasRequiredBool) return bool;
-  hasRequiredBool = 1;
-  const Type2 = requireType();
-  function resolveYamlBoolean(data) {
-    if (data === null) return false;
-    const max = data.length;
-    return max === 4 && (data === "true" || data === "True" || data === "TRUE") || max === 5 && (data === "false" || data === "False" || data === "FALSE");
-  }
-  function constructYamlBoolean(data) {
-    return data === "true" || data === "True" || data === "TRUE";
-  }
-  function isBoolean(object) {
-    return Object.prototype.toString.call(object) === "[object Boolean]";
-  }
-  bool = new Type2("tag:yaml.org,2002:bool", {
-    kind: "scalar",
-    resolve: resolveYamlBoolean,
-    construct: constructYamlBoolean,
-    predicate: isBoolean,
-    represent: {
-      lowercase: function(object) {
-        return object ? "true" : "false";
-      },
-      uppercase: function(object) {
-        return object ? "TRUE" : "FALSE";
-      },
-      camelcase: function(object) {
-        return object ? "True" : "False";
-      }
-    },
-    defaultStyle: "lowercase"
-  });
-  return bool;
-}
-var js_yaml_int;
-var hasRequiredInt;
-function requireInt() {
-  if (hasRequiredInt) return js_yaml_int;
-  hasRequiredInt = 1;
-  const common2 = requireCommon();
-  const Type2 = requireType();
-  function isHexCode(c) {
-    return c >= 48 && c <= 57 || c >= 65 && c <= 70 || c >= 97 && c <= 102;
-  }
-  function isOctCode(c) {
-    return c >= 48 && c <= 55;
-  }
-  function isDecCode(c) {
-    return c >= 48 && c <= 57;
-  }
-  function resolveYamlInteger(data) {
-    if (data === null) return false;
-    const max = data.length;
-    let index = 0;
-    let hasDigits = false;
-    if (!max) return false;
-    let ch = data[index];
-    if (ch === "-" || ch === "+") {
-      ch = data[++index];
-    }
-    if (ch === "0") {
-      if (index + 1 === max) return true;
-      ch = data[++index];
-      if (ch === "b") {
-        index++;
-        for (; index < max; index++) {
-          ch = data[index];
-          if (ch !== "0" && ch !== "1") return false;
-          hasDigits = true;
-        }
-        return hasDigits && isFinite(parseYamlInteger(data));
-      }
-      if (ch === "x") {
-        index++;
-        for (; index < max; index++) {
-          if (!isHexCode(data.charCodeAt(index))) return false;
-          hasDigits = true;
-        }
-        return hasDigits && isFinite(parseYamlInteger(data));
-      }
-      if (ch === "o") {
-        index++;
-        for (; index < max; index++) {
-          if (!isOctCode(data.charCodeAt(index))) return false;
-          hasDigits = true;
-        }
-        return hasDigits && isFinite(parseYamlInteger(data));
-      }
-    }
-    for (; index < max; index++) {
-      if (!isDecCode(data.charCodeAt(index))) {
-        return false;
-      }
-      hasDigits = true;
-    }
-    if (!hasDigits) return false;
-    return isFinite(parseYamlInteger(data));
-  }
-  function parseYamlInteger(data) {
-    let value = data;
-    let sign = 1;
-    let ch = value[0];
-    if (ch === "-" || ch === "+") {
-      if (ch === "-") sign = -1;
-      value = value.slice(1);
-      ch = value[0];
-    }
-    if (value === "0") return 0;
-    if (ch === "0") {
-      if (value[1] === "b") return sign * parseInt(value.slice(2), 2);
-      if (value[1] === "x") return sign * parseInt(value.slice(2), 16);
-      if (value[1] === "o") return sign * parseInt(value.slice(2), 8);
-    }
-    return sign * parseInt(value, 10);
-  }
-  function constructYamlInteger(data) {
-    return parseYamlInteger(data);
-  }
-  function isInteger(object) {
-    return Object.prototype.toString.call(object) === "[object Number]" && (object % 1 === 0 && !common2.isNegativeZero(object));
-  }
-  js_yaml_int = new Type2("tag:yaml.org,2002:int", {
-    kind: "scalar",
-    resolve: resolveYamlInteger,
-    construct: constructYamlInteger,
-    predicate: isInteger,
-    represent: {
-      binary: function(obj) {
-        return obj >= 0 ? "0b" + obj.toString(2) : "-0b" + obj.toString(2).slice(1);
-      },
-      octal: function(obj) {
-        return obj >= 0 ? "0o" + obj.toString(8) : "-0o" + obj.toString(8).slice(1);
-      },
-      decimal: function(obj) {
-        return obj.toString(10);
-      },
-      hexadecimal: function(obj) {
-        return obj >= 0 ? "0x" + obj.toString(16).toUpperCase() : "-0x" + obj.toString(16).toUpperCase().slice(1);
-      }
-    },
-    defaultStyle: "decimal",
-    styleAliases: {
-      binary: [2, "bin"],
-      octal: [8, "oct"],
-      decimal: [10, "dec"],
-      hexadecimal: [16, "hex"]
-    }
-  });
-  return js_yaml_int;
-}
-var js_yaml_float;
-var hasRequiredFloat;
-function requireFloat() {
-  if (hasRequiredFloat) return js_yaml_float;
-  hasRequiredFloat = 1;
-  const common2 = requireCommon();
-  const Type2 = requireType();
-  const YAML_FLOAT_PATTERN = new RegExp(
-    // 2.5e4, 2.5 and integers
-    "^(?:[-+]?(?:[0-9]+)(?:\\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|\\.[0-9]+(?:[eE][-+]?[0-9]+)?|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$"
-  );
-  const YAML_FLOAT_SPECIAL_PATTERN = new RegExp(
-    "^(?:[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$"
-  );
-  function resolveYamlFloat(data) {
-    if (data === null) return false;
-    if (!YAML_FLOAT_PATTERN.test(data)) {
-      return false;
-    }
-    if (isFinite(parseFloat(data, 10))) {
-      return true;
-    }
-    return YAML_FLOAT_SPECIAL_PATTERN.test(data);
-  }
-  function constructYamlFloat(data) {
-    let value = data.toLowerCase();
-    const sign = value[0] === "-" ? -1 : 1;
-    if ("+-".indexOf(value[0]) >= 0) {
-      value = value.slice(1);
-    }
-    if (value === ".inf") {
-      return sign === 1 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-    } else if (value === ".nan") {
-      return NaN;
-    }
-    return sign * parseFloat(value, 10);
-  }
-  const SCIENTIFIC_WITHOUT_DOT = /^[-+]?[0-9]+e/;
-  function representYamlFloat(object, style) {
-    if (isNaN(object)) {
-      switch (style) {
-        case "lowercase":
-          return ".nan";
-        case "uppercase":
-          return ".NAN";
-        case "camelcase":
-          return ".NaN";
-      }
-    } else if (Number.POSITIVE_INFINITY === object) {
-      switch (style) {
-        case "lowercase":
-          return ".inf";
-        case "uppercase":
-          return ".INF";
-        case "camelcase":
-          return ".Inf";
-      }
-    } else if (Number.NEGATIVE_INFINITY === object) {
-      switch (style) {
-        case "lowercase":
-          return "-.inf";
-        case "uppercase":
-          return "-.INF";
-        case "camelcase":
-          return "-.Inf";
-      }
-    } else if (common2.isNegativeZero(object)) {
-      return "-0.0";
-    }
-    const res = object.toString(10);
-    return SCIENTIFIC_WITHOUT_DOT.test(res) ? res.replace("e", ".e") : res;
-  }
-  function isFloat(object) {
-    return Object.prototype.toString.call(object) === "[object Number]" && (object % 1 !== 0 || common2.isNegativeZero(object));
-  }
-  js_yaml_float = new Type2("tag:yaml.org,2002:float", {
-    kind: "scalar",
-    resolve: resolveYamlFloat,
-    construct: constructYamlFloat,
-    predicate: isFloat,
-    represent: representYamlFloat,
-    defaultStyle: "lowercase"
-  });
-  return js_yaml_float;
-}
-var json;
-var hasRequiredJson;
-function requireJson() {
-  if (hasRequiredJson) return json;
-  hasRequiredJson = 1;
-  json = requireFailsafe().extend({
-    implicit: [
-      require_null(),
-      requireBool(),
-      requireInt(),
-      requireFloat()
-    ]
-  });
-  return json;
-}
-var js_yaml_core;
-var hasRequiredCore;
-function requireCore() {
-  if (hasRequiredCore) return js_yaml_core;
-  hasRequiredCore = 1;
-  js_yaml_core = requireJson();
-  return js_yaml_core;
-}
-var timestamp;
-var hasRequiredTimestamp;
-function requireTimestamp() {
-  if (hasRequiredTimestamp) return timestamp;
-  hasRequiredTimestamp = 1;
-  const Type2 = requireType();
-  const YAML_DATE_REGEXP = new RegExp(
-    "^([0-9][0-9][0-9][0-9])-([0-9][0-9])-([0-9][0-9])$"
-  );
-  const YAML_TIMESTAMP_REGEXP = new RegExp(
-    "^([0-9][0-9][0-9][0-9])-([0-9][0-9]?)-([0-9][0-9]?)(?:[Tt]|[ \\t]+)([0-9][0-9]?):([0-9][0-9]):([0-9][0-9])(?:\\.([0-9]*))?(?:[ \\t]*(Z|([-+])([0-9][0-9]?)(?::([0-9][0-9]))?))?$"
-  );
-  function resolveYamlTimestamp(data) {
-    if (data === null) return false;
-    if (YAML_DATE_REGEXP.exec(data) !== null) return true;
-    if (YAML_TIMESTAMP_REGEXP.exec(data) !== null) return true;
-    return false;
-  }
-  function constructYamlTimestamp(data) {
-    let fraction = 0;
-    let delta = null;
-    let match = YAML_DATE_REGEXP.exec(data);
-    if (match === null) match = YAML_TIMESTAMP_REGEXP.exec(data);
-    if (match === null) throw new Error("Date resolve error");
-    const year = +match[1];
-    const month = +match[2] - 1;
-    const day = +match[3];
-    if (!match[4]) {
-      return new Date(Date.UTC(year, month, day));
-    }
-    const hour = +match[4];
-    const minute = +match[5];
-    const second = +match[6];
-    if (match[7]) {
-      fraction = match[7].slice(0, 3);
-      while (fraction.length < 3) {
-        fraction += "0";
-      }
-      fraction = +fraction;
-    }
-    if (match[9]) {
-      const tzHour = +match[10];
-      const tzMinute = +(match[11] || 0);
-      delta = (tzHour * 60 + tzMinute) * 6e4;
-      if (match[9] === "-") delta = -delta;
-    }
-    const date = new Date(Date.UTC(year, month, day, hour, minute, second, fraction));
-    if (delta) date.setTime(date.getTime() - delta);
-    return date;
-  }
-  function representYamlTimestamp(object) {
-    return object.toISOString();
-  }
-  timestamp = new Type2("tag:yaml.org,2002:timestamp", {
-    kind: "scalar",
-    resolve: resolveYamlTimestamp,
-    construct: constructYamlTimestamp,
-    instanceOf: Date,
-    represent: representYamlTimestamp
-  });
-  return timestamp;
-}
-var js_yaml_merge;
-var hasRequiredMerge;
-function requireMerge() {
-  if (hasRequiredMerge) return js_yaml_merge;
-  hasRequiredMerge = 1;
-  const Type2 = requireType();
-  function resolveYamlMerge(data) {
-    return data === "<<" || data === null;
-  }
-  js_yaml_merge = new Type2("tag:yaml.org,2002:merge", {
-    kind: "scalar",
-    resolve: resolveYamlMerge
-  });
-  return js_yaml_merge;
-}
-var binary;
-var hasRequiredBinary;
-function requireBinary() {
-  if (hasRequiredBinary) return binary;
-  hasRequiredBinary = 1;
-  const Type2 = requireType();
-  const BASE64_MAP = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n\r";
-  function resolveYamlBinary(data) {
-    if (data === null) return false;
-    let bitlen = 0;
-    const max = data.length;
-    const map2 = BASE64_MAP;
-    for (let idx = 0; idx < max; idx++) {
-      const code = map2.indexOf(data.charAt(idx));
-      if (code > 64) continue;
-      if (code < 0) return false;
-      bitlen += 6;
-    }
-    return bitlen % 8 === 0;
-  }
-  function constructYamlBinary(data) {
-    const input = data.replace(/[\r\n=]/g, "");
-    const max = input.length;
-    const map2 = BASE64_MAP;
-    let bits = 0;
-    const result = [];
-    for (let idx = 0; idx < max; idx++) {
-      if (idx % 4 === 0 && idx) {
-        result.push(bits >> 16 & 255);
-        result.push(bits >> 8 & 255);
-        result.push(bits & 255);
-      }
-      bits = bits << 6 | map2.indexOf(input.charAt(idx));
-    }
-    const tailbits = max % 4 * 6;
-    if (tailbits === 0) {
-      result.push(bits >> 16 & 255);
-      result.push(bits >> 8 & 255);
-      result.push(bits & 255);
-    } else if (tailbits === 18) {
-      result.push(bits >> 10 & 255);
-      result.push(bits >> 2 & 255);
-    } else if (tailbits === 12) {
-      result.push(bits >> 4 & 255);
-    }
-    return new Uint8Array(result);
-  }
-  function representYamlBinary(object) {
-    let result = "";
-    let bits = 0;
-    const max = object.length;
-    const map2 = BASE64_MAP;
-    for (let idx = 0; idx < max; idx++) {
-      if (idx % 3 === 0 && idx) {
-        result += map2[bits >> 18 & 63];
-        result += map2[bits >> 12 & 63];
-        result += map2[bits >> 6 & 63];
-        result += map2[bits & 63];
-      }
-      bits = (bits << 8) + object[idx];
-    }
-    const tail = max % 3;
-    if (tail === 0) {
-      result += map2[bits >> 18 & 63];
-      result += map2[bits >> 12 & 63];
-      result += map2[bits >> 6 & 63];
-      result += map2[bits & 63];
-    } else if (tail === 2) {
-      result += map2[bits >> 10 & 63];
-      result += map2[bits >> 4 & 63];
-      result += map2[bits << 2 & 63];
-      result += map2[64];
-    } else if (tail === 1) {
-      result += map2[bits >> 2 & 63];
-      result += map2[bits << 4 & 63];
-      result += map2[64];
-      result += map2[64];
-    }
-    return result;
-  }
-  function isBinary(obj) {
-    return Object.prototype.toString.call(obj) === "[object Uint8Array]";
-  }
-  binary = new Type2("tag:yaml.org,2002:binary", {
-    kind: "scalar",
-    resolve: resolveYamlBinary,
-    construct: constructYamlBinary,
-    predicate: isBinary,
-    represent: representYamlBinary
-  });
-  return binary;
-}
-var omap;
-var hasRequiredOmap;
-function requireOmap() {
-  if (hasRequiredOmap) return omap;
-  hasRequiredOmap = 1;
-  const Type2 = requireType();
-  const _hasOwnProperty = Object.prototype.hasOwnProperty;
-  const _toString = Object.prototype.toString;
-  function resolveYamlOmap(data) {
-    if (data === null) return true;
-    const objectKeys = {};
-    const object = data;
-    for (let index = 0, length = object.length; index < length; index += 1) {
-      const pair = object[index];
-      let pairHasKey = false;
-      if (_toString.call(pair) !== "[object Object]") return false;
-      let pairKey;
-      for (pairKey in pair) {
-        if (_hasOwnProperty.call(pair, pairKey)) {
-          if (!pairHasKey) pairHasKey = true;
-          else return false;
-        }
-      }
-      if (!pairHasKey) return false;
-      if (_hasOwnProperty.call(objectKeys, pairKey)) return false;
-      Object.defineProperty(objectKeys, pairKey, { value: true });
-    }
-    return true;
-  }
-  function constructYamlOmap(data) {
-    return data !== null ? data : [];
-  }
-  omap = new Type2("tag:yaml.org,2002:omap", {
-    kind: "sequence",
-    resolve: resolveYamlOmap,
-    construct: constructYamlOmap
-  });
-  return omap;
-}
-var pairs;
-var hasRequiredPairs;
-function requirePairs() {
-  if (hasRequiredPairs) return pairs;
-  hasRequiredPairs = 1;
-  const Type2 = requireType();
-  const _toString = Object.prototype.toString;
-  function resolveYamlPairs(data) {
-    if (data === null) return true;
-    const object = data;
-    const result = new Array(object.length);
-    for (let index = 0, length = object.length; index < length; index += 1) {
-      const pair = object[index];
-      if (_toString.call(pair) !== "[object Object]") return false;
-      const keys = Object.keys(pair);
-      if (keys.length !== 1) return false;
-      result[index] = [keys[0], pair[keys[0]]];
-    }
-    return true;
-  }
-  function constructYamlPairs(data) {
-    if (data === null) return [];
-    const object = data;
-    const result = new Array(object.length);
-    for (let index = 0, length = object.length; index < length; index += 1) {
-      const pair = object[index];
-      const keys = Object.keys(pair);
-      result[index] = [keys[0], pair[keys[0]]];
-    }
-    return result;
-  }
-  pairs = new Type2("tag:yaml.org,2002:pairs", {
-    kind: "sequence",
-    resolve: resolveYamlPairs,
-    construct: constructYamlPairs
-  });
-  return pairs;
-}
-var set;
-var hasRequiredSet;
-function requireSet() {
-  if (hasRequiredSet) return set;
-  hasRequiredSet = 1;
-  const Type2 = requireType();
-  const _hasOwnProperty = Object.prototype.hasOwnProperty;
-  function resolveYamlSet(data) {
-    if (data === null) return true;
-    const object = data;
-    for (const key in object) {
-      if (_hasOwnProperty.call(object, key)) {
-        if (object[key] !== null) return false;
-      }
-    }
-    return true;
-  }
-  function constructYamlSet(data) {
-    return data !== null ? data : {};
-  }
-  set = new Type2("tag:yaml.org,2002:set", {
-    kind: "mapping",
-    resolve: resolveYamlSet,
-    construct: constructYamlSet
-  });
-  return set;
-}
-var _default;
-var hasRequired_default;
-function require_default() {
-  if (hasRequired_default) return _default;
-  hasRequired_default = 1;
-  _default = requireCore().extend({
-    implicit: [
-      requireTimestamp(),
-      requireMerge()
-    ],
-    explicit: [
-      requireBinary(),
-      requireOmap(),
-      requirePairs(),
-      requireSet()
-    ]
-  });
-  return _default;
-}
-var hasRequiredLoader;
-function requireLoader() {
-  if (hasRequiredLoader) return loader;
-  hasRequiredLoader = 1;
-  const common2 = requireCommon();
-  const YAMLException2 = requireException();
-  const makeSnippet = requireSnippet();
-  const DEFAULT_SCHEMA2 = require_default();
-  const _hasOwnProperty = Object.prototype.hasOwnProperty;
-  const CONTEXT_FLOW_IN = 1;
-  const CONTEXT_FLOW_OUT = 2;
-  const CONTEXT_BLOCK_IN = 3;
-  const CONTEXT_BLOCK_OUT = 4;
-  const CHOMPING_CLIP = 1;
-  const CHOMPING_STRIP = 2;
-  const CHOMPING_KEEP = 3;
-  const PATTERN_NON_PRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x84\x86-\x9F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:[^\uD800-\uDBFF]|^)[\uDC00-\uDFFF]/;
-  const PATTERN_NON_ASCII_LINE_BREAKS = /[\x85\u2028\u2029]/;
-  const PATTERN_FLOW_INDICATORS = /[,\[\]{}]/;
-  const PATTERN_TAG_HANDLE = /^(?:!|!!|![0-9A-Za-z-]+!)$/;
-  const PATTERN_TAG_URI = /^(?:!|[^,\[\]{}])(?:%[0-9a-f]{2}|[0-9a-z\-#;/?:@&=+$,_.!~*'()\[\]])*$/i;
-  function _class(obj) {
-    return Object.prototype.toString.call(obj);
-  }
-  function isEol(c) {
-    return c === 10 || c === 13;
-  }
-  function isWhiteSpace(c) {
-    return c === 9 || c === 32;
-  }
-  function isWsOrEol(c) {
-    return c === 9 || c === 32 || c === 10 || c === 13;
-  }
-  function isFlowIndicator(c) {
-    return c === 44 || c === 91 || c === 93 || c === 123 || c === 125;
-  }
-  function fromHexCode(c) {
-    if (c >= 48 && c <= 57) {
-      return c - 48;
-    }
-    const lc = c | 32;
-    if (lc >= 97 && lc <= 102) {
-      return lc - 97 + 10;
-    }
-    return -1;
-  }
-  function escapedHexLen(c) {
-    if (c === 120) {
-      return 2;
-    }
-    if (c === 117) {
-      return 4;
-    }
-    if (c === 85) {
-      return 8;
-    }
-    return 0;
-  }
-  function fromDecimalCode(c) {
-    if (c >= 48 && c <= 57) {
-      return c - 48;
-    }
-    return -1;
-  }
-  function simpleEscapeSequence(c) {
-    switch (c) {
-      case 48:
-        return "\0";
-      case 97:
-        return "\x07";
-      case 98:
-        return "\b";
-      case 116:
-        return "	";
-      case 9:
-        return "	";
-      case 110:
-        return "\n";
-      case 118:
-        return "\v";
-      case 102:
-        return "\f";
-      case 114:
-        return "\r";
-      case 101:
-        return "\x1B";
-      case 32:
-        return " ";
-      case 34:
-        return '"';
-      case 47:
-        return "/";
-      case 92:
-        return "\\";
-      case 78:
-        return "";
-      case 95:
-        return " ";
-      case 76:
-        return "\u2028";
-      case 80:
-        return "\u2029";
-      default:
-        return "";
-    }
-  }
-  function charFromCodepoint(c) {
-    if (c <= 65535) {
-      return String.fromCharCode(c);
-    }
-    return String.fromCharCode(
-      (c - 65536 >> 10) + 55296,
-      (c - 65536 & 1023) + 56320
-    );
-  }
-  function setProperty(object, key, value) {
-    if (key === "__proto__") {
-      Object.defineProperty(object, key, {
-        configurable: true,
-        enumerable: true,
-        writable: true,
-        value
-      });
-    } else {
-      object[key] = value;
-    }
-  }
-  const simpleEscapeCheck = new Array(256);
-  const simpleEscapeMap = new Array(256);
-  for (let i = 0; i < 256; i++) {
-    simpleEscapeCheck[i] = simpleEscapeSequence(i) ? 1 : 0;
-    simpleEscapeMap[i] = simpleEscapeSequence(i);
-  }
-  function State(input, options) {
-    this.input = input;
-    this.filename = options["filename"] || null;
-    this.schema = options["schema"] || DEFAULT_SCHEMA2;
-    this.onWarning = options["onWarning"] || null;
-    this.legacy = options["legacy"] || false;
-    this.json = options["json"] || false;
-    this.listener = options["listener"] || null;
-    this.maxDepth = typeof options["maxDepth"] === "number" ? options["maxDepth"] : 100;
-    this.maxTotalMergeKeys = typeof options["maxTotalMergeKeys"] === "number" ? options["maxTotalMergeKeys"] : 1e4;
-    this.implicitTypes = this.schema.compiledImplicit;
-    this.typeMap = this.schema.compiledTypeMap;
-    this.length = input.length;
-    this.position = 0;
-    this.line = 0;
-    this.lineStart = 0;
-    this.lineIndent = 0;
-    this.depth = 0;
-    this.totalMergeKeys = 0;
-    this.firstTabInLine = -1;
-    this.documents = [];
-    this.anchorMapTransactions = [];
-  }
-  function generateError(state, message) {
-    const mark = {
-      name: state.filename,
-      buffer: state.input.slice(0, -1),
-      // omit trailing \0
-      position: state.position,
-      line: state.line,
-      column: state.position - state.lineStart
-    };
-    mark.snippet = makeSnippet(mark);
-    return new YAMLException2(message, mark);
-  }
-  function throwError(state, message) {
-    throw generateError(state, message);
-  }
-  function throwWarning(state, message) {
-    if (state.onWarning) {
-      state.onWarning.call(null, generateError(state, message));
-    }
-  }
-  function storeAnchor(state, name, value) {
-    const transactions = state.anchorMapTransactions;
-    if (transactions.length !== 0) {
-      const transaction = transactions[transactions.length - 1];
-      if (!_hasOwnProperty.call(transaction, name)) {
-        transaction[name] = {
-          existed: _hasOwnProperty.call(state.anchorMap, name),
-          value: state.anchorMap[name]
-        };
-      }
-    }
-    state.anchorMap[name] = value;
-  }
-  function beginAnchorTransaction(state) {
-    state.anchorMapTransactions.push(/* @__PURE__ */ Object.create(null));
-  }
-  function commitAnchorTransaction(state) {
-    const transaction = state.anchorMapTransactions.pop();
-    const transactions = state.anchorMapTransactions;
-    if (transactions.length === 0) return;
-    const parent = transactions[transactions.length - 1];
-    const names = Object.keys(transaction);
-    for (let index = 0, length = names.length; index < length; index += 1) {
-      const name = names[index];
-      if (!_hasOwnProperty.call(parent, name)) {
-        parent[name] = transaction[name];
-      }
-    }
-  }
-  function rollbackAnchorTransaction(state) {
-    const transaction = state.anchorMapTransactions.pop();
-    const names = Object.keys(transaction);
-    for (let index = names.length - 1; index >= 0; index -= 1) {
-      const entry = transaction[names[index]];
-      if (entry.existed) {
-        state.anchorMap[names[index]] = entry.value;
-      } else {
-        delete state.anchorMap[names[index]];
-      }
-    }
-  }
-  function snapshotState(state) {
-    return {
-      position: state.position,
-      line: state.line,
-      lineStart: state.lineStart,
-      lineIndent: state.lineIndent,
-      firstTabInLine: state.firstTabInLine,
-      tag: state.tag,
-      anchor: state.anchor,
-      kind: state.kind,
-      result: state.result
-    };
-  }
-  function restoreState(state, snapshot) {
-    state.position = snapshot.position;
-    state.line = snapshot.line;
-    state.lineStart = snapshot.lineStart;
-    state.lineIndent = snapshot.lineIndent;
-    state.firstTabInLine = snapshot.firstTabInLine;
-    state.tag = snapshot.tag;
-    state.anchor = snapshot.anchor;
-    state.kind = snapshot.kind;
-    state.result = snapshot.result;
-  }
-  const directiveHandlers = {
-    YAML: function handleYamlDirective(state, name, args) {
-      if (state.version !== null) {
-        throwError(state, "duplication of %YAML directive");
-      }
-      if (args.length !== 1) {
-        throwError(state, "YAML directive accepts exactly one argument");
-      }
-      const match = /^([0-9]+)\.([0-9]+)$/.exec(args[0]);
-      if (match === null) {
-        throwError(state, "ill-formed argument of the YAML directive");
-      }
-      const major = parseInt(match[1], 10);
-      const minor = parseInt(match[2], 10);
-      if (major !== 1) {
-        throwError(state, "unacceptable YAML version of the document");
-      }
-      state.version = args[0];
-      state.checkLineBreaks = minor < 2;
-      if (minor !== 1 && minor !== 2) {
-        throwWarning(state, "unsupported YAML version of the document");
-      }
-    },
-    TAG: function handleTagDirective(state, name, args) {
-      let prefix;
-      if (args.length !== 2) {
-        throwError(state, "TAG directive accepts exactly two arguments");
-      }
-      const handle = args[0];
-      prefix = args[1];
-      if (!PATTERN_TAG_HANDLE.test(handle)) {
-        throwError(state, "ill-formed tag handle (first argument) of the TAG directive");
-      }
-      if (_hasOwnProperty.call(state.tagMap, handle)) {
-        throwError(state, 'there is a previously declared suffix for "' + handle + '" tag handle');
-      }
-      if (!PATTERN_TAG_URI.test(prefix)) {
-        throwError(state, "ill-formed tag prefix (second argument) of the TAG directive");
-      }
-      try {
-        prefix = decodeURIComponent(prefix);
-      } catch (err) {
-        throwError(state, "tag prefix is malformed: " + prefix);
-      }
-      state.tagMap[handle] = prefix;
-    }
-  };
-  function captureSegment(state, start, end, checkJson) {
-    if (start < end) {
-      const _result = state.input.slice(start, end);
-      if (checkJson) {
-        for (let _position = 0, _length = _result.length; _position < _length; _position += 1) {
-          const _character = _result.charCodeAt(_position);
-          if (!(_character === 9 || _character >= 32 && _character <= 1114111)) {
-            throwError(state, "expected valid JSON character");
-          }
-        }
-      } else if (PATTERN_NON_PRINTABLE.test(_result)) {
-        throwError(state, "the stream contains non-printable characters");
-      }
-      state.result += _result;
-    }
-  }
-  function chargeMergeWork(state) {
-    state.totalMergeKeys++;
-    if (state.maxTotalMergeKeys !== -1 && state.totalMergeKeys > state.maxTotalMergeKeys) {
-      throwError(state, "merge keys exceeded maxTotalMergeKeys (" + state.maxTotalMergeKeys + ")");
-    }
-  }
-  function mergeMappings(state, destination, source, overridableKeys) {
-    if (!common2.isObject(source)) {
-      throwError(state, "cannot merge mappings; the provided source object is unacceptable");
-    }
-    chargeMergeWork(state);
-    const sourceKeys = Object.keys(source);
-    for (let index = 0, quantity = sourceKeys.length; index < quantity; index += 1) {
-      const key = sourceKeys[index];
-      chargeMergeWork(state);
-      if (!_hasOwnProperty.call(destination, key)) {
-        setProperty(destination, key, source[key]);
-        overridableKeys[key] = true;
-      }
-    }
-  }
-  function storeMappingPair(state, _result, overridableKeys, keyTag, keyNode, valueNode, startLine, startLineStart, startPos) {
-    if (Array.isArray(keyNode)) {
-      keyNode = Array.prototype.slice.call(keyNode);
-      for (let index = 0, quantity = keyNode.length; index < quantity; index += 1) {
-        if (Array.isArray(keyNode[index])) {
-          throwError(state, "nested arrays are not supported inside keys");
-        }
-        if (typeof keyNode === "object" && _class(keyNode[index]) === "[object Object]") {
-          keyNode[index] = "[object Object]";
-        }
-      }
-    }
-    if (typeof keyNode === "object" && _class(keyNode) === "[object Object]") {
-      keyNode = "[object Object]";
-    }
-    keyNode = String(keyNode);
-    if (_result === null) {
-      _result = {};
-    }
-    if (keyTag === "tag:yaml.org,2002:merge") {
-      if (Array.isArray(valueNode)) {
-        if (valueNode.length > 100) {
-          throwError(state, "abnormal merge sequence size");
-        }
-        for (let index = 0, quantity = valueNode.length; index < quantity; index += 1) {
-          mergeMappings(state, _result, valueNode[index], overridableKeys);
-        }
-      } else {
-        mergeMappings(state, _result, valueNode, overridableKeys);
-      }
-    } else {
-      if (!state.json && !_hasOwnProperty.call(overridableKeys, keyNode) && _hasOwnProperty.call(_result, keyNode)) {
-        state.line = startLine || state.line;
-        state.lineStart = startLineStart || state.lineStart;
-        state.position = startPos || state.position;
-        throwError(state, "duplicated mapping key");
-      }
-      setProperty(_result, keyNode, valueNode);
-      delete overridableKeys[keyNode];
-    }
-    return _result;
-  }
-  function readLineBreak(state) {
-    const ch = state.input.charCodeAt(state.position);
-    if (ch === 10) {
-      state.position++;
-    } else if (ch === 13) {
-      state.position++;
-      if (state.input.charCodeAt(state.position) === 10) {
-        state.position++;
-      }
-    } else {
-      throwError(state, "a line break is expected");
-    }
-    state.line += 1;
-    state.lineStart = state.position;
-    state.firstTabInLine = -1;
-  }
-  function skipSeparationSpace(state, allowComments, checkIndent) {
-    let lineBreaks = 0;
-    let ch = state.input.charCodeAt(state.position);
-    while (ch !== 0) {
-      while (isWhiteSpace(ch)) {
-        if (ch === 9 && state.firstTabInLine === -1) {
-          state.firstTabInLine = state.position;
-        }
-        ch = state.input.charCodeAt(++state.position);
-      }
-      if (allowComments && ch === 35) {
-        do {
-          ch = state.input.charCodeAt(++state.position);
-        } while (ch !== 10 && ch !== 13 && ch !== 0);
-      }
-      if (isEol(ch)) {
-        readLineBreak(state);
-        ch = state.input.charCodeAt(state.position);
-        lineBreaks++;
-        state.lineIndent = 0;
-        while (ch === 32) {
-          state.lineIndent++;
-          ch = state.input.charCodeAt(++state.position);
-        }
-      } else {
-        break;
-      }
-    }
-    if (checkIndent !== -1 && lineBreaks !== 0 && state.lineIndent < checkIndent) {
-      throwWarning(state, "deficient indentation");
-    }
-    return lineBreaks;
-  }
-  function testDocumentSeparator(state) {
-    let _position = state.position;
-    let ch = state.input.charCodeAt(_position);
-    if ((ch === 45 || ch === 46) && ch === state.input.charCodeAt(_position + 1) && ch === state.input.charCodeAt(_position + 2)) {
-      _position += 3;
-      ch = state.input.charCodeAt(_position);
-      if (ch === 0 || isWsOrEol(ch)) {
-        return true;
-      }
-    }
-    return false;
-  }
-  function writeFoldedLines(state, count) {
-    if (count === 1) {
-      state.result += " ";
-    } else if (count > 1) {
-      state.result += common2.repeat("\n", count - 1);
-    }
-  }
-  function readPlainScalar(state, nodeIndent, withinFlowCollection) {
-    let captureStart;
-    let captureEnd;
-    let hasPendingContent;
-    let _line;
-    let _lineStart;
-    let _lineIndent;
-    const _kind = state.kind;
-    const _result = state.result;
-    let ch = state.input.charCodeAt(state.position);
-    if (isWsOrEol(ch) || isFlowIndicator(ch) || ch === 35 || ch === 38 || ch === 42 || ch === 33 || ch === 124 || ch === 62 || ch === 39 || ch === 34 || ch === 37 || ch === 64 || ch === 96) {
-      return false;
-    }
-    if (ch === 63 || ch === 45) {
-      const following = state.input.charCodeAt(state.position + 1);
-      if (isWsOrEol(following) || withinFlowCollection && isFlowIndicator(following)) {
-        return false;
-      }
-    }
-    state.kind = "scalar";
-    state.result = "";
-    captureStart = captureEnd = state.position;
-    hasPendingContent = false;
-    while (ch !== 0) {
-      if (ch === 58) {
-        const following = state.input.charCodeAt(state.position + 1);
-        if (isWsOrEol(following) || withinFlowCollection && isFlowIndicator(following)) {
-          break;
-        }
-      } else if (ch === 35) {
-        const preceding = state.input.charCodeAt(state.position - 1);
-        if (isWsOrEol(preceding)) {
-          break;
-        }
-      } else if (state.position === state.lineStart && testDocumentSeparator(state) || withinFlowCollection && isFlowIndicator(ch)) {
-        break;
-      } else if (isEol(ch)) {
-        _line = state.line;
-        _lineStart = state.lineStart;
-        _lineIndent = state.lineIndent;
-        skipSeparationSpace(state, false, -1);
-        if (state.lineIndent >= nodeIndent) {
-          hasPendingContent = true;
-          ch = state.input.charCodeAt(state.position);
-          continue;
-        } else {
-          state.position = captureEnd;
-          state.line = _line;
-          state.lineStart = _lineStart;
-          state.lineIndent = _lineIndent;
-          break;
-        }
-      }
-      if (hasPendingContent) {
-        captureSegment(state, captureStart, captureEnd, false);
-        writeFoldedLines(state, state.line - _line);
-        captureStart = captureEnd = state.position;
-        hasPendingContent = false;
-      }
-      if (!isWhiteSpace(ch)) {
-        captureEnd = state.position + 1;
-      }
-      ch = state.input.charCodeAt(++state.position);
-    }
-    captureSegment(state, captureStart, captureEnd, false);
-    if (state.result) {
-      return true;
-    }
-    state.kind = _kind;
-    state.result = _result;
-    return false;
-  }
-  function readSingleQuotedScalar(state, nodeIndent) {
-    let captureStart;
-    let captureEnd;
-    let ch = state.input.charCodeAt(state.position);
-    if (ch !== 39) {
-      return false;
-    }
-    state.kind = "scalar";
-    state.result = "";
-    state.position++;
-    captureStart = captureEnd = state.position;
-    while ((ch = state.input.charCodeAt(state.position)) !== 0) {
-      if (ch === 39) {
-        captureSegment(state, captureStart, state.position, true);
-        ch = state.input.charCodeAt(++state.position);
-        if (ch === 39) {
-          captureStart = state.position;
-          state.position++;
-          captureEnd = state.position;
-        } else {
-          return true;
-        }
-      } else if (isEol(ch)) {
-        captureSegment(state, captureStart, captureEnd, true);
-        writeFoldedLines(state, skipSeparationSpace(state, false, nodeIndent));
-        captureStart = captureEnd = state.position;
-      } else if (state.position === state.lineStart && testDocumentSeparator(state)) {
-        throwError(state, "unexpected end of the document within a single quoted scalar");
-      } else {
-        state.position++;
-        if (!isWhiteSpace(ch)) {
-          captureEnd = state.position;
-        }
-      }
-    }
-    throwError(state, "unexpected end of the stream within a single quoted scalar");
-  }
-  function readDoubleQuotedScalar(state, nodeIndent) {
-    let captureStart;
-    let captureEnd;
-    let tmp;
-    let ch = state.input.charCodeAt(state.position);
-    if (ch !== 34) {
-      return false;
-    }
-    state.kind = "scalar";
-    state.result = "";
-    state.position++;
-    captureStart = captureEnd = state.position;
-    while ((ch = state.input.charCodeAt(state.position)) !== 0) {
-      if (ch === 34) {
-        captureSegment(state, captureStart, state.position, true);
-        state.position++;
-        return true;
-      } else if (ch === 92) {
-        captureSegment(state, captureStart, state.position, true);
-        ch = state.input.charCodeAt(++state.position);
-        if (isEol(ch)) {
-          skipSeparationSpace(state, false, nodeIndent);
-        } else if (ch < 256 && simpleEscapeCheck[ch]) {
-          state.result += simpleEscapeMap[ch];
-          state.position++;
-        } else if ((tmp = escapedHexLen(ch)) > 0) {
-          let hexLength = tmp;
-          let hexResult = 0;
-          for (; hexLength > 0; hexLength--) {
-            ch = state.input.charCodeAt(++state.position);
-            if ((tmp = fromHexCode(ch)) >= 0) {
-              hexResult = (hexResult << 4) + tmp;
-            } else {
-              throwError(state, "expected hexadecimal character");
-            }
-          }
-          state.result += charFromCodepoint(hexResult);
-          state.position++;
-        } else {
-          throwError(state, "unknown escape sequence");
-        }
-        captureStart = captureEnd = state.position;
-      } else if (isEol(ch)) {
-        captureSegment(state, captureStart, captureEnd, true);
-        writeFoldedLines(state, skipSeparationSpace(state, false, nodeIndent));
-        captureStart = captureEnd = state.position;
-      } else if (state.position === state.lineStart && testDocumentSeparator(state)) {
-        throwError(state, "unexpected end of the document within a double quoted scalar");
-      } else {
-        state.position++;
-        if (!isWhiteSpace(ch)) {
-          captureEnd = state.position;
-        }
-      }
-    }
-    throwError(state, "unexpected end of the stream within a double quoted scalar");
-  }
-  function readFlowCollection(state, nodeIndent) {
-    let readNext = true;
-    let _line;
-    let _lineStart;
-    let _pos;
-    const _tag = state.tag;
-    let _result;
-    const _anchor = state.anchor;
-    let terminator;
-    let isPair;
-    let isExplicitPair;
-    let isMapping;
-    const overridableKeys = /* @__PURE__ */ Object.create(null);
-    let keyNode;
-    let keyTag;
-    let valueNode;
-    let ch = state.input.charCodeAt(state.position);
-    if (ch === 91) {
-      terminator = 93;
-      isMapping = false;
-      _result = [];
-    } else if (ch === 123) {
-      terminator = 125;
-      isMapping = true;
-      _result = {};
-    } else {
-      return false;
-    }
-    if (state.anchor !== null) {
-      storeAnchor(state, state.anchor, _result);
-    }
-    ch = state.input.charCodeAt(++state.position);
-    while (ch !== 0) {
-      skipSeparationSpace(state, true, nodeIndent);
-      ch = state.input.charCodeAt(state.position);
-      if (ch === terminator) {
-        state.position++;
-        state.tag = _tag;
-        state.anchor = _anchor;
-        state.kind = isMapping ? "mapping" : "sequence";
-        state.result = _result;
-        return true;
-      } else if (!readNext) {
-        throwError(state, "missed comma between flow collection entries");
-      } else if (ch === 44) {
-        throwError(state, "expected the node content, but found ','");
-      }
-      keyTag = keyNode = valueNode = null;
-      isPair = isExplicitPair = false;
-      if (ch === 63) {
-        const following = state.input.charCodeAt(state.position + 1);
-        if (isWsOrEol(following)) {
-          isPair = isExplicitPair = true;
-          state.position++;
-          skipSeparationSpace(state, true, nodeIndent);
-        }
-      }
-      _line = state.line;
-      _lineStart = state.lineStart;
-      _pos = state.position;
-      composeNode(state, nodeIndent, CONTEXT_FLOW_IN, false, true);
-      keyTag = state.tag;
-      keyNode = state.result;
-      skipSeparationSpace(state, true, nodeIndent);
-      ch = state.input.charCodeAt(state.position);
-      if ((isExplicitPair || state.line === _line) && ch === 58) {
-        isPair = true;
-        ch = state.input.charCodeAt(++state.position);
-        skipSeparationSpace(state, true, nodeIndent);
-        composeNode(state, nodeIndent, CONTEXT_FLOW_IN, false, true);
-        valueNode = state.result;
-      }
-      if (isMapping) {
-        storeMappingPair(state, _result, overridableKeys, keyTag, keyNode, valueNode, _line, _lineStart, _pos);
-      } else if (isPair) {
-        _result.push(storeMappingPair(state, null, overridableKeys, keyTag, keyNode, valueNode, _line, _lineStart, _pos));
-      } else {
-        _result.push(keyNode);
-      }
-      skipSeparationSpace(state, true, nodeIndent);
-      ch = state.input.charCodeAt(state.position);
-      if (ch === 44) {
-        readNext = true;
-        ch = state.input.charCodeAt(++state.position);
-      } else {
-        readNext = false;
-      }
-    }
-    throwError(state, "unexpected end of the stream within a flow collection");
-  }
-  function readBlockScalar(state, nodeIndent) {
-    let folding;
-    let chomping = CHOMPING_CLIP;
-    let didReadContent = false;
-    let detectedIndent = false;
-    let textIndent = nodeIndent;
-    let emptyLines = 0;
-    let atMoreIndented = false;
-    let tmp;
-    let ch = state.input.charCodeAt(state.position);
-    if (ch === 124) {
-      folding = false;
-    } else if (ch === 62) {
-      folding = true;
-    } else {
-      return false;
-    }
-    state.kind = "scalar";
-    state.result = "";
-    while (ch !== 0) {
-      ch = state.input.charCodeAt(++state.position);
-      if (ch === 43 || ch === 45) {
-        if (CHOMPING_CLIP === chomping) {
-          chomping = ch === 43 ? CHOMPING_KEEP : CHOMPING_STRIP;
-        } else {
-          throwError(state, "repeat of a chomping mode identifier");
-        }
-      } else if ((tmp = fromDecimalCode(ch)) >= 0) {
-        if (tmp === 0) {
-          throwError(state, "bad explicit indentation width of a block scalar; it cannot be less than one");
-        } else if (!detectedIndent) {
-          textIndent = nodeIndent + tmp - 1;
-          detectedIndent = true;
-        } else {
-          throwError(state, "repeat of an indentation width identifier");
-        }
-      } else {
-        break;
-      }
-    }
-    if (isWhiteSpace(ch)) {
-      do {
-        ch = state.input.charCodeAt(++state.position);
-      } while (isWhiteSpace(ch));
-      if (ch === 35) {
-        do {
-          ch = state.input.charCodeAt(++state.position);
-        } while (!isEol(ch) && ch !== 0);
-      }
-    }
-    while (ch !== 0) {
-      readLineBreak(state);
-      state.lineIndent = 0;
-      ch = state.input.charCodeAt(state.position);
-      while ((!detectedIndent || state.lineIndent < textIndent) && ch === 32) {
-        state.lineIndent++;
-        ch = state.input.charCodeAt(++state.position);
-      }
-      if (!detectedIndent && state.lineIndent > textIndent) {
-        textIndent = state.lineIndent;
-      }
-      if (isEol(ch)) {
-        emptyLines++;
-        continue;
-      }
-      if (!detectedIndent && textIndent === 0) {
-        throwError(state, "missing indentation for block scalar");
-      }
-      if (state.lineIndent < textIndent) {
-        if (chomping === CHOMPING_KEEP) {
-          state.result += common2.repeat("\n", didReadContent ? 1 + emptyLines : emptyLines);
-        } else if (chomping === CHOMPING_CLIP) {
-          if (didReadContent) {
-            state.result += "\n";
-          }
-        }
-        break;
-      }
-      if (folding) {
-        if (isWhiteSpace(ch)) {
-          atMoreIndented = true;
-          state.result += common2.repeat("\n", didReadContent ? 1 + emptyLines : emptyLines);
-        } else if (atMoreIndented) {
-          atMoreIndented = false;
-          state.result += common2.repeat("\n", emptyLines + 1);
-        } else if (emptyLines === 0) {
-          if (didReadContent) {
-            state.result += " ";
-          }
-        } else {
-          state.result += common2.repeat("\n", emptyLines);
-        }
-      } else {
-        state.result += common2.repeat("\n", didReadContent ? 1 + emptyLines : emptyLines);
-      }
-      didReadContent = true;
-      detectedIndent = true;
-      emptyLines = 0;
-      const captureStart = state.position;
-      while (!isEol(ch) && ch !== 0) {
-        ch = state.input.charCodeAt(++state.position);
-      }
-      captureSegment(state, captureStart, state.position, false);
-    }
-    return true;
-  }
-  function readBlockSequence(state, nodeIndent) {
-    const _tag = state.tag;
-    const _anchor = state.anchor;
-    const _result = [];
-    let detected = false;
-    if (state.firstTabInLine !== -1) return false;
-    if (state.anchor !== null) {
-      storeAnchor(state, state.anchor, _result);
-    }
-    let ch = state.input.charCodeAt(state.position);
-    while (ch !== 0) {
-      if (state.firstTabInLine !== -1) {
-        state.position = state.firstTabInLine;
-        throwError(state, "tab characters must not be used in indentation");
-      }
-      if (ch !== 45) {
-        break;
-      }
-      const following = state.input.charCodeAt(state.position + 1);
-      if (!isWsOrEol(following)) {
-        break;
-      }
-      detected = true;
-      state.position++;
-      if (skipSeparationSpace(state, true, -1)) {
-        if (state.lineIndent <= nodeIndent) {
-          _result.push(null);
-          ch = state.input.charCodeAt(state.position);
-          continue;
-        }
-      }
-      const _line = state.line;
-      composeNode(state, nodeIndent, CONTEXT_BLOCK_IN, false, true);
-      _result.push(state.result);
-      skipSeparationSpace(state, true, -1);
-      ch = state.input.charCodeAt(state.position);
-      if ((state.line === _line || state.lineIndent > nodeIndent) && ch !== 0) {
-        throwError(state, "bad indentation of a sequence entry");
-      } else if (state.lineIndent < nodeIndent) {
-        break;
-      }
-    }
-    if (detected) {
-      state.tag = _tag;
-      state.anchor = _anchor;
-      state.kind = "sequence";
-      state.result = _result;
-      return true;
-    }
-    return false;
-  }
-  function readBlockMapping(state, nodeIndent, flowIndent) {
-    let allowCompact;
-    let _keyLine;
-    let _keyLineStart;
-    let _keyPos;
-    const _tag = state.tag;
-    const _anchor = state.anchor;
-    const _result = {};
-    const overridableKeys = /* @__PURE__ */ Object.create(null);
-    let keyTag = null;
-    let keyNode = null;
-    let valueNode = null;
-    let atExplicitKey = false;
-    let detected = false;
-    if (state.firstTabInLine !== -1) return false;
-    if (state.anchor !== null) {
-      storeAnchor(state, state.anchor, _result);
-    }
-    let ch = state.input.charCodeAt(state.position);
-    while (ch !== 0) {
-      if (!atExplicitKey && state.firstTabInLine !== -1) {
-        state.position = state.firstTabInLine;
-        throwError(state, "tab characters must not be used in indentation");
-      }
-      const following = state.input.charCodeAt(state.position + 1);
-      const _line = state.line;
-      if ((ch === 63 || ch === 58) && isWsOrEol(following)) {
-        if (ch === 63) {
-          if (atExplicitKey) {
-            storeMappingPair(state, _result, overridableKeys, keyTag, keyNode, null, _keyLine, _keyLineStart, _keyPos);
-            keyTag = keyNode = valueNode = null;
-          }
-          detected = true;
-          atExplicitKey = true;
-          allowCompact = true;
-        } else if (atExplicitKey) {
-          atExplicitKey = false;
-          allowCompact = true;
-        } else {
-          throwError(state, "incomplete explicit mapping pair; a key node is missed; or followed by a non-tabulated empty line");
-        }
-        state.position += 1;
-        ch = following;
-      } else {
-        _keyLine = state.line;
-        _keyLineStart = state.lineStart;
-        _keyPos = state.position;
-        if (!composeNode(state, flowIndent, CONTEXT_FLOW_OUT, false, true)) {
-          break;
-        }
-        if (state.line === _line) {
-          ch = state.input.charCodeAt(state.position);
-          while (isWhiteSpace(ch)) {
-            ch = state.input.charCodeAt(++state.position);
-          }
-          if (ch === 58) {
-            ch = state.input.charCodeAt(++state.position);
-            if (!isWsOrEol(ch)) {
-              throwError(state, "a whitespace character is expected after the key-value separator within a block mapping");
-            }
-            if (atExplicitKey) {
-              storeMappingPair(state, _result, overridableKeys, keyTag, keyNode, null, _keyLine, _keyLineStart, _keyPos);
-              keyTag = keyNode = valueNode = null;
-            }
-            detected = true;
-            atExplicitKey = false;
-            allowCompact = false;
-            keyTag = state.tag;
-            keyNode = state.result;
-          } else if (detected) {
-            throwError(state, "can not read an implicit mapping pair; a colon is missed");
-          } else {
-            state.tag = _tag;
-            state.anchor = _anchor;
-            return true;
-          }
-        } else if (detected) {
-          throwError(state, "can not read a block mapping entry; a multiline key may not be an implicit key");
-        } else {
-          state.tag = _tag;
-          state.anchor = _anchor;
-          return true;
-        }
-      }
-      if (state.line === _line || state.lineIndent > nodeIndent) {
-        if (atExplicitKey) {
-          _keyLine = state.line;
-          _keyLineStart = state.lineStart;
-          _keyPos = state.position;
-        }
-        if (composeNode(state, nodeIndent, CONTEXT_BLOCK_OUT, true, allowCompact)) {
-          if (atExplicitKey) {
-            keyNode = state.result;
-          } else {
-            valueNode = state.result;
-          }
-        }
-        if (!atExplicitKey) {
-          storeMappingPair(state, _result, overridableKeys, keyTag, keyNode, valueNode, _keyLine, _keyLineStart, _keyPos);
-          keyTag = keyNode = valueNode = null;
-        }
-        skipSeparationSpace(state, true, -1);
-        ch = state.input.charCodeAt(state.position);
-      }
-      if ((state.line === _line || state.lineIndent > nodeIndent) && ch !== 0) {
-        throwError(state, "bad indentation of a mapping entry");
-      } else if (state.lineIndent < nodeIndent) {
-        break;
-      }
-    }
-    if (atExplicitKey) {
-      storeMappingPair(state, _result, overridableKeys, keyTag, keyNode, null, _keyLine, _keyLineStart, _keyPos);
-    }
-    if (detected) {
-      state.tag = _tag;
-      state.anchor = _anchor;
-      state.kind = "mapping";
-      state.result = _result;
-    }
-    return detected;
-  }
-  function readTagProperty(state) {
-    let isVerbatim = false;
-    let isNamed = false;
-    let tagHandle;
-    let tagName;
-    let ch = state.input.charCodeAt(state.position);
-    if (ch !== 33) return false;
-    if (state.tag !== null) {
-      throwError(state, "duplication of a tag property");
-    }
-    ch = state.input.charCodeAt(++state.position);
-    if (ch === 60) {
-      isVerbatim = true;
-      ch = state.input.charCodeAt(++state.position);
-    } else if (ch === 33) {
-      isNamed = true;
-      tagHandle = "!!";
-      ch = state.input.charCodeAt(++state.position);
-    } else {
-      tagHandle = "!";
-    }
-    let _position = state.position;
-    if (isVerbatim) {
-      do {
-        ch = state.input.charCodeAt(++state.position);
-      } while (ch !== 0 && ch !== 62);
-      if (state.position < state.length) {
-        tagName = state.input.slice(_position, state.position);
-        ch = state.input.charCodeAt(++state.position);
-      } else {
-        throwError(state, "unexpected end of the stream within a verbatim tag");
-      }
-    } else {
-      while (ch !== 0 && !isWsOrEol(ch)) {
-        if (ch === 33) {
-          if (!isNamed) {
-            tagHandle = state.input.slice(_position - 1, state.position + 1);
-            if (!PATTERN_TAG_HANDLE.test(tagHandle)) {
-              throwError(state, "named tag handle cannot contain such characters");
-            }
-            isNamed = true;
-            _position = state.position + 1;
-          } else {
-            throwError(state, "tag suffix cannot contain exclamation marks");
-          }
-        }
-        ch = state.input.charCodeAt(++state.position);
-      }
-      tagName = state.input.slice(_position, state.position);
-      if (PATTERN_FLOW_INDICATORS.test(tagName)) {
-        throwError(state, "tag suffix cannot contain flow indicator characters");
-      }
-    }
-    if (tagName && !PATTERN_TAG_URI.test(tagName)) {
-      throwError(state, "tag name cannot contain such characters: " + tagName);
-    }
-    try {
-      tagName = decodeURIComponent(tagName);
-    } catch (err) {
-      throwError(state, "tag name is malformed: " + tagName);
-    }
-    if (isVerbatim) {
-      state.tag = tagName;
-    } else if (_hasOwnProperty.call(state.tagMap, tagHandle)) {
-      state.tag = state.tagMap[tagHandle] + tagName;
-    } else if (tagHandle === "!") {
-      state.tag = "!" + tagName;
-    } else if (tagHandle === "!!") {
-      state.tag = "tag:yaml.org,2002:" + tagName;
-    } else {
-      throwError(state, 'undeclared tag handle "' + tagHandle + '"');
-    }
-    return true;
-  }
-  function readAnchorProperty(state) {
-    let ch = state.input.charCodeAt(state.position);
-    if (ch !== 38) return false;
-    if (state.anchor !== null) {
-      throwError(state, "duplication of an anchor property");
-    }
-    ch = state.input.charCodeAt(++state.position);
-    const _position = state.position;
-    while (ch !== 0 && !isWsOrEol(ch) && !isFlowIndicator(ch)) {
-      ch = state.input.charCodeAt(++state.position);
-    }
-    if (state.position === _position) {
-      throwError(state, "name of an anchor node must contain at least one character");
-    }
-    state.anchor = state.input.slice(_position, state.position);
-    return true;
-  }
-  function readAlias(state) {
-    let ch = state.input.charCodeAt(state.position);
-    if (ch !== 42) return false;
-    ch = state.input.charCodeAt(++state.position);
-    const _position = state.position;
-    while (ch !== 0 && !isWsOrEol(ch) && !isFlowIndicator(ch)) {
-      ch = state.input.charCodeAt(++state.position);
-    }
-    if (state.position === _position) {
-      throwError(state, "name of an alias node must contain at least one character");
-    }
-    const alias = state.input.slice(_position, state.position);
-    if (!_hasOwnProperty.call(state.anchorMap, alias)) {
-      throwError(state, 'unidentified alias "' + alias + '"');
-    }
-    state.result = state.anchorMap[alias];
-    skipSeparationSpace(state, true, -1);
-    return true;
-  }
-  function tryReadBlockMappingFromProperty(state, propertyStart, nodeIndent, flowIndent) {
-    const fallbackState = snapshotState(state);
-    beginAnchorTransaction(state);
-    restoreState(state, propertyStart);
-    state.tag = null;
-    state.anchor = null;
-    state.kind = null;
-    state.result = null;
-    if (readBlockMapping(state, nodeIndent, flowIndent) && state.kind === "mapping") {
-      commitAnchorTransaction(state);
-      return true;
-    }
-    rollbackAnchorTransaction(state);
-    restoreState(state, fallbackState);
-    return false;
-  }
-  function composeNode(state, parentIndent, nodeContext, allowToSeek, allowCompact) {
-    let allowBlockScalars;
-    let allowBlockCollections;
-    let indentStatus = 1;
-    let atNewLine = false;
-    let hasContent = false;
-    let propertyStart = null;
-    let type2;
-    let flowIndent;
-    let blockIndent;
-    if (state.depth >= state.maxDepth) {
-      throwError(state, "nesting exceeded maxDepth (" + state.maxDepth + ")");
-    }
-    state.depth += 1;
-    if (state.listener !== null) {
-      state.listener("open", state);
-    }
-    state.tag = null;
-    state.anchor = null;
-    state.kind = null;
-    state.result = null;
-    const allowBlockStyles = allowBlockScalars = allowBlockCollections = CONTEXT_BLOCK_OUT === nodeContext || CONTEXT_BLOCK_IN === nodeContext;
-    if (allowToSeek) {
-      if (skipSeparationSpace(state, true, -1)) {
-        atNewLine = true;
-        if (state.lineIndent > parentIndent) {
-          indentStatus = 1;
-        } else if (state.lineIndent === parentIndent) {
-          indentStatus = 0;
-        } else if (state.lineIndent < parentIndent) {
-          indentStatus = -1;
-        }
-      }
-    }
-    if (indentStatus === 1) {
-      while (true) {
-        const ch = state.input.charCodeAt(state.position);
-        const propertyState = snapshotState(state);
-        if (atNewLine && (ch === 33 && state.tag !== null || ch === 38 && state.anchor !== null)) {
-          break;
-        }
-        if (!readTagProperty(state) && !readAnchorProperty(state)) {
-          break;
-        }
-        if (propertyStart === null) {
-          propertyStart = propertyState;
-        }
-        if (skipSeparationSpace(state, true, -1)) {
-          atNewLine = true;
-          allowBlockCollections = allowBlockStyles;
-          if (state.lineIndent > parentIndent) {
-            indentStatus = 1;
-          } else if (state.lineIndent === parentIndent) {
-            indentStatus = 0;
-          } else if (state.lineIndent < parentIndent) {
-            indentStatus = -1;
-          }
-        } else {
-          allowBlockCollections = false;
-        }
-      }
-    }
-    if (allowBlockCollections) {
-      allowBlockCollections = atNewLine || allowCompact;
-    }
-    if (indentStatus === 1 || CONTEXT_BLOCK_OUT === nodeContext) {
-      if (CONTEXT_FLOW_IN === nodeContext || CONTEXT_FLOW_OUT === nodeContext) {
-        flowIndent = parentIndent;
-      } else {
-        flowIndent = parentIndent + 1;
-      }
-      blockIndent = state.position - state.lineStart;
-      if (indentStatus === 1) {
-        if (allowBlockCollections && (readBlockSequence(state, blockIndent) || readBlockMapping(state, blockIndent, flowIndent)) || readFlowCollection(state, flowIndent)) {
-          hasContent = true;
-        } else {
-          const ch = state.input.charCodeAt(state.position);
-          if (propertyStart !== null && allowBlockStyles && !allowBlockCollections && ch !== 124 && ch !== 62 && tryReadBlockMappingFromProperty(
-            state,
-            propertyStart,
-            propertyStart.position - propertyStart.lineStart,
-            flowIndent
-          )) {
-            hasContent = true;
-          } else if (allowBlockScalars && readBlockScalar(state, flowIndent) || readSingleQuotedScalar(state, flowIndent) || readDoubleQuotedScalar(state, flowIndent)) {
-            hasContent = true;
-          } else if (readAlias(state)) {
-            hasContent = true;
-            if (state.tag !== null || state.anchor !== null) {
-              throwError(state, "alias node should not have any properties");
-            }
-          } else if (readPlainScalar(state, flowIndent, CONTEXT_FLOW_IN === nodeContext)) {
-            hasContent = true;
-            if (state.tag === null) {
-              state.tag = "?";
-            }
-          }
-          if (state.anchor !== null) {
-            storeAnchor(state, state.anchor, state.result);
-          }
-        }
-      } else if (indentStatus === 0) {
-        hasContent = allowBlockCollections && readBlockSequence(state, blockIndent);
-      }
-    }
-    if (state.tag === null) {
-      if (state.anchor !== null) {
-        storeAnchor(state, state.anchor, state.result);
-      }
-    } else if (state.tag === "?") {
-      if (state.result !== null && state.kind !== "scalar") {
-        throwError(state, 'unacceptable node kind for !<?> tag; it should be "scalar", not "' + state.kind + '"');
-      }
-      for (let typeIndex = 0, typeQuantity = state.implicitTypes.length; typeIndex < typeQuantity; typeIndex += 1) {
-        type2 = state.implicitTypes[typeIndex];
-        if (type2.resolve(state.result)) {
-          state.result = type2.construct(state.result);
-          state.tag = type2.tag;
-          if (state.anchor !== null) {
-            storeAnchor(state, state.anchor, state.result);
-          }
-          break;
-        }
-      }
-    } else if (state.tag !== "!") {
-      if (_hasOwnProperty.call(state.typeMap[state.kind || "fallback"], state.tag)) {
-        type2 = state.typeMap[state.kind || "fallback"][state.tag];
-      } else {
-        type2 = null;
-        const typeList = state.typeMap.multi[state.kind || "fallback"];
-        for (let typeIndex = 0, typeQuantity = typeList.length; typeIndex < typeQuantity; typeIndex += 1) {
-          if (state.tag.slice(0, typeList[typeIndex].tag.length) === typeList[typeIndex].tag) {
-            type2 = typeList[typeIndex];
-            break;
-          }
-        }
-      }
-      if (!type2) {
-        throwError(state, "unknown tag !<" + state.tag + ">");
-      }
-      if (state.result !== null && type2.kind !== state.kind) {
-        throwError(state, "unacceptable node kind for !<" + state.tag + '> tag; it should be "' + type2.kind + '", not "' + state.kind + '"');
-      }
-      if (!type2.resolve(state.result, state.tag)) {
-        throwError(state, "cannot resolve a node with !<" + state.tag + "> explicit tag");
-      } else {
-        state.result = type2.construct(state.result, state.tag);
-        if (state.anchor !== null) {
-          storeAnchor(state, state.anchor, state.result);
-        }
-      }
-    }
-    if (state.listener !== null) {
-      state.listener("close", state);
-    }
-    state.depth -= 1;
-    return state.tag !== null || state.anchor !== null || hasContent;
-  }
-  function readDocument(state) {
-    const documentStart = state.position;
-    let hasDirectives = false;
-    let ch;
-    state.version = null;
-    state.checkLineBreaks = state.legacy;
-    state.tagMap = /* @__PURE__ */ Object.create(null);
-    state.anchorMap = /* @__PURE__ */ Object.create(null);
-    while ((ch = state.input.charCodeAt(state.position)) !== 0) {
-      skipSeparationSpace(state, true, -1);
-      ch = state.input.charCodeAt(state.position);
-      if (state.lineIndent > 0 || ch !== 37) {
-        break;
-      }
-      hasDirectives = true;
-      ch = state.input.charCodeAt(++state.position);
-      let _position = state.position;
-      while (ch !== 0 && !isWsOrEol(ch)) {
-        ch = state.input.charCodeAt(++state.position);
-      }
-      const directiveName = state.input.slice(_position, state.position);
-      const directiveArgs = [];
-      if (directiveName.length < 1) {
-        throwError(state, "directive name must not be less than one character in length");
-      }
-      while (ch !== 0) {
-        while (isWhiteSpace(ch)) {
-          ch = state.input.charCodeAt(++state.position);
-        }
-        if (ch === 35) {
-          do {
-            ch = state.input.charCodeAt(++state.position);
-          } while (ch !== 0 && !isEol(ch));
-          break;
-        }
-        if (isEol(ch)) break;
-        _position = state.position;
-        while (ch !== 0 && !isWsOrEol(ch)) {
-          ch = state.input.charCodeAt(++state.position);
-        }
-        directiveArgs.push(state.input.slice(_position, state.position));
-      }
-      if (ch !== 0) readLineBreak(state);
-      if (_hasOwnProperty.call(directiveHandlers, directiveName)) {
-        directiveHandlers[directiveName](state, directiveName, directiveArgs);
-      } else {
-        throwWarning(state, 'unknown document directive "' + directiveName + '"');
-      }
-    }
-    skipSeparationSpace(state, true, -1);
-    if (state.lineIndent === 0 && state.input.charCodeAt(state.position) === 45 && state.input.charCodeAt(state.position + 1) === 45 && state.input.charCodeAt(state.position + 2) === 45) {
-      state.position += 3;
-      skipSeparationSpace(state, true, -1);
-    } else if (hasDirectives) {
-      throwError(state, "directives end mark is expected");
-    }
-    composeNode(state, state.lineIndent - 1, CONTEXT_BLOCK_OUT, false, true);
-    skipSeparationSpace(state, true, -1);
-    if (state.checkLineBreaks && PATTERN_NON_ASCII_LINE_BREAKS.test(state.input.slice(documentStart, state.position))) {
-      throwWarning(state, "non-ASCII line breaks are interpreted as content");
-    }
-    state.documents.push(state.result);
-    if (state.position === state.lineStart && testDocumentSeparator(state)) {
-      if (state.input.charCodeAt(state.position) === 46) {
-        state.position += 3;
-        skipSeparationSpace(state, true, -1);
-      }
-      return;
-    }
-    if (state.position < state.length - 1) {
-      throwError(state, "end of the stream or a document separator is expected");
-    }
-  }
-  function loadDocuments(input, options) {
-    input = String(input);
-    options = options || {};
-    if (input.length !== 0) {
-      if (input.charCodeAt(input.length - 1) !== 10 && input.charCodeAt(input.length - 1) !== 13) {
-        input += "\n";
-      }
-      if (input.charCodeAt(0) === 65279) {
-        input = input.slice(1);
-      }
-    }
-    const state = new State(input, options);
-    const nullpos = input.indexOf("\0");
-    if (nullpos !== -1) {
-      state.position = nullpos;
-      throwError(state, "null byte is not allowed in input");
-    }
-    state.input += "\0";
-    while (state.input.charCodeAt(state.position) === 32) {
-      state.lineIndent += 1;
-      state.position += 1;
-    }
-    while (state.position < state.length - 1) {
-      readDocument(state);
-    }
-    return state.documents;
-  }
-  function loadAll2(input, iterator, options) {
-    if (iterator !== null && typeof iterator === "object" && typeof options === "undefined") {
-      options = iterator;
-      iterator = null;
-    }
-    const documents = loadDocuments(input, options);
-    if (typeof iterator !== "function") {
-      return documents;
-    }
-    for (let index = 0, length = documents.length; index < length; index += 1) {
-      iterator(documents[index]);
-    }
-  }
-  function load2(input, options) {
-    const documents = loadDocuments(input, options);
-    if (documents.length === 0) {
-      return void 0;
-    } else if (documents.length === 1) {
-      return documents[0];
-    }
-    throw new YAMLException2("expected a single document in the stream, but found more");
-  }
-  loader.loadAll = loadAll2;
-  loader.load = load2;
-  return loader;
-}
-var dumper = {};
-var hasRequiredDumper;
-function requireDumper() {
-  if (hasRequiredDumper) return dumper;
-  hasRequiredDumper = 1;
-  const common2 = requireCommon();
-  const YAMLException2 = requireException();
-  const DEFAULT_SCHEMA2 = require_default();
-  const _toString = Object.prototype.toString;
-  const _hasOwnProperty = Object.prototype.hasOwnProperty;
-  const CHAR_BOM = 65279;
-  const CHAR_TAB = 9;
-  const CHAR_LINE_FEED = 10;
-  const CHAR_CARRIAGE_RETURN = 13;
-  const CHAR_SPACE = 32;
-  const CHAR_EXCLAMATION = 33;
-  const CHAR_DOUBLE_QUOTE = 34;
-  const CHAR_SHARP = 35;
-  const CHAR_PERCENT = 37;
-  const CHAR_AMPERSAND = 38;
-  const CHAR_SINGLE_QUOTE = 39;
-  const CHAR_ASTERISK = 42;
-  const CHAR_COMMA = 44;
-  const CHAR_MINUS = 45;
-  const CHAR_COLON = 58;
-  const CHAR_EQUALS = 61;
-  const CHAR_GREATER_THAN = 62;
-  const CHAR_QUESTION = 63;
-  const CHAR_COMMERCIAL_AT = 64;
-  const CHAR_LEFT_SQUARE_BRACKET = 91;
-  const CHAR_RIGHT_SQUARE_BRACKET = 93;
-  const CHAR_GRAVE_ACCENT = 96;
-  const CHAR_LEFT_CURLY_BRACKET = 123;
-  const CHAR_VERTICAL_LINE = 124;
-  const CHAR_RIGHT_CURLY_BRACKET = 125;
-  const ESCAPE_SEQUENCES = {};
-  ESCAPE_SEQUENCES[0] = "\\0";
-  ESCAPE_SEQUENCES[7] = "\\a";
-  ESCAPE_SEQUENCES[8] = "\\b";
-  ESCAPE_SEQUENCES[9] = "\\t";
-  ESCAPE_SEQUENCES[10] = "\\n";
-  ESCAPE_SEQUENCES[11] = "\\v";
-  ESCAPE_SEQUENCES[12] = "\\f";
-  ESCAPE_SEQUENCES[13] = "\\r";
-  ESCAPE_SEQUENCES[27] = "\\e";
-  ESCAPE_SEQUENCES[34] = '\\"';
-  ESCAPE_SEQUENCES[92] = "\\\\";
-  ESCAPE_SEQUENCES[133] = "\\N";
-  ESCAPE_SEQUENCES[160] = "\\_";
-  ESCAPE_SEQUENCES[8232] = "\\L";
-  ESCAPE_SEQUENCES[8233] = "\\P";
-  const DEPRECATED_BOOLEANS_SYNTAX = [
-    "y",
-    "Y",
-    "yes",
-    "Yes",
-    "YES",
-    "on",
-    "On",
-    "ON",
-    "n",
-    "N",
-    "no",
-    "No",
-    "NO",
-    "off",
-    "Off",
-    "OFF"
-  ];
-  const DEPRECATED_BASE60_SYNTAX = /^[-+]?[0-9_]+(?::[0-9_]+)+(?:\.[0-9_]*)?$/;
-  function compileStyleMap(schema2, map2) {
-    if (map2 === null) return {};
-    const result = {};
-    const keys = Object.keys(map2);
-    for (let index = 0, length = keys.length; index < length; index += 1) {
-      let tag = keys[index];
-      let style = String(map2[tag]);
-      if (tag.slice(0, 2) === "!!") {
-        tag = "tag:yaml.org,2002:" + tag.slice(2);
-      }
-      const type2 = schema2.compiledTypeMap["fallback"][tag];
-      if (type2 && _hasOwnProperty.call(type2.styleAliases, style)) {
-        style = type2.styleAliases[style];
-      }
-      result[tag] = style;
-    }
-    return result;
-  }
-  function encodeHex(character) {
-    let handle;
-    let length;
-    const string = character.toString(16).toUpperCase();
-    if (character <= 255) {
-      handle = "x";
-      length = 2;
-    } else if (character <= 65535) {
-      handle = "u";
-      length = 4;
-    } else if (character <= 4294967295) {
-      handle = "U";
-      length = 8;
-    } else {
-      throw new YAMLException2("code point within a string may not be greater than 0xFFFFFFFF");
-    }
-    return "\\" + handle + common2.repeat("0", length - string.length) + string;
-  }
-  const QUOTING_TYPE_SINGLE = 1;
-  const QUOTING_TYPE_DOUBLE = 2;
-  function State(options) {
-    this.schema = options["schema"] || DEFAULT_SCHEMA2;
-    this.indent = Math.max(1, options["indent"] || 2);
-    this.noArrayIndent = options["noArrayIndent"] || false;
-    this.skipInvalid = options["skipInvalid"] || false;
-    this.flowLevel = common2.isNothing(options["flowLevel"]) ? -1 : options["flowLevel"];
-    this.styleMap = compileStyleMap(this.schema, options["styles"] || null);
-    this.sortKeys = options["sortKeys"] || false;
-    this.lineWidth = options["lineWidth"] || 80;
-    this.noRefs = options["noRefs"] || false;
-    this.noCompatMode = options["noCompatMode"] || false;
-    this.condenseFlow = options["condenseFlow"] || false;
-    this.quotingType = options["quotingType"] === '"' ? QUOTING_TYPE_DOUBLE : QUOTING_TYPE_SINGLE;
-    this.forceQuotes = options["forceQuotes"] || false;
-    this.replacer = typeof options["replacer"] === "function" ? options["replacer"] : null;
-    this.implicitTypes = this.schema.compiledImplicit;
-    this.explicitTypes = this.schema.compiledExplicit;
-    this.tag = null;
-    this.result = "";
-    this.duplicates = [];
-    this.usedDuplicates = null;
-  }
-  function indentString(string, spaces) {
-    const ind = common2.repeat(" ", spaces);
-    let position = 0;
-    let result = "";
-    const length = string.length;
-    while (position < length) {
-      let line;
-      const next = string.indexOf("\n", position);
-      if (next === -1) {
-        line = string.slice(position);
-        position = length;
-      } else {
-        line = string.slice(position, next + 1);
-        position = next + 1;
-      }
-      if (line.length && line !== "\n") result += ind;
-      result += line;
-    }
-    return result;
-  }
-  function generateNextLine(state, level) {
-    return "\n" + common2.repeat(" ", state.indent * level);
-  }
-  function testImplicitResolving(state, str2) {
-    for (let index = 0, length = state.implicitTypes.length; index < length; index += 1) {
-      const type2 = state.implicitTypes[index];
-      if (type2.resolve(str2)) {
-        return true;
-      }
-    }
-    return false;
-  }
-  function isWhitespace(c) {
-    return c === CHAR_SPACE || c === CHAR_TAB;
-  }
-  function isPrintable(c) {
-    return c >= 32 && c <= 126 || c >= 161 && c <= 55295 && c !== 8232 && c !== 8233 || c >= 57344 && c <= 65533 && c !== CHAR_BOM || c >= 65536 && c <= 1114111;
-  }
-  function isNsCharOrWhitespace(c) {
-    return isPrintable(c) && c !== CHAR_BOM && // - b-char
-    c !== CHAR_CARRIAGE_RETURN && c !== CHAR_LINE_FEED;
-  }
-  function isPlainSafe(c, prev, inblock) {
-    const cIsNsCharOrWhitespace = isNsCharOrWhitespace(c);
-    const cIsNsChar = cIsNsCharOrWhitespace && !isWhitespace(c);
-    return (
-      // ns-plain-safe
-      (inblock ? cIsNsCharOrWhitespace : cIsNsCharOrWhitespace && // - c-flow-indicator
-      c !== CHAR_COMMA && c !== CHAR_LEFT_SQUARE_BRACKET && c !== CHAR_RIGHT_SQUARE_BRACKET && c !== CHAR_LEFT_CURLY_BRACKET && c !== CHAR_RIGHT_CURLY_BRACKET) && // ns-plain-char
-      c !== CHAR_SHARP && // false on '#'
-      !(prev === CHAR_COLON && !cIsNsChar) || // false on ': '
-      isNsCharOrWhitespace(prev) && !isWhitespace(prev) && c === CHAR_SHARP || // change to true on '[^ ]#'
-      prev === CHAR_COLON && cIsNsChar
-    );
-  }
-  function isPlainSafeFirst(c) {
-    return isPrintable(c) && c !== CHAR_BOM && !isWhitespace(c) && // - s-white
-    // - (c-indicator ::=
-    // “-” | “?” | “:” | “,” | “[” | “]” | “{” | “}”
-    c !== CHAR_MINUS && c !== CHAR_QUESTION && c !== CHAR_COLON && c !== CHAR_COMMA && c !== CHAR_LEFT_SQUARE_BRACKET && c !== CHAR_RIGHT_SQUARE_BRACKET && c !== CHAR_LEFT_CURLY_BRACKET && c !== CHAR_RIGHT_CURLY_BRACKET && // | “#” | “&” | “*” | “!” | “|” | “=” | “>” | “'” | “"”
-    c !== CHAR_SHARP && c !== CHAR_AMPERSAND && c !== CHAR_ASTERISK && c !== CHAR_EXCLAMATION && c !== CHAR_VERTICAL_LINE && c !== CHAR_EQUALS && c !== CHAR_GREATER_THAN && c !== CHAR_SINGLE_QUOTE && c !== CHAR_DOUBLE_QUOTE && // | “%” | “@” | “`”)
-    c !== CHAR_PERCENT && c !== CHAR_COMMERCIAL_AT && c !== CHAR_GRAVE_ACCENT;
-  }
-  function isPlainSafeLast(c) {
-    return !isWhitespace(c) && c !== CHAR_COLON;
-  }
-  function codePointAt(string, pos) {
-    const first = string.charCodeAt(pos);
-    let second;
-    if (first >= 55296 && first <= 56319 && pos + 1 < string.length) {
-      second = string.charCodeAt(pos + 1);
-      if (second >= 56320 && second <= 57343) {
-        return (first - 55296) * 1024 + second - 56320 + 65536;
-      }
-    }
-    return first;
-  }
-  function needIndentIndicator(string) {
-    const leadingSpaceRe = /^\n* /;
-    return leadingSpaceRe.test(string);
-  }
-  const STYLE_PLAIN = 1;
-  const STYLE_SINGLE = 2;
-  const STYLE_LITERAL = 3;
-  const STYLE_FOLDED = 4;
-  const STYLE_DOUBLE = 5;
-  function chooseScalarStyle(string, singleLineOnly, indentPerLevel, lineWidth, testAmbiguousType, quotingType, forceQuotes, inblock) {
-    let i;
-    let char = 0;
-    let prevChar = null;
-    let hasLineBreak = false;
-    let hasFoldableLine = false;
-    const shouldTrackWidth = lineWidth !== -1;
-    let previousLineBreak = -1;
-    let plain = isPlainSafeFirst(codePointAt(string, 0)) && isPlainSafeLast(codePointAt(string, string.length - 1));
-    if (singleLineOnly || forceQuotes) {
-      for (i = 0; i < string.length; char >= 65536 ? i += 2 : i++) {
-        char = codePointAt(string, i);
-        if (!isPrintable(char)) {
-          return STYLE_DOUBLE;
-        }
-        plain = plain && isPlainSafe(char, prevChar, inblock);
-        prevChar = char;
-      }
-    } else {
-      for (i = 0; i < string.length; char >= 65536 ? i += 2 : i++) {
-        char = codePointAt(string, i);
-        if (char === CHAR_LINE_FEED) {
-          hasLineBreak = true;
-          if (shouldTrackWidth) {
-            hasFoldableLine = hasFoldableLine || // Foldable line = too long, and not more-indented.
-            i - previousLineBreak - 1 > lineWidth && string[previousLineBreak + 1] !== " ";
-            previousLineBreak = i;
-          }
-        } else if (!isPrintable(char)) {
-          return STYLE_DOUBLE;
-        }
-        plain = plain && isPlainSafe(char, prevChar, inblock);
-        prevChar = char;
-      }
-      hasFoldableLine = hasFoldableLine || shouldTrackWidth && (i - previousLineBreak - 1 > lineWidth && string[previousLineBreak + 1] !== " ");
-    }
-    if (!hasLineBreak && !hasFoldableLine) {
-      if (plain && !forceQuotes && !testAmbiguousType(string)) {
-        return STYLE_PLAIN;
-      }
-      return quotingType === QUOTING_TYPE_DOUBLE ? STYLE_DOUBLE : STYLE_SINGLE;
-    }
-    if (indentPerLevel > 9 && needIndentIndicator(string)) {
-      return STYLE_DOUBLE;
-    }
-    if (!forceQuotes) {
-      return hasFoldableLine ? STYLE_FOLDED : STYLE_LITERAL;
-    }
-    return quotingType === QUOTING_TYPE_DOUBLE ? STYLE_DOUBLE : STYLE_SINGLE;
-  }
-  function writeScalar(state, string, level, iskey, inblock) {
-    state.dump = (function() {
-      if (string.length === 0) {
-        return state.quotingType === QUOTING_TYPE_DOUBLE ? '""' : "''";
-      }
-      if (!state.noCompatMode) {
-        if (DEPRECATED_BOOLEANS_SYNTAX.indexOf(string) !== -1 || DEPRECATED_BASE60_SYNTAX.test(string)) {
-          return state.quotingType === QUOTING_TYPE_DOUBLE ? '"' + string + '"' : "'" + string + "'";
-        }
-      }
-      const indent = state.indent * Math.max(1, level);
-      const lineWidth = state.lineWidth === -1 ? -1 : Math.max(Math.min(state.lineWidth, 40), state.lineWidth - indent);
-      const singleLineOnly = iskey || // No block styles in flow mode.
-      state.flowLevel > -1 && level >= state.flowLevel;
-      function testAmbiguity(string2) {
-        return testImplicitResolving(state, string2);
-      }
-      switch (chooseScalarStyle(
-        string,
-        singleLineOnly,
-        state.indent,
-        lineWidth,
-        testAmbiguity,
-        state.quotingType,
-        state.forceQuotes && !iskey,
-        inblock
-      )) {
-        case STYLE_PLAIN:
-          return string;
-        case STYLE_SINGLE:
-          return "'" + string.replace(/'/g, "''") + "'";
-        case STYLE_LITERAL:
-          return "|" + blockHeader(string, state.indent) + dropEndingNewline(indentString(string, indent));
-        case STYLE_FOLDED:
-          return ">" + blockHeader(string, state.indent) + dropEndingNewline(indentString(foldString(string, lineWidth), indent));
-        case STYLE_DOUBLE:
-          return '"' + escapeString(string) + '"';
-        default:
-          throw new YAMLException2("impossible error: invalid scalar style");
-      }
-    })();
-  }
-  function blockHeader(string, indentPerLevel) {
-    const indentIndicator = needIndentIndicator(string) ? String(indentPerLevel) : "";
-    const clip = string[string.length - 1] === "\n";
-    const keep = clip && (string[string.length - 2] === "\n" || string === "\n");
-    const chomp = keep ? "+" : clip ? "" : "-";
-    return indentIndicator + chomp + "\n";
-  }
-  function dropEndingNewline(string) {
-    return string[string.length - 1] === "\n" ? string.slice(0, -1) : string;
-  }
-  function foldString(string, width) {
-    const lineRe = /(\n+)([^\n]*)/g;
-    let result = (function() {
-      let nextLF = string.indexOf("\n");
-      nextLF = nextLF !== -1 ? nextLF : string.length;
-      lineRe.lastIndex = nextLF;
-      return foldLine(string.slice(0, nextLF), width);
-    })();
-    let prevMoreIndented = string[0] === "\n" || string[0] === " ";
-    let moreIndented;
-    let match;
-    while (match = lineRe.exec(string)) {
-      const prefix = match[1];
-      const line = match[2];
-      moreIndented = line[0] === " ";
-      result += prefix + (!prevMoreIndented && !moreIndented && line !== "" ? "\n" : "") + foldLine(line, width);
-      prevMoreIndented = moreIndented;
-    }
-    return result;
-  }
-  function foldLine(line, width) {
-    if (line === "" || line[0] === " ") return line;
-    const breakRe = / [^ ]/g;
-    let match;
-    let start = 0;
-    let end;
-    let curr = 0;
-    let next = 0;
-    let result = "";
-    while (match = breakRe.exec(line)) {
-      next = match.index;
-      if (next - start > width) {
-        end = curr > start ? curr : next;
-        result += "\n" + line.slice(start, end);
-        start = end + 1;
-      }
-      curr = next;
-    }
-    result += "\n";
-    if (line.length - start > width && curr > start) {
-      result += line.slice(start, curr) + "\n" + line.slice(curr + 1);
-    } else {
-      result += line.slice(start);
-    }
-    return result.slice(1);
-  }
-  function escapeString(string) {
-    let result = "";
-    let char = 0;
-    for (let i = 0; i < string.length; char >= 65536 ? i += 2 : i++) {
-      char = codePointAt(string, i);
-      const escapeSeq = ESCAPE_SEQUENCES[char];
-      if (!escapeSeq && isPrintable(char)) {
-        result += string[i];
-        if (char >= 65536) result += string[i + 1];
-      } else {
-        result += escapeSeq || encodeHex(char);
-      }
-    }
-    return result;
-  }
-  function writeFlowSequence(state, level, object) {
-    let _result = "";
-    const _tag = state.tag;
-    for (let index = 0, length = object.length; index < length; index += 1) {
-      let value = object[index];
-      if (state.replacer) {
-        value = state.replacer.call(object, String(index), value);
-      }
-      if (writeNode(state, level, value, false, false) || typeof value === "undefined" && writeNode(state, level, null, false, false)) {
-        if (_result !== "") _result += "," + (!state.condenseFlow ? " " : "");
-        _result += state.dump;
-      }
-    }
-    state.tag = _tag;
-    state.dump = "[" + _result + "]";
-  }
-  function writeBlockSequence(state, level, object, compact) {
-    let _result = "";
-    const _tag = state.tag;
-    for (let index = 0, length = object.length; index < length; index += 1) {
-      let value = object[index];
-      if (state.replacer) {
-        value = state.replacer.call(object, String(index), value);
-      }
-      if (writeNode(state, level + 1, value, true, true, false, true) || typeof value === "undefined" && writeNode(state, level + 1, null, true, true, false, true)) {
-        if (!compact || _result !== "") {
-          _result += generateNextLine(state, level);
-        }
-        if (state.dump && CHAR_LINE_FEED === state.dump.charCodeAt(0)) {
-          _result += "-";
-        } else {
-          _result += "- ";
-        }
-        _result += state.dump;
-      }
-    }
-    state.tag = _tag;
-    state.dump = _result || "[]";
-  }
-  function writeFlowMapping(state, level, object) {
-    let _result = "";
-    const _tag = state.tag;
-    const objectKeyList = Object.keys(object);
-    for (let index = 0, length = objectKeyList.length; index < length; index += 1) {
-      let pairBuffer = "";
-      if (_result !== "") pairBuffer += ", ";
-      if (state.condenseFlow) pairBuffer += '"';
-      const objectKey = objectKeyList[index];
-      let objectValue = object[objectKey];
-      if (state.replacer) {
-        objectValue = state.replacer.call(object, objectKey, objectValue);
-      }
-      if (!writeNode(state, level, objectKey, false, false)) {
-        continue;
-      }
-      if (state.dump.length > 1024) pairBuffer += "? ";
-      pairBuffer += state.dump + (state.condenseFlow ? '"' : "") + ":" + (state.condenseFlow ? "" : " ");
-      if (!writeNode(state, level, objectValue, false, false)) {
-        continue;
-      }
-      pairBuffer += state.dump;
-      _result += pairBuffer;
-    }
-    state.tag = _tag;
-    state.dump = "{" + _result + "}";
-  }
-  function writeBlockMapping(state, level, object, compact) {
-    let _result = "";
-    const _tag = state.tag;
-    const objectKeyList = Object.keys(object);
-    if (state.sortKeys === true) {
-      objectKeyList.sort();
-    } else if (typeof state.sortKeys === "function") {
-      objectKeyList.sort(state.sortKeys);
-    } else if (state.sortKeys) {
-      throw new YAMLException2("sortKeys must be a boolean or a function");
-    }
-    for (let index = 0, length = objectKeyList.length; index < length; index += 1) {
-      let pairBuffer = "";
-      if (!compact || _result !== "") {
-        pairBuffer += generateNextLine(state, level);
-      }
-      const objectKey = objectKeyList[index];
-      let objectValue = object[objectKey];
-      if (state.replacer) {
-        objectValue = state.replacer.call(object, objectKey, objectValue);
-      }
-      if (!writeNode(state, level + 1, objectKey, true, true, true)) {
-        continue;
-      }
-      const explicitPair = state.tag !== null && state.tag !== "?" || state.dump && state.dump.length > 1024;
-      if (explicitPair) {
-        if (state.dump && CHAR_LINE_FEED === state.dump.charCodeAt(0)) {
-          pairBuffer += "?";
-        } else {
-          pairBuffer += "? ";
-        }
-      }
-      pairBuffer += state.dump;
-      if (explicitPair) {
-        pairBuffer += generateNextLine(state, level);
-      }
-      if (!writeNode(state, level + 1, objectValue, true, explicitPair)) {
-        continue;
-      }
-      if (state.dump && CHAR_LINE_FEED === state.dump.charCodeAt(0)) {
-        pairBuffer += ":";
-      } else {
-        pairBuffer += ": ";
-      }
-      pairBuffer += state.dump;
-      _result += pairBuffer;
-    }
-    state.tag = _tag;
-    state.dump = _result || "{}";
-  }
-  function detectType(state, object, explicit) {
-    const typeList = explicit ? state.explicitTypes : state.implicitTypes;
-    for (let index = 0, length = typeList.length; index < length; index += 1) {
-      const type2 = typeList[index];
-      if ((type2.instanceOf || type2.predicate) && (!type2.instanceOf || typeof object === "object" && object instanceof type2.instanceOf) && (!type2.predicate || type2.predicate(object))) {
-        if (explicit) {
-          if (type2.multi && type2.representName) {
-            state.tag = type2.representName(object);
-          } else {
-            state.tag = type2.tag;
-          }
-        } else {
-          state.tag = "?";
-        }
-        if (type2.represent) {
-          const style = state.styleMap[type2.tag] || type2.defaultStyle;
-          let _result;
-          if (_toString.call(type2.represent) === "[object Function]") {
-            _result = type2.represent(object, style);
-          } else if (_hasOwnProperty.call(type2.represent, style)) {
-            _result = type2.represent[style](object, style);
-          } else {
-            throw new YAMLException2("!<" + type2.tag + '> tag resolver accepts not "' + style + '" style');
-          }
-          state.dump = _result;
-        }
-        return true;
-      }
-    }
-    return false;
-  }
-  function writeNode(state, level, object, block, compact, iskey, isblockseq) {
-    state.tag = null;
-    state.dump = object;
-    if (!detectType(state, object, false)) {
-      detectType(state, object, true);
-    }
-    const type2 = _toString.call(state.dump);
-    const inblock = block;
-    if (block) {
-      block = state.flowLevel < 0 || state.flowLevel > level;
-    }
-    const objectOrArray = type2 === "[object Object]" || type2 === "[object Array]";
-    let duplicateIndex;
-    let duplicate;
-    if (objectOrArray) {
-      duplicateIndex = state.duplicates.indexOf(object);
-      duplicate = duplicateIndex !== -1;
-    }
-    if (state.tag !== null && state.tag !== "?" || duplicate || state.indent !== 2 && level > 0) {
-      compact = false;
-    }
-    if (duplicate && state.usedDuplicates[duplicateIndex]) {
-      state.dump = "*ref_" + duplicateIndex;
-    } else {
-      if (objectOrArray && duplicate && !state.usedDuplicates[duplicateIndex]) {
-        state.usedDuplicates[duplicateIndex] = true;
-      }
-      if (type2 === "[object Object]") {
-        if (block && Object.keys(state.dump).length !== 0) {
-          writeBlockMapping(state, level, state.dump, compact);
-          if (duplicate) {
-            state.dump = "&ref_" + duplicateIndex + state.dump;
-          }
-        } else {
-          writeFlowMapping(state, level, state.dump);
-          if (duplicate) {
-            state.dump = "&ref_" + duplicateIndex + " " + state.dump;
-          }
-        }
-      } else if (type2 === "[object Array]") {
-        if (block && state.dump.length !== 0) {
-          if (state.noArrayIndent && !isblockseq && level > 0) {
-            writeBlockSequence(state, level - 1, state.dump, compact);
-          } else {
-            writeBlockSequence(state, level, state.dump, compact);
-          }
-          if (duplicate) {
-            state.dump = "&ref_" + duplicateIndex + state.dump;
-          }
-        } else {
-          writeFlowSequence(state, level, state.dump);
-          if (duplicate) {
-            state.dump = "&ref_" + duplicateIndex + " " + state.dump;
-          }
-        }
-      } else if (type2 === "[object String]") {
-        if (state.tag !== "?") {
-          writeScalar(state, state.dump, level, iskey, inblock);
-        }
-      } else if (type2 === "[object Undefined]") {
-        return false;
-      } else {
-        if (state.skipInvalid) return false;
-        throw new YAMLException2("unacceptable kind of an object to dump " + type2);
-      }
-      if (state.tag !== null && state.tag !== "?") {
-        let tagStr = encodeURI(
-          state.tag[0] === "!" ? state.tag.slice(1) : state.tag
-        ).replace(/!/g, "%21");
-        if (state.tag[0] === "!") {
-          tagStr = "!" + tagStr;
-        } else if (tagStr.slice(0, 18) === "tag:yaml.org,2002:") {
-          tagStr = "!!" + tagStr.slice(18);
-        } else {
-          tagStr = "!<" + tagStr + ">";
-        }
-        state.dump = tagStr + " " + state.dump;
-      }
-    }
-    return true;
-  }
-  function getDuplicateReferences(object, state) {
-    const objects = [];
-    const duplicatesIndexes = [];
-    inspectNode(object, objects, duplicatesIndexes);
-    const length = duplicatesIndexes.length;
-    for (let index = 0; index < length; index += 1) {
-      state.duplicates.push(objects[duplicatesIndexes[index]]);
-    }
-    state.usedDuplicates = new Array(length);
-  }
-  function inspectNode(object, objects, duplicatesIndexes) {
-    if (object !== null && typeof object === "object") {
-      const index = objects.indexOf(object);
-      if (index !== -1) {
-        if (duplicatesIndexes.indexOf(index) === -1) {
-          duplicatesIndexes.push(index);
-        }
-      } else {
-        objects.push(object);
-        if (Array.isArray(object)) {
-          for (let i = 0, length = object.length; i < length; i += 1) {
-            inspectNode(object[i], objects, duplicatesIndexes);
-          }
-        } else {
-          const objectKeyList = Object.keys(object);
-          for (let i = 0, length = objectKeyList.length; i < length; i += 1) {
-            inspectNode(object[objectKeyList[i]], objects, duplicatesIndexes);
-          }
-        }
-      }
-    }
-  }
-  function dump2(input, options) {
-    options = options || {};
-    const state = new State(options);
-    if (!state.noRefs) getDuplicateReferences(input, state);
-    let value = input;
-    if (state.replacer) {
-      value = state.replacer.call({ "": value }, "", value);
-    }
-    if (writeNode(state, 0, value, true, true)) return state.dump + "\n";
-    return "";
-  }
-  dumper.dump = dump2;
-  return dumper;
-}
-var hasRequiredJsYaml;
-function requireJsYaml() {
-  if (hasRequiredJsYaml) return jsYaml;
-  hasRequiredJsYaml = 1;
-  const loader2 = requireLoader();
-  const dumper2 = requireDumper();
-  function renamed(from, to) {
-    return function() {
-      throw new Error("Function yaml." + from + " is removed in js-yaml 4. Use yaml." + to + " instead, which is now safe by default.");
-    };
-  }
-  jsYaml.Type = requireType();
-  jsYaml.Schema = requireSchema();
-  jsYaml.FAILSAFE_SCHEMA = requireFailsafe();
-  jsYaml.JSON_SCHEMA = requireJson();
-  jsYaml.CORE_SCHEMA = requireCore();
-  jsYaml.DEFAULT_SCHEMA = require_default();
-  jsYaml.load = loader2.load;
-  jsYaml.loadAll = loader2.loadAll;
-  jsYaml.dump = dumper2.dump;
-  jsYaml.YAMLException = requireException();
-  jsYaml.types = {
-    binary: requireBinary(),
-    float: requireFloat(),
-    map: requireMap(),
-    null: require_null(),
-    pairs: requirePairs(),
-    set: requireSet(),
-    timestamp: requireTimestamp(),
-    bool: requireBool(),
-    int: requireInt(),
-    merge: requireMerge(),
-    omap: requireOmap(),
-    seq: requireSeq(),
-    str: requireStr()
-  };
-  jsYaml.safeLoad = renamed("safeLoad", "load");
-  jsYaml.safeLoadAll = renamed("safeLoadAll", "loadAll");
-  jsYaml.safeDump = renamed("safeDump", "dump");
-  return jsYaml;
-}
-var jsYamlExports = requireJsYaml();
-const js_yaml_yaml = /* @__PURE__ */ getDefaultExportFromCjs(jsYamlExports);
-const {
-  Type,
-  Schema,
-  FAILSAFE_SCHEMA,
-  JSON_SCHEMA,
-  CORE_SCHEMA,
-  DEFAULT_SCHEMA,
-  load,
-  loadAll,
-  dump,
-  YAMLException,
-  types,
-  safeLoad,
-  safeLoadAll,
-  safeDump
-} = js_yaml_yaml;
-
-//# sourceMappingURL=js-yaml.mjs.map
-
-;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-file.ts
-/**
- * Compose files as the preflight reads them, on the runner, before any host is touched: each file is
- * parsed with js-yaml so a syntax error names the file and line, and the services they define are
- * known, so `services` and `images` can be checked against them. The files themselves are never
- * rewritten: image overrides go in a generated file (override.ts).
- */
-
-
-
-
-/** Compose's own default file names, in the order it looks for them. */
-const DEFAULT_COMPOSE_FILES = (/* unused pure expression or super */ null && (['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml']));
-/** The path of `file` below `workspace` with `/` separators, or undefined when it is outside. */
-function workspaceRelative(workspace, file) {
-    const rel = relative(workspace, file);
-    if (rel === '')
-        return '.';
-    if (rel.startsWith('..') || isAbsolute(rel))
-        return undefined;
-    return rel.split(sep).join(posix.sep);
-}
-/**
- * Parses every compose file (merged in order, as compose merges them) and collects their services.
- * `input` is the action input that named the files, for the error.
- */
-function loadComposeFiles(input, workspace, paths) {
-    const files = [];
-    const services = new Map();
-    for (const given of paths) {
-        const path = resolve(workspace, given);
-        const relativePath = workspaceRelative(workspace, path);
-        if (!relativePath)
-            throw new InputError(input, `${given} is outside the workspace (${workspace}).`);
-        let text;
-        try {
-            text = readFileSync(path, 'utf8');
-        }
-        catch (error) {
-            throw new InputError(input, `cannot read ${relativePath}: ${error.code ?? String(error)}.`);
-        }
-        const document = parseYaml(input, relativePath, text);
-        for (const service of servicesOf(input, relativePath, document, text)) {
-            const known = services.get(service.name);
-            // A later file extends a service of an earlier one (compose's merge): keep what either says.
-            services.set(service.name, known
-                ? {
-                    ...known,
-                    image: service.image ?? known.image,
-                    buildContext: service.buildContext ?? known.buildContext,
-                    hasHealthcheck: service.hasHealthcheck || known.hasHealthcheck,
-                }
-                : service);
-        }
-        files.push({ path, relativePath });
-    }
-    if (services.size === 0)
-        throw new InputError(input, `${files.map((f) => f.relativePath).join(', ')} define no services.`);
-    return { files, services };
-}
-function parseYaml(input, file, text) {
-    try {
-        return yaml.load(text, { filename: file });
-    }
-    catch (error) {
-        if (error instanceof yaml.YAMLException) {
-            // js-yaml counts lines and columns from 0; editors and compose count from 1.
-            const where = error.mark ? ` line ${error.mark.line + 1}, column ${error.mark.column + 1}` : '';
-            throw new InputError(input, `${file}${where}: ${error.reason}.`);
-        }
-        throw error;
-    }
-}
-/** The line on which `key:` first appears at the start of a line (after indentation), for errors. */
-function lineOf(text, key) {
-    const index = text.split(/\r?\n/).findIndex((line) => new RegExp(`^\\s*["']?${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}["']?\\s*:`).test(line));
-    return index >= 0 ? ` line ${index + 1}` : '';
-}
-function isMapping(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-function servicesOf(input, file, document, text) {
-    // An empty file is valid YAML (null); compose accepts it in an override list.
-    if (document === null || document === undefined)
-        return [];
-    if (!isMapping(document))
-        throw new InputError(input, `${file}: the top level must be a mapping with a \`services:\` key.`);
-    const services = document.services;
-    if (services === undefined || services === null)
-        return [];
-    if (!isMapping(services))
-        throw new InputError(input, `${file}${lineOf(text, 'services')}: \`services\` must be a mapping of service names.`);
-    return Object.entries(services).map(([name, raw]) => {
-        if (raw !== null && !isMapping(raw))
-            throw new InputError(input, `${file}${lineOf(text, name)}: service "${name}" must be a mapping.`);
-        const service = raw ?? {};
-        const build = service.build;
-        const buildContext = typeof build === 'string' ? build : isMapping(build) && typeof build.context === 'string' ? build.context : isMapping(build) ? '.' : undefined;
-        const healthcheck = service.healthcheck;
-        return {
-            name,
-            image: typeof service.image === 'string' ? service.image : undefined,
-            buildContext,
-            hasHealthcheck: isMapping(healthcheck) && healthcheck.disable !== true,
-            definedIn: file,
-        };
-    });
-}
-/** Throws naming `input` when a name is not a service of the files. */
-function checkServiceNames(model, input, names) {
-    for (const { name, line } of names) {
-        if (!model.services.has(name)) {
-            const where = line ? `line ${line}: ` : '';
-            throw new InputError(input, `${where}"${name}" is not a service of ${model.files.map((f) => f.relativePath).join(', ')} (services: ${[...model.services.keys()].join(', ')}).`);
-        }
-    }
-}
-/**
- * A service's build context when it is a local directory (not a git or http URL), relative to the
- * workspace. Compose resolves relative paths of every file from the project directory, which is the
- * directory of the first file (docs.docker.com/compose/how-tos/multiple-compose-files/merge/).
- */
-function localBuildContext(model, service) {
-    const context = service.buildContext;
-    if (context === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || /^git@/.test(context) || context.includes('${'))
-        return undefined;
-    if (posix.isAbsolute(context))
-        return undefined;
-    return posix.normalize(posix.join(posix.dirname(model.files[0].relativePath), context));
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/compose/override.ts
-/**
- * The `images` input as a compose override file. Compose merges files given with several `-f` in
- * order, a later `image:` replacing an earlier one, so the user's file is never edited: we add one
- * file of our own, written by js-yaml (no text templating, so no value can break the YAML).
- */
-
-/** Name of the generated file, next to the user's files in a release (or in RUNNER_TEMP locally). */
-const override_OVERRIDE_FILE_NAME = 'slipway-images.override.yml';
-/**
- * YAML for `services: { <name>: { image: <ref> } }`. No `version:` key: compose v1 (1.27+) and v2
- * both merge a file without one into any version, while a version that differs from the user's
- * would make older v1 releases refuse the pair.
- */
-function override_composeOverride(images) {
-    const services = {};
-    for (const [service, image] of images)
-        services[service] = { image };
-    const header = '# Generated by slipway compose-up from its `images` input; the compose files it extends are untouched.\n';
-    // quotingType and forceQuotes: every value a quoted string, so a reference can never read as another type.
-    return header + yaml.dump({ services }, { quotingType: '"', forceQuotes: true, lineWidth: -1, noRefs: true, sortKeys: false });
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-cli.ts
-/**
- * The compose CLI on a target, whichever it has: the v2 plugin (`docker compose`) or the standalone
- * `docker-compose` (v1, as Debian and older Amazon Linux ship it, or a v2 binary under that name).
- * Arguments are built here for both; which features exist is decided by the version, not the name.
- */
-
-const PULL_POLICIES = (/* unused pure expression or super */ null && (['always', 'missing', 'never']));
-/** Numeric comparison of dotted versions: `2.20.0` >= `2.3.1`. */
-function versionAtLeast(version, minimum) {
-    const a = version.split(/[.+-]/).map((part) => Number.parseInt(part, 10) || 0);
-    const b = minimum.split('.').map((part) => Number.parseInt(part, 10) || 0);
-    for (let i = 0; i < b.length; i++) {
-        if ((a[i] ?? 0) !== b[i])
-            return (a[i] ?? 0) > b[i];
-    }
-    return true;
-}
-class ComposeNotFoundError extends Error {
-    constructor(target, detail) {
-        super(`Neither \`docker compose\` (the v2 plugin) nor \`docker-compose\` answers on ${target}: install one of them (${detail}).`);
-        this.name = 'ComposeNotFoundError';
-    }
-}
-class compose_cli_ComposeCli {
-    shell;
-    flavor;
-    env;
-    constructor(shell, flavor, env = {}) {
-        this.shell = shell;
-        this.flavor = flavor;
-        this.env = env;
-    }
-    /** The plugin when `docker compose version` answers, else `docker-compose`, else an error. */
-    static async detect(shell, env = {}) {
-        const plugin = await shell.run({ args: ['docker', 'compose', 'version', '--short'], env, allowFailure: true, timeoutMs: 30_000 });
-        if (plugin.exitCode === 0 && parseVersion(plugin.stdout)) {
-            return new compose_cli_ComposeCli(shell, { kind: 'plugin', version: parseVersion(plugin.stdout) }, env);
-        }
-        const standalone = await shell.run({ args: ['docker-compose', 'version', '--short'], env, allowFailure: true, timeoutMs: 30_000 });
-        if (standalone.exitCode === 0 && parseVersion(standalone.stdout)) {
-            return new compose_cli_ComposeCli(shell, { kind: 'standalone', version: parseVersion(standalone.stdout) }, env);
-        }
-        throw new ComposeNotFoundError(shell.target, lastLines(`${plugin.stderr}\n${standalone.stderr}`.trim(), 2));
-    }
-    /** The same CLI with registry credentials from a `RegistrySession`'s config directory. */
-    withConfigDir(dir) {
-        return new compose_cli_ComposeCli(this.shell, this.flavor, { ...this.env, DOCKER_CONFIG: dir });
-    }
-    /** `docker compose` or `docker-compose`, for messages. */
-    get name() {
-        return this.flavor.kind === 'plugin' ? 'docker compose' : 'docker-compose';
-    }
-    get isV1() {
-        return !versionAtLeast(this.flavor.version, '2.0.0');
-    }
-    /**
-     * `up --wait` came with v2.1.1, but a timeout for it (`--wait-timeout`) only with v2.20; without
-     * one a service stuck in `starting` would hold the step forever, so older versions get our poll.
-     */
-    get supportsWait() {
-        return versionAtLeast(this.flavor.version, '2.20.0');
-    }
-    /** The full argv of a compose command of `project`. */
-    command(project, args) {
-        const prefix = this.flavor.kind === 'plugin' ? ['docker', 'compose'] : ['docker-compose'];
-        const global = ['--project-name', project.name];
-        for (const file of project.files)
-            global.push('--file', file);
-        if (project.envFile)
-            global.push('--env-file', project.envFile);
-        return [...prefix, ...global, ...args];
-    }
-    run(project, args, options = {}) {
-        return this.shell.run({ ...options, args: this.command(project, args), env: { ...this.env, ...options.env } });
-    }
-    /** Compose's own validation of the merged files on the target (interpolation included). */
-    async validate(project) {
-        await this.run(project, ['config', '--quiet'], { timeoutMs: 60_000 });
-    }
-    /** Service names after merge, interpolation and profiles: what `up` will start. */
-    async serviceNames(project) {
-        const result = await this.run(project, ['config', '--services'], { timeoutMs: 60_000 });
-        return result.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
-    }
-    /** The merged, interpolated configuration: what a swarm stack is deployed from. */
-    async resolvedConfig(project) {
-        return (await this.run(project, ['config'], { timeoutMs: 60_000 })).stdout;
-    }
-    async pull(project, services) {
-        await this.run(project, ['pull', ...services], { stream: true });
-    }
-    async up(project, options) {
-        return this.run(project, upArgs(this, options), { stream: true, allowFailure: true });
-    }
-    async logs(project, services, tail = 100) {
-        const result = await this.run(project, ['logs', '--no-color', '--tail', String(tail), ...services], { allowFailure: true, timeoutMs: 60_000 });
-        return `${result.stdout}${result.stderr}`;
-    }
-    /** Stops and removes the project's containers and networks; never its volumes (no `-v`). */
-    async down(project, removeOrphans) {
-        await this.run(project, ['down', ...(removeOrphans ? ['--remove-orphans'] : [])], { stream: true });
-    }
-}
-/** `up` arguments; the pull policy is applied before `up` (see `compose-up.ts`), identically for v1 and v2. */
-function upArgs(cli, options) {
-    const args = ['up', '--detach'];
-    if (options.build)
-        args.push('--build');
-    if (options.removeOrphans)
-        args.push('--remove-orphans');
-    if (options.waitSeconds !== undefined && cli.supportsWait)
-        args.push('--wait', '--wait-timeout', String(options.waitSeconds));
-    args.push(...options.services);
-    return args;
-}
-/** `1.29.2`, `v2.24.5-desktop.1`, `2.24.5`: the first dotted version in the text. */
-function parseVersion(text) {
-    return /v?(\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/compose/health.ts
-
-
-function readiness(container) {
-    switch (container.state) {
-        case 'running':
-            if (container.health === 'healthy' || container.health === 'none')
-                return 'ready';
-            return container.health === 'unhealthy' ? 'failed' : 'waiting';
-        case 'exited':
-            return container.exitCode === 0 ? 'ready' : 'failed';
-        case 'dead':
-            return 'failed';
-        default:
-            // created (waiting on depends_on), restarting, paused, removing: not yet, maybe later.
-            return 'waiting';
-    }
-}
-/** The project's service containers (not `run` one-offs), as docker reports them now. */
-async function health_projectContainers(docker, project) {
-    const listed = await docker.run(['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.oneoff=False'], { timeoutMs: 60_000 });
-    const ids = listed.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
-    if (ids.length === 0)
-        return [];
-    // A container can go between ps and inspect (compose replacing it): inspect what is still there.
-    const inspected = await docker.run(['inspect', '--type', 'container', ...ids], { allowFailure: true, timeoutMs: 60_000 });
-    const containers = JSON.parse(inspected.stdout.trim() || '[]');
-    return containers
-        .map((c) => ({
-        id: c.Id,
-        name: c.Name.replace(/^\//, ''),
-        service: c.Config.Labels?.['com.docker.compose.service'] ?? '',
-        image: c.Config.Image,
-        state: c.State.Status,
-        health: c.State.Health?.Status ?? 'none',
-        exitCode: c.State.ExitCode,
-    }))
-        .sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name));
-}
-/** Why the wait ended without every service ready: the services at fault and what they showed. */
-class health_ServicesNotReadyError extends Error {
-    failing;
-    containers;
-    timedOut;
-    constructor(failing, containers, timedOut, detail) {
-        super(detail);
-        this.failing = failing;
-        this.containers = containers;
-        this.timedOut = timedOut;
-        this.name = 'ServicesNotReadyError';
-    }
-}
-function describeContainer(container) {
-    if (container.state === 'exited')
-        return `${container.name} exited with code ${container.exitCode}`;
-    return `${container.name} ${container.state}${container.health === 'none' ? '' : `, ${container.health}`}`;
-}
-/**
- * Polls until every container of `services` is ready; each service needs at least one container.
- * Returns the final statuses; throws `ServicesNotReadyError` when one fails or the time is up.
- */
-async function health_waitForServices(docker, project, services, options) {
-    const sleep = options.sleep ?? realSleep;
-    const now = options.now ?? Date.now;
-    const interval = options.intervalMs ?? 2_000;
-    const deadline = now() + options.timeoutMs;
-    let lastReport = '';
-    for (;;) {
-        const containers = (await health_projectContainers(docker, project)).filter((c) => services.includes(c.service));
-        const failed = containers.filter((c) => readiness(c) === 'failed');
-        if (failed.length) {
-            const failing = [...new Set(failed.map((c) => c.service))];
-            throw new health_ServicesNotReadyError(failing, containers, false, `Service(s) ${failing.join(', ')} failed: ${failed.map(describeContainer).join('; ')}.`);
-        }
-        const notReady = services.filter((service) => {
-            const own = containers.filter((c) => c.service === service);
-            return own.length === 0 || own.some((c) => readiness(c) !== 'ready');
-        });
-        if (notReady.length === 0)
-            return containers;
-        const report = notReady.map((service) => describeService(service, containers)).join('; ');
-        if (report !== lastReport)
-            options.onProgress?.(`Waiting for ${report}`);
-        lastReport = report;
-        const left = deadline - now();
-        if (left <= 0) {
-            throw new health_ServicesNotReadyError(notReady, containers, true, `Service(s) ${notReady.join(', ')} not ready after ${formatDuration(options.timeoutMs)}: ${report}.`);
-        }
-        await sleep(Math.min(interval, left));
-    }
-}
-function describeService(service, containers) {
-    const own = containers.filter((c) => c.service === service);
-    if (own.length === 0)
-        return `${service} (no container)`;
-    return `${service} (${own.filter((c) => readiness(c) !== 'ready').map(describeContainer).join('; ')})`;
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ../../packages/core/src/compose/release.ts
-/**
- * Release directories on a host: each deployment's files go into `<base>/releases/<id>`, and
- * `<base>/current` points at the last one that came up. A failed deployment leaves `current` alone,
- * so the previous release is still there, complete, to be applied again. Old releases are pruned.
- *
- *   ~/slipway/<project>/releases/20261122T200102Z-4242-1/{compose.yml, proxy/, .slipway/...}
- *   ~/slipway/<project>/current -> releases/20261122T200102Z-4242-1
- */
-
-
-
-/** Where a release keeps what we generate (override, env file, manifest), apart from the user's files. */
-const release_RELEASE_META_DIR = '.slipway';
-const RELEASE_MANIFEST = 'release.json';
-/**
- * `20261122T200102Z-<run id>-<attempt>-<4 hex>`: sorts by time and says which run made it; the
- * random end keeps two deployments of one run in the same second (two steps, a re-run) apart.
- */
-function releaseId(date, runId, runAttempt, random = randomBytes(2).toString('hex')) {
-    const stamp = date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    return `${stamp}-${runId}-${runAttempt}-${random}`;
-}
-/** Expands a leading `~` against the target's home: no shell is there to do it, argv is literal. */
-async function release_resolveRemoteDir(shell, dir) {
-    if (posix.isAbsolute(dir))
-        return posix.normalize(dir);
-    const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 30_000 })).stdout.trim();
-    if (!posix.isAbsolute(home))
-        throw new Error(`${shell.target} reports no usable HOME ("${home}"): give \`remote-dir\` as an absolute path.`);
-    const rest = dir === '~' ? '' : dir.startsWith('~/') ? dir.slice(2) : dir;
-    return posix.normalize(posix.join(home, rest));
-}
-class release_ReleaseStore {
-    shell;
-    baseDir;
-    constructor(shell, 
-    /** Absolute path on the target. */
-    baseDir) {
-        this.shell = shell;
-        this.baseDir = baseDir;
-    }
-    get releasesDir() {
-        return posix.join(this.baseDir, 'releases');
-    }
-    get currentLink() {
-        return posix.join(this.baseDir, 'current');
-    }
-    dir(id) {
-        return posix.join(this.releasesDir, id);
-    }
-    /** Creates the (new, empty) release directory, private to the deploy user: it will hold the env file. */
-    async create(id) {
-        const dir = this.dir(id);
-        await this.shell.run({ args: ['mkdir', '-p', '-m', '0700', this.baseDir, this.releasesDir] });
-        await this.shell.run({ args: ['mkdir', '-m', '0700', dir] });
-        await this.shell.run({ args: ['mkdir', '-m', '0700', posix.join(dir, release_RELEASE_META_DIR)] });
-        return dir;
-    }
-    /** Unpacks a tar archive into the release: one command, the archive on stdin, for any shell. */
-    async unpack(id, archive) {
-        // --no-same-owner: a root deploy user would otherwise keep the runner's uids on the files.
-        await this.shell.run({ args: ['tar', '-x', '-f', '-', '--no-same-owner', '-C', this.dir(id)], stdin: archive, timeoutMs: 300_000 });
-    }
-    async writeManifest(manifest) {
-        await this.shell.writeFile(posix.join(this.dir(manifest.id), release_RELEASE_META_DIR, RELEASE_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
-    }
-    /** The release `current` points at, if any. */
-    async current() {
-        const link = await this.shell.run({ args: ['readlink', this.currentLink], allowFailure: true, timeoutMs: 30_000 });
-        if (link.exitCode !== 0)
-            return undefined;
-        const id = posix.basename(link.stdout.trim());
-        const manifest = await this.shell.run({
-            args: ['cat', posix.join(this.dir(id), release_RELEASE_META_DIR, RELEASE_MANIFEST)],
-            allowFailure: true,
-            timeoutMs: 30_000,
-        });
-        if (manifest.exitCode !== 0)
-            return undefined;
-        return JSON.parse(manifest.stdout);
-    }
-    /** Points `current` at the release: a new link renamed over the old, so it is never missing. */
-    async activate(id) {
-        const temporary = `${this.currentLink}.new`;
-        await this.shell.run({ args: ['ln', '-sfn', posix.join('releases', id), temporary] });
-        await this.shell.run({ args: ['mv', '-T', '-f', temporary, this.currentLink] });
-    }
-    /** Removes the oldest releases beyond `keep`, never `current` nor `protect`. Returns those removed. */
-    async prune(keep, protect) {
-        const listed = await this.shell.run({ args: ['ls', '-1', this.releasesDir], timeoutMs: 30_000 });
-        const current = await this.shell.run({ args: ['readlink', this.currentLink], allowFailure: true });
-        const keepIds = new Set([...protect, posix.basename(current.stdout.trim())]);
-        const ids = listed.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort();
-        const old = ids.slice(0, Math.max(0, ids.length - keep)).filter((id) => !keepIds.has(id));
-        if (old.length)
-            await this.shell.run({ args: ['rm', '-rf', '--', ...old.map((id) => this.dir(id))], timeoutMs: 120_000 });
-        return old;
-    }
-}
-/**
- * A tar archive of `paths` (relative to `baseDir`) on the runner, made by the runner's tar into
- * memory: GitHub's runners have GNU tar, and one archive is one upload for any Shell.
- */
-function release_packFiles(baseDir, paths) {
-    return new Promise((resolve, reject) => {
-        // Owner 0 and numeric ids: the runner's user and uids mean nothing on the host.
-        const tar = spawn('tar', ['-c', '-f', '-', '--owner=0', '--group=0', '--numeric-owner', '-C', baseDir, '--', ...paths], {
-            stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        const chunks = [];
-        let stderr = '';
-        tar.stdout.on('data', (chunk) => chunks.push(chunk));
-        tar.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
-        tar.on('error', reject);
-        tar.on('close', (code) => {
-            if (code === 0)
-                resolve(Buffer.concat(chunks));
-            else
-                reject(new Error(`tar of ${paths.join(', ')} in ${baseDir} failed (${code}): ${stderr.trim()}`));
-        });
-    });
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/compose/swarm.ts
-
-
-class NotASwarmManagerError extends Error {
-    constructor(target, state) {
-        super(`mode: swarm needs a swarm manager, and ${target}'s engine is ${state === 'active' ? 'a swarm worker' : `not in a swarm (${state || 'inactive'})`}: ` +
-            'run `docker swarm init` there once, or deploy to a manager.');
-        this.name = 'NotASwarmManagerError';
-    }
-}
-async function swarm_checkSwarmManager(docker) {
-    const info = await docker.run(['info', '--format', '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}'], { timeoutMs: 60_000 });
-    const [state, control] = info.stdout.trim().split(' ');
-    if (state !== 'active' || control !== 'true')
-        throw new NotASwarmManagerError(docker.shell.target, state);
-}
-/**
- * Deploys the stack from one rendered compose file. `--with-registry-auth` hands the manager's
- * login (our throwaway DOCKER_CONFIG) to the nodes, which pull privately with it.
- */
-async function swarm_deployStack(docker, stack, composeFile, prune) {
-    const args = ['stack', 'deploy', '--with-registry-auth', '--compose-file', composeFile];
-    if (prune)
-        args.push('--prune');
-    // Docker 26+ waits for convergence itself unless detached; our own wait below has the timeout.
-    const detach = await docker.run(['stack', 'deploy', '--help'], { allowFailure: true, timeoutMs: 30_000 });
-    if (/--detach\b/.test(detach.stdout + detach.stderr))
-        args.push('--detach=true');
-    args.push(stack);
-    await docker.run(args, { stream: true, timeoutMs: 600_000 });
-}
-async function stackServices(docker, stack) {
-    const listed = await docker.run(['service', 'ls', '--filter', `label=com.docker.stack.namespace=${stack}`, '--format', '{{.Name}}\t{{.Replicas}}\t{{.Image}}'], {
-        timeoutMs: 60_000,
-    });
-    const rows = listed.stdout.split('\n').filter((line) => line.trim());
-    const services = [];
-    for (const row of rows) {
-        const [name, replicas, image] = row.split('\t');
-        const match = /^(\d+)\/(\d+)/.exec(replicas ?? '');
-        const update = await docker.run(['service', 'inspect', '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}', name], {
-            allowFailure: true,
-            timeoutMs: 60_000,
-        });
-        services.push({
-            name,
-            replicas,
-            running: match ? Number(match[1]) : 0,
-            desired: match ? Number(match[2]) : 0,
-            updateState: update.stdout.trim(),
-            image: image ?? '',
-        });
-    }
-    return services.sort((a, b) => a.name.localeCompare(b.name));
-}
-class swarm_StackNotConvergedError extends Error {
-    failing;
-    services;
-    constructor(failing, services, message) {
-        super(message);
-        this.failing = failing;
-        this.services = services;
-        this.name = 'StackNotConvergedError';
-    }
-}
-const FAILED_UPDATE_STATES = new Set(['paused', 'rollback_started', 'rollback_paused', 'rollback_completed']);
-/** Waits until every service of the stack runs its desired replicas and no update is in progress. */
-async function swarm_waitForStack(docker, stack, options) {
-    const sleep = options.sleep ?? realSleep;
-    const now = options.now ?? Date.now;
-    const deadline = now() + options.timeoutMs;
-    let lastReport = '';
-    for (;;) {
-        const services = await stackServices(docker, stack);
-        const failed = services.filter((s) => FAILED_UPDATE_STATES.has(s.updateState));
-        if (failed.length) {
-            throw new swarm_StackNotConvergedError(failed.map((s) => s.name), services, `Stack ${stack}: the update of ${failed.map((s) => `${s.name} ended ${s.updateState}`).join(', ')}.`);
-        }
-        const pending = services.filter((s) => s.running !== s.desired || s.updateState === 'updating' || s.updateState === 'rollback_started');
-        if (services.length && pending.length === 0)
-            return services;
-        const report = services.length ? pending.map((s) => `${s.name} ${s.replicas}${s.updateState ? ` (${s.updateState})` : ''}`).join(', ') : 'no services yet';
-        if (report !== lastReport)
-            options.onProgress?.(`Waiting for ${report}`);
-        lastReport = report;
-        if (now() >= deadline) {
-            throw new swarm_StackNotConvergedError(pending.map((s) => s.name), services, `Stack ${stack} did not converge in ${formatDuration(options.timeoutMs)}: ${report}.`);
-        }
-        await sleep(Math.min(options.intervalMs ?? 2_000, Math.max(0, deadline - now())));
-    }
-}
-/** The tasks of a service that did not start, with docker's reason: what a user needs to see. */
-async function swarm_serviceTaskErrors(docker, service) {
-    const tasks = await docker.run(['service', 'ps', '--no-trunc', '--format', '{{.Name}} {{.CurrentState}} {{.Error}}', service], {
-        allowFailure: true,
-        timeoutMs: 60_000,
-    });
-    const logs = await docker.run(['service', 'logs', '--no-task-ids', '--tail', '50', service], { allowFailure: true, timeoutMs: 60_000 });
-    return `${tasks.stdout}${tasks.stderr}\n${logs.stdout}${logs.stderr}`.trim();
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-up.ts
-/**
- * One compose deployment on one target, through its `Shell`: on the runner (files used where they
- * are) or on a host (files uploaded into a new release directory, `current` switched when the
- * services are up, the previous release applied again when they are not).
- */
-
-
-
-
-
-
-
-
-
-
-
-function stepLog(prefix, stream) {
-    return {
-        info: (message) => core.info(prefix ? `[${prefix}] ${message}` : message),
-        stream,
-        group: (title, fn) => (stream ? core.group(prefix ? `${prefix}: ${title}` : title, fn) : fn()),
-    };
-}
-/** A deployment that failed after it changed the target, with what a user needs to see. */
-class DeployError extends Error {
-    logs;
-    constructor(message, logs) {
-        super(message);
-        this.logs = logs;
-        this.name = 'DeployError';
-    }
-}
-function serviceStates(containers) {
-    return containers.map((c) => ({ service: c.service, container: c.name, image: c.image, state: c.state, health: c.health }));
-}
-/** Formats env lines so both dotenv readers (python-dotenv in v1, compose-go in v2) keep values literal. */
-function envFileLine(key, value) {
-    if (/^[^'"$\\#\s`]*$/.test(value))
-        return `${key}=${value}`;
-    // Single quotes: no expansion and no escapes in either reader.
-    if (!value.includes("'") && !/[\r\n]/.test(value))
-        return `${key}='${value}'`;
-    throw new Error(`the value of ${key} has both a single quote and characters compose would expand ($, quotes, #, \\, spaces)`);
-}
-/** One target's compose commands, with the credentials of its registry session when there is one. */
-class Target {
-    shell;
-    plan;
-    log;
-    docker;
-    constructor(shell, plan, log) {
-        this.shell = shell;
-        this.plan = plan;
-        this.log = log;
-        this.docker = new DockerCli(shell);
-    }
-    /** Runs `fn` logged in to the registry (a throwaway DOCKER_CONFIG), or as is when there is no login. */
-    async withRegistry(cli, parentDir, fn) {
-        if (!this.plan.registry)
-            return fn(cli, this.docker);
-        const registry = this.plan.registry;
-        const session = await this.log.group(`Log in to ${registry.registry} as ${registry.username}`, () => RegistrySession.open(this.docker, registry, parentDir));
-        try {
-            return await fn(cli.withConfigDir(session.configDir), session.docker);
-        }
-        finally {
-            await session.close();
-        }
-    }
-    /** config -q, pull per policy, up, and wait: the same for a new release and for a rollback. */
-    async apply(cli, docker, project, options) {
-        const { plan, log } = this;
-        await cli.validate(project);
-        const resolved = parseResolved(await cli.resolvedConfig(project));
-        const selected = options.services.length ? options.services : Object.keys(resolved).filter((name) => startsByDefault(resolved[name]));
-        const pullable = selected.filter((name) => resolved[name]?.image && !resolved[name]?.build);
-        if (options.pull === 'always' && pullable.length) {
-            await log.group(`Pull ${pullable.join(', ')}`, () => cli.pull(project, pullable));
-        }
-        else if (options.pull === 'never') {
-            for (const name of pullable) {
-                const image = resolved[name].image;
-                const found = await docker.run(['image', 'inspect', '--format', '{{.Id}}', image], { allowFailure: true });
-                if (found.exitCode !== 0)
-                    throw new Error(`pull is never, and ${this.shell.target} has no image ${image} for service ${name}.`);
-            }
-        }
-        const useComposeWait = plan.wait && cli.supportsWait;
-        options.beforeUp?.();
-        const up = await log.group(`${cli.name} up (${project.name})`, () => cli.up(project, {
-            services: options.services,
-            build: options.build,
-            removeOrphans: plan.removeOrphans,
-            waitSeconds: useComposeWait ? Math.ceil(plan.waitTimeoutMs / 1000) : undefined,
-        }));
-        if (up.exitCode !== 0 || up.timedOut) {
-            const output = lastLines(`${up.stdout}\n${up.stderr}`.trim(), 30);
-            throw new DeployError(`${cli.name} up failed on ${this.shell.target} (exit code ${up.exitCode}):\n${output}`, await this.failingLogs(cli, project, selected));
-        }
-        if (plan.wait && !useComposeWait) {
-            log.info(`Waiting up to ${formatDuration(plan.waitTimeoutMs)} for ${selected.join(', ')} (healthy, or running without a healthcheck)`);
-            try {
-                const containers = await waitForServices(docker, project.name, selected, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m) });
-                return { cli, containers };
-            }
-            catch (error) {
-                if (!(error instanceof ServicesNotReadyError))
-                    throw error;
-                throw new DeployError(error.message, await this.failingLogs(cli, project, error.failing));
-            }
-        }
-        return { cli, containers: (await projectContainers(docker, project.name)).filter((c) => selected.includes(c.service)) };
-    }
-    async failingLogs(cli, project, services) {
-        return cli.logs(project, services, 100);
-    }
-}
-function parseResolved(text) {
-    const document = yaml.load(text);
-    return document?.services ?? {};
-}
-/** Services `up` starts without naming them: not behind a profile, not scaled to zero. */
-function startsByDefault(service) {
-    if (!service)
-        return false;
-    if (service.profiles?.length)
-        return false;
-    if (service.scale === 0 || service.deploy?.replicas === 0)
-        return false;
-    return true;
-}
-function describeCompose(cli) {
-    return `${cli.name} ${cli.flavor.version}`;
-}
-/**
- * On the runner: the workspace's files as they are, plus our override and env file in `tempDir`.
- * Returns the result and how to reach the project again (for `down-on-exit`).
- */
-async function composeUpLocal(shell, plan, tempDir, log, 
-/** Called before anything starts, so a post step can take the project down even after a crash. */
-onProject) {
-    const started = Date.now();
-    const target = new Target(shell, plan, log);
-    const result = { target: shell.target, ok: false, rolledBack: false, services: [], durationMs: 0 };
-    let state;
-    try {
-        const cli = await ComposeCli.detect(shell);
-        result.compose = describeCompose(cli);
-        log.info(`Using ${result.compose} on ${shell.target}`);
-        const generated = [];
-        const files = plan.model.files.map((file) => file.path);
-        if (plan.images.size) {
-            const override = posix.join(tempDir, OVERRIDE_FILE_NAME);
-            await shell.writeFile(override, composeOverride(plan.images), 0o600);
-            files.push(override);
-            generated.push(override);
-        }
-        let envFile;
-        if (plan.envFile !== undefined) {
-            envFile = posix.join(tempDir, 'slipway-compose.env');
-            await shell.writeFile(envFile, plan.envFile, 0o600);
-            generated.push(envFile);
-        }
-        const project = { name: plan.project, files, envFile };
-        state = { command: cli.flavor.kind, version: cli.flavor.version, project, generated };
-        onProject?.(state);
-        if (plan.mode === 'swarm') {
-            result.services = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
-        }
-        else {
-            const applied = await target.withRegistry(cli, tempDir, (c, docker) => target.apply(c, docker, project, plan));
-            result.services = serviceStates(applied.containers);
-        }
-        result.ok = true;
-    }
-    catch (error) {
-        result.error = errorMessage(error);
-        if (error instanceof DeployError && error.logs) {
-            await log.group(`Logs of the failing services on ${shell.target}`, async () => core.info(error.logs));
-        }
-    }
-    result.durationMs = Date.now() - started;
-    return { result, state };
-}
-/** On a host: a new release directory, `up`, then `current` switched, or the previous release re-applied. */
-async function composeUpRemote(shell, plan, log) {
-    const started = Date.now();
-    const target = new Target(shell, plan, log);
-    const result = { target: shell.target, ok: false, rolledBack: false, services: [], durationMs: 0 };
-    let changed = false;
-    let previous;
-    let store;
-    let cli;
-    try {
-        cli = await ComposeCli.detect(shell);
-        result.compose = describeCompose(cli);
-        log.info(`Using ${result.compose} on ${shell.target}`);
-        if (plan.mode === 'swarm')
-            await checkSwarmManager(target.docker);
-        store = new ReleaseStore(shell, await resolveRemoteDir(shell, plan.remoteDir));
-        previous = await store.current();
-        result.previousRelease = previous?.id;
-        const dir = await store.create(plan.releaseId);
-        result.release = plan.releaseId;
-        const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store, plan));
-        const project = releaseProject(dir, manifest);
-        const activeStore = store;
-        const applyNew = async (c, docker) => {
-            if (plan.mode === 'swarm')
-                return deploySwarm(target, c, docker, project, posix.join(dir, RELEASE_META_DIR), () => (changed = true));
-            const applied = await target.apply(c, docker, project, { ...plan, beforeUp: () => (changed = true) });
-            return serviceStates(applied.containers);
-        };
-        result.services = await target.withRegistry(cli, activeStore.baseDir, applyNew);
-        await activeStore.activate(plan.releaseId);
-        const pruned = await activeStore.prune(plan.keepReleases, [plan.releaseId]);
-        if (pruned.length)
-            log.info(`Removed old releases ${pruned.join(', ')}`);
-        result.ok = true;
-    }
-    catch (error) {
-        result.error = errorMessage(error);
-        const logs = error instanceof DeployError ? error.logs : error instanceof StackDeployError ? error.logs : '';
-        if (logs)
-            await log.group(`Logs of the failing services on ${shell.target}`, async () => core.info(logs));
-        if (changed && previous && store && cli) {
-            result.rolledBack = await rollBack(target, cli, store, previous);
-            if (result.rolledBack)
-                result.error += ` The previous release ${previous.id} is running again.`;
-        }
-        else if (changed) {
-            result.error += ' There is no previous release to go back to.';
-        }
-    }
-    result.durationMs = Date.now() - started;
-    return result;
-}
-/** Applies the previous release again, as it was (its files, its env file, its images). */
-async function rollBack(target, cli, store, previous) {
-    const { log, shell } = target;
-    const project = releaseProject(store.dir(previous.id), previous);
-    try {
-        return await log.group(`Re-apply the previous release ${previous.id} on ${shell.target}`, async () => {
-            await target.withRegistry(cli, store.baseDir, async (c, docker) => {
-                if (previous.mode === 'swarm') {
-                    await deploySwarm(target, c, docker, project, posix.join(store.dir(previous.id), RELEASE_META_DIR));
-                }
-                else {
-                    // Its build contexts are there too; rebuilding restores images that the failed release retagged.
-                    await target.apply(c, docker, project, { build: true, pull: 'missing', services: previous.services });
-                }
-            });
-            log.info(`Previous release ${previous.id} is running again on ${shell.target}`);
-            return true;
-        });
-    }
-    catch (error) {
-        core.error(`Re-applying the previous release ${previous.id} on ${shell.target} failed too: ${errorMessage(error)}`);
-        return false;
-    }
-}
-function releaseProject(dir, manifest) {
-    return {
-        name: manifest.project,
-        files: manifest.files.map((file) => posix.join(dir, file)),
-        envFile: manifest.envFile ? posix.join(dir, manifest.envFile) : undefined,
-    };
-}
-/** Uploads the compose files and `upload` paths (one tar), then writes the override, env file and manifest. */
-async function uploadRelease(shell, store, plan) {
-    const paths = [...new Set([...plan.model.files.map((file) => file.relativePath), ...plan.uploads])];
-    const archive = await packFiles(plan.workspace, paths);
-    await store.unpack(plan.releaseId, archive);
-    const dir = store.dir(plan.releaseId);
-    const files = plan.model.files.map((file) => file.relativePath);
-    if (plan.images.size) {
-        const override = posix.join(RELEASE_META_DIR, OVERRIDE_FILE_NAME);
-        await shell.writeFile(posix.join(dir, override), composeOverride(plan.images), 0o600);
-        files.push(override);
-    }
-    let envFile;
-    if (plan.envFile !== undefined) {
-        envFile = posix.join(RELEASE_META_DIR, 'compose.env');
-        // Kept with the release (0600, in a 0700 directory): re-applying it later needs the same values.
-        await shell.writeFile(posix.join(dir, envFile), plan.envFile, 0o600);
-    }
-    const manifest = {
-        id: plan.releaseId,
-        project: plan.project,
-        mode: plan.mode,
-        files,
-        envFile,
-        services: [...plan.services],
-        createdAt: new Date().toISOString(),
-        runUrl: plan.runUrl,
-    };
-    await store.writeManifest(manifest);
-    return manifest;
-}
-class StackDeployError extends Error {
-    logs;
-    constructor(message, logs) {
-        super(message);
-        this.logs = logs;
-        this.name = 'StackDeployError';
-    }
-}
-/**
- * Swarm: compose renders the files (merge and `--env-file` interpolation, which `docker stack deploy`
- * does not do from a file) into one 0600 file beside the release, and the stack is deployed from it.
- */
-async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy) {
-    const { plan, log, shell } = target;
-    await checkSwarmManager(docker);
-    await cli.validate(project);
-    const rendered = posix.join(metaDir, 'stack.yml');
-    await shell.writeFile(rendered, await cli.resolvedConfig(project), 0o600);
-    beforeDeploy?.();
-    await log.group(`docker stack deploy ${project.name}`, () => deployStack(docker, project.name, rendered, plan.removeOrphans));
-    if (!plan.wait)
-        return [];
-    log.info(`Waiting up to ${formatDuration(plan.waitTimeoutMs)} for every service of stack ${project.name} to converge`);
-    try {
-        const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m) });
-        return services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.replicas} replicas`, health: s.updateState || 'none' }));
-    }
-    catch (error) {
-        if (!(error instanceof StackNotConvergedError))
-            throw error;
-        const logs = [];
-        for (const service of error.failing)
-            logs.push(`--- ${service}\n${await serviceTaskErrors(docker, service)}`);
-        throw new StackDeployError(error.message, logs.join('\n'));
-    }
-}
-/** `down` for the post step of a local run: logs first, then containers and networks, never volumes. */
-async function composeDownLocal(shell, state, removeOrphans) {
-    const cli = new ComposeCli(shell, { kind: state.command, version: state.version });
-    await core.group(`Logs of ${state.project.name}`, async () => core.info(await cli.logs(state.project, [], 200)));
-    await core.group(`${cli.name} down (${state.project.name})`, () => cli.down(state.project, removeOrphans));
-}
-function errorMessage(error) {
-    return error instanceof Error ? error.message : String(error);
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/compose/index.ts
-
-
-
-
-
-
-
-
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-address.ts
-/**
- * Host addresses as users write them: `[user@]host[:port]`, with an IPv6 address in brackets
- * (`[2001:db8::1]:2222`), as OpenSSH's `ssh -J` and known_hosts spell them.
- */
-
-/** POSIX user names as useradd accepts them (plus the trailing `$` of machine accounts). */
-const USER = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/;
-/** A DNS name or IPv4 address: letters, digits, dots, hyphens and underscores (some AWS internal names). */
-const HOST_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
-const IPV6 = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$/;
-function formatHostLabel(user, host, port) {
-    return `${user}@${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-function parsePort(input, raw, fallback) {
-    const text = raw.trim();
-    if (text === '')
-        return fallback;
-    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-        throw new inputs_InputError(input, `"${text}" is not a port: expected a number from 1 to 65535.`);
-    }
-    return Number(text);
-}
-function parseHostAddress(input, raw, defaults) {
-    const text = raw.trim();
-    const example = 'write [user@]host[:port], e.g. ec2-user@10.0.1.5:22';
-    if (text === '')
-        throw new inputs_InputError(input, `has an empty host: ${example}.`);
-    if (/\s/.test(text))
-        throw new inputs_InputError(input, `"${text}" contains white space: ${example}.`);
-    let rest = text;
-    let user = defaults.user;
-    const at = rest.lastIndexOf('@');
-    if (at >= 0) {
-        user = rest.slice(0, at);
-        rest = rest.slice(at + 1);
-        if (!USER.test(user))
-            throw new inputs_InputError(input, `"${user}" in "${text}" is not a valid user name.`);
-    }
-    let host;
-    let portText = '';
-    if (rest.startsWith('[')) {
-        const close = rest.indexOf(']');
-        if (close < 0)
-            throw new inputs_InputError(input, `"${text}" opens [ without closing it: ${example}, or [2001:db8::1]:22.`);
-        host = rest.slice(1, close);
-        const after = rest.slice(close + 1);
-        if (after !== '' && !after.startsWith(':'))
-            throw new inputs_InputError(input, `"${text}": expected :port after ].`);
-        portText = after.slice(1);
-        if (!IPV6.test(host) && !HOST_NAME.test(host))
-            throw new inputs_InputError(input, `"${host}" in "${text}" is not a host name or IP address.`);
-    }
-    else {
-        const colons = (rest.match(/:/g) ?? []).length;
-        if (colons > 1)
-            throw new inputs_InputError(input, `"${text}": put an IPv6 address in brackets, e.g. [2001:db8::1]:22.`);
-        const colon = rest.indexOf(':');
-        host = colon >= 0 ? rest.slice(0, colon) : rest;
-        portText = colon >= 0 ? rest.slice(colon + 1) : '';
-        if (colon >= 0 && portText === '')
-            throw new inputs_InputError(input, `"${text}" ends with ":" but no port.`);
-        if (!HOST_NAME.test(host))
-            throw new inputs_InputError(input, `"${host}" in "${text}" is not a host name or IP address: ${example}.`);
-    }
-    const port = portText === '' ? defaults.port : parsePort(input, portText, defaults.port);
-    return { user, host, port, label: formatHostLabel(user, host, port) };
-}
-/** A comma or newline separated list of hosts; `#` lines are comments. Each host once. */
-function parseHostList(input, raw, defaults) {
-    const items = parseList(raw);
-    if (items.length === 0)
-        throw new inputs_InputError(input, 'is empty: list the hosts to deploy to, e.g. ec2-user@10.0.1.5, one a line or comma separated.');
-    const hosts = items.map((item) => parseHostAddress(input, item, defaults));
-    const seen = new Set();
-    for (const host of hosts) {
-        const key = `${host.host.toLowerCase()}:${host.port}`;
-        if (seen.has(key))
-            throw new inputs_InputError(input, `${host.host}:${host.port} is listed twice.`);
-        seen.add(key);
-    }
-    return hosts;
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-keys.ts
-/**
- * Host key pinning. A pin is a `SHA256:` fingerprint as OpenSSH prints it (`ssh-keygen -lf`), or a
- * known_hosts line (`ssh-keyscan` output), or a host's public key line (`ssh-ed25519 AAAA…`).
- * Verification fails closed: a host with no pin that matches it is refused, before authentication.
- *
- * known_hosts lines keep their host patterns (plain, `[host]:port`, wildcards, `!` negation and
- * `|1|` hashed names, as sshd(8) AUTHORIZED_KEYS / ssh(1) known_hosts describe), so one list can
- * pin many hosts without any host accepting another's key. Fingerprints and bare key lines apply to
- * every host.
- */
-
-
-/** Host key types ssh2 can verify, and the signature algorithms each allows in negotiation. */
-const HOST_KEY_ALGORITHMS = {
-    'ssh-ed25519': ['ssh-ed25519'],
-    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-    // RFC 8332: one RSA key, three signature algorithms; OpenSSH 8.8+ refuses SHA-1 `ssh-rsa`.
-    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-    'ssh-dss': ['ssh-dss'],
-};
-/** `ssh-keygen -lf` ends its lines with the type in parentheses. */
-const KEYGEN_TYPES = { ED25519: 'ssh-ed25519', RSA: 'ssh-rsa', DSA: 'ssh-dss' };
-const FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/;
-/** OpenSSH's fingerprint of a public key blob (the SSH wire format, what known_hosts holds in base64). */
-function sshFingerprint(blob) {
-    return `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
-/**
- * ssh2 with `hostHash: 'sha256'` hands the verifier a hex digest; OpenSSH shows the same digest as
- * unpadded base64. This converts the one into the other.
- */
-function fingerprintFromHex(hex) {
-    return `SHA256:${Buffer.from(hex, 'hex').toString('base64').replace(/=+$/, '')}`;
-}
-/** The key type a public key blob starts with (an SSH string: uint32 length, then the name). */
-function blobKeyType(blob) {
-    if (blob.length < 4)
-        return '';
-    const length = blob.readUInt32BE(0);
-    if (length > 64 || blob.length < 4 + length)
-        return '';
-    return blob.subarray(4, 4 + length).toString('latin1');
-}
-/** The known_hosts line that pins `key` for this host and port only (what ssh-keyscan prints). */
-function knownHostsLine(host, port, key) {
-    return `${port === 22 ? host : `[${host}]:${port}`} ${key.keyType} ${key.publicKey}`;
-}
-/** The signature algorithms to offer so that the server must use one of the pinned key types. */
-function hostKeyAlgorithms(pins) {
-    const usable = pins.filter((pin) => !pin.revoked);
-    // A fingerprint without a type could be any of the host's keys: the server's preferred type it is.
-    if (usable.length === 0 || usable.some((pin) => !pin.keyType))
-        return undefined;
-    return [...new Set(usable.flatMap((pin) => HOST_KEY_ALGORITHMS[pin.keyType]))];
-}
-/** The pins that speak about `host:port`: the host's known_hosts lines, and every fingerprint. */
-function pinsForHost(pins, host, port) {
-    return pins.filter((pin) => !pin.hostPatterns || matchesHostPatterns(pin.hostPatterns, host, port));
-}
-function verifyHostKey(pins, host, port, blob) {
-    const key = { keyType: blobKeyType(blob), fingerprint: sshFingerprint(blob), publicKey: blob.toString('base64') };
-    const applicable = pinsForHost(pins, host, port);
-    if (applicable.some((pin) => pin.revoked && pin.fingerprint === key.fingerprint))
-        return { ok: false, key, reason: 'revoked' };
-    const usable = applicable.filter((pin) => !pin.revoked);
-    if (usable.length === 0)
-        return { ok: false, key, reason: 'not-pinned' };
-    const match = usable.some((pin) => pin.fingerprint === key.fingerprint && (!pin.keyType || pin.keyType === key.keyType));
-    return match ? { ok: true, key } : { ok: false, key, reason: 'mismatch' };
-}
-/**
- * known_hosts host patterns (ssh(1) "SSH_KNOWN_HOSTS FILE FORMAT"): port 22 is matched as `host`,
- * any other as `[host]:port`; `*` and `?` wildcards; a matching `!pattern` refuses the line.
- */
-function matchesHostPatterns(patterns, host, port) {
-    const name = port === 22 ? host : `[${host}]:${port}`;
-    let matched = false;
-    for (const raw of patterns) {
-        const negated = raw.startsWith('!');
-        const pattern = negated ? raw.slice(1) : raw;
-        const hit = pattern.startsWith('|1|') ? matchesHashedName(pattern, name) : wildcardMatch(pattern.toLowerCase(), name.toLowerCase());
-        if (hit && negated)
-            return false;
-        if (hit)
-            matched = true;
-    }
-    return matched;
-}
-/** `|1|<base64 salt>|<base64 HMAC-SHA1(salt, name)>`, what `HashKnownHosts yes` writes. */
-function matchesHashedName(pattern, name) {
-    const [, , salt, hash] = pattern.split('|');
-    if (!salt || !hash)
-        return false;
-    return (0,external_node_crypto_.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
-}
-function wildcardMatch(pattern, text) {
-    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-    return regex.test(text);
-}
-/** Parses a `host-fingerprints`-style input: one pin a line; `#` lines and blank lines ignored. */
-function parseHostKeyPins(input, raw) {
-    const pins = [];
-    raw.split(/\r?\n/).forEach((rawLine, index) => {
-        const line = rawLine.trim();
-        if (line === '' || line.startsWith('#'))
-            return;
-        pins.push(...parsePinLine(input, line, index + 1));
-    });
-    return pins;
-}
-function parsePinLine(input, line, lineNumber) {
-    const where = `line ${lineNumber}`;
-    const tokens = line.split(/\s+/);
-    // Several fingerprints on one line, comma or space separated: `SHA256:aaa, SHA256:bbb`.
-    const words = line.split(/[\s,]+/).filter(Boolean);
-    if (words.every((word) => word.startsWith('SHA256:')))
-        return words.map((word) => parseFingerprint(input, word, where));
-    // `ssh-keygen -lf` output: `256 SHA256:… comment (ED25519)`.
-    const keygen = /^\d+\s+(SHA256:\S+)(?:.*\((\w+)\))?$/.exec(line);
-    if (keygen) {
-        const pin = parseFingerprint(input, keygen[1], where);
-        const bits = Number(tokens[0]);
-        const type = keygen[2] === 'ECDSA' ? `ecdsa-sha2-nistp${bits}` : keygen[2] ? KEYGEN_TYPES[keygen[2]] : undefined;
-        return [{ ...pin, keyType: type }];
-    }
-    // `ssh-ed25519 SHA256:…`: a fingerprint with its type.
-    if (tokens.length === 2 && tokens[1].startsWith('SHA256:') && HOST_KEY_ALGORITHMS[tokens[0]]) {
-        return [{ ...parseFingerprint(input, tokens[1], where), keyType: tokens[0] }];
-    }
-    if (/^(MD5:)?([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(line)) {
-        throw new inputs_InputError(input, `${where} is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf <key>, or ssh-keyscan <host> | ssh-keygen -lf -).`);
-    }
-    return [parseKnownHostsLine(input, tokens, where)];
-}
-function parseFingerprint(input, text, where) {
-    const match = FINGERPRINT.exec(text);
-    if (!match)
-        throw new inputs_InputError(input, `${where}: "${text}" is not a SHA256 fingerprint (SHA256: and 43 base64 characters, as ssh-keygen -lf prints).`);
-    return { fingerprint: `SHA256:${match[1]}` };
-}
-function parseKnownHostsLine(input, tokens, where) {
-    let rest = tokens;
-    let revoked = false;
-    if (rest[0].startsWith('@')) {
-        if (rest[0] === '@cert-authority')
-            throw new inputs_InputError(input, `${where}: @cert-authority lines are not supported; pin the host keys themselves.`);
-        if (rest[0] !== '@revoked')
-            throw new inputs_InputError(input, `${where}: unknown marker ${rest[0]}.`);
-        revoked = true;
-        rest = rest.slice(1);
-    }
-    let hostPatterns;
-    if (rest.length >= 2 && !looksLikeKeyType(rest[0])) {
-        hostPatterns = rest[0].split(',').filter(Boolean);
-        rest = rest.slice(1);
-    }
-    const [keyType, base64] = rest;
-    if (!keyType || !base64 || !looksLikeKeyType(keyType)) {
-        throw new inputs_InputError(input, `${where} is neither a SHA256 fingerprint nor a known_hosts line: give SHA256:… (ssh-keygen -lf) or "host ssh-ed25519 AAAA…" (ssh-keyscan).`);
-    }
-    if (!HOST_KEY_ALGORITHMS[keyType]) {
-        throw new inputs_InputError(input, `${where}: host key type ${keyType} is not supported (use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa keys).`);
-    }
-    const blob = Buffer.from(base64, 'base64');
-    if (!/^[A-Za-z0-9+/]+=*$/.test(base64) || blobKeyType(blob) !== keyType) {
-        throw new inputs_InputError(input, `${where}: the ${keyType} key is not valid base64 of a ${keyType} public key (was the line cut short?).`);
-    }
-    return { fingerprint: sshFingerprint(blob), keyType, hostPatterns, revoked: revoked || undefined };
-}
-function looksLikeKeyType(token) {
-    return /^(ssh-|ecdsa-|sk-)/.test(token);
-}
-/** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
-function hostKeyFileKind(keyType) {
-    return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
-}
-/** How a refused host key is explained: what was seen, and what to do. */
-function describeHostKeyFailure(label, verdict, input) {
-    const seen = `${verdict.key.keyType} ${verdict.key.fingerprint}`;
-    switch (verdict.reason) {
-        case 'revoked':
-            return `${label} presented the host key ${seen}, which \`${input}\` marks @revoked.`;
-        case 'not-pinned':
-            return (`${label}: no pinned host key for this host in \`${input}\`; it presented ${seen}. ` +
-                `Check that this is the host's key (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileKind(verdict.key.keyType)}_key.pub) ` +
-                `and add ${verdict.key.fingerprint} to \`${input}\`.`);
-        case 'mismatch':
-            return (`${label} presented the host key ${seen}, which matches none pinned in \`${input}\`: refusing to connect ` +
-                `(the host was rebuilt, or this is not the host you meant). If you pinned another of its keys by fingerprint alone, ` +
-                `give its type too ("ssh-rsa SHA256:…") or its known_hosts line.`);
-    }
-}
-
-// EXTERNAL MODULE: ../../node_modules/.pnpm/ssh2@1.17.0/node_modules/ssh2/lib/index.js
-var ssh2_lib = __nccwpck_require__(7004);
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/private-key.ts
-/**
- * Private keys from a secret, as users store them: raw (OpenSSH or PEM), base64-encoded (to survive
- * a one-line secret field), or with literal `\n` escapes; CRLF from a Windows clipboard. The key is
- * checked here, with ssh2's own parser, so a wrong key fails as an input error before any host is
- * contacted. It stays in memory: ssh2 takes it as a string, nothing is written to disk.
- */
-
-
-
-const PUBLIC_KEY_LINE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)\s+AAAA/;
-/** Undoes the ways a key gets mangled on its way into a secret; returns the PEM-style text. */
-function normalizeKeyText(raw) {
-    let text = raw.trim();
-    // A key pasted into a one-line field, or JSON-escaped: literal \n (or \r\n) sequences.
-    if (!text.includes('\n') && /(\\r)?\\n/.test(text))
-        text = text.replace(/(\\r)?\\n/g, '\n');
-    text = text.replace(/\r\n?/g, '\n');
-    // base64 of the whole key file (`base64 -w0 id_ed25519`): no PEM armour, only base64 characters.
-    if (!text.includes('-----') && !text.startsWith('PuTTY-User-Key-File') && /^[A-Za-z0-9+/=\s]+$/.test(text)) {
-        const decoded = Buffer.from(text.replace(/\s+/g, ''), 'base64').toString('utf8');
-        if (/-----BEGIN [A-Z0-9 ]+-----/.test(decoded) || decoded.startsWith('PuTTY-User-Key-File') || PUBLIC_KEY_LINE.test(decoded.trim())) {
-            return normalizeKeyText(decoded);
-        }
-    }
-    // A PEM key whose newlines became spaces (pasted through a form that flattens lines).
-    const flat = /^(-----BEGIN ([A-Z0-9 ]+)-----)\s+([A-Za-z0-9+/=\s]+?)\s+(-----END \2-----)$/.exec(text);
-    if (flat && !text.includes('\n')) {
-        const body = flat[3].replace(/\s+/g, '');
-        text = [flat[1], ...(body.match(/.{1,70}/g) ?? []), flat[4]].join('\n');
-    }
-    return `${text.trim()}\n`;
-}
-/**
- * Parses and checks a private key input. `input` and `passphraseInput` name the inputs in errors.
- */
-function parsePrivateKey(input, raw, passphrase, passphraseInput) {
-    if (raw.trim() === '')
-        throw new inputs_InputError(input, 'is empty: give the private key (the whole file, raw or base64-encoded).');
-    const text = normalizeKeyText(raw);
-    const firstLine = text.split('\n')[0].trim();
-    if (PUBLIC_KEY_LINE.test(firstLine) || /-----BEGIN (SSH2 |OPENSSH |RSA )?PUBLIC KEY-----/.test(text) || firstLine.startsWith('---- BEGIN SSH2 PUBLIC KEY')) {
-        throw new inputs_InputError(input, 'is a public key: give the private key (the file without .pub, starting with -----BEGIN OPENSSH PRIVATE KEY-----).');
-    }
-    if (firstLine.startsWith('PuTTY-User-Key-File')) {
-        throw new inputs_InputError(input, 'is a PuTTY (.ppk) key, which is not supported: convert it with `puttygen key.ppk -O private-openssh -o id_key` and give that file.');
-    }
-    if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(text)) {
-        // ssh2 reads OpenSSH and traditional PEM keys, not PKCS#8 (what `openssl genpkey` writes).
-        throw new inputs_InputError(input, 'is a PKCS#8 key (-----BEGIN PRIVATE KEY-----), which the SSH client cannot read: convert it to the OpenSSH format with ' +
-            '`ssh-keygen -p -f <key file>` (it rewrites the file in place) and give the new content.');
-    }
-    if (!/-----BEGIN [A-Z0-9 ]+PRIVATE KEY-----/.test(text)) {
-        throw new inputs_InputError(input, 'is not a private key: expected the key file\'s content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.');
-    }
-    const parsed = ssh2_lib.utils.parseKey(text, passphrase || undefined);
-    if (parsed instanceof Error) {
-        const message = parsed.message;
-        if (/no passphrase given/i.test(message)) {
-            throw new inputs_InputError(passphraseInput, `is empty, but \`${input}\` is encrypted: give its passphrase in \`${passphraseInput}\`.`);
-        }
-        if (/bad passphrase|integrity check failed|decrypt|bad decrypt/i.test(message)) {
-            throw new inputs_InputError(passphraseInput, `does not decrypt \`${input}\`: check the passphrase.`);
-        }
-        throw new inputs_InputError(input, `could not be read as a private key (${message}). Was it cut short or edited?`);
-    }
-    const key = (Array.isArray(parsed) ? parsed[0] : parsed);
-    if (!key.isPrivateKey())
-        throw new inputs_InputError(input, 'is a public key: give the private key.');
-    const forms = new Set([raw, raw.trim(), text, text.trim()]);
-    return {
-        text,
-        passphrase: passphrase || undefined,
-        type: key.type,
-        fingerprint: `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(key.getPublicSSH()).digest('base64').replace(/=+$/, '')}`,
-        secretForms: [...forms].filter(Boolean),
-    };
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/connection-inputs.ts
-/**
- * The connection inputs every action that works on hosts shares (ec2-deploy, compose-up): parsed
- * and checked here, once, so both actions accept and refuse the same things with the same words.
- * Nothing here connects: every mistake is reported, naming its input, before any host is contacted.
- */
-
-
-
-
-/** The action.yml names of the connection inputs. */
-const CONNECTION_INPUTS = {
-    hosts: 'hosts',
-    user: 'user',
-    port: 'port',
-    sshKey: 'ssh-key',
-    sshKeyPassphrase: 'ssh-key-passphrase',
-    hostFingerprints: 'host-fingerprints',
-    insecureSkipHostKeyCheck: 'insecure-skip-host-key-check',
-    jumpHost: 'jump-host',
-    jumpSshKey: 'jump-ssh-key',
-    jumpHostFingerprints: 'jump-host-fingerprints',
-    connectTimeout: 'connect-timeout',
-    commandTimeout: 'command-timeout',
-    connectRetries: 'connect-retries',
-    maxParallel: 'max-parallel',
-    failFast: 'fail-fast',
-};
-function parseConnectionInputs(read) {
-    const names = CONNECTION_INPUTS;
-    const user = read(names.user).trim() || 'ec2-user';
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(user))
-        throw new inputs_InputError(names.user, `"${user}" is not a valid user name.`);
-    const port = parsePort(names.port, read(names.port), 22);
-    const hosts = parseHostList(names.hosts, read(names.hosts), { user, port });
-    const passphrase = read(names.sshKeyPassphrase);
-    const key = parsePrivateKey(names.sshKey, read(names.sshKey), passphrase, names.sshKeyPassphrase);
-    const insecure = parseBoolean(names.insecureSkipHostKeyCheck, read(names.insecureSkipHostKeyCheck), false);
-    const hostKeys = parseHostKeyPins(names.hostFingerprints, read(names.hostFingerprints));
-    if (insecure && hostKeys.length) {
-        throw new inputs_InputError(names.insecureSkipHostKeyCheck, `is true while \`${names.hostFingerprints}\` pins host keys: remove one (keep the pins; the check is what makes the connection safe).`);
-    }
-    let jump;
-    const jumpRaw = read(names.jumpHost).trim();
-    const jumpKeyRaw = read(names.jumpSshKey);
-    const jumpPinsRaw = read(names.jumpHostFingerprints);
-    if (jumpRaw) {
-        const jumpPins = parseHostKeyPins(names.jumpHostFingerprints, jumpPinsRaw);
-        if (insecure && jumpPins.length) {
-            throw new inputs_InputError(names.insecureSkipHostKeyCheck, `is true while \`${names.jumpHostFingerprints}\` pins host keys: remove one.`);
-        }
-        jump = {
-            host: parseHostAddress(names.jumpHost, jumpRaw, { user, port: 22 }),
-            key: jumpKeyRaw.trim() ? parsePrivateKey(names.jumpSshKey, jumpKeyRaw, passphrase, names.sshKeyPassphrase) : key,
-            hostKeys: jumpPins,
-            hostKeysInput: names.jumpHostFingerprints,
-        };
-    }
-    else if (jumpKeyRaw.trim() || jumpPinsRaw.trim()) {
-        throw new inputs_InputError(jumpKeyRaw.trim() ? names.jumpSshKey : names.jumpHostFingerprints, `is set but \`${names.jumpHost}\` is not: give the jump host, or remove it.`);
-    }
-    return {
-        hosts,
-        key,
-        hostKeys,
-        insecureSkipHostKeyCheck: insecure,
-        jump,
-        connectTimeoutMs: parseDuration(names.connectTimeout, read(names.connectTimeout), '30s'),
-        commandTimeoutMs: parseDuration(names.commandTimeout, read(names.commandTimeout), '10m'),
-        connectRetries: parseInteger(names.connectRetries, read(names.connectRetries), 3, { min: 1, max: 20 }),
-        maxParallel: parseInteger(names.maxParallel, read(names.maxParallel), 0, { min: 0, max: 1000 }),
-        failFast: parseBoolean(names.failFast, read(names.failFast), true),
-        secrets: [...key.secretForms, ...(jump && jump.key !== key ? jump.key.secretForms : []), passphrase].filter(Boolean),
-    };
-}
-/** The endpoint of one target host, with the settings' key and pins. */
-function targetEndpoint(settings, host) {
-    return { host, key: settings.key, hostKeys: settings.hostKeys, hostKeysInput: CONNECTION_INPUTS.hostFingerprints };
-}
-
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = require("node:string_decoder");
-// EXTERNAL MODULE: ../../node_modules/.pnpm/is-stream@2.0.1/node_modules/is-stream/index.js
-var is_stream = __nccwpck_require__(62);
-// EXTERNAL MODULE: ../../node_modules/.pnpm/make-dir@3.1.0/node_modules/make-dir/index.js
-var make_dir = __nccwpck_require__(7525);
-;// CONCATENATED MODULE: ../../node_modules/.pnpm/sb-promise-queue@2.1.1/node_modules/sb-promise-queue/lib/esm/index.mjs
-class PromiseQueue {
-    constructor({ concurrency = 1 } = {}) {
-        this.options = { concurrency };
-        this.running = 0;
-        this.queue = [];
-        this.idleCallbacks = [];
-    }
-    clear() {
-        this.queue = [];
-    }
-    onIdle(callback) {
-        this.idleCallbacks.push(callback);
-        return () => {
-            const index = this.idleCallbacks.indexOf(callback);
-            if (index !== -1) {
-                this.idleCallbacks.splice(index, 1);
-            }
-        };
-    }
-    waitTillIdle() {
-        return new Promise((resolve) => {
-            if (this.running === 0) {
-                resolve();
-                return;
-            }
-            const dispose = this.onIdle(() => {
-                dispose();
-                resolve();
-            });
-        });
-    }
-    add(callback) {
-        return new Promise((resolve, reject) => {
-            const runCallback = () => {
-                this.running += 1;
-                try {
-                    Promise.resolve(callback()).then((val) => {
-                        resolve(val);
-                        this.processNext();
-                    }, (err) => {
-                        reject(err);
-                        this.processNext();
-                    });
-                }
-                catch (err) {
-                    reject(err);
-                    this.processNext();
-                }
-            };
-            if (this.running >= this.options.concurrency) {
-                this.queue.push(runCallback);
-            }
-            else {
-                runCallback();
-            }
-        });
-    }
-    // Internal function, don't use
-    processNext() {
-        this.running -= 1;
-        const callback = this.queue.shift();
-        if (callback) {
-            callback();
-        }
-        else if (this.running === 0) {
-            this.idleCallbacks.forEach((item) => item());
-        }
-    }
-}
-
-
-;// CONCATENATED MODULE: ../../node_modules/.pnpm/sb-scandir@3.1.1/node_modules/sb-scandir/lib/esm/index.mjs
-/* @flow */
-
-
-
-
-const defaultFilesystem = {
-    join(pathA, pathB) {
-        return external_path_.join(pathA, pathB);
-    },
-    basename(path) {
-        return external_path_.basename(path);
-    },
-    stat(path) {
-        return new Promise((resolve, reject) => {
-            external_fs_.stat(path, (err, res) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    },
-    readdir(path) {
-        return new Promise((resolve, reject) => {
-            external_fs_.readdir(path, (err, res) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    },
-};
-async function scanDirectoryInternal({ path, recursive, validate, result, fileSystem, queue, reject, }) {
-    const itemStat = await fileSystem.stat(path);
-    if (itemStat.isFile()) {
-        result.files.push(path);
-    }
-    else if (itemStat.isDirectory()) {
-        result.directories.push(path);
-    }
-    if (!itemStat.isDirectory() || recursive === 'none') {
-        return;
-    }
-    const contents = await fileSystem.readdir(path);
-    contents.forEach((item) => {
-        const itemPath = fileSystem.join(path, item);
-        if (!validate(itemPath)) {
-            return;
-        }
-        queue
-            .add(() => scanDirectoryInternal({
-            path: itemPath,
-            recursive: recursive === 'shallow' ? 'none' : 'deep',
-            validate,
-            result,
-            fileSystem,
-            queue,
-            reject,
-        }))
-            .catch(reject);
-    });
-}
-async function scanDirectory(path, { recursive = true, validate = null, concurrency = Infinity, fileSystem = defaultFilesystem, } = {}) {
-    external_assert_(path && typeof path === 'string', 'path must be a valid string');
-    external_assert_(typeof recursive === 'boolean', 'options.recursive must be a valid boolean');
-    external_assert_(validate === null || typeof validate === 'function', 'options.validate must be a valid function');
-    external_assert_(typeof concurrency === 'number', 'options.concurrency must be a valid number');
-    external_assert_(fileSystem !== null && typeof fileSystem === 'object', 'options.fileSystem must be a valid object');
-    const queue = new PromiseQueue({
-        concurrency,
-    });
-    const result = { files: [], directories: [] };
-    const mergedFileSystem = { ...defaultFilesystem, ...fileSystem };
-    await new Promise((resolve, reject) => {
-        scanDirectoryInternal({
-            path,
-            recursive: recursive ? 'deep' : 'shallow',
-            validate: validate != null ? validate : (item) => mergedFileSystem.basename(item).slice(0, 1) !== '.',
-            result,
-            fileSystem: mergedFileSystem,
-            queue,
-            reject,
-        })
-            .then(() => queue.waitTillIdle())
-            .then(resolve, reject);
-    });
-    return result;
-}
-/* harmony default export */ const esm = (scanDirectory);
-
-// EXTERNAL MODULE: ../../node_modules/.pnpm/shell-escape@0.2.0/node_modules/shell-escape/shell-escape.js
-var shell_escape = __nccwpck_require__(3463);
-;// CONCATENATED MODULE: ../../node_modules/.pnpm/node-ssh@13.2.1/node_modules/node-ssh/lib/esm/index.mjs
-
-
-
-
-
-
-
-
-
-const DEFAULT_CONCURRENCY = 1;
-const DEFAULT_VALIDATE = (path) => !external_path_.basename(path).startsWith('.');
-const DEFAULT_TICK = () => {
-    /* No Op */
-};
-class SSHError extends Error {
-    constructor(message, code = null) {
-        super(message);
-        this.code = code;
-    }
-}
-function unixifyPath(path) {
-    if (path.includes('\\')) {
-        return path.split('\\').join('/');
-    }
-    return path;
-}
-async function readFile(filePath) {
-    return new Promise((resolve, reject) => {
-        external_fs_.readFile(filePath, 'utf8', (err, res) => {
-            if (err) {
-                reject(err);
-            }
-            else {
-                resolve(res);
-            }
-        });
-    });
-}
-const SFTP_MKDIR_ERR_CODE_REGEXP = /Error: (E[\S]+): /;
-async function makeDirectoryWithSftp(path, sftp) {
-    let stats = null;
-    try {
-        stats = await new Promise((resolve, reject) => {
-            sftp.stat(path, (err, res) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    }
-    catch (_) {
-        /* No Op */
-    }
-    if (stats) {
-        if (stats.isDirectory()) {
-            // Already exists, nothing to worry about
-            return;
-        }
-        throw new Error('mkdir() failed, target already exists and is not a directory');
-    }
-    try {
-        await new Promise((resolve, reject) => {
-            sftp.mkdir(path, (err) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve();
-                }
-            });
-        });
-    }
-    catch (err) {
-        if (err != null && typeof err.stack === 'string') {
-            const matches = SFTP_MKDIR_ERR_CODE_REGEXP.exec(err.stack);
-            if (matches != null) {
-                throw new SSHError(err.message, matches[1]);
-            }
-            throw err;
-        }
-    }
-}
-class NodeSSH {
-    constructor() {
-        this.connection = null;
-    }
-    getConnection() {
-        const { connection } = this;
-        if (connection == null) {
-            throw new Error('Not connected to server');
-        }
-        return connection;
-    }
-    async connect(givenConfig) {
-        external_assert_(givenConfig != null && typeof givenConfig === 'object', 'config must be a valid object');
-        const config = { ...givenConfig };
-        external_assert_(config.username != null && typeof config.username === 'string', 'config.username must be a valid string');
-        if (config.host != null) {
-            external_assert_(typeof config.host === 'string', 'config.host must be a valid string');
-        }
-        else if (config.sock != null) {
-            external_assert_(typeof config.sock === 'object', 'config.sock must be a valid object');
-        }
-        else {
-            throw new external_assert_.AssertionError({ message: 'Either config.host or config.sock must be provided' });
-        }
-        if (config.privateKey != null || config.privateKeyPath != null) {
-            if (config.privateKey != null) {
-                external_assert_(typeof config.privateKey === 'string', 'config.privateKey must be a valid string');
-                external_assert_(config.privateKeyPath == null, 'config.privateKeyPath must not be specified when config.privateKey is specified');
-            }
-            else if (config.privateKeyPath != null) {
-                external_assert_(typeof config.privateKeyPath === 'string', 'config.privateKeyPath must be a valid string');
-                external_assert_(config.privateKey == null, 'config.privateKey must not be specified when config.privateKeyPath is specified');
-            }
-            external_assert_(config.passphrase == null || typeof config.passphrase === 'string', 'config.passphrase must be null or a valid string');
-            if (config.privateKeyPath != null) {
-                // Must be an fs path
-                try {
-                    config.privateKey = await readFile(config.privateKeyPath);
-                }
-                catch (err) {
-                    if (err != null && err.code === 'ENOENT') {
-                        throw new external_assert_.AssertionError({ message: 'config.privateKeyPath does not exist at given fs path' });
-                    }
-                    throw err;
-                }
-            }
-        }
-        else if (config.password != null) {
-            external_assert_(typeof config.password === 'string', 'config.password must be a valid string');
-        }
-        if (config.tryKeyboard != null) {
-            external_assert_(typeof config.tryKeyboard === 'boolean', 'config.tryKeyboard must be a valid boolean');
-        }
-        if (config.tryKeyboard) {
-            const { password } = config;
-            if (config.onKeyboardInteractive != null) {
-                external_assert_(typeof config.onKeyboardInteractive === 'function', 'config.onKeyboardInteractive must be a valid function');
-            }
-            else if (password != null) {
-                config.onKeyboardInteractive = (name, instructions, instructionsLang, prompts, finish) => {
-                    if (prompts.length > 0 && prompts[0].prompt.toLowerCase().includes('password')) {
-                        finish([password]);
-                    }
-                };
-            }
-        }
-        const connection = new ssh2_lib.Client();
-        this.connection = connection;
-        await new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            if (config.onKeyboardInteractive) {
-                connection.on('keyboard-interactive', config.onKeyboardInteractive);
-            }
-            connection.on('ready', () => {
-                connection.removeListener('error', reject);
-                resolve();
-            });
-            connection.on('end', () => {
-                if (this.connection === connection) {
-                    this.connection = null;
-                }
-            });
-            connection.on('close', () => {
-                if (this.connection === connection) {
-                    this.connection = null;
-                }
-                reject(new SSHError('No response from server', 'ETIMEDOUT'));
-            });
-            connection.connect(config);
-        });
-        return this;
-    }
-    isConnected() {
-        return this.connection != null;
-    }
-    async requestShell(options) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            const callback = (err, res) => {
-                connection.removeListener('error', reject);
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            };
-            if (options == null) {
-                connection.shell(callback);
-            }
-            else {
-                connection.shell(options, callback);
-            }
-        });
-    }
-    async withShell(callback, options) {
-        external_assert_(typeof callback === 'function', 'callback must be a valid function');
-        const shell = await this.requestShell(options);
-        try {
-            await callback(shell);
-        }
-        finally {
-            shell.destroy();
-        }
-    }
-    async requestSFTP() {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            connection.sftp((err, res) => {
-                connection.removeListener('error', reject);
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    }
-    async withSFTP(callback) {
-        external_assert_(typeof callback === 'function', 'callback must be a valid function');
-        const sftp = await this.requestSFTP();
-        try {
-            await callback(sftp);
-        }
-        finally {
-            sftp.end();
-        }
-    }
-    async execCommand(givenCommand, options = {}) {
-        external_assert_(typeof givenCommand === 'string', 'command must be a valid string');
-        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
-        external_assert_(options.cwd == null || typeof options.cwd === 'string', 'options.cwd must be a valid string');
-        external_assert_(options.stdin == null || typeof options.stdin === 'string' || is_stream.readable(options.stdin), 'options.stdin must be a valid string or readable stream');
-        external_assert_(options.execOptions == null || typeof options.execOptions === 'object', 'options.execOptions must be a valid object');
-        external_assert_(options.encoding == null || typeof options.encoding === 'string', 'options.encoding must be a valid string');
-        external_assert_(options.onChannel == null || typeof options.onChannel === 'function', 'options.onChannel must be a valid function');
-        external_assert_(options.onStdout == null || typeof options.onStdout === 'function', 'options.onStdout must be a valid function');
-        external_assert_(options.onStderr == null || typeof options.onStderr === 'function', 'options.onStderr must be a valid function');
-        external_assert_(options.noTrim == null || typeof options.noTrim === 'boolean', 'options.noTrim must be a boolean');
-        let command = givenCommand;
-        if (options.cwd) {
-            command = `cd ${shell_escape([options.cwd])} ; ${command}`;
-        }
-        const connection = this.getConnection();
-        const output = { stdout: [], stderr: [] };
-        return new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            connection.exec(command, options.execOptions != null ? options.execOptions : {}, (err, channel) => {
-                connection.removeListener('error', reject);
-                if (err) {
-                    reject(err);
-                    return;
-                }
-                if (options.onChannel) {
-                    options.onChannel(channel);
-                }
-                channel.on('data', (chunk) => {
-                    if (options.onStdout)
-                        options.onStdout(chunk);
-                    output.stdout.push(chunk.toString(options.encoding));
-                });
-                channel.stderr.on('data', (chunk) => {
-                    if (options.onStderr)
-                        options.onStderr(chunk);
-                    output.stderr.push(chunk.toString(options.encoding));
-                });
-                if (options.stdin != null) {
-                    if (is_stream.readable(options.stdin)) {
-                        options.stdin.pipe(channel, {
-                            end: true,
-                        });
-                    }
-                    else {
-                        channel.write(options.stdin);
-                        channel.end();
-                    }
-                }
-                else {
-                    channel.end();
-                }
-                let code = null;
-                let signal = null;
-                channel.on('exit', (code_, signal_) => {
-                    code = code_ !== null && code_ !== void 0 ? code_ : null;
-                    signal = signal_ !== null && signal_ !== void 0 ? signal_ : null;
-                });
-                channel.on('close', () => {
-                    let stdout = output.stdout.join('');
-                    let stderr = output.stderr.join('');
-                    if (options.noTrim !== true) {
-                        stdout = stdout.trim();
-                        stderr = stderr.trim();
-                    }
-                    resolve({
-                        code: code != null ? code : null,
-                        signal: signal != null ? signal : null,
-                        stdout,
-                        stderr,
-                    });
-                });
-            });
-        });
-    }
-    async exec(command, parameters, options = {}) {
-        external_assert_(typeof command === 'string', 'command must be a valid string');
-        external_assert_(Array.isArray(parameters), 'parameters must be a valid array');
-        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
-        external_assert_(options.stream == null || ['both', 'stdout', 'stderr'].includes(options.stream), 'options.stream must be one of both, stdout, stderr');
-        for (let i = 0, { length } = parameters; i < length; i += 1) {
-            external_assert_(typeof parameters[i] === 'string', `parameters[${i}] must be a valid string`);
-        }
-        const completeCommand = `${command}${parameters.length > 0 ? ` ${shell_escape(parameters)}` : ''}`;
-        const response = await this.execCommand(completeCommand, options);
-        if (options.stream == null || options.stream === 'stdout') {
-            if (response.stderr) {
-                throw new Error(response.stderr);
-            }
-            return response.stdout;
-        }
-        if (options.stream === 'stderr') {
-            return response.stderr;
-        }
-        return response;
-    }
-    async mkdir(path, method = 'sftp', givenSftp = null) {
-        external_assert_(typeof path === 'string', 'path must be a valid string');
-        external_assert_(typeof method === 'string' && (method === 'sftp' || method === 'exec'), 'method must be either sftp or exec');
-        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
-        if (method === 'exec') {
-            await this.exec('mkdir', ['-p', unixifyPath(path)]);
-            return;
-        }
-        const sftp = givenSftp || (await this.requestSFTP());
-        const makeSftpDirectory = async (retry) => makeDirectoryWithSftp(unixifyPath(path), sftp).catch(async (error) => {
-            if (!retry || error == null || (error.message !== 'No such file' && error.code !== 'ENOENT')) {
-                throw error;
-            }
-            await this.mkdir(external_path_.dirname(path), 'sftp', sftp);
-            await makeSftpDirectory(false);
-        });
-        try {
-            await makeSftpDirectory(true);
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async getFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
-        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
-        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
-        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
-        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
-        const sftp = givenSftp || (await this.requestSFTP());
-        try {
-            await new Promise((resolve, reject) => {
-                sftp.fastGet(unixifyPath(remoteFile), localFile, transferOptions || {}, (err) => {
-                    if (err) {
-                        reject(err);
-                    }
-                    else {
-                        resolve();
-                    }
-                });
-            });
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async putFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
-        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
-        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
-        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
-        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
-        external_assert_(await new Promise((resolve) => {
-            external_fs_.access(localFile, external_fs_.constants.R_OK, (err) => {
-                resolve(err === null);
-            });
-        }), `localFile does not exist at ${localFile}`);
-        const sftp = givenSftp || (await this.requestSFTP());
-        const putFile = (retry) => {
-            return new Promise((resolve, reject) => {
-                sftp.fastPut(localFile, unixifyPath(remoteFile), transferOptions || {}, (err) => {
-                    if (err == null) {
-                        resolve();
-                        return;
-                    }
-                    if (err.message === 'No such file' && retry) {
-                        resolve(this.mkdir(external_path_.dirname(remoteFile), 'sftp', sftp).then(() => putFile(false)));
-                    }
-                    else {
-                        reject(err);
-                    }
-                });
-            });
-        };
-        try {
-            await putFile(true);
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async putFiles(files, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {} } = {}) {
-        external_assert_(Array.isArray(files), 'files must be an array');
-        for (let i = 0, { length } = files; i < length; i += 1) {
-            const file = files[i];
-            external_assert_(file, 'files items must be valid objects');
-            external_assert_(file.local && typeof file.local === 'string', `files[${i}].local must be a string`);
-            external_assert_(file.remote && typeof file.remote === 'string', `files[${i}].remote must be a string`);
-        }
-        const transferred = [];
-        const sftp = givenSftp || (await this.requestSFTP());
-        const queue = new PromiseQueue({ concurrency });
-        try {
-            await new Promise((resolve, reject) => {
-                files.forEach((file) => {
-                    queue
-                        .add(async () => {
-                        await this.putFile(file.local, file.remote, sftp, transferOptions);
-                        transferred.push(file);
-                    })
-                        .catch(reject);
-                });
-                queue.waitTillIdle().then(resolve);
-            });
-        }
-        catch (error) {
-            if (error != null) {
-                error.transferred = transferred;
-            }
-            throw error;
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async putDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
-        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
-        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
-        const localDirectoryStat = await new Promise((resolve) => {
-            external_fs_.stat(localDirectory, (err, stat) => {
-                resolve(stat || null);
-            });
-        });
-        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
-        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
-        const sftp = givenSftp || (await this.requestSFTP());
-        const scanned = await esm(localDirectory, {
-            recursive,
-            validate,
-        });
-        const files = scanned.files.map((item) => external_path_.relative(localDirectory, item));
-        const directories = scanned.directories.map((item) => external_path_.relative(localDirectory, item));
-        // Sort shortest to longest
-        directories.sort((a, b) => a.length - b.length);
-        let failed = false;
-        try {
-            // Do the directories first.
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                directories.forEach((directory) => {
-                    queue
-                        .add(async () => {
-                        await this.mkdir(external_path_.join(remoteDirectory, directory), 'sftp', sftp);
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-            // and now the files
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                files.forEach((file) => {
-                    queue
-                        .add(async () => {
-                        const localFile = external_path_.join(localDirectory, file);
-                        const remoteFile = external_path_.join(remoteDirectory, file);
-                        try {
-                            await this.putFile(localFile, remoteFile, sftp, transferOptions);
-                            tick(localFile, remoteFile, null);
-                        }
-                        catch (_) {
-                            failed = true;
-                            tick(localFile, remoteFile, _);
-                        }
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-        return !failed;
-    }
-    async getDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
-        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
-        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
-        const localDirectoryStat = await new Promise((resolve) => {
-            external_fs_.stat(localDirectory, (err, stat) => {
-                resolve(stat || null);
-            });
-        });
-        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
-        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
-        const sftp = givenSftp || (await this.requestSFTP());
-        const scanned = await esm(remoteDirectory, {
-            recursive,
-            validate,
-            concurrency,
-            fileSystem: {
-                basename(path) {
-                    return external_path_.posix.basename(path);
-                },
-                join(pathA, pathB) {
-                    return external_path_.posix.join(pathA, pathB);
-                },
-                readdir(path) {
-                    return new Promise((resolve, reject) => {
-                        sftp.readdir(path, (err, res) => {
-                            if (err) {
-                                reject(err);
-                            }
-                            else {
-                                resolve(res.map((item) => item.filename));
-                            }
-                        });
-                    });
-                },
-                stat(path) {
-                    return new Promise((resolve, reject) => {
-                        sftp.stat(path, (err, res) => {
-                            if (err) {
-                                reject(err);
-                            }
-                            else {
-                                // eslint-disable-next-line @typescript-eslint/no-explicit-any
-                                resolve(res);
-                            }
-                        });
-                    });
-                },
-            },
-        });
-        const files = scanned.files.map((item) => external_path_.relative(remoteDirectory, item));
-        const directories = scanned.directories.map((item) => external_path_.relative(remoteDirectory, item));
-        // Sort shortest to longest
-        directories.sort((a, b) => a.length - b.length);
-        let failed = false;
-        try {
-            // Do the directories first.
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                directories.forEach((directory) => {
-                    queue
-                        .add(async () => {
-                        await make_dir(external_path_.join(localDirectory, directory));
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-            // and now the files
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                files.forEach((file) => {
-                    queue
-                        .add(async () => {
-                        const localFile = external_path_.join(localDirectory, file);
-                        const remoteFile = external_path_.join(remoteDirectory, file);
-                        try {
-                            await this.getFile(localFile, remoteFile, sftp, transferOptions);
-                            tick(localFile, remoteFile, null);
-                        }
-                        catch (_) {
-                            failed = true;
-                            tick(localFile, remoteFile, _);
-                        }
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-        return !failed;
-    }
-    forwardIn(remoteAddr, remotePort, onConnection) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.forwardIn(remoteAddr, remotePort, (error, port) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                const handler = (details, acceptConnection, rejectConnection) => {
-                    if (details.destIP === remoteAddr && details.destPort === port) {
-                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
-                    }
-                };
-                if (onConnection) {
-                    connection.on('tcp connection', handler);
-                }
-                const dispose = () => {
-                    return new Promise((_resolve, _reject) => {
-                        connection.off('tcp connection', handler);
-                        connection.unforwardIn(remoteAddr, port, (_error) => {
-                            if (_error) {
-                                _reject(error);
-                            }
-                            _resolve();
-                        });
-                    });
-                };
-                resolve({ port, dispose });
-            });
-        });
-    }
-    forwardOut(srcIP, srcPort, dstIP, dstPort) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.forwardOut(srcIP, srcPort, dstIP, dstPort, (error, channel) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                resolve(channel);
-            });
-        });
-    }
-    forwardInStreamLocal(socketPath, onConnection) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.openssh_forwardInStreamLocal(socketPath, (error) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                const handler = (details, acceptConnection, rejectConnection) => {
-                    if (details.socketPath === socketPath) {
-                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
-                    }
-                };
-                if (onConnection) {
-                    connection.on('unix connection', handler);
-                }
-                const dispose = () => {
-                    return new Promise((_resolve, _reject) => {
-                        connection.off('unix connection', handler);
-                        connection.openssh_unforwardInStreamLocal(socketPath, (_error) => {
-                            if (_error) {
-                                _reject(_error);
-                            }
-                            _resolve();
-                        });
-                    });
-                };
-                resolve({ dispose });
-            });
-        });
-    }
-    forwardOutStreamLocal(socketPath) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.openssh_forwardOutStreamLocal(socketPath, (error, channel) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                resolve(channel);
-            });
-        });
-    }
-    dispose() {
-        if (this.connection) {
-            this.connection.end();
-            this.connection = null;
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/ssh-shell.ts
-/**
- * `Shell` on a host over SSH (node-ssh on ssh2): one connection per host, opened once and reused
- * for every command and upload of the run.
- *
- * - The host key is checked in ssh2's `hostVerifier`, which runs during key exchange, before the
- *   client authenticates: a wrong host never sees a signature made with our key.
- * - Only the connect phase (TCP connect, handshake) is retried, with backoff; a refused key or host
- *   key is not, and nothing is retried once a command started (it may have changed the host).
- * - An `error` listener stays on the ssh2 client for the connection's whole life: node-ssh removes its
- *   own once connected, and a late ECONNRESET with no listener crashes Node (node-ssh #421).
- */
-
-
-
-
-
-
-
-
-
-class SshConnectError extends Error {
-    target;
-    phase;
-    retryable;
-    constructor(target, phase, message, 
-    /** True for failures another attempt may not meet (refused, reset, timed out). */
-    retryable) {
-        super(message);
-        this.target = target;
-        this.phase = phase;
-        this.retryable = retryable;
-        this.name = 'SshConnectError';
-    }
-}
-const actionsLog = { info: (m) => info(m), warning: (m) => warning(m) };
-/** After a timeout: TERM, then KILL, then the channel is closed, then we stop waiting. */
-const ssh_shell_KILL_GRACE_MS = 5_000;
-const SFTP_CHUNK = 32 * 1024;
-/** The exit code OpenSSH's client gives when the connection, not the command, failed. */
-const CONNECTION_LOST_EXIT = 255;
-class SshShell {
-    session;
-    jumpSession;
-    options;
-    target;
-    sftp;
-    lostReason;
-    closed = false;
-    constructor(session, jumpSession, options) {
-        this.session = session;
-        this.jumpSession = jumpSession;
-        this.options = options;
-        this.target = options.endpoint.host.label;
-        // Any time later, a connection error (reset, keepalive timeout) ends the session: note why, so
-        // the next command fails with the reason instead of a bare "Not connected".
-        const lost = (why) => (error) => {
-            if (!this.closed && !this.lostReason)
-                this.lostReason = error?.message ? `${why}: ${error.message}` : why;
-        };
-        session.client.on('error', lost('connection error'));
-        session.client.on('close', lost('connection closed'));
-        jumpSession?.client.on('error', lost('jump host connection error'));
-        jumpSession?.client.on('close', lost('jump host connection closed'));
-    }
-    /** The host key the server presented (and that was verified, unless the check is off). */
-    get hostKey() {
-        return this.session.hostKey;
-    }
-    get jumpHostKey() {
-        return this.jumpSession?.hostKey;
-    }
-    static async connect(options) {
-        const log = options.log ?? actionsLog;
-        const label = options.endpoint.host.label;
-        return retry(async () => {
-            let jump;
-            try {
-                let sock;
-                if (options.jump) {
-                    jump = await openSession(options.jump, await tcpConnect(options.jump, options.connectTimeoutMs), options, log);
-                    sock = await forwardThrough(jump, options.endpoint, options.connectTimeoutMs);
-                }
-                else {
-                    sock = await tcpConnect(options.endpoint, options.connectTimeoutMs);
-                }
-                const session = await openSession(options.endpoint, sock, options, log);
-                return new SshShell(session, jump, options);
-            }
-            catch (error) {
-                jump?.ssh.dispose();
-                throw error;
-            }
-        }, {
-            attempts: options.connectRetries,
-            initialDelayMs: options.retryDelayMs ?? 2_000,
-            sleep: options.sleep,
-            retryable: (error) => error instanceof SshConnectError && error.retryable,
-            onRetry: (error, attempt, delay) => log.warning(`${label}: connection attempt ${attempt} of ${options.connectRetries} failed (${error.message}); trying again in ${delay / 1000}s.`),
-        });
-    }
-    async run(command) {
-        if (this.closed)
-            throw new Error(`${this.target}: the SSH connection was closed before \`${quoteArgs(command.args)}\`.`);
-        if (this.lostReason)
-            throw new Error(`${this.target}: the SSH connection is gone (${this.lostReason}); \`${quoteArgs(command.args)}\` was not run.`);
-        const line = remoteCommandLine(command);
-        const timeoutMs = command.timeoutMs ?? this.options.commandTimeoutMs;
-        const started = Date.now();
-        const out = new Collector();
-        const err = new Collector();
-        const log = this.options.log ?? actionsLog;
-        const streamer = command.stream ? new LineStreamer((text) => log.info(text)) : undefined;
-        let channel;
-        let timedOut = false;
-        const timers = [];
-        let giveUp;
-        const abandoned = new Promise((resolve) => (giveUp = () => resolve(null)));
-        const execution = this.session.ssh
-            .execCommand(line, {
-            stdin: command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : external_node_stream_.Readable.from([command.stdin]),
-            noTrim: true,
-            onChannel: (ch) => {
-                channel = ch;
-                // A command that exits before reading all its stdin closes the channel: not our error.
-                ch.on('error', () => { });
-            },
-            onStdout: (chunk) => {
-                const text = out.push(chunk);
-                streamer?.push(text);
-            },
-            onStderr: (chunk) => {
-                const text = err.push(chunk);
-                streamer?.push(text);
-            },
-        })
-            .catch((error) => {
-            // The exec request itself failed (the connection went, or the server refused a channel).
-            err.text += `${error.message}\n`;
-            return { code: null, signal: null, stdout: '', stderr: '' };
-        });
-        timers.push(setTimeout(() => {
-            timedOut = true;
-            sendSignal(channel, 'TERM');
-            timers.push(setTimeout(() => sendSignal(channel, 'KILL'), ssh_shell_KILL_GRACE_MS));
-            timers.push(setTimeout(() => channel?.close(), ssh_shell_KILL_GRACE_MS * 2));
-            timers.push(setTimeout(() => giveUp?.(), ssh_shell_KILL_GRACE_MS * 3));
-        }, timeoutMs));
-        const response = await Promise.race([execution, abandoned]);
-        for (const timer of timers)
-            clearTimeout(timer);
-        streamer?.flush();
-        let exitCode = response?.code ?? CONNECTION_LOST_EXIT;
-        let signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
-        if (response && response.code === null && !response.signal && !timedOut) {
-            // No exit status: the channel closed under the command (connection lost). Never a success.
-            err.text += `${this.target}: the connection ended before the command reported its exit status${this.lostReason ? ` (${this.lostReason})` : ''}.\n`;
-            exitCode = CONNECTION_LOST_EXIT;
-        }
-        if (signal && exitCode === 0)
-            exitCode = 128;
-        const result = { exitCode, signal, timedOut, stdout: out.end(), stderr: err.end(), durationMs: Date.now() - started };
-        return shell_checkResult(this.target, command, result);
-    }
-    /**
-     * Writes a file over SFTP. The mode is set on the open handle before any byte is written, so a
-     * secret is never readable by others, not even for a moment, even when the file existed before.
-     */
-    async writeFile(path, content, mode) {
-        if (this.lostReason)
-            throw new Error(`${this.target}: the SSH connection is gone (${this.lostReason}); ${path} was not written.`);
-        this.sftp ??= this.session.ssh.requestSFTP();
-        const sftp = await this.sftp;
-        const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-        const call = (fn) => new Promise((resolve, reject) => fn((error, value) => (error ? reject(new Error(`${this.target}: writing ${path} over SFTP failed: ${error.message}`)) : resolve(value))));
-        const handle = await call((cb) => sftp.open(path, 'w', { mode }, cb));
-        try {
-            await call((cb) => sftp.fchmod(handle, mode, cb));
-            for (let offset = 0; offset < data.length; offset += SFTP_CHUNK) {
-                const length = Math.min(SFTP_CHUNK, data.length - offset);
-                await call((cb) => sftp.write(handle, data, offset, length, offset, cb));
-            }
-        }
-        finally {
-            await call((cb) => sftp.close(handle, cb));
-        }
-    }
-    async close() {
-        if (this.closed)
-            return;
-        this.closed = true;
-        if (this.sftp) {
-            try {
-                (await this.sftp).end();
-            }
-            catch {
-                // The SFTP session never opened: nothing to end.
-            }
-        }
-        this.session.ssh.dispose();
-        this.jumpSession?.ssh.dispose();
-    }
-}
-/**
- * Sends a signal request (RFC 4254 6.9); OpenSSH's sshd delivers it to the command's process group.
- * ssh2's `channel.signal()` sends nothing once our side of the channel is ended (stdin closed, which
- * every command here does at once), though the protocol allows it: so the request goes out directly.
- */
-function sendSignal(channel, name) {
-    const ch = channel;
-    // 'eof' is our stdin ended: the channel is still open both ways for requests.
-    if (ch?.outgoing && ['open', 'eof'].includes(ch.outgoing.state))
-        ch._client?._protocol?.signal(ch.outgoing.id, name);
-}
-/** Decodes a byte stream as UTF-8 without splitting characters across chunks. */
-class Collector {
-    text = '';
-    decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    push(chunk) {
-        const piece = this.decoder.write(chunk);
-        this.text += piece;
-        return piece;
-    }
-    end() {
-        this.text += this.decoder.end();
-        return this.text;
-    }
-}
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/**
- * The command line of an SSH exec request, which the host's login shell (POSIX, as for `ssh host
- * cmd`) interprets: every word quoted by `quoteArgs`. The environment has to travel in this line (sshd
- * refuses most `env` requests, AcceptEnv), so it is visible in the host's process list: never put a
- * secret in `Command.env` (they go on stdin or in 0600 files).
- */
-function remoteCommandLine(command) {
-    const words = [];
-    if (command.cwd)
-        words.push('cd', quoteArg(command.cwd), '&&');
-    const env = Object.entries(command.env ?? {});
-    if (env.length) {
-        words.push('env');
-        for (const [name, value] of env) {
-            if (!ENV_NAME.test(name))
-                throw new Error(`invalid environment variable name "${name}"`);
-            words.push(quoteArg(`${name}=${value}`));
-        }
-    }
-    words.push(quoteArgs(command.args));
-    return words.join(' ');
-}
-/** TCP to the endpoint, bounded by its own timeout (ssh2's readyTimeout covers only the handshake). */
-function tcpConnect(endpoint, timeoutMs) {
-    const { host, port, label } = endpoint.host;
-    return new Promise((resolve, reject) => {
-        const socket = (0,external_node_net_.connect)({ host, port });
-        const timer = setTimeout(() => {
-            socket.destroy();
-            reject(new SshConnectError(label, 'connect', `${label}: TCP connection timed out after ${timeoutMs / 1000}s`, true));
-        }, timeoutMs);
-        socket.once('connect', () => {
-            clearTimeout(timer);
-            socket.removeAllListeners('error');
-            resolve(socket);
-        });
-        socket.once('error', (error) => {
-            clearTimeout(timer);
-            const permanent = error.code === 'ENOTFOUND';
-            reject(new SshConnectError(label, 'connect', `${label}: TCP connection failed: ${error.code ?? error.message}${permanent ? ' (no such host name)' : ''}`, !permanent));
-        });
-    });
-}
-/** A TCP channel from the jump host to the target: the target's SSH session runs inside it. */
-async function forwardThrough(jump, target, timeoutMs) {
-    const { host, port, label } = target.host;
-    let timer;
-    try {
-        return await Promise.race([
-            jump.ssh.forwardOut('127.0.0.1', 0, host, port),
-            new Promise((_, reject) => {
-                timer = setTimeout(() => reject(new SshConnectError(label, 'connect', `${label}: no connection through the jump host within ${timeoutMs / 1000}s`, true)), timeoutMs);
-            }),
-        ]);
-    }
-    catch (error) {
-        if (error instanceof SshConnectError)
-            throw error;
-        // sshd on the jump host answers "Connection refused" / "open failed" when it cannot reach the target.
-        throw new SshConnectError(label, 'connect', `${label}: the jump host could not connect to it: ${error.message}`, true);
-    }
-    finally {
-        clearTimeout(timer);
-    }
-}
-/** SSH handshake, host key check and authentication over `sock`. */
-async function openSession(endpoint, sock, options, log) {
-    const { host } = endpoint;
-    const label = host.label;
-    let seen;
-    let refusal;
-    const pins = pinsForHost(endpoint.hostKeys, host.host, host.port);
-    const ssh = new NodeSSH();
-    const connecting = ssh.connect({
-        sock: sock,
-        username: host.user,
-        privateKey: endpoint.key.text,
-        passphrase: endpoint.key.passphrase,
-        readyTimeout: options.connectTimeoutMs,
-        keepaliveInterval: options.keepaliveIntervalMs ?? 15_000,
-        keepaliveCountMax: 4,
-        // Without this, the server picks its preferred key type, which may not be the one pinned.
-        algorithms: options.insecureSkipHostKeyCheck ? undefined : { serverHostKey: hostKeyAlgorithms(pins) },
-        // Called with the raw public key blob (no hostHash): its SHA256 is OpenSSH's fingerprint.
-        hostVerifier: (blob) => {
-            const verdict = verifyHostKey(endpoint.hostKeys, host.host, host.port, blob);
-            seen = verdict.key;
-            if (options.insecureSkipHostKeyCheck) {
-                log.warning(`${label}: host key NOT verified (insecure-skip-host-key-check); it presented ${seen.keyType} ${seen.fingerprint}. ` +
-                    `Pin it: add ${seen.fingerprint} to \`${endpoint.hostKeysInput}\` and drop insecure-skip-host-key-check.`);
-                return true;
-            }
-            if (!verdict.ok)
-                refusal = describeHostKeyFailure(label, verdict, endpoint.hostKeysInput);
-            return verdict.ok;
-        },
-    });
-    // node-ssh creates the client synchronously inside connect(): listen for errors from now on.
-    const client = ssh.connection;
-    client.on('error', () => { });
-    try {
-        await connecting;
-    }
-    catch (error) {
-        ssh.dispose();
-        sock.destroy();
-        throw classifyConnectError(label, endpoint, error, refusal, options.connectTimeoutMs);
-    }
-    if (!seen)
-        throw new SshConnectError(label, 'host-key', `${label}: the host key was never checked`, false);
-    return { ssh, client, hostKey: seen };
-}
-function classifyConnectError(label, endpoint, error, refusal, timeoutMs) {
-    if (refusal)
-        return new SshConnectError(label, 'host-key', refusal, false);
-    const message = error.message;
-    if (error.level === 'client-authentication') {
-        return new SshConnectError(label, 'auth', `${label}: authentication failed: the host refused the key ${endpoint.key.type} ${endpoint.key.fingerprint} for user ${endpoint.host.user} ` +
-            `(is its public key in ~${endpoint.host.user}/.ssh/authorized_keys, and is the user right?)`, false);
-    }
-    if (/no matching host key format/i.test(message)) {
-        return new SshConnectError(label, 'host-key', `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`, false);
-    }
-    if (error.level === 'client-timeout' || /timed out/i.test(message)) {
-        return new SshConnectError(label, 'handshake', `${label}: SSH handshake timed out after ${timeoutMs / 1000}s (${message})`, true);
-    }
-    // Reset, closed before the handshake finished ("No response from server"): worth another try.
-    return new SshConnectError(label, 'handshake', `${label}: SSH handshake failed: ${message}`, true);
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/ssh/fleet.ts
@@ -69659,7 +65357,7 @@ function defaultDescribe(outcome) {
     if (outcome.status === 'skipped')
         return `${outcome.host.label}: skipped`;
     const how = outcome.status === 'ok' ? 'done' : `failed${outcome.error ? `: ${outcome.error.message.split('\n')[0]}` : ''}`;
-    return `${outcome.host.label}: ${how} in ${inputs_formatDuration(outcome.durationMs)}`;
+    return `${outcome.host.label}: ${how} in ${formatDuration(outcome.durationMs)}`;
 }
 async function forEachHost(hosts, options, work, callbacks = {}) {
     const sink = callbacks.sink ?? actionsSink;
@@ -69715,14 +65413,6 @@ async function forEachHost(hosts, options, work, callbacks = {}) {
     return outcomes;
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/index.ts
-
-
-
-
-
-
-
 ;// CONCATENATED MODULE: ../../packages/core/src/host/deploy-lock.ts
 /**
  * A lock on a host, so that two deployments of one thing (two runs, two jobs of a matrix) never
@@ -69742,7 +65432,7 @@ class LockTimeoutError extends Error {
     holder;
     constructor(target, holder, waitedMs) {
         super(`${target}: another deployment holds the deploy lock (${holder?.description ?? 'holder unknown'}); ` +
-            `gave up after waiting ${inputs_formatDuration(waitedMs)}. It is released when that deployment ends, or expires at ` +
+            `gave up after waiting ${formatDuration(waitedMs)}. It is released when that deployment ends, or expires at ` +
             `${holder ? new Date(holder.expiresAt * 1000).toISOString() : 'its expiry'}.`);
         this.target = target;
         this.holder = holder;
@@ -69841,7 +65531,7 @@ class DeployLock {
             if (waited >= options.waitMs)
                 throw new LockTimeoutError(this.shell.target, attempt.holder, waited);
             if (!told) {
-                options.onWait?.(`Waiting for the deploy lock, held by ${attempt.holder?.description || 'another deployment'} (up to ${inputs_formatDuration(options.waitMs)}).`);
+                options.onWait?.(`Waiting for the deploy lock, held by ${attempt.holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
                 told = true;
             }
             await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
@@ -69851,6 +65541,184 @@ class DeployLock {
     async release(token) {
         const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, token], stdin: RELEASE_SCRIPT, timeoutMs: 60_000 });
         return result.stdout.trim() === 'released';
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
+/** Job summaries: the table a user reads on the run's page instead of the log. */
+
+/** Markdown table cells: a `|` or a newline in a value would break the row. */
+function tableCell(value) {
+    return value.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+}
+/** Formats a two-column table of facts, values as code. */
+function factsTable(rows) {
+    const lines = ['| | |', '| --- | --- |'];
+    for (const [label, value] of rows)
+        lines.push(`| ${tableCell(label)} | ${value === '' ? '' : `\`${tableCell(value)}\``} |`);
+    return lines.join('\n');
+}
+/** Appends a heading and markdown to the step summary; a no-op when the runner gives no summary file. */
+async function writeSummary(heading, markdown) {
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    await summary.addHeading(heading, 3).addRaw(markdown, true).write();
+}
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
+;// CONCATENATED MODULE: ../../packages/core/src/docker.ts
+/**
+ * The docker CLI, spoken through a `Shell` so the same code runs on the runner and on a host.
+ * Registry credentials live only in a throwaway DOCKER_CONFIG directory (`RegistrySession`) and
+ * reach docker on stdin, never in argv or in the user's ~/.docker/config.json.
+ */
+
+
+
+/** Cache backends of `docker buildx build`; the legacy builder has none and ignores the input. */
+const CACHE_TYPES = (/* unused pure expression or super */ null && (['none', 'gha', 'registry', 'inline']));
+class DockerCli {
+    shell;
+    env;
+    constructor(shell, env = {}) {
+        this.shell = shell;
+        this.env = env;
+    }
+    /** The same CLI with its client configuration (credentials) in `dir`. */
+    withConfigDir(dir) {
+        return new DockerCli(this.shell, { ...this.env, DOCKER_CONFIG: dir });
+    }
+    run(args, options = {}) {
+        return this.shell.run({ ...options, args: ['docker', ...args], env: { ...this.env, ...options.env } });
+    }
+    /** buildx when the plugin answers; otherwise the classic builder that every docker has. */
+    async detectBuilder() {
+        const result = await this.run(['buildx', 'version'], { allowFailure: true, timeoutMs: 30_000 });
+        return result.exitCode === 0 ? 'buildx' : 'legacy';
+    }
+    /** Builds (and with buildx and `spec.push`, pushes); returns the digest buildx reports, if any. */
+    async build(builder, spec, metadataFile) {
+        const args = builder === 'buildx' ? ['buildx', 'build'] : ['build'];
+        args.push('--file', spec.file);
+        if (spec.target)
+            args.push('--target', spec.target);
+        for (const tag of spec.tags)
+            args.push('--tag', tag);
+        for (const [key, value] of spec.labels)
+            args.push('--label', `${key}=${value}`);
+        for (const [key, value] of spec.buildArgs)
+            args.push('--build-arg', `${key}=${value}`);
+        if (spec.noCache)
+            args.push('--no-cache');
+        if (spec.pull)
+            args.push('--pull');
+        if (builder === 'buildx') {
+            if (spec.platforms.length)
+                args.push('--platform', spec.platforms.join(','));
+            args.push(...buildxCacheArgs(spec));
+            args.push(spec.push ? '--push' : '--load');
+            if (metadataFile)
+                args.push('--metadata-file', metadataFile);
+        }
+        args.push(spec.context);
+        // DOCKER_BUILDKIT=0 keeps a newer CLI without buildx on the classic builder instead of failing.
+        const env = builder === 'legacy' ? { DOCKER_BUILDKIT: '0' } : {};
+        await this.run(args, { env, stream: true });
+    }
+    /** Pushes one reference, trying again on errors a registry gives when busy; returns its digest. */
+    async push(reference, attempts = 3) {
+        const result = await retry(async () => {
+            const pushed = await this.run(['push', reference], { stream: true, allowFailure: true });
+            if (pushed.exitCode !== 0)
+                throw new CommandError(this.shell.target, ['docker', 'push', reference], pushed);
+            return pushed;
+        }, {
+            attempts,
+            initialDelayMs: 2_000,
+            retryable: (error) => error instanceof CommandError && isTransientRegistryError(error.result.stderr + error.result.stdout),
+            onRetry: (error, attempt, delay) => warning(`Push of ${reference} failed (attempt ${attempt}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
+        });
+        const digest = /digest: (sha256:[a-f0-9]{64})/.exec(result.stdout)?.[1];
+        if (!digest)
+            throw new Error(`docker push ${reference} reported no digest:\n${lastLines(result.stdout, 5)}`);
+        return digest;
+    }
+    async inspectImage(reference) {
+        const result = await this.run(['image', 'inspect', '--format', '{{json .}}', reference]);
+        const image = JSON.parse(result.stdout);
+        return { id: image.Id, size: image.Size, repoDigests: image.RepoDigests ?? [] };
+    }
+}
+function buildxCacheArgs(spec) {
+    switch (spec.cache) {
+        case 'none':
+            return [];
+        case 'gha':
+            return ['--cache-from', 'type=gha', '--cache-to', 'type=gha,mode=max'];
+        case 'inline':
+            return ['--cache-from', `type=registry,ref=${spec.tags[0]}`, '--cache-to', 'type=inline'];
+        case 'registry':
+            return ['--cache-from', `type=registry,ref=${spec.cacheRef}`, '--cache-to', `type=registry,ref=${spec.cacheRef},mode=max`];
+    }
+}
+/** Errors worth another try: the registry was busy or the connection dropped, not a refusal. */
+function isTransientRegistryError(output) {
+    if (/unauthorized|denied|forbidden|not found|manifest invalid|name unknown/i.test(output))
+        return false;
+    return /\b(50[0234]|429)\b|too many requests|toomanyrequests|timeout|timed out|connection reset|broken pipe|unexpected EOF|\bEOF\b|service unavailable|bad gateway|temporar/i.test(output);
+}
+/** Errors meaning the credentials were refused, which no retry will fix. */
+function isAuthError(output) {
+    return /unauthorized|authentication required|denied|incorrect username or password|401/i.test(output);
+}
+/**
+ * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
+ * and with it the only copy of the credentials docker wrote.
+ */
+class RegistrySession {
+    registry;
+    configDir;
+    docker;
+    constructor(registry, configDir, docker) {
+        this.registry = registry;
+        this.configDir = configDir;
+        this.docker = docker;
+    }
+    static async open(docker, credentials, parentDir) {
+        const { registry, username, password, inputs } = credentials;
+        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), 'slipway-docker-XXXXXXXX'] });
+        const configDir = made.stdout.trim();
+        const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
+        const login = await session.docker.run(['login', '--username', username, '--password-stdin', registry], {
+            stdin: password,
+            allowFailure: true,
+            timeoutMs: 120_000,
+        });
+        if (login.exitCode !== 0) {
+            await session.close();
+            const output = `${login.stderr}\n${login.stdout}`;
+            if (isAuthError(output)) {
+                throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
+                    `(for GHCR, a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with \`permissions: packages: write\`).\n` +
+                    lastLines(output, 3));
+            }
+            throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
+        }
+        return session;
+    }
+    async close() {
+        await this.docker.shell.run({ args: ['rm', '-rf', this.configDir], allowFailure: true });
     }
 }
 
@@ -69922,26 +65790,80 @@ function imagesToPrune(records, keep, inUse) {
     return [...new Set([...released.slice(keep), ...failed])].filter((id) => !kept.has(id) && !inUse.has(id));
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/host/index.ts
+;// CONCATENATED MODULE: ../../packages/core/src/image-ref.ts
+/**
+ * Image references: `registry/namespace/name[:tag][@digest]`, following the grammar of
+ * distribution/reference (the one docker itself applies), plus GHCR's rule that the whole
+ * repository path is lowercase (an owner "My-Org" must be pushed as "my-org").
+ */
 
-
-
-;// CONCATENATED MODULE: ../../packages/core/src/index.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const DOCKER_HUB = 'docker.io';
+/** A first path part is a registry host when it has a dot or a port, or is `localhost`. */
+function isRegistryHost(part) {
+    return part.includes('.') || part.includes(':') || part === 'localhost';
+}
+function parseImageRef(input, raw, options = {}) {
+    const text = raw.trim();
+    if (text === '')
+        throw new InputError(input, 'is empty: give an image such as ghcr.io/owner/app.');
+    if (/\s/.test(text))
+        throw new InputError(input, `"${text}" contains white space.`);
+    let rest = text;
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!DIGEST.test(digest))
+            throw new InputError(input, `"${digest}" is not a digest: expected sha256: and 64 hex digits.`);
+    }
+    let tag;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.lastIndexOf(':');
+    if (colon > lastSlash) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag)) {
+            throw new InputError(input, `tag "${tag}" is not valid: up to 128 letters, digits, _ . -, not starting with . or -.`);
+        }
+    }
+    const parts = rest.split('/');
+    let registry = DOCKER_HUB;
+    if (parts.length > 1 && isRegistryHost(parts[0]))
+        registry = parts.shift().toLowerCase();
+    if (registry === DOCKER_HUB && parts.length === 1)
+        parts.unshift('library');
+    let repository = parts.join('/');
+    const lowercased = repository !== repository.toLowerCase();
+    if (lowercased) {
+        if (!options.lowercase) {
+            throw new InputError(input, `"${repository}" has uppercase letters; registries accept lowercase only: use "${repository.toLowerCase()}".`);
+        }
+        repository = repository.toLowerCase();
+    }
+    for (const part of repository.split('/')) {
+        if (!PATH_COMPONENT.test(part)) {
+            throw new InputError(input, `"${part}" in "${text}" is not a valid repository name part (lowercase letters, digits, and . _ - between them).`);
+        }
+    }
+    return { registry, repository, tag, digest, lowercased };
+}
+/** `registry/repository`, without tag or digest: the name tags are added to. */
+function imageName(ref) {
+    return `${ref.registry}/${ref.repository}`;
+}
+function formatImageRef(ref) {
+    return imageName(ref) + (ref.tag ? `:${ref.tag}` : '') + (ref.digest ? `@${ref.digest}` : '');
+}
+function withTag(ref, tag) {
+    return { registry: ref.registry, repository: ref.repository, tag };
+}
+function withDigest(ref, digest) {
+    return { registry: ref.registry, repository: ref.repository, digest };
+}
 
 ;// CONCATENATED MODULE: ./src/health.ts
 /**
@@ -69957,7 +65879,7 @@ async function inspectContainer(docker, name) {
     if (result.exitCode !== 0) {
         if (/no such (container|object)/i.test(result.stderr))
             return undefined;
-        throw new Error(`docker container inspect ${name} failed on ${docker.shell.target}: ${shell_lastLines(result.stderr, 3)}`);
+        throw new Error(`docker container inspect ${name} failed on ${docker.shell.target}: ${lastLines(result.stderr, 3)}`);
     }
     const c = JSON.parse(result.stdout);
     const log = c.State.Health?.Log ?? [];
@@ -70006,8 +65928,8 @@ async function waitUntilHealthy(docker, name, check, options) {
                 if (c.health === 'healthy')
                     return 'the image\'s HEALTHCHECK reports healthy';
                 if (c.health === 'unhealthy')
-                    throw new UnhealthyError(`the image's HEALTHCHECK reports unhealthy${c.healthOutput ? `: ${shell_lastLines(c.healthOutput, 5)}` : ''}`);
-                last = c.healthOutput ? `health: ${c.health}: ${shell_lastLines(c.healthOutput, 3)}` : `health: ${c.health}`;
+                    throw new UnhealthyError(`the image's HEALTHCHECK reports unhealthy${c.healthOutput ? `: ${lastLines(c.healthOutput, 5)}` : ''}`);
+                last = c.healthOutput ? `health: ${c.health}: ${lastLines(c.healthOutput, 3)}` : `health: ${c.health}`;
             }
             else if (check.kind === 'cmd' || check.kind === 'url') {
                 const args = check.kind === 'cmd'
@@ -70020,7 +65942,7 @@ async function waitUntilHealthy(docker, name, check, options) {
                 }
                 const what = check.kind === 'cmd' ? `\`${check.command}\`` : quoteArgs(['GET', check.url]);
                 const output = probe.stderr.trim() || probe.stdout.trim();
-                last = `${what} ${probe.timedOut ? 'timed out' : `exited with ${probe.exitCode}`}${output ? `: ${shell_lastLines(output, 3)}` : ''}`;
+                last = `${what} ${probe.timedOut ? 'timed out' : `exited with ${probe.exitCode}`}${output ? `: ${lastLines(output, 3)}` : ''}`;
             }
             else if (mode === 'auto' && elapsed >= settleMs) {
                 return `running for ${Math.round(settleMs / 1000)}s without restarting`;
@@ -70076,7 +65998,7 @@ class HostDeployment {
         this.paths = paths;
         this.options = options;
         this.log = log;
-        this.docker = new docker_DockerCli(shell);
+        this.docker = new DockerCli(shell);
         this.history = new ReleaseHistory(shell, paths.history);
     }
     /**
@@ -70092,7 +66014,7 @@ class HostDeployment {
             return;
         }
         const registry = parseImageRef('image', image).registry;
-        const session = await docker_RegistrySession.open(this.docker, { registry, username: auth.username, password: auth.password, inputs: ['registry-username', 'registry-password'] }, this.paths.dir);
+        const session = await RegistrySession.open(this.docker, { registry, username: auth.username, password: auth.password, inputs: ['registry-username', 'registry-password'] }, this.paths.dir);
         try {
             await session.docker.run(['pull', image], { stream: true, timeoutMs: this.options.pullTimeoutMs });
         }
@@ -70243,7 +66165,7 @@ class HostDeployment {
             this.log.info(`Starting ${spec.name} from ${imageLabel}`);
             const started = await this.docker.run(args, { allowFailure: true, timeoutMs: 120_000 });
             if (started.exitCode !== 0)
-                throw new Error(`docker run failed: ${shell_lastLines(started.stderr || started.stdout, 5)}`);
+                throw new Error(`docker run failed: ${lastLines(started.stderr || started.stdout, 5)}`);
         }
         finally {
             if (envFile)
@@ -70271,11 +66193,13 @@ class HostDeployment {
             if (removed.exitCode === 0)
                 this.log.info(`Pruned ${names[0] ?? imageId} (older than the last ${this.options.keepReleases} releases).`);
             else
-                this.log.warning(`Could not prune ${imageId}: ${shell_lastLines(removed.stderr, 2)}`);
+                this.log.warning(`Could not prune ${imageId}: ${lastLines(removed.stderr, 2)}`);
         }
     }
 }
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = require("node:fs");
 ;// CONCATENATED MODULE: ./src/inputs.ts
 /**
  * The only file that reads ec2-deploy's own inputs: every action.yml input name appears here (the
@@ -70296,12 +66220,12 @@ function getInputs(read, run, workspace = process.cwd()) {
     const rollback = parseBoolean('rollback', read('rollback'), false);
     const rawImage = read('image').trim();
     if (script.trim() && rawImage)
-        throw new inputs_InputError('script', 'and `image` are both set: give `image` to deploy a container, or `script` to run a script, not both.');
+        throw new InputError('script', 'and `image` are both set: give `image` to deploy a container, or `script` to run a script, not both.');
     if (script.trim() && rollback)
-        throw new inputs_InputError('rollback', 'is true while `script` is set: a script run has no release to roll back.');
+        throw new InputError('rollback', 'is true while `script` is set: a script run has no release to roll back.');
     const mode = script.trim() ? 'script' : rollback ? 'rollback' : 'deploy';
     if (mode === 'deploy' && !rawImage) {
-        throw new inputs_InputError('image', 'is empty: give the image to deploy (build-push\'s image-ref output), or `script`, or `rollback: true`.');
+        throw new InputError('image', 'is empty: give the image to deploy (build-push\'s image-ref output), or `script`, or `rollback: true`.');
     }
     let image;
     let imageText;
@@ -70314,13 +66238,13 @@ function getInputs(read, run, workspace = process.cwd()) {
     const password = read('registry-password');
     const username = read('registry-username').trim();
     if (password && !username)
-        throw new inputs_InputError('registry-username', 'is empty while `registry-password` is set: give the registry user (for GHCR, github.actor).');
+        throw new InputError('registry-username', 'is empty while `registry-password` is set: give the registry user (for GHCR, github.actor).');
     const env = new Map();
     const envFile = read('env-file').trim();
     if (envFile) {
         const path = (0,external_node_path_namespaceObject.isAbsolute)(envFile) ? envFile : (0,external_node_path_namespaceObject.resolve)(workspace, envFile);
         if (!(0,external_node_fs_namespaceObject.existsSync)(path))
-            throw new inputs_InputError('env-file', `${path} does not exist (paths are relative to the workspace, ${workspace}).`);
+            throw new InputError('env-file', `${path} does not exist (paths are relative to the workspace, ${workspace}).`);
         for (const [key, value] of parseKeyValues('env-file', (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8')))
             env.set(key, value);
     }
@@ -70330,38 +66254,38 @@ function getInputs(read, run, workspace = process.cwd()) {
         // Script mode exports them in bash, which takes only shell names.
         for (const key of env.keys())
             if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
-                throw new inputs_InputError('env', `${key} is not a shell variable name (letters, digits, _), which script mode needs.`);
+                throw new InputError('env', `${key} is not a shell variable name (letters, digits, _), which script mode needs.`);
     }
     const name = read('name').trim() || defaultName(run);
     if (!CONTAINER_NAME.test(name))
-        throw new inputs_InputError('name', `"${name}" is not a valid container name (letters, digits, _ . -, starting with a letter or digit).`);
+        throw new InputError('name', `"${name}" is not a valid container name (letters, digits, _ . -, starting with a letter or digit).`);
     const ports = parseList(read('ports'));
     for (const port of ports) {
         if (!PORT.test(port))
-            throw new inputs_InputError('ports', `"${port}" is not a port mapping: write [ip:]host-port:container-port[/tcp|udp], e.g. 8080:80 or 127.0.0.1:8080:80.`);
+            throw new InputError('ports', `"${port}" is not a port mapping: write [ip:]host-port:container-port[/tcp|udp], e.g. 8080:80 or 127.0.0.1:8080:80.`);
     }
     const volumes = parseList(read('volumes'));
     for (const volume of volumes) {
         if (!/^[^:\s]+:\/[^:\s]*(:[a-z,]+)?$/.test(volume))
-            throw new inputs_InputError('volumes', `"${volume}" is not a volume: write name:/path or /host/path:/path, optionally :ro.`);
+            throw new InputError('volumes', `"${volume}" is not a volume: write name:/path or /host/path:/path, optionally :ro.`);
     }
     const network = read('network').trim() || undefined;
     if (network && !NETWORK.test(network))
-        throw new inputs_InputError('network', `"${network}" is not a network name.`);
+        throw new InputError('network', `"${network}" is not a network name.`);
     const restart = read('restart').trim() || 'unless-stopped';
     if (!RESTART.test(restart))
-        throw new inputs_InputError('restart', `"${restart}" is not a restart policy: no, always, unless-stopped or on-failure[:N].`);
+        throw new InputError('restart', `"${restart}" is not a restart policy: no, always, unless-stopped or on-failure[:N].`);
     const runArgs = splitWords('run-args', read('run-args'));
     for (const arg of runArgs) {
         if (OWNED_RUN_ARGS.test(arg))
-            throw new inputs_InputError('run-args', `${arg} is set by the action itself (use \`name\`, \`restart\`, \`env\`, \`env-file\` instead).`);
+            throw new InputError('run-args', `${arg} is set by the action itself (use \`name\`, \`restart\`, \`env\`, \`env-file\` instead).`);
     }
     const healthCmd = read('health-cmd').trim();
     const healthUrl = read('health-url').trim();
     if (healthCmd && healthUrl)
-        throw new inputs_InputError('health-cmd', 'and `health-url` are both set: give one.');
+        throw new InputError('health-cmd', 'and `health-url` are both set: give one.');
     if (healthUrl && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(healthUrl))
-        throw new inputs_InputError('health-url', `"${healthUrl}" is not an http(s) URL.`);
+        throw new InputError('health-url', `"${healthUrl}" is not an http(s) URL.`);
     const health = healthCmd ? { kind: 'cmd', command: healthCmd } : healthUrl ? { kind: 'url', url: healthUrl } : { kind: 'auto' };
     const connection = parseConnectionInputs(read);
     return {
@@ -70383,7 +66307,7 @@ function getInputs(read, run, workspace = process.cwd()) {
 function defaultName(run) {
     const name = run.repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
     if (!name)
-        throw new inputs_InputError('name', 'is empty and the repository name is unknown: give the container name.');
+        throw new InputError('name', 'is empty and the repository name is unknown: give the container name.');
     return name;
 }
 /**
@@ -70433,7 +66357,7 @@ function splitWords(input, raw) {
         }
     }
     if (quote)
-        throw new inputs_InputError(input, `has an unclosed ${quote} quote.`);
+        throw new InputError(input, `has an unclosed ${quote} quote.`);
     if (inWord)
         words.push(word);
     return words;
@@ -70669,7 +66593,7 @@ function describeOutcome(outcome) {
     const label = outcome.host.label;
     if (outcome.status === 'skipped' || !result)
         return `${label}: skipped`;
-    const time = inputs_formatDuration(result.durationMs || outcome.durationMs);
+    const time = formatDuration(result.durationMs || outcome.durationMs);
     if (result.ok) {
         if (result.mode === 'script')
             return `${label}: script succeeded (${time})`;
@@ -70682,7 +66606,7 @@ function summaryTable(results) {
     for (const r of results) {
         const outcome = r.ok ? '✅ ok' : r.rolledBack ? '↩️ failed, rolled back' : `❌ ${r.error?.startsWith('skipped') ? 'skipped' : 'failed'}`;
         const code = (value) => (value ? `\`${tableCell(value)}\`` : '');
-        lines.push(`| ${tableCell(r.host)} | ${outcome}${r.error ? `<br>${tableCell(r.error.split('\n')[0])}` : ''} | ${code(r.mode === 'script' ? 'script' : r.image)} | ${code(r.previousImage)} | ${inputs_formatDuration(r.durationMs)} | ${code(r.hostKey)} |`);
+        lines.push(`| ${tableCell(r.host)} | ${outcome}${r.error ? `<br>${tableCell(r.error.split('\n')[0])}` : ''} | ${code(r.mode === 'script' ? 'script' : r.image)} | ${code(r.previousImage)} | ${formatDuration(r.durationMs)} | ${code(r.hostKey)} |`);
     }
     return lines.join('\n');
 }

@@ -39,11 +39,18 @@ lock_sandbox() {
 
 # spawn LOG CMD...: start a daemon in its own session with no inherited stdio, so it outlives
 # this script and never holds the caller's pipes open (a test runner reading our output would hang),
-# nor our lock (fd 9), which would block every later sandbox script for as long as it runs.
+# nor a lock: ours (fd 9) or a caller's (`flock FILE up.sh` holds FILE on some fd of its own), which
+# would block every later user of that lock for as long as the daemon runs.
 spawn() {
   local logfile=$1
   shift
-  setsid -f "$@" >>"$logfile" 2>&1 </dev/null 9>&-
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec setsid -f "$@" >>"$logfile" 2>&1 </dev/null
+  )
 }
 
 # wait_for SECONDS WHAT LOGFILE CMD...: poll CMD until it succeeds; on timeout show LOGFILE.

@@ -10,7 +10,8 @@ export class ArgvWatcher {
 
   start(intervalMs = 20): this {
     this.sample();
-    this.timer = setInterval(() => this.sample(), intervalMs);
+    // unref: a test that fails before stop() must not keep Jest from exiting.
+    this.timer = setInterval(() => this.sample(), intervalMs).unref();
     return this;
   }
 

@@ -12,16 +12,8 @@ import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
 import { composeWorkspace, fixtureDir, httpGet, pushAppImage } from './support/compose-app.js';
 import { docker, exec, mustExec } from './support/exec.js';
-import { repoRoot, runAction } from './support/run-action.js';
+import { runAction } from './support/run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
-
-/**
- * Remote mode runs on core's SshShell and connection-input parser (packages/core/src/ssh, issue 3).
- * Until that is in the tree these tests are skipped, loudly, rather than failing for a missing part.
- */
-const sshReady = existsSync(join(repoRoot, 'packages/core/src/ssh/index.ts'));
-const remoteDescribe = sshReady ? describe : describe.skip;
-if (!sshReady) console.warn('compose-up remote e2e skipped: packages/core/src/ssh/index.ts is not there yet (issue 3).');
 
 const project = 'slipway-e2e-remote';
 const stack = 'slipway-e2e-stack';
@@ -31,10 +23,13 @@ let workspace: string;
 let images: { v1: string; v2: string; broken: string };
 
 const releaseBase = (host: SandboxHost) => join(host.home, 'slipway', project);
+/** How the action names a host in its log, errors and outputs. */
+const label = (host: SandboxHost) => `${host.user}@${host.address}:${host.port}`;
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function connection(targets: readonly SandboxHost[]): Record<string, string> {
   return {
-    hosts: targets.map((h) => `${h.user}@${h.address}:${h.port}`).join('\n'),
+    hosts: targets.map(label).join('\n'),
     'ssh-key': readFileSync(sandbox.keys.ed25519, 'utf8'),
     'host-fingerprints': targets.map((h) => h.hostKeyFingerprint).join('\n'),
     'registry-username': sandbox.registry.username,
@@ -84,7 +79,6 @@ function cleanUp(): void {
 }
 
 beforeAll(() => {
-  if (!sshReady) return;
   sandbox = loadSandbox();
   hosts = sandbox.hosts.slice(0, 2);
   if (hosts.length < 2) throw new Error('these tests need two sandbox hosts (test/sandbox/up.sh --hosts 2)');
@@ -98,10 +92,10 @@ beforeAll(() => {
 }, 180_000);
 
 afterAll(() => {
-  if (sshReady) cleanUp();
+  cleanUp();
 });
 
-remoteDescribe('compose-up (hosts)', () => {
+describe('compose-up (hosts)', () => {
   it('deploys the proxy and app to two hosts, building the proxy on each from the uploaded context', async () => {
     const watcher = new ArgvWatcher().start();
     const result = await deploy({ images: `app=${images.v1}` });
@@ -132,14 +126,22 @@ remoteDescribe('compose-up (hosts)', () => {
     }
     expect(result.log).not.toContain(sandbox.registry.password);
     expect(watcher.containing(sandbox.registry.password)).toEqual([]);
+    // The host keys it met, to pin: the ones the sandbox hosts have.
+    expect(result.outputs['host-fingerprints'].split('\n').sort()).toEqual(hosts.map((h) => h.knownHostsLine).sort());
+    // In parallel, each host's lines are printed together as one group, titled with its outcome.
+    for (const host of hosts) expect(result.raw).toMatch(new RegExp(`^::group::${escape(label(host))}: release \\S+ is up`, 'm'));
   }, 300_000);
 
   it('moves the app to a new digest through `images`, leaving the compose file untouched and the volume kept', async () => {
     const userFile = join(workspace, 'compose.yml');
     const before = createHash('sha256').update(readFileSync(userFile)).digest('hex');
     const previous = hosts.map(currentRelease);
-    const result = await deploy({ images: `app=${images.v2}` });
+    // One host at a time (a rolling deploy): each host's output streams into its own group.
+    const result = await deploy({ images: `app=${images.v2}`, 'max-parallel': '1' });
     expect(result.errors).toEqual([]);
+    const groups = hosts.map((h) => result.raw.indexOf(`::group::${label(h)}\n`));
+    expect(groups[0]).toBeGreaterThanOrEqual(0);
+    expect(groups[1]).toBeGreaterThan(groups[0]);
     expect(createHash('sha256').update(readFileSync(userFile)).digest('hex')).toBe(before);
     const results = JSON.parse(result.outputs.results) as Array<{ previousRelease: string }>;
     hosts.forEach((host, i) => {
@@ -160,6 +162,8 @@ remoteDescribe('compose-up (hosts)', () => {
     expect(result.errors.join('\n')).toMatch(/Service\(s\) app failed: \S+ running, unhealthy/);
     expect(result.errors.join('\n')).toContain('is running again');
     expect(result.log).toContain('app v3-broken: this build never starts its web server');
+    // Those logs, in a group of their own for each host.
+    for (const host of hosts) expect(result.raw).toContain(`::group::Logs of the failing services on ${label(host)}`);
     const results = JSON.parse(result.outputs.results) as Array<Record<string, unknown>>;
     for (const r of results) expect(r).toMatchObject({ ok: false, rolledBack: true });
     hosts.forEach((host, i) => {
@@ -170,7 +174,7 @@ remoteDescribe('compose-up (hosts)', () => {
   }, 300_000);
 });
 
-remoteDescribe('compose-up (swarm)', () => {
+describe('compose-up (swarm)', () => {
   let host: SandboxHost;
   let initialised = false;
 

@@ -1,5 +1,6 @@
-import { describe, expect, it } from '@jest/globals';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunContext } from '@slipway/core';
@@ -23,6 +24,15 @@ function workspace(): string {
 
 const reader = (values: Record<string, string>) => (name: string) => values[name] ?? '';
 
+const FP = 'SHA256:YM5uzrYXRF94lPFDSherNITUFDGVX2fIpASmSvVb0BI';
+let key = '';
+
+beforeAll(() => {
+  const dir = mkdtempSync(join(tmpdir(), 'slipway-keys-'));
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id')]);
+  key = readFileSync(join(dir, 'id'), 'utf8');
+});
+
 describe('inputs', () => {
   it('defaults: the compose file compose finds, the repository as project, runner mode', () => {
     const inputs = getInputs(reader({}), run, workspace());
@@ -37,7 +47,7 @@ describe('inputs', () => {
     const ws = workspace();
     const inputs = getInputs(
       reader({
-        hosts: 'h1', 'project-name': 'shop', services: 'my-node', images: `my-node=ghcr.io/o/node@${digest}`, env: 'B=from env\nC=$literal',
+        hosts: 'h1', 'ssh-key': key, 'host-fingerprints': FP, 'project-name': 'shop', services: 'my-node', images: `my-node=ghcr.io/o/node@${digest}`, env: 'B=from env\nC=$literal',
         'env-file': 'app.env', upload: 'nginx/', 'remote-dir': '/srv/shop', 'keep-releases': '3', build: 'false', wait: 'false',
         'wait-timeout': '5m', 'remove-orphans': 'false', 'registry-password': 'tok',
       }),
@@ -50,8 +60,49 @@ describe('inputs', () => {
       registry: { registry: 'ghcr.io', username: 'octocat', password: 'tok', inputs: ['registry-username', 'registry-password'] },
     });
     expect([...inputs.images]).toEqual([['my-node', `ghcr.io/o/node@${digest}`]]);
+    expect(inputs.connection?.hosts.map((h) => h.label)).toEqual(['ec2-user@h1:22']);
+    expect(inputs.secrets).toEqual(expect.arrayContaining([key, 'tok']));
     // env-file first, then env, each value literal to compose's dotenv readers.
     expect(inputs.envFile).toBe("A=from-file\nB=2\nB='from env'\nC='$literal'\n");
+  });
+
+  it('parses the connection inputs with core, as ec2-deploy does, only when hosts are given', () => {
+    const ws = workspace();
+    const local = getInputs(reader({}), run, ws);
+    expect(local.connection).toBeUndefined();
+    expect(local.secrets).toEqual([]);
+    const remote = getInputs(
+      reader({ hosts: 'deploy@10.0.0.1:2201, 10.0.0.2', user: 'ubuntu', 'ssh-key': key, 'host-fingerprints': FP, upload: 'nginx', 'max-parallel': '1', 'fail-fast': 'false', 'connect-timeout': '5s' }),
+      run,
+      ws,
+    );
+    expect(remote.connection).toMatchObject({ maxParallel: 1, failFast: false, connectTimeoutMs: 5_000, hostKeys: [{ fingerprint: FP }] });
+    expect(remote.connection?.hosts.map((h) => h.label)).toEqual(['deploy@10.0.0.1:2201', 'ubuntu@10.0.0.2:22']);
+  });
+
+  it.each([
+    [{ 'ssh-key': 'k' }, 'Input `hosts`: is empty while `ssh-key` is set'],
+    [{ 'host-fingerprints': FP }, 'Input `hosts`: is empty while `host-fingerprints` is set'],
+    [{ 'jump-host': 'bastion' }, 'Input `hosts`: is empty while `jump-host` is set'],
+  ])('refuses connection inputs %j without hosts, rather than deploying on the runner', (values, message) => {
+    expect(() => getInputs(reader(values), run, workspace())).toThrow(message);
+  });
+
+  it.each([
+    [{ 'ssh-key': '' }, 'Input `ssh-key`'],
+    [{ 'ssh-key': 'not a key' }, 'Input `ssh-key`'],
+    [{ 'max-parallel': '-1' }, 'Input `max-parallel`'],
+    [{ 'host-fingerprints': 'SHA256:short' }, 'Input `host-fingerprints`'],
+    [{ 'insecure-skip-host-key-check': 'true', 'host-fingerprints': FP }, 'Input `insecure-skip-host-key-check`: is true while `host-fingerprints` pins host keys'],
+  ])('refuses bad connection inputs %j naming the input', (values, message) => {
+    const base: Record<string, string> = { hosts: 'h1', upload: 'nginx', 'ssh-key': key };
+    expect(() => getInputs(reader({ ...base, ...values }), run, workspace())).toThrow(message);
+  });
+
+  it('checks the compose files before the connection inputs', () => {
+    const ws = workspace();
+    writeFileSync(join(ws, 'docker-compose.yml'), 'services: [\n');
+    expect(() => getInputs(reader({ hosts: 'h1', 'ssh-key': 'not a key' }), run, ws)).toThrow(/^Input `compose-files`: docker-compose.yml line/);
   });
 
   it('makes a compose project name of the repository name', () => {

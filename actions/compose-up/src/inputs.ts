@@ -1,11 +1,13 @@
 /**
  * The only file that reads compose-up's own inputs: every action.yml input name appears here (the
- * connection inputs shared with ec2-deploy are read by core's parser). It is also the preflight:
- * the compose files are parsed and checked here, so a mistake fails before any host is touched.
+ * connection inputs shared with ec2-deploy are read by core's `parseConnectionInputs`, the same code
+ * as ec2-deploy's). It is also the preflight: the compose files are parsed and checked here, and the
+ * connection inputs with them, so every mistake fails before any host is contacted.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
+  CONNECTION_INPUTS,
   DEFAULT_COMPOSE_FILES,
   InputError,
   PULL_POLICIES,
@@ -15,6 +17,7 @@ import {
   localBuildContext,
   parseBoolean,
   parseChoice,
+  parseConnectionInputs,
   parseDuration,
   parseImageRef,
   parseInteger,
@@ -22,6 +25,7 @@ import {
   parseList,
   workspaceRelative,
   type ComposeModel,
+  type ConnectionSettings,
   type DeployMode,
   type InputReader,
   type PullPolicy,
@@ -47,8 +51,12 @@ export interface ComposeUpInputs {
   downOnExit: boolean;
   mode: DeployMode;
   registry?: RegistryCredentials;
-  /** True when `hosts` is set: deploy over SSH; the connection inputs are parsed by core. */
+  /** True when `hosts` is set: deploy over SSH, with `connection`. */
   remote: boolean;
+  /** The SSH connection to the hosts, parsed by core exactly as ec2-deploy parses it; remote only. */
+  connection?: ConnectionSettings;
+  /** Every secret among the inputs, in every form: the step masks them all. */
+  secrets: string[];
 }
 
 const MODES = ['compose', 'swarm'] as const;
@@ -60,8 +68,24 @@ export function normalizeProjectName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
 }
 
+/** Connection inputs without an action.yml default: set without `hosts`, they show a mistake. */
+const CONNECTION_ONLY = [
+  CONNECTION_INPUTS.sshKey,
+  CONNECTION_INPUTS.sshKeyPassphrase,
+  CONNECTION_INPUTS.hostFingerprints,
+  CONNECTION_INPUTS.jumpHost,
+  CONNECTION_INPUTS.jumpSshKey,
+  CONNECTION_INPUTS.jumpHostFingerprints,
+] as const;
+
 export function getInputs(read: InputReader, run: RunContext, workspace = process.cwd()): ComposeUpInputs {
-  const remote = read('hosts').trim() !== '';
+  const remote = read(CONNECTION_INPUTS.hosts).trim() !== '';
+  // `hosts: ${{ vars.HOSTS }}` with the variable missing is empty: without this check, a deploy
+  // meant for the hosts would quietly start the stack on the runner and report success.
+  const stray = remote ? undefined : CONNECTION_ONLY.find((name) => read(name).trim() !== '');
+  if (stray) {
+    throw new InputError(CONNECTION_INPUTS.hosts, `is empty while \`${stray}\` is set: list the hosts to deploy to, or remove the connection inputs to run compose on the runner.`);
+  }
   const mode = parseChoice('mode', read('mode'), MODES, 'compose');
 
   const model = loadComposeFiles('compose-files', workspace, composeFiles(read('compose-files'), workspace));
@@ -91,6 +115,9 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     : undefined;
   if (registry && !registry.username) throw new InputError('registry-username', 'is empty, and registry-password is set: give the registry user.');
 
+  // Last, once the compose files are known to be good: still before any connection.
+  const connection = remote ? parseConnectionInputs(read) : undefined;
+
   return {
     model,
     project,
@@ -109,6 +136,8 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     mode,
     registry,
     remote,
+    connection,
+    secrets: [...(connection?.secrets ?? []), ...(password ? [password] : [])],
   };
 }
 

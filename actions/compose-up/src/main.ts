@@ -33,7 +33,7 @@ export async function main(): Promise<void> {
   const run = readRunContext();
   const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
   const inputs = getInputs(actionInputs, run, workspace);
-  maskSecret(inputs.registry?.password);
+  for (const secret of inputs.secrets) maskSecret(secret);
   core.setOutput('project-name', inputs.project);
 
   const plan: ComposePlan = {
@@ -57,12 +57,26 @@ export async function main(): Promise<void> {
     runUrl: run.owner ? runUrl(run) : undefined,
   };
 
-  const results = inputs.remote ? await deployToHosts(actionInputs, plan) : [await deployLocally(inputs, plan)];
+  let results: TargetResult[];
+  if (inputs.connection) {
+    const { hosts, maxParallel } = inputs.connection;
+    core.info(`Deploying ${inputs.project} (${inputs.mode}) to ${hosts.length} host(s), ${maxParallel === 0 ? 'all at once' : `${maxParallel} at a time`}.`);
+    const remote = await deployToHosts(inputs.connection, plan);
+    results = remote.results;
+    core.setOutput('host-fingerprints', remote.hostKeys.join('\n'));
+  } else {
+    results = [await deployLocally(inputs, plan)];
+  }
   await report(inputs, results);
   const failed = results.filter((result) => !result.ok);
   if (failed.length) {
-    throw new Error(failed.map((result) => `${result.target}: ${result.error ?? 'failed'}`).join('\n'));
+    throw new Error(failed.map((result) => withTarget(result.target, result.error ?? 'failed')).join('\n'));
   }
+}
+
+/** Errors from core often name their target already; others get it in front. */
+function withTarget(target: string, message: string): string {
+  return message.startsWith(target) ? message : `${target}: ${message}`;
 }
 
 async function deployLocally(inputs: ComposeUpInputs, plan: ComposePlan): Promise<TargetResult> {
@@ -70,7 +84,7 @@ async function deployLocally(inputs: ComposeUpInputs, plan: ComposePlan): Promis
   // (or by the post step, which still needs the files for `down`).
   const tempDir = await mkdtemp(join(process.env.RUNNER_TEMP || tmpdir(), 'slipway-compose-'));
   core.saveState(TEMP_DIR_STATE, tempDir);
-  const { result } = await composeUpLocal(new LocalShell(), plan, tempDir, stepLog('', true), (state) => {
+  const { result } = await composeUpLocal(new LocalShell(), plan, tempDir, stepLog(), (state) => {
     if (inputs.downOnExit) {
       core.saveState(LOCAL_PROJECT_STATE, JSON.stringify(state));
       core.saveState(REMOVE_ORPHANS_STATE, String(inputs.removeOrphans));

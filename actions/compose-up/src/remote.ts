@@ -1,59 +1,64 @@
 /**
- * Remote mode: the same deployment on every host in `hosts`, over SSH. The connection inputs are
- * ec2-deploy's and are parsed by core (issue 3); this file only schedules hosts (max-parallel,
- * fail-fast) and runs core's `composeUpRemote` through each host's Shell.
+ * Remote mode: the same deployment on every host in `hosts`, over SSH. Scheduling (max-parallel,
+ * fail-fast, each host's log kept together) is core's `forEachHost`, and each host's Shell is core's
+ * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`.
  */
-import * as core from '@actions/core';
-import { composeUpRemote, stepLog, type ComposePlan, type InputReader, type Shell, type TargetResult } from '@slipway/core';
+import {
+  composeUpRemote,
+  connectHost,
+  forEachHost,
+  formatDuration,
+  hostDeployLog,
+  knownHostsLine,
+  type ComposePlan,
+  type ConnectionSettings,
+  type HostOutcome,
+  type SshHost,
+  type SshShell,
+  type TargetResult,
+} from '@slipway/core';
 
-/** What remote mode needs from core's SSH part; adapted to its real API once it lands. */
-interface Connection {
-  hosts: readonly { label: string }[];
-  maxParallel: number;
-  failFast: boolean;
-  open(host: { label: string }): Promise<Shell>;
+export interface RemoteResults {
+  /** One per host, in the order of `hosts`. */
+  results: TargetResult[];
+  /** The host key of each host reached, as known_hosts lines: what to pin. */
+  hostKeys: string[];
 }
 
-function parseConnection(read: InputReader): Connection {
-  void read;
-  // packages/core/src/ssh (SshShell and the shared connection-input parser) is not in this tree yet.
-  throw new Error('compose-up: deploying to `hosts` needs the SSH part of @slipway/core (issue 3), which this build does not have yet.');
-}
-
-export async function deployToHosts(read: InputReader, plan: ComposePlan): Promise<TargetResult[]> {
-  const connection = parseConnection(read);
-  const { hosts } = connection;
-  const parallel = connection.maxParallel > 0 ? Math.min(connection.maxParallel, hosts.length) : hosts.length;
-  // Streamed output (and groups) only when one host runs at a time; in parallel, lines are prefixed.
-  const stream = parallel === 1;
-  const results: TargetResult[] = new Array(hosts.length);
-  let next = 0;
-  let stop = false;
-
-  const worker = async (): Promise<void> => {
-    while (!stop && next < hosts.length) {
-      const index = next++;
-      const host = hosts[index];
+export async function deployToHosts(settings: ConnectionSettings, plan: ComposePlan): Promise<RemoteResults> {
+  const hostKeys: string[] = [];
+  const outcomes = await forEachHost(
+    settings.hosts,
+    settings,
+    async (host, log): Promise<TargetResult> => {
       const started = Date.now();
-      let shell: Shell | undefined;
+      let shell: SshShell | undefined;
       try {
-        shell = await connection.open(host);
-        results[index] = await composeUpRemote(shell, plan, stepLog(parallel === 1 ? '' : host.label, stream));
+        shell = await connectHost(settings, host, log);
+        hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
+        return await composeUpRemote(shell, plan, hostDeployLog(log));
       } catch (error) {
-        results[index] = { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: (error as Error).message };
+        // Only the connection gets here: composeUpRemote reports its own failures in its result.
+        return { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: (error as Error).message };
       } finally {
         await shell?.close();
       }
-      if (!results[index].ok && connection.failFast && connection.maxParallel > 0) stop = true;
-    }
-  };
-  await Promise.all(Array.from({ length: parallel }, worker));
+    },
+    { failed: (result) => !result.ok, describe },
+  );
+  return { results: outcomes.map((outcome) => outcome.value ?? skipped(outcome.host)), hostKeys: hostKeys.sort() };
+}
 
-  for (let i = 0; i < hosts.length; i++) {
-    if (!results[i]) {
-      results[i] = { target: hosts[i].label, ok: false, rolledBack: false, services: [], durationMs: 0, error: 'not deployed: an earlier host failed (fail-fast).' };
-      core.warning(`${hosts[i].label}: skipped, an earlier host failed (fail-fast)`);
-    }
-  }
-  return results;
+function skipped(host: SshHost): TargetResult {
+  return { target: host.label, ok: false, rolledBack: false, services: [], durationMs: 0, error: 'skipped: an earlier host failed (fail-fast).' };
+}
+
+/** The line that ends a host's group and titles it when hosts run in parallel. */
+function describe(outcome: HostOutcome<TargetResult>): string {
+  const label = outcome.host.label;
+  const result = outcome.value;
+  if (outcome.status === 'skipped' || !result) return `${label}: skipped`;
+  const time = formatDuration(result.durationMs || outcome.durationMs);
+  if (result.ok) return `${label}: release ${result.release} is up (${time})`;
+  return `${label}: FAILED${result.rolledBack ? `, release ${result.previousRelease} restored` : ''} (${time}): ${(result.error ?? '').split('\n')[0]}`;
 }

@@ -9,6 +9,7 @@ import yaml from 'js-yaml';
 import { DockerCli, RegistrySession, type RegistryCredentials } from '../docker.js';
 import { formatDuration } from '../inputs.js';
 import { lastLines, type Shell } from '../shell.js';
+import type { HostLog } from '../ssh/fleet.js';
 import { ComposeCli, type ComposeProject, type PullPolicy } from './compose-cli.js';
 import type { ComposeModel } from './compose-file.js';
 import { ServicesNotReadyError, projectContainers, waitForServices, type ContainerStatus } from './health.js';
@@ -76,19 +77,44 @@ export interface LocalProjectState {
   generated: string[];
 }
 
-/** Logs go to the step's log; `prefix` tells hosts apart when they run in parallel. */
+/**
+ * Where a deployment's messages go. On the runner, the step's log with its own groups; on hosts, a
+ * fleet `HostLog` (ssh/fleet.ts), which keeps each host's lines together when hosts run in parallel
+ * and already puts them in a group of their own: the runner's log has no nested groups.
+ */
 export interface DeployLog {
   info(message: string): void;
-  /** Output of a command copied line by line as it comes: only when one target runs at a time. */
-  stream: boolean;
+  error(message: string): void;
+  /** Runs `fn` as one titled part of the log (a pull, an `up`). */
   group<T>(title: string, fn: () => Promise<T>): Promise<T>;
+  /** A long text (the failing services' logs), shown collapsed under its own title. */
+  attach(title: string, text: string): void;
 }
 
-export function stepLog(prefix: string, stream: boolean): DeployLog {
+/** The step's own log, for a deployment on the runner. */
+export function stepLog(): DeployLog {
   return {
-    info: (message) => core.info(prefix ? `[${prefix}] ${message}` : message),
-    stream,
-    group: (title, fn) => (stream ? core.group(prefix ? `${prefix}: ${title}` : title, fn) : fn()),
+    info: (message) => core.info(message),
+    error: (message) => core.error(message),
+    group: (title, fn) => core.group(title, fn),
+    attach: (title, text) => {
+      core.startGroup(title);
+      core.info(text);
+      core.endGroup();
+    },
+  };
+}
+
+/** A host's log in a fleet: group titles become lines, since the host's lines are a group already. */
+export function hostDeployLog(log: HostLog): DeployLog {
+  return {
+    info: (message) => log.info(message),
+    error: (message) => log.error(message),
+    group: (title, fn) => {
+      log.info(`── ${title}`);
+      return fn();
+    },
+    attach: (title, text) => log.attach(title, text),
   };
 }
 
@@ -272,9 +298,7 @@ export async function composeUpLocal(
     result.ok = true;
   } catch (error) {
     result.error = errorMessage(error);
-    if (error instanceof DeployError && error.logs) {
-      await log.group(`Logs of the failing services on ${shell.target}`, async () => core.info(error.logs));
-    }
+    if (error instanceof DeployError && error.logs) log.attach(`Logs of the failing services on ${shell.target}`, error.logs);
   }
   result.durationMs = Date.now() - started;
   return { result, state };
@@ -317,7 +341,7 @@ export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: Depl
   } catch (error) {
     result.error = errorMessage(error);
     const logs = error instanceof DeployError ? error.logs : error instanceof StackDeployError ? error.logs : '';
-    if (logs) await log.group(`Logs of the failing services on ${shell.target}`, async () => core.info(logs));
+    if (logs) log.attach(`Logs of the failing services on ${shell.target}`, logs);
     if (changed && previous && store && cli) {
       result.rolledBack = await rollBack(target, cli, store, previous);
       if (result.rolledBack) result.error += ` The previous release ${previous.id} is running again.`;
@@ -347,7 +371,7 @@ async function rollBack(target: Target, cli: ComposeCli, store: ReleaseStore, pr
       return true;
     });
   } catch (error) {
-    core.error(`Re-applying the previous release ${previous.id} on ${shell.target} failed too: ${errorMessage(error)}`);
+    log.error(`Re-applying the previous release ${previous.id} on ${shell.target} failed too: ${errorMessage(error)}`);
     return false;
   }
 }

@@ -4,3 +4,4 @@ export * from './private-key.js';
 export * from './connection-inputs.js';
 export * from './ssh-shell.js';
 export * from './fleet.js';
+export * from './connect-host.js';

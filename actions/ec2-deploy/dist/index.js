@@ -59915,6 +59915,9 @@ function tcpConnect(endpoint, timeoutMs) {
         socket.once('connect', () => {
             clearTimeout(timer);
             socket.removeAllListeners('error');
+            // Every command is a few small packets each way: with Nagle's algorithm on, each waits for
+            // the peer's delayed ACK (40 ms on Linux), which made a command's round trip ~100 ms.
+            socket.setNoDelay(true);
             resolve(socket);
         });
         socket.once('error', (error) => {
@@ -65427,6 +65430,7 @@ async function forEachHost(hosts, options, work, callbacks = {}) {
  */
 
 
+
 class LockTimeoutError extends Error {
     target;
     holder;
@@ -65451,11 +65455,19 @@ const ACQUIRE_SCRIPT = `set -eu
 lock=$1 token=$2 ttl=$3 info=$4
 mkdir -p "$(dirname "$lock")"
 ${GUARD}
+# Fails (status 1) only when the lock directory is there already: any other reason mkdir gives (a
+# read-only or full disk, no permission, a file in the way) ends the script, or it would pass for
+# a lock held by someone else and be waited on until lock-timeout.
 take() {
-  mkdir "$lock" 2>/dev/null || return 1
+  if ! err=$(mkdir "$lock" 2>&1); then
+    [ -d "$lock" ] && return 1
+    echo "cannot create the deploy lock $lock: \${err:-mkdir failed}" >&2
+    exit 3
+  fi
   now=$(date +%s)
-  printf '%s\\n%s\\n%s\\n' "$token" "$((now + ttl))" "$info" >"$lock/owner.tmp"
-  mv "$lock/owner.tmp" "$lock/owner"
+  printf '%s\\n%s\\n%s\\n' "$token" "$((now + ttl))" "$info" >"$lock/owner.tmp" &&
+    mv "$lock/owner.tmp" "$lock/owner" ||
+    { rm -rf "$lock"; echo "cannot write the deploy lock's owner file in $lock" >&2; exit 3; }
 }
 guard
 if take; then echo acquired; exit 0; fi
@@ -65506,7 +65518,12 @@ class DeployLock {
     async tryAcquire(owner, expiryMs) {
         const ttl = String(Math.max(1, Math.ceil(expiryMs / 1000)));
         const info = owner.description.replace(/[\r\n]+/g, ' ');
-        const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, owner.token, ttl, info], stdin: ACQUIRE_SCRIPT, timeoutMs: 60_000 });
+        const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, owner.token, ttl, info], stdin: ACQUIRE_SCRIPT, timeoutMs: 60_000, allowFailure: true });
+        if (result.exitCode !== 0 || result.signal || result.timedOut) {
+            // Not "held by someone else": the host cannot keep a lock there at all (read-only disk, say).
+            const why = lastLines(result.stderr || result.stdout, 3) || (result.timedOut ? 'timed out' : `exit code ${result.exitCode}`);
+            throw new Error(`${this.shell.target}: could not take the deploy lock ${this.path}: ${why}`);
+        }
         const [status, ...rest] = result.stdout.split('\n');
         if (status === 'acquired')
             return { acquired: true };
@@ -65901,6 +65918,12 @@ class UnhealthyError extends Error {
         this.name = 'UnhealthyError';
     }
 }
+/**
+ * How often the container is looked at. A look is one `docker inspect` over the open SSH
+ * connection (~20 ms), so a short interval costs little and a long one is paid in full by every
+ * deploy: with 1 s, a container healthy after 1.1 s was seen healthy only at 2 s.
+ */
+const POLL_MS = 250;
 /** Waits until the container is healthy; returns how that was decided, or throws `UnhealthyError`. */
 async function waitUntilHealthy(docker, name, check, options) {
     const sleep = options.sleep ?? retry_sleep;
@@ -65954,7 +65977,7 @@ async function waitUntilHealthy(docker, name, check, options) {
         if (now() - started >= options.timeoutMs) {
             throw new UnhealthyError(`not healthy after ${Math.round(options.timeoutMs / 1000)}s${last ? ` (${last})` : ''}`);
         }
-        await sleep(Math.min(options.pollMs ?? 1_000, Math.max(100, options.timeoutMs - (now() - started))));
+        await sleep(Math.min(options.pollMs ?? POLL_MS, Math.max(100, options.timeoutMs - (now() - started))));
     }
 }
 
@@ -65969,6 +65992,37 @@ async function waitUntilHealthy(docker, name, check, options) {
 
 
 const PREVIOUS_SUFFIX = '-slipway-previous';
+const PULL_ATTEMPTS = 3;
+/**
+ * Puts back the previous container a deployment that died half-way (runner killed, connection
+ * lost) set aside as `<name>-slipway-previous`: it is the last one known good, and the unproven
+ * container in its place is removed. Run under the deploy lock: by the next deployment, and by the
+ * post step of the interrupted one. Returns whether there was one to restore.
+ */
+async function restoreInterrupted(docker, name, log) {
+    const setAside = await inspectContainer(docker, name + PREVIOUS_SUFFIX);
+    if (!setAside)
+        return false;
+    log.warning(`${setAside.name} was left by an interrupted deployment: restoring it as ${name} (volumes are kept).`);
+    await docker.run(['rm', '--force', name], { allowFailure: true });
+    await docker.run(['rename', setAside.name, name]);
+    await docker.run(['start', name]);
+    return true;
+}
+/**
+ * Removes what a deployment cut off half-way could not: its env file and its DOCKER_CONFIG, which
+ * hold env values and the registry token. Run under the deploy lock, so no running deployment's
+ * files are touched.
+ */
+async function removeLeftovers(shell, dir, log) {
+    const removed = await shell.run({
+        args: ['sh', '-c', 'for f in "$1"/env-* "$1"/slipway-docker-*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done', 'sh', dir],
+        timeoutMs: 60_000,
+    });
+    const files = removed.stdout.split('\n').filter(Boolean);
+    if (files.length)
+        log.warning(`${shell.target}: removed ${files.length} file(s) an interrupted deployment left: ${files.join(', ')}`);
+}
 /** Where a deployment keeps its files on the host, all under one 0700 directory. */
 function hostPaths(home, name) {
     const dir = external_node_path_namespaceObject.posix.join(home, '.slipway', 'ec2-deploy', name);
@@ -66010,21 +66064,39 @@ class HostDeployment {
         const auth = this.options.registryAuth;
         this.log.info(`Pulling ${image}`);
         if (!auth) {
-            await this.docker.run(['pull', image], { stream: true, timeoutMs: this.options.pullTimeoutMs });
+            await this.pullWithRetries(this.docker, image);
             return;
         }
         const registry = parseImageRef('image', image).registry;
         const session = await RegistrySession.open(this.docker, { registry, username: auth.username, password: auth.password, inputs: ['registry-username', 'registry-password'] }, this.paths.dir);
         try {
-            await session.docker.run(['pull', image], { stream: true, timeoutMs: this.options.pullTimeoutMs });
+            await this.pullWithRetries(session.docker, image);
         }
         finally {
             await session.close();
         }
     }
+    /**
+     * `docker pull`, tried again (3 attempts, 2 s then 4 s apart) when the registry answers as a busy
+     * one does (5xx, 429, a reset): as `DockerCli.push` does. A refusal, a missing image or a pull that
+     * timed out is not tried again.
+     */
+    async pullWithRetries(docker, image) {
+        await retry(async () => {
+            const pulled = await docker.run(['pull', image], { stream: true, allowFailure: true, timeoutMs: this.options.pullTimeoutMs });
+            if (!succeeded(pulled))
+                throw new CommandError(this.shell.target, ['docker', 'pull', image], pulled);
+        }, {
+            attempts: PULL_ATTEMPTS,
+            initialDelayMs: 2_000,
+            retryable: (error) => error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
+            onRetry: (error, attempt, delay) => this.log.warning(`${this.shell.target}: pull of ${image} failed (attempt ${attempt} of ${PULL_ATTEMPTS}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
+        });
+    }
     /** Deploys `image` (deploy mode). */
     async deploy(image) {
         const started = new Date();
+        await removeLeftovers(this.shell, this.paths.dir, this.log);
         await this.pull(image);
         const info = await this.docker.inspectImage(image);
         const repository = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
@@ -66034,6 +66106,7 @@ class HostDeployment {
     /** Switches back to the newest earlier release (rollback mode). */
     async rollback() {
         const started = new Date();
+        await removeLeftovers(this.shell, this.paths.dir, this.log);
         const records = await this.history.read();
         const current = await inspectContainer(this.docker, this.options.container.name);
         const target = rollbackTarget(records, current?.imageId);
@@ -66087,7 +66160,10 @@ class HostDeployment {
             const failure = error instanceof ReleaseFailedError ? error : new ReleaseFailedError(error.message, false);
             failure.previousImage = previous?.image;
             failure.imageId = release.imageId;
-            await this.history.append(record(failure.rolledBack ? 'rolled-back' : 'failed', failure.message));
+            // Best effort: when the host went away mid-deploy this fails too, and must not hide why the release failed.
+            await this.history
+                .append(record(failure.rolledBack ? 'rolled-back' : 'failed', failure.message))
+                .catch((appendError) => this.log.warning(`${this.shell.target}: could not record the failed release in ${this.paths.history}: ${appendError.message}`));
             throw failure;
         }
         outcome.ok = true;
@@ -66101,15 +66177,8 @@ class HostDeployment {
      * one known good, so it is put back, and the unproven container in its place is removed.
      */
     async currentContainer() {
-        const { name } = this.options.container;
-        const setAside = await inspectContainer(this.docker, name + PREVIOUS_SUFFIX);
-        if (setAside) {
-            this.log.warning(`${setAside.name} was left by an interrupted deployment: restoring it as ${name} (volumes are kept).`);
-            await this.docker.run(['rm', '--force', name], { allowFailure: true });
-            await this.docker.run(['rename', setAside.name, name]);
-            await this.docker.run(['start', name]);
-        }
-        return inspectContainer(this.docker, name);
+        await restoreInterrupted(this.docker, this.options.container.name, this.log);
+        return inspectContainer(this.docker, this.options.container.name);
     }
     /** Replaces the container; returns how health was decided, or throws `ReleaseFailedError`. */
     async replace(imageToRun, imageLabel, previous) {
@@ -66131,15 +66200,25 @@ class HostDeployment {
         catch (error) {
             const reason = error.message;
             this.log.error(`${this.shell.target}: the new container failed: ${reason}`);
-            const logs = await this.docker.run(['logs', '--tail', '100', spec.name], { allowFailure: true, timeoutMs: 60_000 });
-            if (logs.exitCode === 0)
-                this.log.attach(`${this.shell.target}: last logs of the failed container ${spec.name}`, (logs.stdout + logs.stderr).trimEnd() || '(no output)');
-            await this.docker.run(['rm', '--force', spec.name], { allowFailure: true });
-            if (!previous)
-                throw new ReleaseFailedError(`${reason}; there was no previous container to restore (the failed one was removed).`, false);
-            await this.docker.run(['rename', aside, spec.name]);
-            if (previous.status === 'running' || previous.status === 'restarting')
-                await this.docker.run(['start', spec.name]);
+            try {
+                const logs = await this.docker.run(['logs', '--tail', '100', spec.name], { allowFailure: true, timeoutMs: 60_000 });
+                if (logs.exitCode === 0)
+                    this.log.attach(`${this.shell.target}: last logs of the failed container ${spec.name}`, (logs.stdout + logs.stderr).trimEnd() || '(no output)');
+                await this.docker.run(['rm', '--force', spec.name], { allowFailure: true });
+                if (!previous)
+                    throw new ReleaseFailedError(`${reason}; there was no previous container to restore (the failed one was removed).`, false);
+                await this.docker.run(['rename', aside, spec.name]);
+                if (previous.status === 'running' || previous.status === 'restarting')
+                    await this.docker.run(['start', spec.name]);
+            }
+            catch (restoreError) {
+                if (restoreError instanceof ReleaseFailedError || !previous)
+                    throw restoreError;
+                // The host went away (or docker failed) half-way through the restore: say where the previous
+                // release is, and that the next deployment puts it back first (currentContainer).
+                throw new ReleaseFailedError(`${reason}; restoring the previous container failed (${restoreError.message.split('\n')[0]}): ` +
+                    `${previous.image} is kept as ${aside} if it was not restored, and the next deployment to this host puts it back first.`, false);
+            }
             this.log.warning(`${this.shell.target}: restored the previous container, ${previous.image}.`);
             throw new ReleaseFailedError(`${reason}; rolled back to ${previous.image}.`, true);
         }

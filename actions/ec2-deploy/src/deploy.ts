@@ -6,13 +6,17 @@
  */
 import { posix } from 'node:path';
 import {
+  CommandError,
   DockerCli,
   RegistrySession,
   ReleaseHistory,
   imagesToPrune,
+  isTransientRegistryError,
   lastLines,
   parseImageRef,
+  retry,
   rollbackTarget,
+  succeeded,
   type HostLog,
   type ReleaseRecord,
   type Shell,
@@ -21,6 +25,37 @@ import { IMAGE_LABEL, inspectContainer, waitUntilHealthy, type ContainerState, t
 import type { ContainerSpec, HealthCheck } from './inputs.js';
 
 export const PREVIOUS_SUFFIX = '-slipway-previous';
+const PULL_ATTEMPTS = 3;
+
+/**
+ * Puts back the previous container a deployment that died half-way (runner killed, connection
+ * lost) set aside as `<name>-slipway-previous`: it is the last one known good, and the unproven
+ * container in its place is removed. Run under the deploy lock: by the next deployment, and by the
+ * post step of the interrupted one. Returns whether there was one to restore.
+ */
+export async function restoreInterrupted(docker: DockerCli, name: string, log: HostLog): Promise<boolean> {
+  const setAside = await inspectContainer(docker, name + PREVIOUS_SUFFIX);
+  if (!setAside) return false;
+  log.warning(`${setAside.name} was left by an interrupted deployment: restoring it as ${name} (volumes are kept).`);
+  await docker.run(['rm', '--force', name], { allowFailure: true });
+  await docker.run(['rename', setAside.name, name]);
+  await docker.run(['start', name]);
+  return true;
+}
+
+/**
+ * Removes what a deployment cut off half-way could not: its env file and its DOCKER_CONFIG, which
+ * hold env values and the registry token. Run under the deploy lock, so no running deployment's
+ * files are touched.
+ */
+export async function removeLeftovers(shell: Shell, dir: string, log: HostLog): Promise<void> {
+  const removed = await shell.run({
+    args: ['sh', '-c', 'for f in "$1"/env-* "$1"/slipway-docker-*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done', 'sh', dir],
+    timeoutMs: 60_000,
+  });
+  const files = removed.stdout.split('\n').filter(Boolean);
+  if (files.length) log.warning(`${shell.target}: removed ${files.length} file(s) an interrupted deployment left: ${files.join(', ')}`);
+}
 
 /** Where a deployment keeps its files on the host, all under one 0700 directory. */
 export function hostPaths(home: string, name: string) {
@@ -89,7 +124,7 @@ export class HostDeployment {
     const auth = this.options.registryAuth;
     this.log.info(`Pulling ${image}`);
     if (!auth) {
-      await this.docker.run(['pull', image], { stream: true, timeoutMs: this.options.pullTimeoutMs });
+      await this.pullWithRetries(this.docker, image);
       return;
     }
     const registry = parseImageRef('image', image).registry;
@@ -99,15 +134,40 @@ export class HostDeployment {
       this.paths.dir,
     );
     try {
-      await session.docker.run(['pull', image], { stream: true, timeoutMs: this.options.pullTimeoutMs });
+      await this.pullWithRetries(session.docker, image);
     } finally {
       await session.close();
     }
   }
 
+  /**
+   * `docker pull`, tried again (3 attempts, 2 s then 4 s apart) when the registry answers as a busy
+   * one does (5xx, 429, a reset): as `DockerCli.push` does. A refusal, a missing image or a pull that
+   * timed out is not tried again.
+   */
+  private async pullWithRetries(docker: DockerCli, image: string): Promise<void> {
+    await retry(
+      async () => {
+        const pulled = await docker.run(['pull', image], { stream: true, allowFailure: true, timeoutMs: this.options.pullTimeoutMs });
+        if (!succeeded(pulled)) throw new CommandError(this.shell.target, ['docker', 'pull', image], pulled);
+      },
+      {
+        attempts: PULL_ATTEMPTS,
+        initialDelayMs: 2_000,
+        retryable: (error) =>
+          error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
+        onRetry: (error, attempt, delay) =>
+          this.log.warning(
+            `${this.shell.target}: pull of ${image} failed (attempt ${attempt} of ${PULL_ATTEMPTS}), trying again in ${delay / 1000}s: ${lastLines((error as CommandError).result.stderr, 1)}`,
+          ),
+      },
+    );
+  }
+
   /** Deploys `image` (deploy mode). */
   async deploy(image: string): Promise<ReleaseOutcome> {
     const started = new Date();
+    await removeLeftovers(this.shell, this.paths.dir, this.log);
     await this.pull(image);
     const info = await this.docker.inspectImage(image);
     const repository = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
@@ -118,6 +178,7 @@ export class HostDeployment {
   /** Switches back to the newest earlier release (rollback mode). */
   async rollback(): Promise<ReleaseOutcome> {
     const started = new Date();
+    await removeLeftovers(this.shell, this.paths.dir, this.log);
     const records = await this.history.read();
     const current = await inspectContainer(this.docker, this.options.container.name);
     const target = rollbackTarget(records, current?.imageId);
@@ -172,7 +233,10 @@ export class HostDeployment {
       const failure = error instanceof ReleaseFailedError ? error : new ReleaseFailedError((error as Error).message, false);
       failure.previousImage = previous?.image;
       failure.imageId = release.imageId;
-      await this.history.append(record(failure.rolledBack ? 'rolled-back' : 'failed', failure.message));
+      // Best effort: when the host went away mid-deploy this fails too, and must not hide why the release failed.
+      await this.history
+        .append(record(failure.rolledBack ? 'rolled-back' : 'failed', failure.message))
+        .catch((appendError: Error) => this.log.warning(`${this.shell.target}: could not record the failed release in ${this.paths.history}: ${appendError.message}`));
       throw failure;
     }
     outcome.ok = true;
@@ -187,15 +251,8 @@ export class HostDeployment {
    * one known good, so it is put back, and the unproven container in its place is removed.
    */
   private async currentContainer(): Promise<ContainerState | undefined> {
-    const { name } = this.options.container;
-    const setAside = await inspectContainer(this.docker, name + PREVIOUS_SUFFIX);
-    if (setAside) {
-      this.log.warning(`${setAside.name} was left by an interrupted deployment: restoring it as ${name} (volumes are kept).`);
-      await this.docker.run(['rm', '--force', name], { allowFailure: true });
-      await this.docker.run(['rename', setAside.name, name]);
-      await this.docker.run(['start', name]);
-    }
-    return inspectContainer(this.docker, name);
+    await restoreInterrupted(this.docker, this.options.container.name, this.log);
+    return inspectContainer(this.docker, this.options.container.name);
   }
 
   /** Replaces the container; returns how health was decided, or throws `ReleaseFailedError`. */
@@ -216,12 +273,23 @@ export class HostDeployment {
     } catch (error) {
       const reason = (error as Error).message;
       this.log.error(`${this.shell.target}: the new container failed: ${reason}`);
-      const logs = await this.docker.run(['logs', '--tail', '100', spec.name], { allowFailure: true, timeoutMs: 60_000 });
-      if (logs.exitCode === 0) this.log.attach(`${this.shell.target}: last logs of the failed container ${spec.name}`, (logs.stdout + logs.stderr).trimEnd() || '(no output)');
-      await this.docker.run(['rm', '--force', spec.name], { allowFailure: true });
-      if (!previous) throw new ReleaseFailedError(`${reason}; there was no previous container to restore (the failed one was removed).`, false);
-      await this.docker.run(['rename', aside, spec.name]);
-      if (previous.status === 'running' || previous.status === 'restarting') await this.docker.run(['start', spec.name]);
+      try {
+        const logs = await this.docker.run(['logs', '--tail', '100', spec.name], { allowFailure: true, timeoutMs: 60_000 });
+        if (logs.exitCode === 0) this.log.attach(`${this.shell.target}: last logs of the failed container ${spec.name}`, (logs.stdout + logs.stderr).trimEnd() || '(no output)');
+        await this.docker.run(['rm', '--force', spec.name], { allowFailure: true });
+        if (!previous) throw new ReleaseFailedError(`${reason}; there was no previous container to restore (the failed one was removed).`, false);
+        await this.docker.run(['rename', aside, spec.name]);
+        if (previous.status === 'running' || previous.status === 'restarting') await this.docker.run(['start', spec.name]);
+      } catch (restoreError) {
+        if (restoreError instanceof ReleaseFailedError || !previous) throw restoreError;
+        // The host went away (or docker failed) half-way through the restore: say where the previous
+        // release is, and that the next deployment puts it back first (currentContainer).
+        throw new ReleaseFailedError(
+          `${reason}; restoring the previous container failed (${(restoreError as Error).message.split('\n')[0]}): ` +
+            `${previous.image} is kept as ${aside} if it was not restored, and the next deployment to this host puts it back first.`,
+          false,
+        );
+      }
       this.log.warning(`${this.shell.target}: restored the previous container, ${previous.image}.`);
       throw new ReleaseFailedError(`${reason}; rolled back to ${previous.image}.`, true);
     }

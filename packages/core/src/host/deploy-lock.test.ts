@@ -38,6 +38,19 @@ describe('deploy-lock', () => {
     expect(readFileSync(join(path, 'owner'), 'utf8').split('\n')[0]).toBe('new');
   });
 
+  it('fails at once, saying why, when the lock cannot be created at all (not a lock held by someone else)', async () => {
+    const path = lockPath();
+    mkdirSync(join(path, '..'), { recursive: true });
+    // A file in the way stands for what root in this test cannot be refused: a read-only or full disk.
+    writeFileSync(path, 'not a lock directory');
+    const old = new Date(Date.now() - 5 * 60_000);
+    utimesSync(path, old, old);
+    await expect(new DeployLock(shell, path).tryAcquire(owner('x'), 60_000)).rejects.toThrow(
+      new RegExp(`^runner: could not take the deploy lock ${path}: cannot create the deploy lock ${path}: mkdir: .*File exists`),
+    );
+    expect(readFileSync(path, 'utf8')).toBe('not a lock directory');
+  });
+
   it('clears a lock directory left without owner for over a minute', async () => {
     const path = lockPath();
     mkdirSync(path, { recursive: true });

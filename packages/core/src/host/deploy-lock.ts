@@ -11,7 +11,7 @@
  */
 import { sleep as realSleep } from '../retry.js';
 import { formatDuration } from '../inputs.js';
-import type { Shell } from '../shell.js';
+import { lastLines, type Shell } from '../shell.js';
 
 export interface LockOwner {
   /** Unique to one action run; only its holder releases the lock. */
@@ -69,11 +69,19 @@ const ACQUIRE_SCRIPT = `set -eu
 lock=$1 token=$2 ttl=$3 info=$4
 mkdir -p "$(dirname "$lock")"
 ${GUARD}
+# Fails (status 1) only when the lock directory is there already: any other reason mkdir gives (a
+# read-only or full disk, no permission, a file in the way) ends the script, or it would pass for
+# a lock held by someone else and be waited on until lock-timeout.
 take() {
-  mkdir "$lock" 2>/dev/null || return 1
+  if ! err=$(mkdir "$lock" 2>&1); then
+    [ -d "$lock" ] && return 1
+    echo "cannot create the deploy lock $lock: \${err:-mkdir failed}" >&2
+    exit 3
+  fi
   now=$(date +%s)
-  printf '%s\\n%s\\n%s\\n' "$token" "$((now + ttl))" "$info" >"$lock/owner.tmp"
-  mv "$lock/owner.tmp" "$lock/owner"
+  printf '%s\\n%s\\n%s\\n' "$token" "$((now + ttl))" "$info" >"$lock/owner.tmp" &&
+    mv "$lock/owner.tmp" "$lock/owner" ||
+    { rm -rf "$lock"; echo "cannot write the deploy lock's owner file in $lock" >&2; exit 3; }
 }
 guard
 if take; then echo acquired; exit 0; fi
@@ -124,7 +132,12 @@ export class DeployLock {
   async tryAcquire(owner: LockOwner, expiryMs: number): Promise<LockAttempt> {
     const ttl = String(Math.max(1, Math.ceil(expiryMs / 1000)));
     const info = owner.description.replace(/[\r\n]+/g, ' ');
-    const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, owner.token, ttl, info], stdin: ACQUIRE_SCRIPT, timeoutMs: 60_000 });
+    const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, owner.token, ttl, info], stdin: ACQUIRE_SCRIPT, timeoutMs: 60_000, allowFailure: true });
+    if (result.exitCode !== 0 || result.signal || result.timedOut) {
+      // Not "held by someone else": the host cannot keep a lock there at all (read-only disk, say).
+      const why = lastLines(result.stderr || result.stdout, 3) || (result.timedOut ? 'timed out' : `exit code ${result.exitCode}`);
+      throw new Error(`${this.shell.target}: could not take the deploy lock ${this.path}: ${why}`);
+    }
     const [status, ...rest] = result.stdout.split('\n');
     if (status === 'acquired') return { acquired: true };
     if (status === 'took-over') return { acquired: true, tookOverFrom: parseHolder(rest) };

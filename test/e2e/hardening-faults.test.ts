@@ -13,14 +13,13 @@ import { ArgvWatcher } from './support/argv-watch.js';
 import { docker, exec, mustExec } from './support/exec.js';
 import { countingListener, ec2Deploy, hostAddress, hostDocker, pushAppImage, served, type AppImage } from './support/ec2-deploy.js';
 import {
-  containing,
   erroringRegistry,
   faultHost,
   filesLeftOnHost,
   killActionRun,
   killSshSessions,
   sandboxScript,
-  sandboxSecrets,
+  secretLeaks,
   silentListener,
   waitFor,
 } from './support/hardening.js';
@@ -315,16 +314,7 @@ describe('hardening: faults (ec2-deploy on h3)', () => {
     expect(watcher.count).toBeGreaterThan(50);
     const files = filesLeftOnHost(host, sandbox.stateDir);
     expect(files.length).toBeGreaterThan(0);
-    const leaks: string[] = [];
-    for (const { name: what, value } of sandboxSecrets(sandbox)) {
-      for (const [i, result] of results.entries()) {
-        if (result.log.includes(value)) leaks.push(`${what} in the log of run ${i}`);
-        if (result.raw.replace(/^::add-mask::.*$/gm, '').includes(value)) leaks.push(`${what} in the raw output of run ${i}`);
-      }
-      for (const argv of watcher.containing(value)) leaks.push(`${what} in argv: ${argv.slice(0, 80)}`);
-      for (const file of containing(files, value)) leaks.push(`${what} in ${file}`);
-    }
-    expect(leaks).toEqual([]);
+    expect(secretLeaks(sandbox, results, watcher, files)).toEqual([]);
     // No env file or DOCKER_CONFIG outlived its deployment, whatever the faults.
     expect(readdirSync(deployDir()).filter((f) => /^(env-|slipway-docker-)/.test(f))).toEqual([]);
   });

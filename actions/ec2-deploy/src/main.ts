@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import * as core from '@actions/core';
 import {
   DeployLock,
-  SshShell,
+  connectHost,
+  type SshShell,
   actionInputs,
   forEachHost,
   formatDuration,
@@ -18,13 +19,10 @@ import {
   readRunContext,
   runUrl,
   tableCell,
-  targetEndpoint,
   writeSummary,
-  type ConnectionSettings,
   type HostLog,
   type HostOutcome,
   type LockOwner,
-  type SshHost,
 } from '@slipway/core';
 import { HostDeployment, ReleaseFailedError, hostPaths } from './deploy.js';
 import { getInputs, type Ec2DeployInputs } from './inputs.js';
@@ -75,18 +73,6 @@ class LockBook {
   }
 }
 
-function connect(settings: ConnectionSettings, host: SshHost, log: HostLog): Promise<SshShell> {
-  return SshShell.connect({
-    endpoint: targetEndpoint(settings, host),
-    jump: settings.jump,
-    insecureSkipHostKeyCheck: settings.insecureSkipHostKeyCheck,
-    connectTimeoutMs: settings.connectTimeoutMs,
-    commandTimeoutMs: settings.commandTimeoutMs,
-    connectRetries: settings.connectRetries,
-    log,
-  });
-}
-
 async function homeOf(shell: SshShell): Promise<string> {
   const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 60_000 })).stdout.trim();
   if (!home.startsWith('/')) throw new Error(`${shell.target} reports no usable HOME ("${home}").`);
@@ -115,29 +101,12 @@ export async function main(): Promise<void> {
     settings,
     async (host, log): Promise<HostResult> => {
       const started = Date.now();
-      const result: HostResult = {
-        host: host.label,
-        ok: false,
-        mode: inputs.mode,
-        image: inputs.imageText ?? null,
-        imageId: null,
-        digest: null,
-        previousImage: null,
-        rolledBack: false,
-        health: null,
-        hostKey: null,
-        durationMs: 0,
-        error: null,
-      };
+      const result = emptyResult(host.label, inputs);
       let shell: SshShell | undefined;
       try {
-        shell = await connect(settings, host, log);
+        shell = await connectHost(settings, host, log);
         result.hostKey = shell.hostKey.fingerprint;
         hostKeyLines.push(knownHostsLine(host.host, host.port, shell.hostKey));
-        log.info(
-          `Connected to ${host.label}${settings.jump ? ` through ${settings.jump.host.label}` : ''}: host key ${shell.hostKey.keyType} ${shell.hostKey.fingerprint} ` +
-            `${settings.insecureSkipHostKeyCheck ? '(NOT verified)' : '(verified)'}.`,
-        );
         if (inputs.mode === 'script') {
           result.stdout = await runScript(shell, inputs, log);
           result.ok = true;
@@ -200,7 +169,7 @@ export async function main(): Promise<void> {
     },
   );
 
-  const results = outcomes.map((outcome) => outcome.value ?? skippedResult(outcome, inputs));
+  const results = outcomes.map((outcome) => outcome.value ?? emptyResult(outcome.host.label, inputs, 'skipped: an earlier host failed (fail-fast)'));
   core.setOutput('results', JSON.stringify(results));
   core.setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
   core.setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
@@ -232,7 +201,7 @@ export async function post(): Promise<void> {
     const log = { info: (m: string) => core.info(m), warning: (m: string) => core.warning(m), error: (m: string) => core.error(m), attach: () => {} };
     let shell: SshShell | undefined;
     try {
-      shell = await connect(settings, host, log);
+      shell = await connectHost(settings, host, log);
       const released = await new DeployLock(shell, path).release(state.token);
       core.info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
     } catch (error) {
@@ -263,9 +232,10 @@ function withLabel(label: string, message: string): string {
   return message.startsWith(label) ? message : `${label}: ${message}`;
 }
 
-function skippedResult(outcome: HostOutcome<HostResult>, inputs: Ec2DeployInputs): HostResult {
+/** A host's result before anything happened on it. */
+function emptyResult(host: string, inputs: Ec2DeployInputs, error: string | null = null): HostResult {
   return {
-    host: outcome.host.label,
+    host,
     ok: false,
     mode: inputs.mode,
     image: inputs.imageText ?? null,
@@ -276,7 +246,7 @@ function skippedResult(outcome: HostOutcome<HostResult>, inputs: Ec2DeployInputs
     health: null,
     hostKey: null,
     durationMs: 0,
-    error: 'skipped: an earlier host failed (fail-fast)',
+    error,
   };
 }
 

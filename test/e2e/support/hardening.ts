@@ -8,7 +8,8 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { mustExec } from './exec.js';
-import { repoRoot } from './run-action.js';
+import type { ArgvWatcher } from './argv-watch.js';
+import { repoRoot, type ActionResult } from './run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './sandbox.js';
 
 /** Runs a sandbox fault-injection script (host.sh, registry.sh); they are idempotent. */
@@ -207,4 +208,21 @@ export function containing(files: readonly string[], secret: string): string[] {
       return false;
     }
   });
+}
+
+/**
+ * Every place one of the sandbox's secrets turned up: the runs' logs as the runner shows them, their
+ * raw output (the `::add-mask::` lines aside), any argv the watcher saw, and `files` on the host.
+ */
+export function secretLeaks(sandbox: Sandbox, runs: readonly ActionResult[], watcher: ArgvWatcher, files: readonly string[]): string[] {
+  const leaks: string[] = [];
+  for (const { name: what, value } of sandboxSecrets(sandbox)) {
+    for (const [i, result] of runs.entries()) {
+      if (result.log.includes(value)) leaks.push(`${what} in the log of run ${i}`);
+      if (result.raw.replace(/^::add-mask::.*$/gm, '').includes(value)) leaks.push(`${what} in the raw output of run ${i}`);
+    }
+    for (const argv of watcher.containing(value)) leaks.push(`${what} in argv: ${argv.slice(0, 80)}`);
+    for (const file of containing(files, value)) leaks.push(`${what} in ${file}`);
+  }
+  return leaks;
 }

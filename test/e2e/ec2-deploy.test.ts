@@ -241,7 +241,7 @@ describe('ec2-deploy', () => {
     expect(blocked.errors.join('\n')).toContain('another deployment holds the deploy lock (https://github.com/o/r/actions/runs/1 (attempt 1)); gave up after waiting');
   });
 
-  it('releases the lock in the post step when main is killed, and the next deployment repairs the host', async () => {
+  it('puts the previous container back and releases the lock in the post step when main is killed', async () => {
     const host = hosts[0];
     const lock = join(deployDir(host), 'deploy.lock');
     // A health check that never passes, and a runner that kills the step while it waits.
@@ -253,12 +253,15 @@ describe('ec2-deploy', () => {
 
     const post = await ec2Deploy(deployInputs([host], images.v2), { state: killed.state });
     expect(post.errors).toEqual([]);
+    expect(post.log).toContain(`${name}-slipway-previous was left by an interrupted deployment: restoring it as ${name}`);
+    expect(post.log).toContain(`${hostAddress(host)}: the previous ${name} is running again.`);
     expect(post.log).toContain(`${hostAddress(host)}: deploy lock released.`);
     expect(existsSync(lock)).toBe(false);
+    expect(served(host, name)).toBe('app v1');
+    expect(docker(host.dockerHost, 'container', 'inspect', `${name}-slipway-previous`).status).not.toBe(0);
 
     const next = await ec2Deploy(deployInputs([host], images.v2));
     expect(next.errors).toEqual([]);
-    expect(next.log).toContain(`${name}-slipway-previous was left by an interrupted deployment: restoring it as ${name}`);
     expect(JSON.parse(next.outputs.results)[0]).toMatchObject({ ok: true, previousImage: images.v1.ref, image: images.v2.ref });
     expect(served(host, name)).toBe('app v2');
     expect(docker(host.dockerHost, 'volume', 'inspect', volume).status).toBe(0);

@@ -195,7 +195,28 @@ host_engine_start() {
     --iptables=false
 }
 
-host_engine_wait() { wait_for 30 "dockerd of h$1" "$(host_dir "$1")/dockerd.log" host_engine_running "$1"; }
+host_engine_wait() {
+  wait_for 30 "dockerd of h$1" "$(host_dir "$1")/dockerd.log" host_engine_running "$1"
+  runner_bridge_repair
+}
+
+# A host dockerd that starts again deletes the runner engine's docker0: with
+# --default-address-pool set, moby's "clear stale bridge network" step removes the interface named
+# docker0 whatever --bridge says (daemon_unix.go, removeDefaultBridgeInterface). The runner engine
+# then fails every `docker run` and Dockerfile RUN ("could not find bridge docker0") until it
+# restarts. Putting the bridge back with the runner's own address is enough: docker finds it by name.
+runner_bridge_repair() {
+  ip link show docker0 >/dev/null 2>&1 && return 0
+  local subnet gateway
+  subnet=$(runner_docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' 2>/dev/null) || return 0
+  gateway=$(runner_docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+  [ -n "$subnet" ] && [ -n "$gateway" ] || return 0
+  # Hosts start in parallel: another may be putting it back at this same moment.
+  ip link add docker0 type bridge 2>/dev/null || true
+  ip addr add "$gateway/${subnet#*/}" dev docker0 2>/dev/null || true
+  ip link set docker0 up
+  log "put back the runner engine's docker0 ($gateway/${subnet#*/}), which a host engine's start removed"
+}
 
 # Stop a host's engine. With "kill", containers are killed first (fast, and no container keeps
 # overlay or netns mounts busy); without it dockerd stops them itself, as `systemctl stop` would.

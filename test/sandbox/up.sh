@@ -30,14 +30,7 @@ runner_engine_up() {
     fi
     wait_for 60 "runner dockerd" "$SANDBOX_DIR/runner-dockerd.log" runner_docker info
   fi
-  # Seen once: the runner engine answered but its docker0 bridge was gone, so every `docker run`
-  # and Dockerfile RUN failed with "could not find bridge docker0". Only a restart recreates it.
-  if ! ip link show docker0 >/dev/null 2>&1 && pid_alive /var/run/docker.pid dockerd; then
-    log "runner docker lost its docker0 bridge: restarting it"
-    stop_pid /var/run/docker.pid dockerd 60
-    spawn "$SANDBOX_DIR/runner-dockerd.log" dockerd
-    wait_for 60 "runner dockerd" "$SANDBOX_DIR/runner-dockerd.log" runner_docker info
-  fi
+  runner_bridge_repair # see lib.sh: a host engine's restart removes docker0
   log "runner docker ready on $RUNNER_DOCKER_HOST"
 }
 

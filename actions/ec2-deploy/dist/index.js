@@ -65550,6 +65550,11 @@ class DeployLock {
             return { acquired: true, tookOverFrom: parseHolder(rest) };
         return { acquired: false, holder: parseHolder(rest) };
     }
+    /** Whether `token` holds the lock now (its owner file names it). */
+    async heldBy(token) {
+        const owner = await this.shell.run({ args: ['sed', '-n', '1p', `${this.path}/owner`], allowFailure: true, timeoutMs: 60_000 });
+        return owner.exitCode === 0 && owner.stdout.trim() === token;
+    }
     /** Takes the lock, waiting for another holder up to `waitMs`; throws `LockTimeoutError` after. */
     async acquire(owner, options) {
         const sleep = options.sleep ?? retry_sleep;
@@ -65611,8 +65616,6 @@ function formatBytes(bytes) {
     return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: ../../packages/core/src/docker.ts
 /**
  * The docker CLI, spoken through a `Shell` so the same code runs on the runner and on a host.
@@ -65758,6 +65761,8 @@ class RegistrySession {
     }
 }
 
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: ../../packages/core/src/host/release-history.ts
 class ReleaseHistory {
     shell;
@@ -66478,9 +66483,11 @@ const LOCKS_STATE = 'deploy-locks';
 const LOCK_EXPIRY_MS = 60 * 60_000;
 class LockBook {
     token;
+    container;
     held = new Map();
-    constructor(token) {
+    constructor(token, container) {
         this.token = token;
+        this.container = container;
     }
     add(host, path) {
         this.held.set(host, path);
@@ -66491,7 +66498,7 @@ class LockBook {
         this.save();
     }
     save() {
-        const state = { token: this.token, locks: [...this.held].map(([host, path]) => ({ host, path })) };
+        const state = { token: this.token, container: this.container, locks: [...this.held].map(([host, path]) => ({ host, path })) };
         saveState(LOCKS_STATE, JSON.stringify(state));
     }
 }
@@ -66512,7 +66519,7 @@ async function main() {
         token: (0,external_node_crypto_.randomBytes)(16).toString('hex'),
         description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
     };
-    const locks = new LockBook(owner.token);
+    const locks = new LockBook(owner.token, inputs.container.name);
     const hostKeyLines = [];
     const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText;
     info(`${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${settings.maxParallel === 0 ? 'all at once' : `${settings.maxParallel} at a time`}.`);
@@ -66594,7 +66601,11 @@ async function main() {
         setFailed(`${failed.length} of ${results.length} host(s) failed: ${failed.map((r) => withLabel(r.host, (r.error ?? '').split('\n')[0])).join('; ')}`);
     }
 }
-/** Releases the locks main could not (it failed, or was cancelled): connects again with the same inputs. */
+/**
+ * Runs when main could not finish (cancelled, killed, lost the host): connects again with the same
+ * inputs and, on each host whose lock this run still holds, puts the previous container back if the
+ * run had set it aside, then releases the lock. The host is left as it was before the run.
+ */
 async function post() {
     const saved = getState(LOCKS_STATE);
     if (!saved)
@@ -66615,7 +66626,12 @@ async function post() {
         let shell;
         try {
             shell = await connectHost(settings, host, log);
-            const released = await new DeployLock(shell, path).release(state.token);
+            const lock = new DeployLock(shell, path);
+            // Only under our own lock: once it expired, another run may be deploying there.
+            if (state.container && (await lock.heldBy(state.token)) && (await restoreInterrupted(new DockerCli(shell), state.container, log))) {
+                info(`${label}: the previous ${state.container} is running again.`);
+            }
+            const released = await lock.release(state.token);
             info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
         }
         catch (error) {

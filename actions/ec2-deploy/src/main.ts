@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as core from '@actions/core';
 import {
   DeployLock,
+  DockerCli,
   connectHost,
   type SshShell,
   actionInputs,
@@ -24,7 +25,7 @@ import {
   type HostOutcome,
   type LockOwner,
 } from '@slipway/core';
-import { HostDeployment, ReleaseFailedError, hostPaths } from './deploy.js';
+import { HostDeployment, ReleaseFailedError, hostPaths, restoreInterrupted } from './deploy.js';
 import { getInputs, type Ec2DeployInputs } from './inputs.js';
 
 /** Locks this run holds, saved as they are taken so the post step can release them if main could not. */
@@ -50,12 +51,17 @@ export interface HostResult {
 
 interface HeldLocks {
   token: string;
+  /** The container being deployed, to put back on a host the run left half-way. */
+  container: string;
   locks: { host: string; path: string }[];
 }
 
 class LockBook {
   private readonly held = new Map<string, string>();
-  constructor(readonly token: string) {}
+  constructor(
+    readonly token: string,
+    readonly container: string,
+  ) {}
 
   add(host: string, path: string): void {
     this.held.set(host, path);
@@ -68,7 +74,7 @@ class LockBook {
   }
 
   private save(): void {
-    const state: HeldLocks = { token: this.token, locks: [...this.held].map(([host, path]) => ({ host, path })) };
+    const state: HeldLocks = { token: this.token, container: this.container, locks: [...this.held].map(([host, path]) => ({ host, path })) };
     core.saveState(LOCKS_STATE, JSON.stringify(state));
   }
 }
@@ -89,7 +95,7 @@ export async function main(): Promise<void> {
     token: randomBytes(16).toString('hex'),
     description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
   };
-  const locks = new LockBook(owner.token);
+  const locks = new LockBook(owner.token, inputs.container.name);
   const hostKeyLines: string[] = [];
   const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText!;
   core.info(`${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${
@@ -184,7 +190,11 @@ export async function main(): Promise<void> {
   }
 }
 
-/** Releases the locks main could not (it failed, or was cancelled): connects again with the same inputs. */
+/**
+ * Runs when main could not finish (cancelled, killed, lost the host): connects again with the same
+ * inputs and, on each host whose lock this run still holds, puts the previous container back if the
+ * run had set it aside, then releases the lock. The host is left as it was before the run.
+ */
 export async function post(): Promise<void> {
   const saved = core.getState(LOCKS_STATE);
   if (!saved) return;
@@ -202,7 +212,12 @@ export async function post(): Promise<void> {
     let shell: SshShell | undefined;
     try {
       shell = await connectHost(settings, host, log);
-      const released = await new DeployLock(shell, path).release(state.token);
+      const lock = new DeployLock(shell, path);
+      // Only under our own lock: once it expired, another run may be deploying there.
+      if (state.container && (await lock.heldBy(state.token)) && (await restoreInterrupted(new DockerCli(shell), state.container, log))) {
+        core.info(`${label}: the previous ${state.container} is running again.`);
+      }
+      const released = await lock.release(state.token);
       core.info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
     } catch (error) {
       core.warning(`${label}: could not release the deploy lock ${path} (${(error as Error).message}); it expires on its own.`);

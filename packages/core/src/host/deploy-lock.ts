@@ -144,6 +144,12 @@ export class DeployLock {
     return { acquired: false, holder: parseHolder(rest) };
   }
 
+  /** Whether `token` holds the lock now (its owner file names it). */
+  async heldBy(token: string): Promise<boolean> {
+    const owner = await this.shell.run({ args: ['sed', '-n', '1p', `${this.path}/owner`], allowFailure: true, timeoutMs: 60_000 });
+    return owner.exitCode === 0 && owner.stdout.trim() === token;
+  }
+
   /** Takes the lock, waiting for another holder up to `waitMs`; throws `LockTimeoutError` after. */
   async acquire(owner: LockOwner, options: AcquireOptions): Promise<void> {
     const sleep = options.sleep ?? realSleep;

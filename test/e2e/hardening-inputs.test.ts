@@ -57,6 +57,12 @@ function ec2Inputs(inputs: Record<string, string>): Record<string, string> {
   };
 }
 
+/** compose-up on a host (the listener), its build context uploaded. */
+function composeOnHosts(inputs: Record<string, string>): Record<string, string> {
+  const { image: _image, ...connection } = ec2Inputs({});
+  return { ...connection, upload: 'web/', ...inputs };
+}
+
 type Row = [string, Record<string, string>, string];
 
 const ec2Rows: Row[] = [
@@ -142,6 +148,11 @@ const composeRows: Row[] = [
   ['compose-up', { 'env-file': 'missing.env' }, 'Input `env-file`: missing.env is not a file'],
   ['compose-up', { env: 'NO_EQUALS_SIGN' }, 'Input `env`: line 1 has no "="'],
   ['compose-up', { mode: 'swarm', services: 'web' }, 'Input `mode`: swarm stacks cannot build'],
+  // On hosts: the connection inputs, parsed by the same core code as ec2-deploy's.
+  ['compose-up', composeOnHosts({ hosts: 'deploy1@127.0.0.1:99999' }), 'Input `hosts`'],
+  ['compose-up', composeOnHosts({ 'host-fingerprints': 'SHA256:tooShort' }), 'Input `host-fingerprints`'],
+  ['compose-up', composeOnHosts({ 'ssh-key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@laptop' }), 'Input `ssh-key`'],
+  ['compose-up', composeOnHosts({ 'connect-timeout': 'soon' }), 'Input `connect-timeout`'],
 ];
 
 const rows = [...ec2Rows, ...buildPushRows, ...composeRows];

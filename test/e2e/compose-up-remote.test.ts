@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
 import { composeWorkspace, fixtureDir, httpGet, pushAppImage } from './support/compose-app.js';
@@ -172,6 +172,27 @@ describe('compose-up (hosts)', () => {
       expect(mustExec(['docker', '-H', host.dockerHost, 'exec', container(host, 'app'), 'cat', '/data/marker'])).toBe(`kept-on-${host.name}`);
     });
   }, 300_000);
+
+  it('releases its deploy lock after every deployment, and waits for another run\'s lock, then fails naming it', async () => {
+    const host = hosts[0];
+    const lock = join(releaseBase(host), 'deploy.lock');
+    expect(existsSync(lock)).toBe(false);
+    const before = currentRelease(host);
+    // Another run holds the lock, as DeployLock writes it: its token, expiry (epoch seconds) and who.
+    mkdirSync(lock);
+    writeFileSync(join(lock, 'owner'), `another-run\n${Math.floor(Date.now() / 1000) + 3600}\nhttps://github.com/o/r/actions/runs/1 (attempt 1)\n`);
+    try {
+      const result = await deploy({ images: `app=${images.v1}`, 'lock-timeout': '3s' }, [host]);
+      expect(result.exitCode).toBe(1);
+      expect(result.errors.join('\n')).toContain('another deployment holds the deploy lock (https://github.com/o/r/actions/runs/1 (attempt 1))');
+      // Nothing was changed on the host: the same release runs, and the other run's lock is untouched.
+      expect(currentRelease(host)).toBe(before);
+      expect(throughProxy(host)).toBe('app v2\n');
+      expect(readFileSync(join(lock, 'owner'), 'utf8')).toMatch(/^another-run\n/);
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('compose-up (swarm)', () => {

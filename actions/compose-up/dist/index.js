@@ -57,7 +57,7 @@ const http = __importStar(__nccwpck_require__(8611));
 const https = __importStar(__nccwpck_require__(5692));
 const pm = __importStar(__nccwpck_require__(516));
 const tunnel = __importStar(__nccwpck_require__(5217));
-const undici_1 = __nccwpck_require__(7726);
+const undici_1 = __nccwpck_require__(5345);
 var HttpCodes;
 (function (HttpCodes) {
     HttpCodes[HttpCodes["OK"] = 200] = "OK";
@@ -26763,7 +26763,7 @@ nacl.setPRNG = function(fn) {
 
 /***/ }),
 
-/***/ 7726:
+/***/ 5345:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -55601,7 +55601,7 @@ class DecodedURL extends URL {
 // EXTERNAL MODULE: ../../node_modules/.pnpm/tunnel@0.0.6/node_modules/tunnel/index.js
 var node_modules_tunnel = __nccwpck_require__(5217);
 // EXTERNAL MODULE: ../../node_modules/.pnpm/undici@6.29.1/node_modules/undici/index.js
-var undici = __nccwpck_require__(7726);
+var undici = __nccwpck_require__(5345);
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+http-client@4.0.1/node_modules/@actions/http-client/lib/index.js
 /* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
@@ -63595,6 +63595,2122 @@ function packFiles(baseDir, paths) {
     });
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-address.ts
+/**
+ * Host addresses as users write them: `[user@]host[:port]`, with an IPv6 address in brackets
+ * (`[2001:db8::1]:2222`), as OpenSSH's `ssh -J` and known_hosts spell them.
+ */
+
+/** POSIX user names as useradd accepts them (plus the trailing `$` of machine accounts). */
+const USER = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/;
+/** A DNS name or IPv4 address: letters, digits, dots, hyphens and underscores (some AWS internal names). */
+const HOST_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
+const IPV6 = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$/;
+function formatHostLabel(user, host, port) {
+    return `${user}@${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+function parsePort(input, raw, fallback) {
+    const text = raw.trim();
+    if (text === '')
+        return fallback;
+    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+        throw new InputError(input, `"${text}" is not a port: expected a number from 1 to 65535.`);
+    }
+    return Number(text);
+}
+function parseHostAddress(input, raw, defaults) {
+    const text = raw.trim();
+    const example = 'write [user@]host[:port], e.g. ec2-user@10.0.1.5:22';
+    if (text === '')
+        throw new InputError(input, `has an empty host: ${example}.`);
+    if (/\s/.test(text))
+        throw new InputError(input, `"${text}" contains white space: ${example}.`);
+    let rest = text;
+    let user = defaults.user;
+    const at = rest.lastIndexOf('@');
+    if (at >= 0) {
+        user = rest.slice(0, at);
+        rest = rest.slice(at + 1);
+        if (!USER.test(user))
+            throw new InputError(input, `"${user}" in "${text}" is not a valid user name.`);
+    }
+    let host;
+    let portText = '';
+    if (rest.startsWith('[')) {
+        const close = rest.indexOf(']');
+        if (close < 0)
+            throw new InputError(input, `"${text}" opens [ without closing it: ${example}, or [2001:db8::1]:22.`);
+        host = rest.slice(1, close);
+        const after = rest.slice(close + 1);
+        if (after !== '' && !after.startsWith(':'))
+            throw new InputError(input, `"${text}": expected :port after ].`);
+        portText = after.slice(1);
+        if (!IPV6.test(host) && !HOST_NAME.test(host))
+            throw new InputError(input, `"${host}" in "${text}" is not a host name or IP address.`);
+    }
+    else {
+        const colons = (rest.match(/:/g) ?? []).length;
+        if (colons > 1)
+            throw new InputError(input, `"${text}": put an IPv6 address in brackets, e.g. [2001:db8::1]:22.`);
+        const colon = rest.indexOf(':');
+        host = colon >= 0 ? rest.slice(0, colon) : rest;
+        portText = colon >= 0 ? rest.slice(colon + 1) : '';
+        if (colon >= 0 && portText === '')
+            throw new InputError(input, `"${text}" ends with ":" but no port.`);
+        if (!HOST_NAME.test(host))
+            throw new InputError(input, `"${host}" in "${text}" is not a host name or IP address: ${example}.`);
+    }
+    const port = portText === '' ? defaults.port : parsePort(input, portText, defaults.port);
+    return { user, host, port, label: formatHostLabel(user, host, port) };
+}
+/** A comma or newline separated list of hosts; `#` lines are comments. Each host once. */
+function parseHostList(input, raw, defaults) {
+    const items = parseList(raw);
+    if (items.length === 0)
+        throw new InputError(input, 'is empty: list the hosts to deploy to, e.g. ec2-user@10.0.1.5, one a line or comma separated.');
+    const hosts = items.map((item) => parseHostAddress(input, item, defaults));
+    const seen = new Set();
+    for (const host of hosts) {
+        const key = `${host.host.toLowerCase()}:${host.port}`;
+        if (seen.has(key))
+            throw new InputError(input, `${host.host}:${host.port} is listed twice.`);
+        seen.add(key);
+    }
+    return hosts;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-keys.ts
+/**
+ * Host key pinning. A pin is a `SHA256:` fingerprint as OpenSSH prints it (`ssh-keygen -lf`), or a
+ * known_hosts line (`ssh-keyscan` output), or a host's public key line (`ssh-ed25519 AAAA…`).
+ * Verification fails closed: a host with no pin that matches it is refused, before authentication.
+ *
+ * known_hosts lines keep their host patterns (plain, `[host]:port`, wildcards, `!` negation and
+ * `|1|` hashed names, as sshd(8) AUTHORIZED_KEYS / ssh(1) known_hosts describe), so one list can
+ * pin many hosts without any host accepting another's key. Fingerprints and bare key lines apply to
+ * every host.
+ */
+
+
+/** Host key types ssh2 can verify, and the signature algorithms each allows in negotiation. */
+const HOST_KEY_ALGORITHMS = {
+    'ssh-ed25519': ['ssh-ed25519'],
+    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+    // RFC 8332: one RSA key, three signature algorithms; OpenSSH 8.8+ refuses SHA-1 `ssh-rsa`.
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+    'ssh-dss': ['ssh-dss'],
+};
+/** `ssh-keygen -lf` ends its lines with the type in parentheses. */
+const KEYGEN_TYPES = { ED25519: 'ssh-ed25519', RSA: 'ssh-rsa', DSA: 'ssh-dss' };
+const FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/;
+/** OpenSSH's fingerprint of a public key blob (the SSH wire format, what known_hosts holds in base64). */
+function sshFingerprint(blob) {
+    return `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+/**
+ * ssh2 with `hostHash: 'sha256'` hands the verifier a hex digest; OpenSSH shows the same digest as
+ * unpadded base64. This converts the one into the other.
+ */
+function fingerprintFromHex(hex) {
+    return `SHA256:${Buffer.from(hex, 'hex').toString('base64').replace(/=+$/, '')}`;
+}
+/** The key type a public key blob starts with (an SSH string: uint32 length, then the name). */
+function blobKeyType(blob) {
+    if (blob.length < 4)
+        return '';
+    const length = blob.readUInt32BE(0);
+    if (length > 64 || blob.length < 4 + length)
+        return '';
+    return blob.subarray(4, 4 + length).toString('latin1');
+}
+/** The known_hosts line that pins `key` for this host and port only (what ssh-keyscan prints). */
+function knownHostsLine(host, port, key) {
+    return `${port === 22 ? host : `[${host}]:${port}`} ${key.keyType} ${key.publicKey}`;
+}
+/** The signature algorithms to offer so that the server must use one of the pinned key types. */
+function hostKeyAlgorithms(pins) {
+    const usable = pins.filter((pin) => !pin.revoked);
+    // A fingerprint without a type could be any of the host's keys: the server's preferred type it is.
+    if (usable.length === 0 || usable.some((pin) => !pin.keyType))
+        return undefined;
+    return [...new Set(usable.flatMap((pin) => HOST_KEY_ALGORITHMS[pin.keyType]))];
+}
+/** The pins that speak about `host:port`: the host's known_hosts lines, and every fingerprint. */
+function pinsForHost(pins, host, port) {
+    return pins.filter((pin) => !pin.hostPatterns || matchesHostPatterns(pin.hostPatterns, host, port));
+}
+function verifyHostKey(pins, host, port, blob) {
+    const key = { keyType: blobKeyType(blob), fingerprint: sshFingerprint(blob), publicKey: blob.toString('base64') };
+    const applicable = pinsForHost(pins, host, port);
+    if (applicable.some((pin) => pin.revoked && pin.fingerprint === key.fingerprint))
+        return { ok: false, key, reason: 'revoked' };
+    const usable = applicable.filter((pin) => !pin.revoked);
+    if (usable.length === 0)
+        return { ok: false, key, reason: 'not-pinned' };
+    const match = usable.some((pin) => pin.fingerprint === key.fingerprint && (!pin.keyType || pin.keyType === key.keyType));
+    return match ? { ok: true, key } : { ok: false, key, reason: 'mismatch' };
+}
+/**
+ * known_hosts host patterns (ssh(1) "SSH_KNOWN_HOSTS FILE FORMAT"): port 22 is matched as `host`,
+ * any other as `[host]:port`; `*` and `?` wildcards; a matching `!pattern` refuses the line.
+ */
+function matchesHostPatterns(patterns, host, port) {
+    const name = port === 22 ? host : `[${host}]:${port}`;
+    let matched = false;
+    for (const raw of patterns) {
+        const negated = raw.startsWith('!');
+        const pattern = negated ? raw.slice(1) : raw;
+        const hit = pattern.startsWith('|1|') ? matchesHashedName(pattern, name) : wildcardMatch(pattern.toLowerCase(), name.toLowerCase());
+        if (hit && negated)
+            return false;
+        if (hit)
+            matched = true;
+    }
+    return matched;
+}
+/** `|1|<base64 salt>|<base64 HMAC-SHA1(salt, name)>`, what `HashKnownHosts yes` writes. */
+function matchesHashedName(pattern, name) {
+    const [, , salt, hash] = pattern.split('|');
+    if (!salt || !hash)
+        return false;
+    return (0,external_node_crypto_.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
+}
+function wildcardMatch(pattern, text) {
+    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    return regex.test(text);
+}
+/** Parses a `host-fingerprints`-style input: one pin a line; `#` lines and blank lines ignored. */
+function parseHostKeyPins(input, raw) {
+    const pins = [];
+    raw.split(/\r?\n/).forEach((rawLine, index) => {
+        const line = rawLine.trim();
+        if (line === '' || line.startsWith('#'))
+            return;
+        pins.push(...parsePinLine(input, line, index + 1));
+    });
+    return pins;
+}
+function parsePinLine(input, line, lineNumber) {
+    const where = `line ${lineNumber}`;
+    const tokens = line.split(/\s+/);
+    // Several fingerprints on one line, comma or space separated: `SHA256:aaa, SHA256:bbb`.
+    const words = line.split(/[\s,]+/).filter(Boolean);
+    if (words.every((word) => word.startsWith('SHA256:')))
+        return words.map((word) => parseFingerprint(input, word, where));
+    // `ssh-keygen -lf` output: `256 SHA256:… comment (ED25519)`.
+    const keygen = /^\d+\s+(SHA256:\S+)(?:.*\((\w+)\))?$/.exec(line);
+    if (keygen) {
+        const pin = parseFingerprint(input, keygen[1], where);
+        const bits = Number(tokens[0]);
+        const type = keygen[2] === 'ECDSA' ? `ecdsa-sha2-nistp${bits}` : keygen[2] ? KEYGEN_TYPES[keygen[2]] : undefined;
+        return [{ ...pin, keyType: type }];
+    }
+    // `ssh-ed25519 SHA256:…`: a fingerprint with its type.
+    if (tokens.length === 2 && tokens[1].startsWith('SHA256:') && HOST_KEY_ALGORITHMS[tokens[0]]) {
+        return [{ ...parseFingerprint(input, tokens[1], where), keyType: tokens[0] }];
+    }
+    if (/^(MD5:)?([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(line)) {
+        throw new InputError(input, `${where} is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf <key>, or ssh-keyscan <host> | ssh-keygen -lf -).`);
+    }
+    return [parseKnownHostsLine(input, tokens, where)];
+}
+function parseFingerprint(input, text, where) {
+    const match = FINGERPRINT.exec(text);
+    if (!match)
+        throw new InputError(input, `${where}: "${text}" is not a SHA256 fingerprint (SHA256: and 43 base64 characters, as ssh-keygen -lf prints).`);
+    return { fingerprint: `SHA256:${match[1]}` };
+}
+function parseKnownHostsLine(input, tokens, where) {
+    let rest = tokens;
+    let revoked = false;
+    if (rest[0].startsWith('@')) {
+        if (rest[0] === '@cert-authority')
+            throw new InputError(input, `${where}: @cert-authority lines are not supported; pin the host keys themselves.`);
+        if (rest[0] !== '@revoked')
+            throw new InputError(input, `${where}: unknown marker ${rest[0]}.`);
+        revoked = true;
+        rest = rest.slice(1);
+    }
+    let hostPatterns;
+    if (rest.length >= 2 && !looksLikeKeyType(rest[0])) {
+        hostPatterns = rest[0].split(',').filter(Boolean);
+        rest = rest.slice(1);
+    }
+    const [keyType, base64] = rest;
+    if (!keyType || !base64 || !looksLikeKeyType(keyType)) {
+        throw new InputError(input, `${where} is neither a SHA256 fingerprint nor a known_hosts line: give SHA256:… (ssh-keygen -lf) or "host ssh-ed25519 AAAA…" (ssh-keyscan).`);
+    }
+    if (!HOST_KEY_ALGORITHMS[keyType]) {
+        throw new InputError(input, `${where}: host key type ${keyType} is not supported (use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa keys).`);
+    }
+    const blob = Buffer.from(base64, 'base64');
+    if (!/^[A-Za-z0-9+/]+=*$/.test(base64) || blobKeyType(blob) !== keyType) {
+        throw new InputError(input, `${where}: the ${keyType} key is not valid base64 of a ${keyType} public key (was the line cut short?).`);
+    }
+    return { fingerprint: sshFingerprint(blob), keyType, hostPatterns, revoked: revoked || undefined };
+}
+function looksLikeKeyType(token) {
+    return /^(ssh-|ecdsa-|sk-)/.test(token);
+}
+/** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
+function hostKeyFileKind(keyType) {
+    return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
+}
+/** How a refused host key is explained: what was seen, and what to do. */
+function describeHostKeyFailure(label, verdict, input) {
+    const seen = `${verdict.key.keyType} ${verdict.key.fingerprint}`;
+    switch (verdict.reason) {
+        case 'revoked':
+            return `${label} presented the host key ${seen}, which \`${input}\` marks @revoked.`;
+        case 'not-pinned':
+            return (`${label}: no pinned host key for this host in \`${input}\`; it presented ${seen}. ` +
+                `Check that this is the host's key (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileKind(verdict.key.keyType)}_key.pub) ` +
+                `and add ${verdict.key.fingerprint} to \`${input}\`.`);
+        case 'mismatch':
+            return (`${label} presented the host key ${seen}, which matches none pinned in \`${input}\`: refusing to connect ` +
+                `(the host was rebuilt, or this is not the host you meant). If you pinned another of its keys by fingerprint alone, ` +
+                `give its type too ("ssh-rsa SHA256:…") or its known_hosts line.`);
+    }
+}
+
+// EXTERNAL MODULE: ../../node_modules/.pnpm/ssh2@1.17.0/node_modules/ssh2/lib/index.js
+var ssh2_lib = __nccwpck_require__(7004);
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/private-key.ts
+/**
+ * Private keys from a secret, as users store them: raw (OpenSSH or PEM), base64-encoded (to survive
+ * a one-line secret field), or with literal `\n` escapes; CRLF from a Windows clipboard. The key is
+ * checked here, with ssh2's own parser, so a wrong key fails as an input error before any host is
+ * contacted. It stays in memory: ssh2 takes it as a string, nothing is written to disk.
+ */
+
+
+
+const PUBLIC_KEY_LINE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)\s+AAAA/;
+/** Undoes the ways a key gets mangled on its way into a secret; returns the PEM-style text. */
+function normalizeKeyText(raw) {
+    let text = raw.trim();
+    // A key pasted into a one-line field, or JSON-escaped: literal \n (or \r\n) sequences.
+    if (!text.includes('\n') && /(\\r)?\\n/.test(text))
+        text = text.replace(/(\\r)?\\n/g, '\n');
+    text = text.replace(/\r\n?/g, '\n');
+    // base64 of the whole key file (`base64 -w0 id_ed25519`): no PEM armour, only base64 characters.
+    if (!text.includes('-----') && !text.startsWith('PuTTY-User-Key-File') && /^[A-Za-z0-9+/=\s]+$/.test(text)) {
+        const decoded = Buffer.from(text.replace(/\s+/g, ''), 'base64').toString('utf8');
+        if (/-----BEGIN [A-Z0-9 ]+-----/.test(decoded) || decoded.startsWith('PuTTY-User-Key-File') || PUBLIC_KEY_LINE.test(decoded.trim())) {
+            return normalizeKeyText(decoded);
+        }
+    }
+    // A PEM key whose newlines became spaces (pasted through a form that flattens lines).
+    const flat = /^(-----BEGIN ([A-Z0-9 ]+)-----)\s+([A-Za-z0-9+/=\s]+?)\s+(-----END \2-----)$/.exec(text);
+    if (flat && !text.includes('\n')) {
+        const body = flat[3].replace(/\s+/g, '');
+        text = [flat[1], ...(body.match(/.{1,70}/g) ?? []), flat[4]].join('\n');
+    }
+    return `${text.trim()}\n`;
+}
+/**
+ * Parses and checks a private key input. `input` and `passphraseInput` name the inputs in errors.
+ */
+function parsePrivateKey(input, raw, passphrase, passphraseInput) {
+    if (raw.trim() === '')
+        throw new InputError(input, 'is empty: give the private key (the whole file, raw or base64-encoded).');
+    const text = normalizeKeyText(raw);
+    const firstLine = text.split('\n')[0].trim();
+    if (PUBLIC_KEY_LINE.test(firstLine) || /-----BEGIN (SSH2 |OPENSSH |RSA )?PUBLIC KEY-----/.test(text) || firstLine.startsWith('---- BEGIN SSH2 PUBLIC KEY')) {
+        throw new InputError(input, 'is a public key: give the private key (the file without .pub, starting with -----BEGIN OPENSSH PRIVATE KEY-----).');
+    }
+    if (firstLine.startsWith('PuTTY-User-Key-File')) {
+        throw new InputError(input, 'is a PuTTY (.ppk) key, which is not supported: convert it with `puttygen key.ppk -O private-openssh -o id_key` and give that file.');
+    }
+    if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(text)) {
+        // ssh2 reads OpenSSH and traditional PEM keys, not PKCS#8 (what `openssl genpkey` writes).
+        throw new InputError(input, 'is a PKCS#8 key (-----BEGIN PRIVATE KEY-----), which the SSH client cannot read: convert it to the OpenSSH format with ' +
+            '`ssh-keygen -p -f <key file>` (it rewrites the file in place) and give the new content.');
+    }
+    if (!/-----BEGIN [A-Z0-9 ]+PRIVATE KEY-----/.test(text)) {
+        throw new InputError(input, 'is not a private key: expected the key file\'s content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.');
+    }
+    const parsed = ssh2_lib.utils.parseKey(text, passphrase || undefined);
+    if (parsed instanceof Error) {
+        const message = parsed.message;
+        if (/no passphrase given/i.test(message)) {
+            throw new InputError(passphraseInput, `is empty, but \`${input}\` is encrypted: give its passphrase in \`${passphraseInput}\`.`);
+        }
+        if (/bad passphrase|integrity check failed|decrypt|bad decrypt/i.test(message)) {
+            throw new InputError(passphraseInput, `does not decrypt \`${input}\`: check the passphrase.`);
+        }
+        throw new InputError(input, `could not be read as a private key (${message}). Was it cut short or edited?`);
+    }
+    const key = (Array.isArray(parsed) ? parsed[0] : parsed);
+    if (!key.isPrivateKey())
+        throw new InputError(input, 'is a public key: give the private key.');
+    const forms = new Set([raw, raw.trim(), text, text.trim()]);
+    return {
+        text,
+        passphrase: passphrase || undefined,
+        type: key.type,
+        fingerprint: `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(key.getPublicSSH()).digest('base64').replace(/=+$/, '')}`,
+        secretForms: [...forms].filter(Boolean),
+    };
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/connection-inputs.ts
+/**
+ * The connection inputs every action that works on hosts shares (ec2-deploy, compose-up): parsed
+ * and checked here, once, so both actions accept and refuse the same things with the same words.
+ * Nothing here connects: every mistake is reported, naming its input, before any host is contacted.
+ */
+
+
+
+
+/** The action.yml names of the connection inputs. */
+const CONNECTION_INPUTS = {
+    hosts: 'hosts',
+    user: 'user',
+    port: 'port',
+    sshKey: 'ssh-key',
+    sshKeyPassphrase: 'ssh-key-passphrase',
+    hostFingerprints: 'host-fingerprints',
+    insecureSkipHostKeyCheck: 'insecure-skip-host-key-check',
+    jumpHost: 'jump-host',
+    jumpSshKey: 'jump-ssh-key',
+    jumpHostFingerprints: 'jump-host-fingerprints',
+    connectTimeout: 'connect-timeout',
+    commandTimeout: 'command-timeout',
+    connectRetries: 'connect-retries',
+    maxParallel: 'max-parallel',
+    failFast: 'fail-fast',
+};
+function parseConnectionInputs(read) {
+    const names = CONNECTION_INPUTS;
+    const user = read(names.user).trim() || 'ec2-user';
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(user))
+        throw new InputError(names.user, `"${user}" is not a valid user name.`);
+    const port = parsePort(names.port, read(names.port), 22);
+    const hosts = parseHostList(names.hosts, read(names.hosts), { user, port });
+    const passphrase = read(names.sshKeyPassphrase);
+    const key = parsePrivateKey(names.sshKey, read(names.sshKey), passphrase, names.sshKeyPassphrase);
+    const insecure = parseBoolean(names.insecureSkipHostKeyCheck, read(names.insecureSkipHostKeyCheck), false);
+    const hostKeys = parseHostKeyPins(names.hostFingerprints, read(names.hostFingerprints));
+    if (insecure && hostKeys.length) {
+        throw new InputError(names.insecureSkipHostKeyCheck, `is true while \`${names.hostFingerprints}\` pins host keys: remove one (keep the pins; the check is what makes the connection safe).`);
+    }
+    let jump;
+    const jumpRaw = read(names.jumpHost).trim();
+    const jumpKeyRaw = read(names.jumpSshKey);
+    const jumpPinsRaw = read(names.jumpHostFingerprints);
+    if (jumpRaw) {
+        const jumpPins = parseHostKeyPins(names.jumpHostFingerprints, jumpPinsRaw);
+        if (insecure && jumpPins.length) {
+            throw new InputError(names.insecureSkipHostKeyCheck, `is true while \`${names.jumpHostFingerprints}\` pins host keys: remove one.`);
+        }
+        jump = {
+            host: parseHostAddress(names.jumpHost, jumpRaw, { user, port: 22 }),
+            key: jumpKeyRaw.trim() ? parsePrivateKey(names.jumpSshKey, jumpKeyRaw, passphrase, names.sshKeyPassphrase) : key,
+            hostKeys: jumpPins,
+            hostKeysInput: names.jumpHostFingerprints,
+        };
+    }
+    else if (jumpKeyRaw.trim() || jumpPinsRaw.trim()) {
+        throw new InputError(jumpKeyRaw.trim() ? names.jumpSshKey : names.jumpHostFingerprints, `is set but \`${names.jumpHost}\` is not: give the jump host, or remove it.`);
+    }
+    return {
+        hosts,
+        key,
+        hostKeys,
+        insecureSkipHostKeyCheck: insecure,
+        jump,
+        connectTimeoutMs: parseDuration(names.connectTimeout, read(names.connectTimeout), '30s'),
+        commandTimeoutMs: parseDuration(names.commandTimeout, read(names.commandTimeout), '10m'),
+        connectRetries: parseInteger(names.connectRetries, read(names.connectRetries), 3, { min: 1, max: 20 }),
+        maxParallel: parseInteger(names.maxParallel, read(names.maxParallel), 0, { min: 0, max: 1000 }),
+        failFast: parseBoolean(names.failFast, read(names.failFast), true),
+        secrets: [...key.secretForms, ...(jump && jump.key !== key ? jump.key.secretForms : []), passphrase].filter(Boolean),
+    };
+}
+/** The endpoint of one target host, with the settings' key and pins. */
+function targetEndpoint(settings, host) {
+    return { host, key: settings.key, hostKeys: settings.hostKeys, hostKeysInput: CONNECTION_INPUTS.hostFingerprints };
+}
+
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = require("node:string_decoder");
+// EXTERNAL MODULE: ../../node_modules/.pnpm/is-stream@2.0.1/node_modules/is-stream/index.js
+var is_stream = __nccwpck_require__(62);
+// EXTERNAL MODULE: ../../node_modules/.pnpm/make-dir@3.1.0/node_modules/make-dir/index.js
+var make_dir = __nccwpck_require__(7525);
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/sb-promise-queue@2.1.1/node_modules/sb-promise-queue/lib/esm/index.mjs
+class PromiseQueue {
+    constructor({ concurrency = 1 } = {}) {
+        this.options = { concurrency };
+        this.running = 0;
+        this.queue = [];
+        this.idleCallbacks = [];
+    }
+    clear() {
+        this.queue = [];
+    }
+    onIdle(callback) {
+        this.idleCallbacks.push(callback);
+        return () => {
+            const index = this.idleCallbacks.indexOf(callback);
+            if (index !== -1) {
+                this.idleCallbacks.splice(index, 1);
+            }
+        };
+    }
+    waitTillIdle() {
+        return new Promise((resolve) => {
+            if (this.running === 0) {
+                resolve();
+                return;
+            }
+            const dispose = this.onIdle(() => {
+                dispose();
+                resolve();
+            });
+        });
+    }
+    add(callback) {
+        return new Promise((resolve, reject) => {
+            const runCallback = () => {
+                this.running += 1;
+                try {
+                    Promise.resolve(callback()).then((val) => {
+                        resolve(val);
+                        this.processNext();
+                    }, (err) => {
+                        reject(err);
+                        this.processNext();
+                    });
+                }
+                catch (err) {
+                    reject(err);
+                    this.processNext();
+                }
+            };
+            if (this.running >= this.options.concurrency) {
+                this.queue.push(runCallback);
+            }
+            else {
+                runCallback();
+            }
+        });
+    }
+    // Internal function, don't use
+    processNext() {
+        this.running -= 1;
+        const callback = this.queue.shift();
+        if (callback) {
+            callback();
+        }
+        else if (this.running === 0) {
+            this.idleCallbacks.forEach((item) => item());
+        }
+    }
+}
+
+
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/sb-scandir@3.1.1/node_modules/sb-scandir/lib/esm/index.mjs
+/* @flow */
+
+
+
+
+const defaultFilesystem = {
+    join(pathA, pathB) {
+        return external_path_.join(pathA, pathB);
+    },
+    basename(path) {
+        return external_path_.basename(path);
+    },
+    stat(path) {
+        return new Promise((resolve, reject) => {
+            external_fs_.stat(path, (err, res) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    },
+    readdir(path) {
+        return new Promise((resolve, reject) => {
+            external_fs_.readdir(path, (err, res) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    },
+};
+async function scanDirectoryInternal({ path, recursive, validate, result, fileSystem, queue, reject, }) {
+    const itemStat = await fileSystem.stat(path);
+    if (itemStat.isFile()) {
+        result.files.push(path);
+    }
+    else if (itemStat.isDirectory()) {
+        result.directories.push(path);
+    }
+    if (!itemStat.isDirectory() || recursive === 'none') {
+        return;
+    }
+    const contents = await fileSystem.readdir(path);
+    contents.forEach((item) => {
+        const itemPath = fileSystem.join(path, item);
+        if (!validate(itemPath)) {
+            return;
+        }
+        queue
+            .add(() => scanDirectoryInternal({
+            path: itemPath,
+            recursive: recursive === 'shallow' ? 'none' : 'deep',
+            validate,
+            result,
+            fileSystem,
+            queue,
+            reject,
+        }))
+            .catch(reject);
+    });
+}
+async function scanDirectory(path, { recursive = true, validate = null, concurrency = Infinity, fileSystem = defaultFilesystem, } = {}) {
+    external_assert_(path && typeof path === 'string', 'path must be a valid string');
+    external_assert_(typeof recursive === 'boolean', 'options.recursive must be a valid boolean');
+    external_assert_(validate === null || typeof validate === 'function', 'options.validate must be a valid function');
+    external_assert_(typeof concurrency === 'number', 'options.concurrency must be a valid number');
+    external_assert_(fileSystem !== null && typeof fileSystem === 'object', 'options.fileSystem must be a valid object');
+    const queue = new PromiseQueue({
+        concurrency,
+    });
+    const result = { files: [], directories: [] };
+    const mergedFileSystem = { ...defaultFilesystem, ...fileSystem };
+    await new Promise((resolve, reject) => {
+        scanDirectoryInternal({
+            path,
+            recursive: recursive ? 'deep' : 'shallow',
+            validate: validate != null ? validate : (item) => mergedFileSystem.basename(item).slice(0, 1) !== '.',
+            result,
+            fileSystem: mergedFileSystem,
+            queue,
+            reject,
+        })
+            .then(() => queue.waitTillIdle())
+            .then(resolve, reject);
+    });
+    return result;
+}
+/* harmony default export */ const esm = (scanDirectory);
+
+// EXTERNAL MODULE: ../../node_modules/.pnpm/shell-escape@0.2.0/node_modules/shell-escape/shell-escape.js
+var shell_escape = __nccwpck_require__(3463);
+;// CONCATENATED MODULE: ../../node_modules/.pnpm/node-ssh@13.2.1/node_modules/node-ssh/lib/esm/index.mjs
+
+
+
+
+
+
+
+
+
+const DEFAULT_CONCURRENCY = 1;
+const DEFAULT_VALIDATE = (path) => !external_path_.basename(path).startsWith('.');
+const DEFAULT_TICK = () => {
+    /* No Op */
+};
+class SSHError extends Error {
+    constructor(message, code = null) {
+        super(message);
+        this.code = code;
+    }
+}
+function unixifyPath(path) {
+    if (path.includes('\\')) {
+        return path.split('\\').join('/');
+    }
+    return path;
+}
+async function readFile(filePath) {
+    return new Promise((resolve, reject) => {
+        external_fs_.readFile(filePath, 'utf8', (err, res) => {
+            if (err) {
+                reject(err);
+            }
+            else {
+                resolve(res);
+            }
+        });
+    });
+}
+const SFTP_MKDIR_ERR_CODE_REGEXP = /Error: (E[\S]+): /;
+async function makeDirectoryWithSftp(path, sftp) {
+    let stats = null;
+    try {
+        stats = await new Promise((resolve, reject) => {
+            sftp.stat(path, (err, res) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    }
+    catch (_) {
+        /* No Op */
+    }
+    if (stats) {
+        if (stats.isDirectory()) {
+            // Already exists, nothing to worry about
+            return;
+        }
+        throw new Error('mkdir() failed, target already exists and is not a directory');
+    }
+    try {
+        await new Promise((resolve, reject) => {
+            sftp.mkdir(path, (err) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve();
+                }
+            });
+        });
+    }
+    catch (err) {
+        if (err != null && typeof err.stack === 'string') {
+            const matches = SFTP_MKDIR_ERR_CODE_REGEXP.exec(err.stack);
+            if (matches != null) {
+                throw new SSHError(err.message, matches[1]);
+            }
+            throw err;
+        }
+    }
+}
+class NodeSSH {
+    constructor() {
+        this.connection = null;
+    }
+    getConnection() {
+        const { connection } = this;
+        if (connection == null) {
+            throw new Error('Not connected to server');
+        }
+        return connection;
+    }
+    async connect(givenConfig) {
+        external_assert_(givenConfig != null && typeof givenConfig === 'object', 'config must be a valid object');
+        const config = { ...givenConfig };
+        external_assert_(config.username != null && typeof config.username === 'string', 'config.username must be a valid string');
+        if (config.host != null) {
+            external_assert_(typeof config.host === 'string', 'config.host must be a valid string');
+        }
+        else if (config.sock != null) {
+            external_assert_(typeof config.sock === 'object', 'config.sock must be a valid object');
+        }
+        else {
+            throw new external_assert_.AssertionError({ message: 'Either config.host or config.sock must be provided' });
+        }
+        if (config.privateKey != null || config.privateKeyPath != null) {
+            if (config.privateKey != null) {
+                external_assert_(typeof config.privateKey === 'string', 'config.privateKey must be a valid string');
+                external_assert_(config.privateKeyPath == null, 'config.privateKeyPath must not be specified when config.privateKey is specified');
+            }
+            else if (config.privateKeyPath != null) {
+                external_assert_(typeof config.privateKeyPath === 'string', 'config.privateKeyPath must be a valid string');
+                external_assert_(config.privateKey == null, 'config.privateKey must not be specified when config.privateKeyPath is specified');
+            }
+            external_assert_(config.passphrase == null || typeof config.passphrase === 'string', 'config.passphrase must be null or a valid string');
+            if (config.privateKeyPath != null) {
+                // Must be an fs path
+                try {
+                    config.privateKey = await readFile(config.privateKeyPath);
+                }
+                catch (err) {
+                    if (err != null && err.code === 'ENOENT') {
+                        throw new external_assert_.AssertionError({ message: 'config.privateKeyPath does not exist at given fs path' });
+                    }
+                    throw err;
+                }
+            }
+        }
+        else if (config.password != null) {
+            external_assert_(typeof config.password === 'string', 'config.password must be a valid string');
+        }
+        if (config.tryKeyboard != null) {
+            external_assert_(typeof config.tryKeyboard === 'boolean', 'config.tryKeyboard must be a valid boolean');
+        }
+        if (config.tryKeyboard) {
+            const { password } = config;
+            if (config.onKeyboardInteractive != null) {
+                external_assert_(typeof config.onKeyboardInteractive === 'function', 'config.onKeyboardInteractive must be a valid function');
+            }
+            else if (password != null) {
+                config.onKeyboardInteractive = (name, instructions, instructionsLang, prompts, finish) => {
+                    if (prompts.length > 0 && prompts[0].prompt.toLowerCase().includes('password')) {
+                        finish([password]);
+                    }
+                };
+            }
+        }
+        const connection = new ssh2_lib.Client();
+        this.connection = connection;
+        await new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            if (config.onKeyboardInteractive) {
+                connection.on('keyboard-interactive', config.onKeyboardInteractive);
+            }
+            connection.on('ready', () => {
+                connection.removeListener('error', reject);
+                resolve();
+            });
+            connection.on('end', () => {
+                if (this.connection === connection) {
+                    this.connection = null;
+                }
+            });
+            connection.on('close', () => {
+                if (this.connection === connection) {
+                    this.connection = null;
+                }
+                reject(new SSHError('No response from server', 'ETIMEDOUT'));
+            });
+            connection.connect(config);
+        });
+        return this;
+    }
+    isConnected() {
+        return this.connection != null;
+    }
+    async requestShell(options) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            const callback = (err, res) => {
+                connection.removeListener('error', reject);
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            };
+            if (options == null) {
+                connection.shell(callback);
+            }
+            else {
+                connection.shell(options, callback);
+            }
+        });
+    }
+    async withShell(callback, options) {
+        external_assert_(typeof callback === 'function', 'callback must be a valid function');
+        const shell = await this.requestShell(options);
+        try {
+            await callback(shell);
+        }
+        finally {
+            shell.destroy();
+        }
+    }
+    async requestSFTP() {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            connection.sftp((err, res) => {
+                connection.removeListener('error', reject);
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    }
+    async withSFTP(callback) {
+        external_assert_(typeof callback === 'function', 'callback must be a valid function');
+        const sftp = await this.requestSFTP();
+        try {
+            await callback(sftp);
+        }
+        finally {
+            sftp.end();
+        }
+    }
+    async execCommand(givenCommand, options = {}) {
+        external_assert_(typeof givenCommand === 'string', 'command must be a valid string');
+        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
+        external_assert_(options.cwd == null || typeof options.cwd === 'string', 'options.cwd must be a valid string');
+        external_assert_(options.stdin == null || typeof options.stdin === 'string' || is_stream.readable(options.stdin), 'options.stdin must be a valid string or readable stream');
+        external_assert_(options.execOptions == null || typeof options.execOptions === 'object', 'options.execOptions must be a valid object');
+        external_assert_(options.encoding == null || typeof options.encoding === 'string', 'options.encoding must be a valid string');
+        external_assert_(options.onChannel == null || typeof options.onChannel === 'function', 'options.onChannel must be a valid function');
+        external_assert_(options.onStdout == null || typeof options.onStdout === 'function', 'options.onStdout must be a valid function');
+        external_assert_(options.onStderr == null || typeof options.onStderr === 'function', 'options.onStderr must be a valid function');
+        external_assert_(options.noTrim == null || typeof options.noTrim === 'boolean', 'options.noTrim must be a boolean');
+        let command = givenCommand;
+        if (options.cwd) {
+            command = `cd ${shell_escape([options.cwd])} ; ${command}`;
+        }
+        const connection = this.getConnection();
+        const output = { stdout: [], stderr: [] };
+        return new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            connection.exec(command, options.execOptions != null ? options.execOptions : {}, (err, channel) => {
+                connection.removeListener('error', reject);
+                if (err) {
+                    reject(err);
+                    return;
+                }
+                if (options.onChannel) {
+                    options.onChannel(channel);
+                }
+                channel.on('data', (chunk) => {
+                    if (options.onStdout)
+                        options.onStdout(chunk);
+                    output.stdout.push(chunk.toString(options.encoding));
+                });
+                channel.stderr.on('data', (chunk) => {
+                    if (options.onStderr)
+                        options.onStderr(chunk);
+                    output.stderr.push(chunk.toString(options.encoding));
+                });
+                if (options.stdin != null) {
+                    if (is_stream.readable(options.stdin)) {
+                        options.stdin.pipe(channel, {
+                            end: true,
+                        });
+                    }
+                    else {
+                        channel.write(options.stdin);
+                        channel.end();
+                    }
+                }
+                else {
+                    channel.end();
+                }
+                let code = null;
+                let signal = null;
+                channel.on('exit', (code_, signal_) => {
+                    code = code_ !== null && code_ !== void 0 ? code_ : null;
+                    signal = signal_ !== null && signal_ !== void 0 ? signal_ : null;
+                });
+                channel.on('close', () => {
+                    let stdout = output.stdout.join('');
+                    let stderr = output.stderr.join('');
+                    if (options.noTrim !== true) {
+                        stdout = stdout.trim();
+                        stderr = stderr.trim();
+                    }
+                    resolve({
+                        code: code != null ? code : null,
+                        signal: signal != null ? signal : null,
+                        stdout,
+                        stderr,
+                    });
+                });
+            });
+        });
+    }
+    async exec(command, parameters, options = {}) {
+        external_assert_(typeof command === 'string', 'command must be a valid string');
+        external_assert_(Array.isArray(parameters), 'parameters must be a valid array');
+        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
+        external_assert_(options.stream == null || ['both', 'stdout', 'stderr'].includes(options.stream), 'options.stream must be one of both, stdout, stderr');
+        for (let i = 0, { length } = parameters; i < length; i += 1) {
+            external_assert_(typeof parameters[i] === 'string', `parameters[${i}] must be a valid string`);
+        }
+        const completeCommand = `${command}${parameters.length > 0 ? ` ${shell_escape(parameters)}` : ''}`;
+        const response = await this.execCommand(completeCommand, options);
+        if (options.stream == null || options.stream === 'stdout') {
+            if (response.stderr) {
+                throw new Error(response.stderr);
+            }
+            return response.stdout;
+        }
+        if (options.stream === 'stderr') {
+            return response.stderr;
+        }
+        return response;
+    }
+    async mkdir(path, method = 'sftp', givenSftp = null) {
+        external_assert_(typeof path === 'string', 'path must be a valid string');
+        external_assert_(typeof method === 'string' && (method === 'sftp' || method === 'exec'), 'method must be either sftp or exec');
+        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
+        if (method === 'exec') {
+            await this.exec('mkdir', ['-p', unixifyPath(path)]);
+            return;
+        }
+        const sftp = givenSftp || (await this.requestSFTP());
+        const makeSftpDirectory = async (retry) => makeDirectoryWithSftp(unixifyPath(path), sftp).catch(async (error) => {
+            if (!retry || error == null || (error.message !== 'No such file' && error.code !== 'ENOENT')) {
+                throw error;
+            }
+            await this.mkdir(external_path_.dirname(path), 'sftp', sftp);
+            await makeSftpDirectory(false);
+        });
+        try {
+            await makeSftpDirectory(true);
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async getFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
+        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
+        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
+        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
+        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
+        const sftp = givenSftp || (await this.requestSFTP());
+        try {
+            await new Promise((resolve, reject) => {
+                sftp.fastGet(unixifyPath(remoteFile), localFile, transferOptions || {}, (err) => {
+                    if (err) {
+                        reject(err);
+                    }
+                    else {
+                        resolve();
+                    }
+                });
+            });
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async putFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
+        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
+        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
+        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
+        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
+        external_assert_(await new Promise((resolve) => {
+            external_fs_.access(localFile, external_fs_.constants.R_OK, (err) => {
+                resolve(err === null);
+            });
+        }), `localFile does not exist at ${localFile}`);
+        const sftp = givenSftp || (await this.requestSFTP());
+        const putFile = (retry) => {
+            return new Promise((resolve, reject) => {
+                sftp.fastPut(localFile, unixifyPath(remoteFile), transferOptions || {}, (err) => {
+                    if (err == null) {
+                        resolve();
+                        return;
+                    }
+                    if (err.message === 'No such file' && retry) {
+                        resolve(this.mkdir(external_path_.dirname(remoteFile), 'sftp', sftp).then(() => putFile(false)));
+                    }
+                    else {
+                        reject(err);
+                    }
+                });
+            });
+        };
+        try {
+            await putFile(true);
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async putFiles(files, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {} } = {}) {
+        external_assert_(Array.isArray(files), 'files must be an array');
+        for (let i = 0, { length } = files; i < length; i += 1) {
+            const file = files[i];
+            external_assert_(file, 'files items must be valid objects');
+            external_assert_(file.local && typeof file.local === 'string', `files[${i}].local must be a string`);
+            external_assert_(file.remote && typeof file.remote === 'string', `files[${i}].remote must be a string`);
+        }
+        const transferred = [];
+        const sftp = givenSftp || (await this.requestSFTP());
+        const queue = new PromiseQueue({ concurrency });
+        try {
+            await new Promise((resolve, reject) => {
+                files.forEach((file) => {
+                    queue
+                        .add(async () => {
+                        await this.putFile(file.local, file.remote, sftp, transferOptions);
+                        transferred.push(file);
+                    })
+                        .catch(reject);
+                });
+                queue.waitTillIdle().then(resolve);
+            });
+        }
+        catch (error) {
+            if (error != null) {
+                error.transferred = transferred;
+            }
+            throw error;
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async putDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
+        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
+        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
+        const localDirectoryStat = await new Promise((resolve) => {
+            external_fs_.stat(localDirectory, (err, stat) => {
+                resolve(stat || null);
+            });
+        });
+        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
+        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
+        const sftp = givenSftp || (await this.requestSFTP());
+        const scanned = await esm(localDirectory, {
+            recursive,
+            validate,
+        });
+        const files = scanned.files.map((item) => external_path_.relative(localDirectory, item));
+        const directories = scanned.directories.map((item) => external_path_.relative(localDirectory, item));
+        // Sort shortest to longest
+        directories.sort((a, b) => a.length - b.length);
+        let failed = false;
+        try {
+            // Do the directories first.
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                directories.forEach((directory) => {
+                    queue
+                        .add(async () => {
+                        await this.mkdir(external_path_.join(remoteDirectory, directory), 'sftp', sftp);
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+            // and now the files
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                files.forEach((file) => {
+                    queue
+                        .add(async () => {
+                        const localFile = external_path_.join(localDirectory, file);
+                        const remoteFile = external_path_.join(remoteDirectory, file);
+                        try {
+                            await this.putFile(localFile, remoteFile, sftp, transferOptions);
+                            tick(localFile, remoteFile, null);
+                        }
+                        catch (_) {
+                            failed = true;
+                            tick(localFile, remoteFile, _);
+                        }
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+        return !failed;
+    }
+    async getDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
+        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
+        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
+        const localDirectoryStat = await new Promise((resolve) => {
+            external_fs_.stat(localDirectory, (err, stat) => {
+                resolve(stat || null);
+            });
+        });
+        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
+        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
+        const sftp = givenSftp || (await this.requestSFTP());
+        const scanned = await esm(remoteDirectory, {
+            recursive,
+            validate,
+            concurrency,
+            fileSystem: {
+                basename(path) {
+                    return external_path_.posix.basename(path);
+                },
+                join(pathA, pathB) {
+                    return external_path_.posix.join(pathA, pathB);
+                },
+                readdir(path) {
+                    return new Promise((resolve, reject) => {
+                        sftp.readdir(path, (err, res) => {
+                            if (err) {
+                                reject(err);
+                            }
+                            else {
+                                resolve(res.map((item) => item.filename));
+                            }
+                        });
+                    });
+                },
+                stat(path) {
+                    return new Promise((resolve, reject) => {
+                        sftp.stat(path, (err, res) => {
+                            if (err) {
+                                reject(err);
+                            }
+                            else {
+                                // eslint-disable-next-line @typescript-eslint/no-explicit-any
+                                resolve(res);
+                            }
+                        });
+                    });
+                },
+            },
+        });
+        const files = scanned.files.map((item) => external_path_.relative(remoteDirectory, item));
+        const directories = scanned.directories.map((item) => external_path_.relative(remoteDirectory, item));
+        // Sort shortest to longest
+        directories.sort((a, b) => a.length - b.length);
+        let failed = false;
+        try {
+            // Do the directories first.
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                directories.forEach((directory) => {
+                    queue
+                        .add(async () => {
+                        await make_dir(external_path_.join(localDirectory, directory));
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+            // and now the files
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                files.forEach((file) => {
+                    queue
+                        .add(async () => {
+                        const localFile = external_path_.join(localDirectory, file);
+                        const remoteFile = external_path_.join(remoteDirectory, file);
+                        try {
+                            await this.getFile(localFile, remoteFile, sftp, transferOptions);
+                            tick(localFile, remoteFile, null);
+                        }
+                        catch (_) {
+                            failed = true;
+                            tick(localFile, remoteFile, _);
+                        }
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+        return !failed;
+    }
+    forwardIn(remoteAddr, remotePort, onConnection) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.forwardIn(remoteAddr, remotePort, (error, port) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                const handler = (details, acceptConnection, rejectConnection) => {
+                    if (details.destIP === remoteAddr && details.destPort === port) {
+                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
+                    }
+                };
+                if (onConnection) {
+                    connection.on('tcp connection', handler);
+                }
+                const dispose = () => {
+                    return new Promise((_resolve, _reject) => {
+                        connection.off('tcp connection', handler);
+                        connection.unforwardIn(remoteAddr, port, (_error) => {
+                            if (_error) {
+                                _reject(error);
+                            }
+                            _resolve();
+                        });
+                    });
+                };
+                resolve({ port, dispose });
+            });
+        });
+    }
+    forwardOut(srcIP, srcPort, dstIP, dstPort) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.forwardOut(srcIP, srcPort, dstIP, dstPort, (error, channel) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                resolve(channel);
+            });
+        });
+    }
+    forwardInStreamLocal(socketPath, onConnection) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.openssh_forwardInStreamLocal(socketPath, (error) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                const handler = (details, acceptConnection, rejectConnection) => {
+                    if (details.socketPath === socketPath) {
+                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
+                    }
+                };
+                if (onConnection) {
+                    connection.on('unix connection', handler);
+                }
+                const dispose = () => {
+                    return new Promise((_resolve, _reject) => {
+                        connection.off('unix connection', handler);
+                        connection.openssh_unforwardInStreamLocal(socketPath, (_error) => {
+                            if (_error) {
+                                _reject(_error);
+                            }
+                            _resolve();
+                        });
+                    });
+                };
+                resolve({ dispose });
+            });
+        });
+    }
+    forwardOutStreamLocal(socketPath) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.openssh_forwardOutStreamLocal(socketPath, (error, channel) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                resolve(channel);
+            });
+        });
+    }
+    dispose() {
+        if (this.connection) {
+            this.connection.end();
+            this.connection = null;
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/shell.ts
+/**
+ * One way to run commands, whether on the runner or on a host over SSH: the docker and compose
+ * code is written once against `Shell`. Commands are argument arrays; `quoteArgs` is the one place
+ * they become a shell string, for an SSH exec request or for the log.
+ */
+function succeeded(result) {
+    return result.exitCode === 0 && !result.signal && !result.timedOut;
+}
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
+function quoteArg(arg) {
+    if (arg !== '' && SAFE_WORD.test(arg))
+        return arg;
+    return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function quoteArgs(args) {
+    return args.map(quoteArg).join(' ');
+}
+class CommandError extends Error {
+    target;
+    command;
+    result;
+    constructor(target, command, result) {
+        const how = result.timedOut
+            ? `timed out after ${Math.round(result.durationMs / 1000)}s`
+            : result.signal
+                ? `was killed by ${result.signal}`
+                : `exited with code ${result.exitCode}`;
+        const detail = lastLines(result.stderr || result.stdout, 20);
+        super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
+        this.target = target;
+        this.command = command;
+        this.result = result;
+        this.name = 'CommandError';
+    }
+}
+function lastLines(text, count) {
+    return text.trimEnd().split('\n').slice(-count).join('\n');
+}
+/** Throws `CommandError` for a failed result unless the command allows failure. */
+function checkResult(target, command, result) {
+    if (!succeeded(result) && !command.allowFailure)
+        throw new CommandError(target, command.args, result);
+    return result;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/local-shell.ts
+/** `Shell` on the runner itself, over child processes. */
+
+
+
+
+/** After a timeout, SIGTERM first so docker can clean up; SIGKILL if it will not go. */
+const KILL_GRACE_MS = 5_000;
+class LocalShell {
+    target = 'runner';
+    async run(command) {
+        const [program, ...args] = command.args;
+        const started = Date.now();
+        const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
+            cwd: command.cwd,
+            env: { ...process.env, ...command.env },
+            stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        const streamer = command.stream ? new LineStreamer() : undefined;
+        child.stdout.setEncoding('utf8').on('data', (chunk) => {
+            stdout += chunk;
+            streamer?.push(chunk);
+        });
+        child.stderr.setEncoding('utf8').on('data', (chunk) => {
+            stderr += chunk;
+            streamer?.push(chunk);
+        });
+        // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
+        child.stdin.on('error', () => { });
+        child.stdin.end(command.stdin ?? '');
+        let timedOut = false;
+        let killTimer;
+        const timer = command.timeoutMs
+            ? setTimeout(() => {
+                timedOut = true;
+                child.kill('SIGTERM');
+                killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+            }, command.timeoutMs)
+            : undefined;
+        const result = await new Promise((resolve) => {
+            child.on('error', (error) => {
+                // The program is not there (ENOENT) or cannot run: report it like a failed command.
+                stderr += `${program}: ${error.code === 'ENOENT' ? 'command not found' : error.message}\n`;
+            });
+            child.on('close', (code, signal) => {
+                resolve({
+                    exitCode: code ?? (signal ? 128 : 127),
+                    signal: signal ?? undefined,
+                    timedOut,
+                    stdout,
+                    stderr,
+                    durationMs: Date.now() - started,
+                });
+            });
+        });
+        clearTimeout(timer);
+        clearTimeout(killTimer);
+        streamer?.flush();
+        return checkResult(this.target, command, result);
+    }
+    async writeFile(path, content, mode) {
+        await (0,promises_namespaceObject.writeFile)(path, content, { mode });
+        // writeFile's mode applies only to a new file (and through the umask): make it exact.
+        await (0,promises_namespaceObject.chmod)(path, mode);
+    }
+    async close() { }
+}
+/** Sends whole lines to the log, so interleaved chunks from stdout and stderr stay readable. */
+class LineStreamer {
+    write;
+    pending = '';
+    constructor(write = (line) => info(line)) {
+        this.write = write;
+    }
+    push(chunk) {
+        const lines = (this.pending + chunk).split('\n');
+        this.pending = lines.pop() ?? '';
+        for (const line of lines)
+            this.write(line.replace(/\r$/, ''));
+    }
+    flush() {
+        if (this.pending)
+            this.write(this.pending);
+        this.pending = '';
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/retry.ts
+const retry_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+async function retry(operation, options) {
+    const wait = options.sleep ?? retry_sleep;
+    let delay = options.initialDelayMs;
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await operation(attempt);
+        }
+        catch (error) {
+            if (attempt >= options.attempts || !options.retryable(error))
+                throw error;
+            options.onRetry?.(error, attempt, delay);
+            await wait(delay);
+            delay *= 2;
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/ssh-shell.ts
+/**
+ * `Shell` on a host over SSH (node-ssh on ssh2): one connection per host, opened once and reused
+ * for every command and upload of the run.
+ *
+ * - The host key is checked in ssh2's `hostVerifier`, which runs during key exchange, before the
+ *   client authenticates: a wrong host never sees a signature made with our key.
+ * - Only the connect phase (TCP connect, handshake) is retried, with backoff; a refused key or host
+ *   key is not, and nothing is retried once a command started (it may have changed the host).
+ * - An `error` listener stays on the ssh2 client for the connection's whole life: node-ssh removes its
+ *   own once connected, and a late ECONNRESET with no listener crashes Node (node-ssh #421).
+ */
+
+
+
+
+
+
+
+
+
+class SshConnectError extends Error {
+    target;
+    phase;
+    retryable;
+    constructor(target, phase, message, 
+    /** True for failures another attempt may not meet (refused, reset, timed out). */
+    retryable) {
+        super(message);
+        this.target = target;
+        this.phase = phase;
+        this.retryable = retryable;
+        this.name = 'SshConnectError';
+    }
+}
+const actionsLog = { info: (m) => info(m), warning: (m) => warning(m) };
+/** After a timeout: TERM, then KILL, then the channel is closed, then we stop waiting. */
+const ssh_shell_KILL_GRACE_MS = 5_000;
+const SFTP_CHUNK = 32 * 1024;
+/** The exit code OpenSSH's client gives when the connection, not the command, failed. */
+const CONNECTION_LOST_EXIT = 255;
+class SshShell {
+    session;
+    jumpSession;
+    options;
+    target;
+    sftp;
+    lostReason;
+    closed = false;
+    constructor(session, jumpSession, options) {
+        this.session = session;
+        this.jumpSession = jumpSession;
+        this.options = options;
+        this.target = options.endpoint.host.label;
+        // Any time later, a connection error (reset, keepalive timeout) ends the session: note why, so
+        // the next command fails with the reason instead of a bare "Not connected".
+        const lost = (why) => (error) => {
+            if (!this.closed && !this.lostReason)
+                this.lostReason = error?.message ? `${why}: ${error.message}` : why;
+        };
+        session.client.on('error', lost('connection error'));
+        session.client.on('close', lost('connection closed'));
+        jumpSession?.client.on('error', lost('jump host connection error'));
+        jumpSession?.client.on('close', lost('jump host connection closed'));
+    }
+    /** The host key the server presented (and that was verified, unless the check is off). */
+    get hostKey() {
+        return this.session.hostKey;
+    }
+    get jumpHostKey() {
+        return this.jumpSession?.hostKey;
+    }
+    static async connect(options) {
+        const log = options.log ?? actionsLog;
+        const label = options.endpoint.host.label;
+        return retry(async () => {
+            let jump;
+            try {
+                let sock;
+                if (options.jump) {
+                    jump = await openSession(options.jump, await tcpConnect(options.jump, options.connectTimeoutMs), options, log);
+                    sock = await forwardThrough(jump, options.endpoint, options.connectTimeoutMs);
+                }
+                else {
+                    sock = await tcpConnect(options.endpoint, options.connectTimeoutMs);
+                }
+                const session = await openSession(options.endpoint, sock, options, log);
+                return new SshShell(session, jump, options);
+            }
+            catch (error) {
+                jump?.ssh.dispose();
+                throw error;
+            }
+        }, {
+            attempts: options.connectRetries,
+            initialDelayMs: options.retryDelayMs ?? 2_000,
+            sleep: options.sleep,
+            retryable: (error) => error instanceof SshConnectError && error.retryable,
+            onRetry: (error, attempt, delay) => log.warning(`${label}: connection attempt ${attempt} of ${options.connectRetries} failed (${error.message}); trying again in ${delay / 1000}s.`),
+        });
+    }
+    async run(command) {
+        if (this.closed)
+            throw new Error(`${this.target}: the SSH connection was closed before \`${quoteArgs(command.args)}\`.`);
+        if (this.lostReason)
+            throw new Error(`${this.target}: the SSH connection is gone (${this.lostReason}); \`${quoteArgs(command.args)}\` was not run.`);
+        const line = remoteCommandLine(command);
+        const timeoutMs = command.timeoutMs ?? this.options.commandTimeoutMs;
+        const started = Date.now();
+        const out = new Collector();
+        const err = new Collector();
+        const log = this.options.log ?? actionsLog;
+        const streamer = command.stream ? new LineStreamer((text) => log.info(text)) : undefined;
+        let channel;
+        let timedOut = false;
+        const timers = [];
+        let giveUp;
+        const abandoned = new Promise((resolve) => (giveUp = () => resolve(null)));
+        const execution = this.session.ssh
+            .execCommand(line, {
+            stdin: command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : external_node_stream_.Readable.from([command.stdin]),
+            noTrim: true,
+            onChannel: (ch) => {
+                channel = ch;
+                // A command that exits before reading all its stdin closes the channel: not our error.
+                ch.on('error', () => { });
+            },
+            onStdout: (chunk) => {
+                const text = out.push(chunk);
+                streamer?.push(text);
+            },
+            onStderr: (chunk) => {
+                const text = err.push(chunk);
+                streamer?.push(text);
+            },
+        })
+            .catch((error) => {
+            // The exec request itself failed (the connection went, or the server refused a channel).
+            err.text += `${error.message}\n`;
+            return { code: null, signal: null, stdout: '', stderr: '' };
+        });
+        timers.push(setTimeout(() => {
+            timedOut = true;
+            sendSignal(channel, 'TERM');
+            timers.push(setTimeout(() => sendSignal(channel, 'KILL'), ssh_shell_KILL_GRACE_MS));
+            timers.push(setTimeout(() => channel?.close(), ssh_shell_KILL_GRACE_MS * 2));
+            timers.push(setTimeout(() => giveUp?.(), ssh_shell_KILL_GRACE_MS * 3));
+        }, timeoutMs));
+        const response = await Promise.race([execution, abandoned]);
+        for (const timer of timers)
+            clearTimeout(timer);
+        streamer?.flush();
+        let exitCode = response?.code ?? CONNECTION_LOST_EXIT;
+        let signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
+        if (response && response.code === null && !response.signal && !timedOut) {
+            // No exit status: the channel closed under the command (connection lost). Never a success.
+            err.text += `${this.target}: the connection ended before the command reported its exit status${this.lostReason ? ` (${this.lostReason})` : ''}.\n`;
+            exitCode = CONNECTION_LOST_EXIT;
+        }
+        if (signal && exitCode === 0)
+            exitCode = 128;
+        const result = { exitCode, signal, timedOut, stdout: out.end(), stderr: err.end(), durationMs: Date.now() - started };
+        return checkResult(this.target, command, result);
+    }
+    /**
+     * Writes a file over SFTP. The mode is set on the open handle before any byte is written, so a
+     * secret is never readable by others, not even for a moment, even when the file existed before.
+     */
+    async writeFile(path, content, mode) {
+        if (this.lostReason)
+            throw new Error(`${this.target}: the SSH connection is gone (${this.lostReason}); ${path} was not written.`);
+        this.sftp ??= this.session.ssh.requestSFTP();
+        const sftp = await this.sftp;
+        const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+        const call = (fn) => new Promise((resolve, reject) => fn((error, value) => (error ? reject(new Error(`${this.target}: writing ${path} over SFTP failed: ${error.message}`)) : resolve(value))));
+        const handle = await call((cb) => sftp.open(path, 'w', { mode }, cb));
+        try {
+            await call((cb) => sftp.fchmod(handle, mode, cb));
+            for (let offset = 0; offset < data.length; offset += SFTP_CHUNK) {
+                const length = Math.min(SFTP_CHUNK, data.length - offset);
+                await call((cb) => sftp.write(handle, data, offset, length, offset, cb));
+            }
+        }
+        finally {
+            await call((cb) => sftp.close(handle, cb));
+        }
+    }
+    async close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        if (this.sftp) {
+            try {
+                (await this.sftp).end();
+            }
+            catch {
+                // The SFTP session never opened: nothing to end.
+            }
+        }
+        this.session.ssh.dispose();
+        this.jumpSession?.ssh.dispose();
+    }
+}
+/**
+ * Sends a signal request (RFC 4254 6.9); OpenSSH's sshd delivers it to the command's process group.
+ * ssh2's `channel.signal()` sends nothing once our side of the channel is ended (stdin closed, which
+ * every command here does at once), though the protocol allows it: so the request goes out directly.
+ */
+function sendSignal(channel, name) {
+    const ch = channel;
+    // 'eof' is our stdin ended: the channel is still open both ways for requests.
+    if (ch?.outgoing && ['open', 'eof'].includes(ch.outgoing.state))
+        ch._client?._protocol?.signal(ch.outgoing.id, name);
+}
+/** Decodes a byte stream as UTF-8 without splitting characters across chunks. */
+class Collector {
+    text = '';
+    decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    push(chunk) {
+        const piece = this.decoder.write(chunk);
+        this.text += piece;
+        return piece;
+    }
+    end() {
+        this.text += this.decoder.end();
+        return this.text;
+    }
+}
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * The command line of an SSH exec request, which the host's login shell (POSIX, as for `ssh host
+ * cmd`) interprets: every word quoted by `quoteArgs`. The environment has to travel in this line (sshd
+ * refuses most `env` requests, AcceptEnv), so it is visible in the host's process list: never put a
+ * secret in `Command.env` (they go on stdin or in 0600 files).
+ */
+function remoteCommandLine(command) {
+    const words = [];
+    if (command.cwd)
+        words.push('cd', quoteArg(command.cwd), '&&');
+    const env = Object.entries(command.env ?? {});
+    if (env.length) {
+        words.push('env');
+        for (const [name, value] of env) {
+            if (!ENV_NAME.test(name))
+                throw new Error(`invalid environment variable name "${name}"`);
+            words.push(quoteArg(`${name}=${value}`));
+        }
+    }
+    words.push(quoteArgs(command.args));
+    return words.join(' ');
+}
+/** TCP to the endpoint, bounded by its own timeout (ssh2's readyTimeout covers only the handshake). */
+function tcpConnect(endpoint, timeoutMs) {
+    const { host, port, label } = endpoint.host;
+    return new Promise((resolve, reject) => {
+        const socket = (0,external_node_net_.connect)({ host, port });
+        const timer = setTimeout(() => {
+            socket.destroy();
+            reject(new SshConnectError(label, 'connect', `${label}: TCP connection timed out after ${timeoutMs / 1000}s`, true));
+        }, timeoutMs);
+        socket.once('connect', () => {
+            clearTimeout(timer);
+            socket.removeAllListeners('error');
+            // Every command is a few small packets each way: with Nagle's algorithm on, each waits for
+            // the peer's delayed ACK (40 ms on Linux), which made a command's round trip ~100 ms.
+            socket.setNoDelay(true);
+            resolve(socket);
+        });
+        socket.once('error', (error) => {
+            clearTimeout(timer);
+            const permanent = error.code === 'ENOTFOUND';
+            reject(new SshConnectError(label, 'connect', `${label}: TCP connection failed: ${error.code ?? error.message}${permanent ? ' (no such host name)' : ''}`, !permanent));
+        });
+    });
+}
+/** A TCP channel from the jump host to the target: the target's SSH session runs inside it. */
+async function forwardThrough(jump, target, timeoutMs) {
+    const { host, port, label } = target.host;
+    let timer;
+    try {
+        return await Promise.race([
+            jump.ssh.forwardOut('127.0.0.1', 0, host, port),
+            new Promise((_, reject) => {
+                timer = setTimeout(() => reject(new SshConnectError(label, 'connect', `${label}: no connection through the jump host within ${timeoutMs / 1000}s`, true)), timeoutMs);
+            }),
+        ]);
+    }
+    catch (error) {
+        if (error instanceof SshConnectError)
+            throw error;
+        // sshd on the jump host answers "Connection refused" / "open failed" when it cannot reach the target.
+        throw new SshConnectError(label, 'connect', `${label}: the jump host could not connect to it: ${error.message}`, true);
+    }
+    finally {
+        clearTimeout(timer);
+    }
+}
+/** SSH handshake, host key check and authentication over `sock`. */
+async function openSession(endpoint, sock, options, log) {
+    const { host } = endpoint;
+    const label = host.label;
+    let seen;
+    let refusal;
+    const pins = pinsForHost(endpoint.hostKeys, host.host, host.port);
+    const ssh = new NodeSSH();
+    const connecting = ssh.connect({
+        sock: sock,
+        username: host.user,
+        privateKey: endpoint.key.text,
+        passphrase: endpoint.key.passphrase,
+        readyTimeout: options.connectTimeoutMs,
+        keepaliveInterval: options.keepaliveIntervalMs ?? 15_000,
+        keepaliveCountMax: 4,
+        // Without this, the server picks its preferred key type, which may not be the one pinned.
+        algorithms: options.insecureSkipHostKeyCheck ? undefined : { serverHostKey: hostKeyAlgorithms(pins) },
+        // Called with the raw public key blob (no hostHash): its SHA256 is OpenSSH's fingerprint.
+        hostVerifier: (blob) => {
+            const verdict = verifyHostKey(endpoint.hostKeys, host.host, host.port, blob);
+            seen = verdict.key;
+            if (options.insecureSkipHostKeyCheck) {
+                log.warning(`${label}: host key NOT verified (insecure-skip-host-key-check); it presented ${seen.keyType} ${seen.fingerprint}. ` +
+                    `Pin it: add ${seen.fingerprint} to \`${endpoint.hostKeysInput}\` and drop insecure-skip-host-key-check.`);
+                return true;
+            }
+            if (!verdict.ok)
+                refusal = describeHostKeyFailure(label, verdict, endpoint.hostKeysInput);
+            return verdict.ok;
+        },
+    });
+    // node-ssh creates the client synchronously inside connect(): listen for errors from now on.
+    const client = ssh.connection;
+    client.on('error', () => { });
+    try {
+        await connecting;
+    }
+    catch (error) {
+        ssh.dispose();
+        sock.destroy();
+        throw classifyConnectError(label, endpoint, error, refusal, options.connectTimeoutMs);
+    }
+    if (!seen)
+        throw new SshConnectError(label, 'host-key', `${label}: the host key was never checked`, false);
+    return { ssh, client, hostKey: seen };
+}
+function classifyConnectError(label, endpoint, error, refusal, timeoutMs) {
+    if (refusal)
+        return new SshConnectError(label, 'host-key', refusal, false);
+    const message = error.message;
+    if (error.level === 'client-authentication') {
+        return new SshConnectError(label, 'auth', `${label}: authentication failed: the host refused the key ${endpoint.key.type} ${endpoint.key.fingerprint} for user ${endpoint.host.user} ` +
+            `(is its public key in ~${endpoint.host.user}/.ssh/authorized_keys, and is the user right?)`, false);
+    }
+    if (/no matching host key format/i.test(message)) {
+        return new SshConnectError(label, 'host-key', `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`, false);
+    }
+    if (error.level === 'client-timeout' || /timed out/i.test(message)) {
+        return new SshConnectError(label, 'handshake', `${label}: SSH handshake timed out after ${timeoutMs / 1000}s (${message})`, true);
+    }
+    // Reset, closed before the handshake finished ("No response from server"): worth another try.
+    return new SshConnectError(label, 'handshake', `${label}: SSH handshake failed: ${message}`, true);
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/connect-host.ts
+
+
+async function connectHost(settings, host, log) {
+    const shell = await SshShell.connect({
+        endpoint: targetEndpoint(settings, host),
+        jump: settings.jump,
+        insecureSkipHostKeyCheck: settings.insecureSkipHostKeyCheck,
+        connectTimeoutMs: settings.connectTimeoutMs,
+        commandTimeoutMs: settings.commandTimeoutMs,
+        connectRetries: settings.connectRetries,
+        log,
+    });
+    const via = settings.jump ? ` through ${settings.jump.host.label}` : '';
+    const checked = settings.insecureSkipHostKeyCheck ? '(NOT verified)' : '(verified)';
+    log.info(`Connected to ${host.label}${via}: host key ${shell.hostKey.keyType} ${shell.hostKey.fingerprint} ${checked}.`);
+    return shell;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/host/deploy-lock.ts
+/**
+ * A lock on a host, so that two deployments of one thing (two runs, two jobs of a matrix) never
+ * change it at the same time. The lock is a directory (`mkdir` is atomic on every filesystem) with
+ * an `owner` file: the holder's token, an expiry (host clock, epoch seconds) and who holds it. An
+ * expired lock (a runner that died and never ran its post step) is taken over. The check-and-take
+ * runs under `flock` where the host has it (util-linux: Amazon Linux, Ubuntu, Debian), so two
+ * waiters cannot both take over the same expired lock.
+ *
+ * Each attempt is one short script on stdin (`sh -s -- <args>`): arguments are quoted words, nothing
+ * is pasted into the script.
+ */
+
+
+
+class LockTimeoutError extends Error {
+    target;
+    holder;
+    constructor(target, holder, waitedMs) {
+        super(`${target}: another deployment holds the deploy lock (${holder?.description ?? 'holder unknown'}); ` +
+            `gave up after waiting ${formatDuration(waitedMs)}. It is released when that deployment ends, or expires at ` +
+            `${holder ? new Date(holder.expiresAt * 1000).toISOString() : 'its expiry'}.`);
+        this.target = target;
+        this.holder = holder;
+        this.name = 'LockTimeoutError';
+    }
+}
+const GUARD = `
+guard() {
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$lock.guard"
+    flock -w 30 9 || { echo "could not take $lock.guard" >&2; exit 1; }
+  fi
+}
+`;
+const ACQUIRE_SCRIPT = `set -eu
+lock=$1 token=$2 ttl=$3 info=$4
+# The lock may be the first thing in its directory: create it (and its parents) for the user alone,
+# as a deployment's directory must be (env files and registry logins pass through it).
+umask 077
+mkdir -p "$(dirname "$lock")"
+${GUARD}
+# Fails (status 1) only when the lock directory is there already: any other reason mkdir gives (a
+# read-only or full disk, no permission, a file in the way) ends the script, or it would pass for
+# a lock held by someone else and be waited on until lock-timeout.
+take() {
+  if ! err=$(mkdir "$lock" 2>&1); then
+    [ -d "$lock" ] && return 1
+    echo "cannot create the deploy lock $lock: \${err:-mkdir failed}" >&2
+    exit 3
+  fi
+  now=$(date +%s)
+  printf '%s\\n%s\\n%s\\n' "$token" "$((now + ttl))" "$info" >"$lock/owner.tmp" &&
+    mv "$lock/owner.tmp" "$lock/owner" ||
+    { rm -rf "$lock"; echo "cannot write the deploy lock's owner file in $lock" >&2; exit 3; }
+}
+guard
+if take; then echo acquired; exit 0; fi
+if [ -f "$lock/owner" ]; then
+  held=$(sed -n 1p "$lock/owner")
+  expires=$(sed -n 2p "$lock/owner")
+  if [ "$held" = "$token" ]; then echo acquired; exit 0; fi
+  case $expires in ''|*[!0-9]*) expires=0 ;; esac
+  if [ "$(date +%s)" -ge "$expires" ]; then
+    old=$(cat "$lock/owner")
+    rm -rf "$lock"
+    if take; then echo took-over; printf '%s\\n' "$old"; exit 0; fi
+  fi
+elif [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+  # A lock directory with no owner for over a minute: a holder died between mkdir and mv.
+  rm -rf "$lock"
+  if take; then echo acquired; exit 0; fi
+fi
+echo held
+cat "$lock/owner" 2>/dev/null || true
+`;
+const RELEASE_SCRIPT = `set -eu
+lock=$1 token=$2
+${GUARD}
+[ -d "$lock" ] || { echo absent; exit 0; }
+guard
+if [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ]; then
+  rm -rf "$lock"
+  echo released
+else
+  echo not-ours
+fi
+`;
+function parseHolder(lines) {
+    if (lines.length < 2 || !lines[0])
+        return undefined;
+    return { token: lines[0], expiresAt: Number(lines[1]) || 0, description: lines[2] ?? '' };
+}
+class DeployLock {
+    shell;
+    path;
+    constructor(shell, 
+    /** Absolute path of the lock directory on the host. */
+    path) {
+        this.shell = shell;
+        this.path = path;
+    }
+    async tryAcquire(owner, expiryMs) {
+        const ttl = String(Math.max(1, Math.ceil(expiryMs / 1000)));
+        const info = owner.description.replace(/[\r\n]+/g, ' ');
+        const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, owner.token, ttl, info], stdin: ACQUIRE_SCRIPT, timeoutMs: 60_000, allowFailure: true });
+        if (result.exitCode !== 0 || result.signal || result.timedOut) {
+            // Not "held by someone else": the host cannot keep a lock there at all (read-only disk, say).
+            const why = lastLines(result.stderr || result.stdout, 3) || (result.timedOut ? 'timed out' : `exit code ${result.exitCode}`);
+            throw new Error(`${this.shell.target}: could not take the deploy lock ${this.path}: ${why}`);
+        }
+        const [status, ...rest] = result.stdout.split('\n');
+        if (status === 'acquired')
+            return { acquired: true };
+        if (status === 'took-over')
+            return { acquired: true, tookOverFrom: parseHolder(rest) };
+        return { acquired: false, holder: parseHolder(rest) };
+    }
+    /** Whether `token` holds the lock now (its owner file names it). */
+    async heldBy(token) {
+        const owner = await this.shell.run({ args: ['sed', '-n', '1p', `${this.path}/owner`], allowFailure: true, timeoutMs: 60_000 });
+        return owner.exitCode === 0 && owner.stdout.trim() === token;
+    }
+    /** Takes the lock, waiting for another holder up to `waitMs`; throws `LockTimeoutError` after. */
+    async acquire(owner, options) {
+        const sleep = options.sleep ?? retry_sleep;
+        const now = options.now ?? Date.now;
+        const started = now();
+        let told = false;
+        for (;;) {
+            const attempt = await this.tryAcquire(owner, options.expiryMs);
+            if (attempt.acquired) {
+                if (attempt.tookOverFrom)
+                    options.onWait?.(`Took over an expired deploy lock from ${attempt.tookOverFrom.description || 'an unknown holder'}.`);
+                return;
+            }
+            const waited = now() - started;
+            if (waited >= options.waitMs)
+                throw new LockTimeoutError(this.shell.target, attempt.holder, waited);
+            if (!told) {
+                options.onWait?.(`Waiting for the deploy lock, held by ${attempt.holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
+                told = true;
+            }
+            await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
+        }
+    }
+    /** Releases the lock if `token` holds it; returns whether it did. */
+    async release(token) {
+        const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, token], stdin: RELEASE_SCRIPT, timeoutMs: 60_000 });
+        return result.stdout.trim() === 'released';
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/host/run-locks.ts
+/**
+ * The deploy locks one action run holds on its hosts, written down in the step's state as they are
+ * taken, so that the action's `post` step (which the runner runs even after a failure or a cancel)
+ * can connect again and release those that main could not.
+ */
+
+
+
+
+
+/** A lock never released (the runner died, and with it the post step) is taken over after this. */
+const LOCK_EXPIRY_MS = 60 * 60_000;
+/** This run as a lock owner: a fresh token, and a description the one who waits can act on. */
+function runLockOwner(run) {
+    const url = run.owner ? runUrl(run) : undefined;
+    return {
+        token: (0,external_node_crypto_.randomBytes)(16).toString('hex'),
+        description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
+    };
+}
+class RunLocks {
+    stateName;
+    owner;
+    subject;
+    held = new Map();
+    constructor(
+    /** The name of the step state they are saved under. */
+    stateName, owner, subject = '') {
+        this.stateName = stateName;
+        this.owner = owner;
+        this.subject = subject;
+    }
+    /**
+     * Runs `work` under the deploy lock at `path` on `shell`'s host, waiting up to `waitMs` for
+     * another holder. The lock is released after `work`, whatever happened; if that fails (the host
+     * went away), it stays in the state for the post step.
+     */
+    async hold(shell, host, path, waitMs, log, work) {
+        const lock = new DeployLock(shell, path);
+        await lock.acquire(this.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
+        this.held.set(host, path);
+        this.save();
+        log.info(`Deploy lock taken (${path}).`);
+        try {
+            return await work();
+        }
+        finally {
+            if (await lock.release(this.owner.token).catch(() => false)) {
+                this.held.delete(host);
+                this.save();
+                log.info('Deploy lock released.');
+            }
+        }
+    }
+    save() {
+        const state = { token: this.owner.token, subject: this.subject, locks: [...this.held].map(([host, path]) => ({ host, path })) };
+        saveState(this.stateName, JSON.stringify(state));
+    }
+}
+/** In the post step: the locks main left behind, if any. */
+function leftLocks(stateName) {
+    const saved = getState(stateName);
+    if (!saved)
+        return undefined;
+    const state = JSON.parse(saved);
+    return state.locks.length ? state : undefined;
+}
+/**
+ * The post step's work: on each host whose lock main left, connect again (same inputs), let
+ * `repair` put back what the run left half-way, but only while the lock is still this run's (once
+ * it expired, another run may be deploying there), then release it. Failures are warnings: a lock
+ * that cannot be released expires on its own.
+ */
+async function releaseLeftLocks(state, settings, repair) {
+    const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
+    for (const { host: label, path } of state.locks) {
+        const host = settings.hosts.find((h) => h.label === label);
+        if (!host) {
+            warning(`${label}: not in \`hosts\` any more; its deploy lock ${path} expires on its own.`);
+            continue;
+        }
+        let shell;
+        try {
+            shell = await connectHost(settings, host, log);
+            const lock = new DeployLock(shell, path);
+            if (repair && (await lock.heldBy(state.token)))
+                await repair(shell, label, log);
+            const released = await lock.release(state.token);
+            info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
+        }
+        catch (error) {
+            warning(`${label}: could not release the deploy lock ${path} (${error.message}); it expires on its own.`);
+        }
+        finally {
+            await shell?.close();
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/js-yaml@4.3.2/node_modules/js-yaml/dist/js-yaml.mjs
 function getDefaultExportFromCjs(x) {
   return x && x.__esModule && Object.prototype.hasOwnProperty.call(x, "default") ? x["default"] : x;
@@ -66663,72 +68779,6 @@ const {
 
 //# sourceMappingURL=js-yaml.mjs.map
 
-;// CONCATENATED MODULE: ../../packages/core/src/shell.ts
-/**
- * One way to run commands, whether on the runner or on a host over SSH: the docker and compose
- * code is written once against `Shell`. Commands are argument arrays; `quoteArgs` is the one place
- * they become a shell string, for an SSH exec request or for the log.
- */
-function succeeded(result) {
-    return result.exitCode === 0 && !result.signal && !result.timedOut;
-}
-const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
-/** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
-function quoteArg(arg) {
-    if (arg !== '' && SAFE_WORD.test(arg))
-        return arg;
-    return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-function quoteArgs(args) {
-    return args.map(quoteArg).join(' ');
-}
-class CommandError extends Error {
-    target;
-    command;
-    result;
-    constructor(target, command, result) {
-        const how = result.timedOut
-            ? `timed out after ${Math.round(result.durationMs / 1000)}s`
-            : result.signal
-                ? `was killed by ${result.signal}`
-                : `exited with code ${result.exitCode}`;
-        const detail = lastLines(result.stderr || result.stdout, 20);
-        super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
-        this.target = target;
-        this.command = command;
-        this.result = result;
-        this.name = 'CommandError';
-    }
-}
-function lastLines(text, count) {
-    return text.trimEnd().split('\n').slice(-count).join('\n');
-}
-/** Throws `CommandError` for a failed result unless the command allows failure. */
-function checkResult(target, command, result) {
-    if (!succeeded(result) && !command.allowFailure)
-        throw new CommandError(target, command.args, result);
-    return result;
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/retry.ts
-const retry_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-async function retry(operation, options) {
-    const wait = options.sleep ?? retry_sleep;
-    let delay = options.initialDelayMs;
-    for (let attempt = 1;; attempt++) {
-        try {
-            return await operation(attempt);
-        }
-        catch (error) {
-            if (attempt >= options.attempts || !options.retryable(error))
-                throw error;
-            options.onRetry?.(error, attempt, delay);
-            await wait(delay);
-            delay *= 2;
-        }
-    }
-}
-
 ;// CONCATENATED MODULE: ../../packages/core/src/docker.ts
 /**
  * The docker CLI, spoken through a `Shell` so the same code runs on the runner and on a host.
@@ -67580,95 +69630,6 @@ function errorMessage(error) {
     return error instanceof Error ? error.message : String(error);
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/local-shell.ts
-/** `Shell` on the runner itself, over child processes. */
-
-
-
-
-/** After a timeout, SIGTERM first so docker can clean up; SIGKILL if it will not go. */
-const KILL_GRACE_MS = 5_000;
-class LocalShell {
-    target = 'runner';
-    async run(command) {
-        const [program, ...args] = command.args;
-        const started = Date.now();
-        const child = (0,external_node_child_process_namespaceObject.spawn)(program, args, {
-            cwd: command.cwd,
-            env: { ...process.env, ...command.env },
-            stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        let stdout = '';
-        let stderr = '';
-        const streamer = command.stream ? new LineStreamer() : undefined;
-        child.stdout.setEncoding('utf8').on('data', (chunk) => {
-            stdout += chunk;
-            streamer?.push(chunk);
-        });
-        child.stderr.setEncoding('utf8').on('data', (chunk) => {
-            stderr += chunk;
-            streamer?.push(chunk);
-        });
-        // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
-        child.stdin.on('error', () => { });
-        child.stdin.end(command.stdin ?? '');
-        let timedOut = false;
-        let killTimer;
-        const timer = command.timeoutMs
-            ? setTimeout(() => {
-                timedOut = true;
-                child.kill('SIGTERM');
-                killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
-            }, command.timeoutMs)
-            : undefined;
-        const result = await new Promise((resolve) => {
-            child.on('error', (error) => {
-                // The program is not there (ENOENT) or cannot run: report it like a failed command.
-                stderr += `${program}: ${error.code === 'ENOENT' ? 'command not found' : error.message}\n`;
-            });
-            child.on('close', (code, signal) => {
-                resolve({
-                    exitCode: code ?? (signal ? 128 : 127),
-                    signal: signal ?? undefined,
-                    timedOut,
-                    stdout,
-                    stderr,
-                    durationMs: Date.now() - started,
-                });
-            });
-        });
-        clearTimeout(timer);
-        clearTimeout(killTimer);
-        streamer?.flush();
-        return checkResult(this.target, command, result);
-    }
-    async writeFile(path, content, mode) {
-        await (0,promises_namespaceObject.writeFile)(path, content, { mode });
-        // writeFile's mode applies only to a new file (and through the umask): make it exact.
-        await (0,promises_namespaceObject.chmod)(path, mode);
-    }
-    async close() { }
-}
-/** Sends whole lines to the log, so interleaved chunks from stdout and stderr stay readable. */
-class LineStreamer {
-    write;
-    pending = '';
-    constructor(write = (line) => info(line)) {
-        this.write = write;
-    }
-    push(chunk) {
-        const lines = (this.pending + chunk).split('\n');
-        this.pending = lines.pop() ?? '';
-        for (const line of lines)
-            this.write(line.replace(/\r$/, ''));
-    }
-    flush() {
-        if (this.pending)
-            this.write(this.pending);
-        this.pending = '';
-    }
-}
-
 ;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
 /** Job summaries: the table a user reads on the run's page instead of the log. */
 
@@ -67702,447 +69663,6 @@ function formatBytes(bytes) {
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = require("node:fs");
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-address.ts
-/**
- * Host addresses as users write them: `[user@]host[:port]`, with an IPv6 address in brackets
- * (`[2001:db8::1]:2222`), as OpenSSH's `ssh -J` and known_hosts spell them.
- */
-
-/** POSIX user names as useradd accepts them (plus the trailing `$` of machine accounts). */
-const USER = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/;
-/** A DNS name or IPv4 address: letters, digits, dots, hyphens and underscores (some AWS internal names). */
-const HOST_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
-const IPV6 = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$/;
-function formatHostLabel(user, host, port) {
-    return `${user}@${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-function parsePort(input, raw, fallback) {
-    const text = raw.trim();
-    if (text === '')
-        return fallback;
-    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-        throw new InputError(input, `"${text}" is not a port: expected a number from 1 to 65535.`);
-    }
-    return Number(text);
-}
-function parseHostAddress(input, raw, defaults) {
-    const text = raw.trim();
-    const example = 'write [user@]host[:port], e.g. ec2-user@10.0.1.5:22';
-    if (text === '')
-        throw new InputError(input, `has an empty host: ${example}.`);
-    if (/\s/.test(text))
-        throw new InputError(input, `"${text}" contains white space: ${example}.`);
-    let rest = text;
-    let user = defaults.user;
-    const at = rest.lastIndexOf('@');
-    if (at >= 0) {
-        user = rest.slice(0, at);
-        rest = rest.slice(at + 1);
-        if (!USER.test(user))
-            throw new InputError(input, `"${user}" in "${text}" is not a valid user name.`);
-    }
-    let host;
-    let portText = '';
-    if (rest.startsWith('[')) {
-        const close = rest.indexOf(']');
-        if (close < 0)
-            throw new InputError(input, `"${text}" opens [ without closing it: ${example}, or [2001:db8::1]:22.`);
-        host = rest.slice(1, close);
-        const after = rest.slice(close + 1);
-        if (after !== '' && !after.startsWith(':'))
-            throw new InputError(input, `"${text}": expected :port after ].`);
-        portText = after.slice(1);
-        if (!IPV6.test(host) && !HOST_NAME.test(host))
-            throw new InputError(input, `"${host}" in "${text}" is not a host name or IP address.`);
-    }
-    else {
-        const colons = (rest.match(/:/g) ?? []).length;
-        if (colons > 1)
-            throw new InputError(input, `"${text}": put an IPv6 address in brackets, e.g. [2001:db8::1]:22.`);
-        const colon = rest.indexOf(':');
-        host = colon >= 0 ? rest.slice(0, colon) : rest;
-        portText = colon >= 0 ? rest.slice(colon + 1) : '';
-        if (colon >= 0 && portText === '')
-            throw new InputError(input, `"${text}" ends with ":" but no port.`);
-        if (!HOST_NAME.test(host))
-            throw new InputError(input, `"${host}" in "${text}" is not a host name or IP address: ${example}.`);
-    }
-    const port = portText === '' ? defaults.port : parsePort(input, portText, defaults.port);
-    return { user, host, port, label: formatHostLabel(user, host, port) };
-}
-/** A comma or newline separated list of hosts; `#` lines are comments. Each host once. */
-function parseHostList(input, raw, defaults) {
-    const items = parseList(raw);
-    if (items.length === 0)
-        throw new InputError(input, 'is empty: list the hosts to deploy to, e.g. ec2-user@10.0.1.5, one a line or comma separated.');
-    const hosts = items.map((item) => parseHostAddress(input, item, defaults));
-    const seen = new Set();
-    for (const host of hosts) {
-        const key = `${host.host.toLowerCase()}:${host.port}`;
-        if (seen.has(key))
-            throw new InputError(input, `${host.host}:${host.port} is listed twice.`);
-        seen.add(key);
-    }
-    return hosts;
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-keys.ts
-/**
- * Host key pinning. A pin is a `SHA256:` fingerprint as OpenSSH prints it (`ssh-keygen -lf`), or a
- * known_hosts line (`ssh-keyscan` output), or a host's public key line (`ssh-ed25519 AAAA…`).
- * Verification fails closed: a host with no pin that matches it is refused, before authentication.
- *
- * known_hosts lines keep their host patterns (plain, `[host]:port`, wildcards, `!` negation and
- * `|1|` hashed names, as sshd(8) AUTHORIZED_KEYS / ssh(1) known_hosts describe), so one list can
- * pin many hosts without any host accepting another's key. Fingerprints and bare key lines apply to
- * every host.
- */
-
-
-/** Host key types ssh2 can verify, and the signature algorithms each allows in negotiation. */
-const HOST_KEY_ALGORITHMS = {
-    'ssh-ed25519': ['ssh-ed25519'],
-    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-    // RFC 8332: one RSA key, three signature algorithms; OpenSSH 8.8+ refuses SHA-1 `ssh-rsa`.
-    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-    'ssh-dss': ['ssh-dss'],
-};
-/** `ssh-keygen -lf` ends its lines with the type in parentheses. */
-const KEYGEN_TYPES = { ED25519: 'ssh-ed25519', RSA: 'ssh-rsa', DSA: 'ssh-dss' };
-const FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/;
-/** OpenSSH's fingerprint of a public key blob (the SSH wire format, what known_hosts holds in base64). */
-function sshFingerprint(blob) {
-    return `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
-/**
- * ssh2 with `hostHash: 'sha256'` hands the verifier a hex digest; OpenSSH shows the same digest as
- * unpadded base64. This converts the one into the other.
- */
-function fingerprintFromHex(hex) {
-    return `SHA256:${Buffer.from(hex, 'hex').toString('base64').replace(/=+$/, '')}`;
-}
-/** The key type a public key blob starts with (an SSH string: uint32 length, then the name). */
-function blobKeyType(blob) {
-    if (blob.length < 4)
-        return '';
-    const length = blob.readUInt32BE(0);
-    if (length > 64 || blob.length < 4 + length)
-        return '';
-    return blob.subarray(4, 4 + length).toString('latin1');
-}
-/** The known_hosts line that pins `key` for this host and port only (what ssh-keyscan prints). */
-function knownHostsLine(host, port, key) {
-    return `${port === 22 ? host : `[${host}]:${port}`} ${key.keyType} ${key.publicKey}`;
-}
-/** The signature algorithms to offer so that the server must use one of the pinned key types. */
-function hostKeyAlgorithms(pins) {
-    const usable = pins.filter((pin) => !pin.revoked);
-    // A fingerprint without a type could be any of the host's keys: the server's preferred type it is.
-    if (usable.length === 0 || usable.some((pin) => !pin.keyType))
-        return undefined;
-    return [...new Set(usable.flatMap((pin) => HOST_KEY_ALGORITHMS[pin.keyType]))];
-}
-/** The pins that speak about `host:port`: the host's known_hosts lines, and every fingerprint. */
-function pinsForHost(pins, host, port) {
-    return pins.filter((pin) => !pin.hostPatterns || matchesHostPatterns(pin.hostPatterns, host, port));
-}
-function verifyHostKey(pins, host, port, blob) {
-    const key = { keyType: blobKeyType(blob), fingerprint: sshFingerprint(blob), publicKey: blob.toString('base64') };
-    const applicable = pinsForHost(pins, host, port);
-    if (applicable.some((pin) => pin.revoked && pin.fingerprint === key.fingerprint))
-        return { ok: false, key, reason: 'revoked' };
-    const usable = applicable.filter((pin) => !pin.revoked);
-    if (usable.length === 0)
-        return { ok: false, key, reason: 'not-pinned' };
-    const match = usable.some((pin) => pin.fingerprint === key.fingerprint && (!pin.keyType || pin.keyType === key.keyType));
-    return match ? { ok: true, key } : { ok: false, key, reason: 'mismatch' };
-}
-/**
- * known_hosts host patterns (ssh(1) "SSH_KNOWN_HOSTS FILE FORMAT"): port 22 is matched as `host`,
- * any other as `[host]:port`; `*` and `?` wildcards; a matching `!pattern` refuses the line.
- */
-function matchesHostPatterns(patterns, host, port) {
-    const name = port === 22 ? host : `[${host}]:${port}`;
-    let matched = false;
-    for (const raw of patterns) {
-        const negated = raw.startsWith('!');
-        const pattern = negated ? raw.slice(1) : raw;
-        const hit = pattern.startsWith('|1|') ? matchesHashedName(pattern, name) : wildcardMatch(pattern.toLowerCase(), name.toLowerCase());
-        if (hit && negated)
-            return false;
-        if (hit)
-            matched = true;
-    }
-    return matched;
-}
-/** `|1|<base64 salt>|<base64 HMAC-SHA1(salt, name)>`, what `HashKnownHosts yes` writes. */
-function matchesHashedName(pattern, name) {
-    const [, , salt, hash] = pattern.split('|');
-    if (!salt || !hash)
-        return false;
-    return (0,external_node_crypto_.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
-}
-function wildcardMatch(pattern, text) {
-    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-    return regex.test(text);
-}
-/** Parses a `host-fingerprints`-style input: one pin a line; `#` lines and blank lines ignored. */
-function parseHostKeyPins(input, raw) {
-    const pins = [];
-    raw.split(/\r?\n/).forEach((rawLine, index) => {
-        const line = rawLine.trim();
-        if (line === '' || line.startsWith('#'))
-            return;
-        pins.push(...parsePinLine(input, line, index + 1));
-    });
-    return pins;
-}
-function parsePinLine(input, line, lineNumber) {
-    const where = `line ${lineNumber}`;
-    const tokens = line.split(/\s+/);
-    // Several fingerprints on one line, comma or space separated: `SHA256:aaa, SHA256:bbb`.
-    const words = line.split(/[\s,]+/).filter(Boolean);
-    if (words.every((word) => word.startsWith('SHA256:')))
-        return words.map((word) => parseFingerprint(input, word, where));
-    // `ssh-keygen -lf` output: `256 SHA256:… comment (ED25519)`.
-    const keygen = /^\d+\s+(SHA256:\S+)(?:.*\((\w+)\))?$/.exec(line);
-    if (keygen) {
-        const pin = parseFingerprint(input, keygen[1], where);
-        const bits = Number(tokens[0]);
-        const type = keygen[2] === 'ECDSA' ? `ecdsa-sha2-nistp${bits}` : keygen[2] ? KEYGEN_TYPES[keygen[2]] : undefined;
-        return [{ ...pin, keyType: type }];
-    }
-    // `ssh-ed25519 SHA256:…`: a fingerprint with its type.
-    if (tokens.length === 2 && tokens[1].startsWith('SHA256:') && HOST_KEY_ALGORITHMS[tokens[0]]) {
-        return [{ ...parseFingerprint(input, tokens[1], where), keyType: tokens[0] }];
-    }
-    if (/^(MD5:)?([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(line)) {
-        throw new InputError(input, `${where} is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf <key>, or ssh-keyscan <host> | ssh-keygen -lf -).`);
-    }
-    return [parseKnownHostsLine(input, tokens, where)];
-}
-function parseFingerprint(input, text, where) {
-    const match = FINGERPRINT.exec(text);
-    if (!match)
-        throw new InputError(input, `${where}: "${text}" is not a SHA256 fingerprint (SHA256: and 43 base64 characters, as ssh-keygen -lf prints).`);
-    return { fingerprint: `SHA256:${match[1]}` };
-}
-function parseKnownHostsLine(input, tokens, where) {
-    let rest = tokens;
-    let revoked = false;
-    if (rest[0].startsWith('@')) {
-        if (rest[0] === '@cert-authority')
-            throw new InputError(input, `${where}: @cert-authority lines are not supported; pin the host keys themselves.`);
-        if (rest[0] !== '@revoked')
-            throw new InputError(input, `${where}: unknown marker ${rest[0]}.`);
-        revoked = true;
-        rest = rest.slice(1);
-    }
-    let hostPatterns;
-    if (rest.length >= 2 && !looksLikeKeyType(rest[0])) {
-        hostPatterns = rest[0].split(',').filter(Boolean);
-        rest = rest.slice(1);
-    }
-    const [keyType, base64] = rest;
-    if (!keyType || !base64 || !looksLikeKeyType(keyType)) {
-        throw new InputError(input, `${where} is neither a SHA256 fingerprint nor a known_hosts line: give SHA256:… (ssh-keygen -lf) or "host ssh-ed25519 AAAA…" (ssh-keyscan).`);
-    }
-    if (!HOST_KEY_ALGORITHMS[keyType]) {
-        throw new InputError(input, `${where}: host key type ${keyType} is not supported (use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa keys).`);
-    }
-    const blob = Buffer.from(base64, 'base64');
-    if (!/^[A-Za-z0-9+/]+=*$/.test(base64) || blobKeyType(blob) !== keyType) {
-        throw new InputError(input, `${where}: the ${keyType} key is not valid base64 of a ${keyType} public key (was the line cut short?).`);
-    }
-    return { fingerprint: sshFingerprint(blob), keyType, hostPatterns, revoked: revoked || undefined };
-}
-function looksLikeKeyType(token) {
-    return /^(ssh-|ecdsa-|sk-)/.test(token);
-}
-/** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
-function hostKeyFileKind(keyType) {
-    return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
-}
-/** How a refused host key is explained: what was seen, and what to do. */
-function describeHostKeyFailure(label, verdict, input) {
-    const seen = `${verdict.key.keyType} ${verdict.key.fingerprint}`;
-    switch (verdict.reason) {
-        case 'revoked':
-            return `${label} presented the host key ${seen}, which \`${input}\` marks @revoked.`;
-        case 'not-pinned':
-            return (`${label}: no pinned host key for this host in \`${input}\`; it presented ${seen}. ` +
-                `Check that this is the host's key (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileKind(verdict.key.keyType)}_key.pub) ` +
-                `and add ${verdict.key.fingerprint} to \`${input}\`.`);
-        case 'mismatch':
-            return (`${label} presented the host key ${seen}, which matches none pinned in \`${input}\`: refusing to connect ` +
-                `(the host was rebuilt, or this is not the host you meant). If you pinned another of its keys by fingerprint alone, ` +
-                `give its type too ("ssh-rsa SHA256:…") or its known_hosts line.`);
-    }
-}
-
-// EXTERNAL MODULE: ../../node_modules/.pnpm/ssh2@1.17.0/node_modules/ssh2/lib/index.js
-var ssh2_lib = __nccwpck_require__(7004);
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/private-key.ts
-/**
- * Private keys from a secret, as users store them: raw (OpenSSH or PEM), base64-encoded (to survive
- * a one-line secret field), or with literal `\n` escapes; CRLF from a Windows clipboard. The key is
- * checked here, with ssh2's own parser, so a wrong key fails as an input error before any host is
- * contacted. It stays in memory: ssh2 takes it as a string, nothing is written to disk.
- */
-
-
-
-const PUBLIC_KEY_LINE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)\s+AAAA/;
-/** Undoes the ways a key gets mangled on its way into a secret; returns the PEM-style text. */
-function normalizeKeyText(raw) {
-    let text = raw.trim();
-    // A key pasted into a one-line field, or JSON-escaped: literal \n (or \r\n) sequences.
-    if (!text.includes('\n') && /(\\r)?\\n/.test(text))
-        text = text.replace(/(\\r)?\\n/g, '\n');
-    text = text.replace(/\r\n?/g, '\n');
-    // base64 of the whole key file (`base64 -w0 id_ed25519`): no PEM armour, only base64 characters.
-    if (!text.includes('-----') && !text.startsWith('PuTTY-User-Key-File') && /^[A-Za-z0-9+/=\s]+$/.test(text)) {
-        const decoded = Buffer.from(text.replace(/\s+/g, ''), 'base64').toString('utf8');
-        if (/-----BEGIN [A-Z0-9 ]+-----/.test(decoded) || decoded.startsWith('PuTTY-User-Key-File') || PUBLIC_KEY_LINE.test(decoded.trim())) {
-            return normalizeKeyText(decoded);
-        }
-    }
-    // A PEM key whose newlines became spaces (pasted through a form that flattens lines).
-    const flat = /^(-----BEGIN ([A-Z0-9 ]+)-----)\s+([A-Za-z0-9+/=\s]+?)\s+(-----END \2-----)$/.exec(text);
-    if (flat && !text.includes('\n')) {
-        const body = flat[3].replace(/\s+/g, '');
-        text = [flat[1], ...(body.match(/.{1,70}/g) ?? []), flat[4]].join('\n');
-    }
-    return `${text.trim()}\n`;
-}
-/**
- * Parses and checks a private key input. `input` and `passphraseInput` name the inputs in errors.
- */
-function parsePrivateKey(input, raw, passphrase, passphraseInput) {
-    if (raw.trim() === '')
-        throw new InputError(input, 'is empty: give the private key (the whole file, raw or base64-encoded).');
-    const text = normalizeKeyText(raw);
-    const firstLine = text.split('\n')[0].trim();
-    if (PUBLIC_KEY_LINE.test(firstLine) || /-----BEGIN (SSH2 |OPENSSH |RSA )?PUBLIC KEY-----/.test(text) || firstLine.startsWith('---- BEGIN SSH2 PUBLIC KEY')) {
-        throw new InputError(input, 'is a public key: give the private key (the file without .pub, starting with -----BEGIN OPENSSH PRIVATE KEY-----).');
-    }
-    if (firstLine.startsWith('PuTTY-User-Key-File')) {
-        throw new InputError(input, 'is a PuTTY (.ppk) key, which is not supported: convert it with `puttygen key.ppk -O private-openssh -o id_key` and give that file.');
-    }
-    if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(text)) {
-        // ssh2 reads OpenSSH and traditional PEM keys, not PKCS#8 (what `openssl genpkey` writes).
-        throw new InputError(input, 'is a PKCS#8 key (-----BEGIN PRIVATE KEY-----), which the SSH client cannot read: convert it to the OpenSSH format with ' +
-            '`ssh-keygen -p -f <key file>` (it rewrites the file in place) and give the new content.');
-    }
-    if (!/-----BEGIN [A-Z0-9 ]+PRIVATE KEY-----/.test(text)) {
-        throw new InputError(input, 'is not a private key: expected the key file\'s content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.');
-    }
-    const parsed = ssh2_lib.utils.parseKey(text, passphrase || undefined);
-    if (parsed instanceof Error) {
-        const message = parsed.message;
-        if (/no passphrase given/i.test(message)) {
-            throw new InputError(passphraseInput, `is empty, but \`${input}\` is encrypted: give its passphrase in \`${passphraseInput}\`.`);
-        }
-        if (/bad passphrase|integrity check failed|decrypt|bad decrypt/i.test(message)) {
-            throw new InputError(passphraseInput, `does not decrypt \`${input}\`: check the passphrase.`);
-        }
-        throw new InputError(input, `could not be read as a private key (${message}). Was it cut short or edited?`);
-    }
-    const key = (Array.isArray(parsed) ? parsed[0] : parsed);
-    if (!key.isPrivateKey())
-        throw new InputError(input, 'is a public key: give the private key.');
-    const forms = new Set([raw, raw.trim(), text, text.trim()]);
-    return {
-        text,
-        passphrase: passphrase || undefined,
-        type: key.type,
-        fingerprint: `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(key.getPublicSSH()).digest('base64').replace(/=+$/, '')}`,
-        secretForms: [...forms].filter(Boolean),
-    };
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/connection-inputs.ts
-/**
- * The connection inputs every action that works on hosts shares (ec2-deploy, compose-up): parsed
- * and checked here, once, so both actions accept and refuse the same things with the same words.
- * Nothing here connects: every mistake is reported, naming its input, before any host is contacted.
- */
-
-
-
-
-/** The action.yml names of the connection inputs. */
-const CONNECTION_INPUTS = {
-    hosts: 'hosts',
-    user: 'user',
-    port: 'port',
-    sshKey: 'ssh-key',
-    sshKeyPassphrase: 'ssh-key-passphrase',
-    hostFingerprints: 'host-fingerprints',
-    insecureSkipHostKeyCheck: 'insecure-skip-host-key-check',
-    jumpHost: 'jump-host',
-    jumpSshKey: 'jump-ssh-key',
-    jumpHostFingerprints: 'jump-host-fingerprints',
-    connectTimeout: 'connect-timeout',
-    commandTimeout: 'command-timeout',
-    connectRetries: 'connect-retries',
-    maxParallel: 'max-parallel',
-    failFast: 'fail-fast',
-};
-function parseConnectionInputs(read) {
-    const names = CONNECTION_INPUTS;
-    const user = read(names.user).trim() || 'ec2-user';
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(user))
-        throw new InputError(names.user, `"${user}" is not a valid user name.`);
-    const port = parsePort(names.port, read(names.port), 22);
-    const hosts = parseHostList(names.hosts, read(names.hosts), { user, port });
-    const passphrase = read(names.sshKeyPassphrase);
-    const key = parsePrivateKey(names.sshKey, read(names.sshKey), passphrase, names.sshKeyPassphrase);
-    const insecure = parseBoolean(names.insecureSkipHostKeyCheck, read(names.insecureSkipHostKeyCheck), false);
-    const hostKeys = parseHostKeyPins(names.hostFingerprints, read(names.hostFingerprints));
-    if (insecure && hostKeys.length) {
-        throw new InputError(names.insecureSkipHostKeyCheck, `is true while \`${names.hostFingerprints}\` pins host keys: remove one (keep the pins; the check is what makes the connection safe).`);
-    }
-    let jump;
-    const jumpRaw = read(names.jumpHost).trim();
-    const jumpKeyRaw = read(names.jumpSshKey);
-    const jumpPinsRaw = read(names.jumpHostFingerprints);
-    if (jumpRaw) {
-        const jumpPins = parseHostKeyPins(names.jumpHostFingerprints, jumpPinsRaw);
-        if (insecure && jumpPins.length) {
-            throw new InputError(names.insecureSkipHostKeyCheck, `is true while \`${names.jumpHostFingerprints}\` pins host keys: remove one.`);
-        }
-        jump = {
-            host: parseHostAddress(names.jumpHost, jumpRaw, { user, port: 22 }),
-            key: jumpKeyRaw.trim() ? parsePrivateKey(names.jumpSshKey, jumpKeyRaw, passphrase, names.sshKeyPassphrase) : key,
-            hostKeys: jumpPins,
-            hostKeysInput: names.jumpHostFingerprints,
-        };
-    }
-    else if (jumpKeyRaw.trim() || jumpPinsRaw.trim()) {
-        throw new InputError(jumpKeyRaw.trim() ? names.jumpSshKey : names.jumpHostFingerprints, `is set but \`${names.jumpHost}\` is not: give the jump host, or remove it.`);
-    }
-    return {
-        hosts,
-        key,
-        hostKeys,
-        insecureSkipHostKeyCheck: insecure,
-        jump,
-        connectTimeoutMs: parseDuration(names.connectTimeout, read(names.connectTimeout), '30s'),
-        commandTimeoutMs: parseDuration(names.commandTimeout, read(names.commandTimeout), '10m'),
-        connectRetries: parseInteger(names.connectRetries, read(names.connectRetries), 3, { min: 1, max: 20 }),
-        maxParallel: parseInteger(names.maxParallel, read(names.maxParallel), 0, { min: 0, max: 1000 }),
-        failFast: parseBoolean(names.failFast, read(names.failFast), true),
-        secrets: [...key.secretForms, ...(jump && jump.key !== key ? jump.key.secretForms : []), passphrase].filter(Boolean),
-    };
-}
-/** The endpoint of one target host, with the settings' key and pins. */
-function targetEndpoint(settings, host) {
-    return { host, key: settings.key, hostKeys: settings.hostKeys, hostKeysInput: CONNECTION_INPUTS.hostFingerprints };
-}
-
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-file.ts
 /**
  * Compose files as the preflight reads them, on the runner, before any host is touched: each file is
@@ -68419,6 +69939,7 @@ function getInputs(read, run, workspace = process.cwd()) {
         uploads,
         remoteDir: read('remote-dir') || `~/slipway/${project}`,
         keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
+        lockTimeoutMs: parseDuration('lock-timeout', read('lock-timeout'), '10m'),
         pull: parseChoice('pull', read('pull'), PULL_POLICIES, remote ? 'always' : 'missing'),
         build: parseBoolean('build', read('build'), true),
         wait: parseBoolean('wait', read('wait'), true),
@@ -68660,1281 +70181,16 @@ async function forEachHost(hosts, options, work, callbacks = {}) {
     return outcomes;
 }
 
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = require("node:string_decoder");
-// EXTERNAL MODULE: ../../node_modules/.pnpm/is-stream@2.0.1/node_modules/is-stream/index.js
-var is_stream = __nccwpck_require__(62);
-// EXTERNAL MODULE: ../../node_modules/.pnpm/make-dir@3.1.0/node_modules/make-dir/index.js
-var make_dir = __nccwpck_require__(7525);
-;// CONCATENATED MODULE: ../../node_modules/.pnpm/sb-promise-queue@2.1.1/node_modules/sb-promise-queue/lib/esm/index.mjs
-class PromiseQueue {
-    constructor({ concurrency = 1 } = {}) {
-        this.options = { concurrency };
-        this.running = 0;
-        this.queue = [];
-        this.idleCallbacks = [];
-    }
-    clear() {
-        this.queue = [];
-    }
-    onIdle(callback) {
-        this.idleCallbacks.push(callback);
-        return () => {
-            const index = this.idleCallbacks.indexOf(callback);
-            if (index !== -1) {
-                this.idleCallbacks.splice(index, 1);
-            }
-        };
-    }
-    waitTillIdle() {
-        return new Promise((resolve) => {
-            if (this.running === 0) {
-                resolve();
-                return;
-            }
-            const dispose = this.onIdle(() => {
-                dispose();
-                resolve();
-            });
-        });
-    }
-    add(callback) {
-        return new Promise((resolve, reject) => {
-            const runCallback = () => {
-                this.running += 1;
-                try {
-                    Promise.resolve(callback()).then((val) => {
-                        resolve(val);
-                        this.processNext();
-                    }, (err) => {
-                        reject(err);
-                        this.processNext();
-                    });
-                }
-                catch (err) {
-                    reject(err);
-                    this.processNext();
-                }
-            };
-            if (this.running >= this.options.concurrency) {
-                this.queue.push(runCallback);
-            }
-            else {
-                runCallback();
-            }
-        });
-    }
-    // Internal function, don't use
-    processNext() {
-        this.running -= 1;
-        const callback = this.queue.shift();
-        if (callback) {
-            callback();
-        }
-        else if (this.running === 0) {
-            this.idleCallbacks.forEach((item) => item());
-        }
-    }
-}
-
-
-;// CONCATENATED MODULE: ../../node_modules/.pnpm/sb-scandir@3.1.1/node_modules/sb-scandir/lib/esm/index.mjs
-/* @flow */
-
-
-
-
-const defaultFilesystem = {
-    join(pathA, pathB) {
-        return external_path_.join(pathA, pathB);
-    },
-    basename(path) {
-        return external_path_.basename(path);
-    },
-    stat(path) {
-        return new Promise((resolve, reject) => {
-            external_fs_.stat(path, (err, res) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    },
-    readdir(path) {
-        return new Promise((resolve, reject) => {
-            external_fs_.readdir(path, (err, res) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    },
-};
-async function scanDirectoryInternal({ path, recursive, validate, result, fileSystem, queue, reject, }) {
-    const itemStat = await fileSystem.stat(path);
-    if (itemStat.isFile()) {
-        result.files.push(path);
-    }
-    else if (itemStat.isDirectory()) {
-        result.directories.push(path);
-    }
-    if (!itemStat.isDirectory() || recursive === 'none') {
-        return;
-    }
-    const contents = await fileSystem.readdir(path);
-    contents.forEach((item) => {
-        const itemPath = fileSystem.join(path, item);
-        if (!validate(itemPath)) {
-            return;
-        }
-        queue
-            .add(() => scanDirectoryInternal({
-            path: itemPath,
-            recursive: recursive === 'shallow' ? 'none' : 'deep',
-            validate,
-            result,
-            fileSystem,
-            queue,
-            reject,
-        }))
-            .catch(reject);
-    });
-}
-async function scanDirectory(path, { recursive = true, validate = null, concurrency = Infinity, fileSystem = defaultFilesystem, } = {}) {
-    external_assert_(path && typeof path === 'string', 'path must be a valid string');
-    external_assert_(typeof recursive === 'boolean', 'options.recursive must be a valid boolean');
-    external_assert_(validate === null || typeof validate === 'function', 'options.validate must be a valid function');
-    external_assert_(typeof concurrency === 'number', 'options.concurrency must be a valid number');
-    external_assert_(fileSystem !== null && typeof fileSystem === 'object', 'options.fileSystem must be a valid object');
-    const queue = new PromiseQueue({
-        concurrency,
-    });
-    const result = { files: [], directories: [] };
-    const mergedFileSystem = { ...defaultFilesystem, ...fileSystem };
-    await new Promise((resolve, reject) => {
-        scanDirectoryInternal({
-            path,
-            recursive: recursive ? 'deep' : 'shallow',
-            validate: validate != null ? validate : (item) => mergedFileSystem.basename(item).slice(0, 1) !== '.',
-            result,
-            fileSystem: mergedFileSystem,
-            queue,
-            reject,
-        })
-            .then(() => queue.waitTillIdle())
-            .then(resolve, reject);
-    });
-    return result;
-}
-/* harmony default export */ const esm = (scanDirectory);
-
-// EXTERNAL MODULE: ../../node_modules/.pnpm/shell-escape@0.2.0/node_modules/shell-escape/shell-escape.js
-var shell_escape = __nccwpck_require__(3463);
-;// CONCATENATED MODULE: ../../node_modules/.pnpm/node-ssh@13.2.1/node_modules/node-ssh/lib/esm/index.mjs
-
-
-
-
-
-
-
-
-
-const DEFAULT_CONCURRENCY = 1;
-const DEFAULT_VALIDATE = (path) => !external_path_.basename(path).startsWith('.');
-const DEFAULT_TICK = () => {
-    /* No Op */
-};
-class SSHError extends Error {
-    constructor(message, code = null) {
-        super(message);
-        this.code = code;
-    }
-}
-function unixifyPath(path) {
-    if (path.includes('\\')) {
-        return path.split('\\').join('/');
-    }
-    return path;
-}
-async function readFile(filePath) {
-    return new Promise((resolve, reject) => {
-        external_fs_.readFile(filePath, 'utf8', (err, res) => {
-            if (err) {
-                reject(err);
-            }
-            else {
-                resolve(res);
-            }
-        });
-    });
-}
-const SFTP_MKDIR_ERR_CODE_REGEXP = /Error: (E[\S]+): /;
-async function makeDirectoryWithSftp(path, sftp) {
-    let stats = null;
-    try {
-        stats = await new Promise((resolve, reject) => {
-            sftp.stat(path, (err, res) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    }
-    catch (_) {
-        /* No Op */
-    }
-    if (stats) {
-        if (stats.isDirectory()) {
-            // Already exists, nothing to worry about
-            return;
-        }
-        throw new Error('mkdir() failed, target already exists and is not a directory');
-    }
-    try {
-        await new Promise((resolve, reject) => {
-            sftp.mkdir(path, (err) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve();
-                }
-            });
-        });
-    }
-    catch (err) {
-        if (err != null && typeof err.stack === 'string') {
-            const matches = SFTP_MKDIR_ERR_CODE_REGEXP.exec(err.stack);
-            if (matches != null) {
-                throw new SSHError(err.message, matches[1]);
-            }
-            throw err;
-        }
-    }
-}
-class NodeSSH {
-    constructor() {
-        this.connection = null;
-    }
-    getConnection() {
-        const { connection } = this;
-        if (connection == null) {
-            throw new Error('Not connected to server');
-        }
-        return connection;
-    }
-    async connect(givenConfig) {
-        external_assert_(givenConfig != null && typeof givenConfig === 'object', 'config must be a valid object');
-        const config = { ...givenConfig };
-        external_assert_(config.username != null && typeof config.username === 'string', 'config.username must be a valid string');
-        if (config.host != null) {
-            external_assert_(typeof config.host === 'string', 'config.host must be a valid string');
-        }
-        else if (config.sock != null) {
-            external_assert_(typeof config.sock === 'object', 'config.sock must be a valid object');
-        }
-        else {
-            throw new external_assert_.AssertionError({ message: 'Either config.host or config.sock must be provided' });
-        }
-        if (config.privateKey != null || config.privateKeyPath != null) {
-            if (config.privateKey != null) {
-                external_assert_(typeof config.privateKey === 'string', 'config.privateKey must be a valid string');
-                external_assert_(config.privateKeyPath == null, 'config.privateKeyPath must not be specified when config.privateKey is specified');
-            }
-            else if (config.privateKeyPath != null) {
-                external_assert_(typeof config.privateKeyPath === 'string', 'config.privateKeyPath must be a valid string');
-                external_assert_(config.privateKey == null, 'config.privateKey must not be specified when config.privateKeyPath is specified');
-            }
-            external_assert_(config.passphrase == null || typeof config.passphrase === 'string', 'config.passphrase must be null or a valid string');
-            if (config.privateKeyPath != null) {
-                // Must be an fs path
-                try {
-                    config.privateKey = await readFile(config.privateKeyPath);
-                }
-                catch (err) {
-                    if (err != null && err.code === 'ENOENT') {
-                        throw new external_assert_.AssertionError({ message: 'config.privateKeyPath does not exist at given fs path' });
-                    }
-                    throw err;
-                }
-            }
-        }
-        else if (config.password != null) {
-            external_assert_(typeof config.password === 'string', 'config.password must be a valid string');
-        }
-        if (config.tryKeyboard != null) {
-            external_assert_(typeof config.tryKeyboard === 'boolean', 'config.tryKeyboard must be a valid boolean');
-        }
-        if (config.tryKeyboard) {
-            const { password } = config;
-            if (config.onKeyboardInteractive != null) {
-                external_assert_(typeof config.onKeyboardInteractive === 'function', 'config.onKeyboardInteractive must be a valid function');
-            }
-            else if (password != null) {
-                config.onKeyboardInteractive = (name, instructions, instructionsLang, prompts, finish) => {
-                    if (prompts.length > 0 && prompts[0].prompt.toLowerCase().includes('password')) {
-                        finish([password]);
-                    }
-                };
-            }
-        }
-        const connection = new ssh2_lib.Client();
-        this.connection = connection;
-        await new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            if (config.onKeyboardInteractive) {
-                connection.on('keyboard-interactive', config.onKeyboardInteractive);
-            }
-            connection.on('ready', () => {
-                connection.removeListener('error', reject);
-                resolve();
-            });
-            connection.on('end', () => {
-                if (this.connection === connection) {
-                    this.connection = null;
-                }
-            });
-            connection.on('close', () => {
-                if (this.connection === connection) {
-                    this.connection = null;
-                }
-                reject(new SSHError('No response from server', 'ETIMEDOUT'));
-            });
-            connection.connect(config);
-        });
-        return this;
-    }
-    isConnected() {
-        return this.connection != null;
-    }
-    async requestShell(options) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            const callback = (err, res) => {
-                connection.removeListener('error', reject);
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            };
-            if (options == null) {
-                connection.shell(callback);
-            }
-            else {
-                connection.shell(options, callback);
-            }
-        });
-    }
-    async withShell(callback, options) {
-        external_assert_(typeof callback === 'function', 'callback must be a valid function');
-        const shell = await this.requestShell(options);
-        try {
-            await callback(shell);
-        }
-        finally {
-            shell.destroy();
-        }
-    }
-    async requestSFTP() {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            connection.sftp((err, res) => {
-                connection.removeListener('error', reject);
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    }
-    async withSFTP(callback) {
-        external_assert_(typeof callback === 'function', 'callback must be a valid function');
-        const sftp = await this.requestSFTP();
-        try {
-            await callback(sftp);
-        }
-        finally {
-            sftp.end();
-        }
-    }
-    async execCommand(givenCommand, options = {}) {
-        external_assert_(typeof givenCommand === 'string', 'command must be a valid string');
-        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
-        external_assert_(options.cwd == null || typeof options.cwd === 'string', 'options.cwd must be a valid string');
-        external_assert_(options.stdin == null || typeof options.stdin === 'string' || is_stream.readable(options.stdin), 'options.stdin must be a valid string or readable stream');
-        external_assert_(options.execOptions == null || typeof options.execOptions === 'object', 'options.execOptions must be a valid object');
-        external_assert_(options.encoding == null || typeof options.encoding === 'string', 'options.encoding must be a valid string');
-        external_assert_(options.onChannel == null || typeof options.onChannel === 'function', 'options.onChannel must be a valid function');
-        external_assert_(options.onStdout == null || typeof options.onStdout === 'function', 'options.onStdout must be a valid function');
-        external_assert_(options.onStderr == null || typeof options.onStderr === 'function', 'options.onStderr must be a valid function');
-        external_assert_(options.noTrim == null || typeof options.noTrim === 'boolean', 'options.noTrim must be a boolean');
-        let command = givenCommand;
-        if (options.cwd) {
-            command = `cd ${shell_escape([options.cwd])} ; ${command}`;
-        }
-        const connection = this.getConnection();
-        const output = { stdout: [], stderr: [] };
-        return new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            connection.exec(command, options.execOptions != null ? options.execOptions : {}, (err, channel) => {
-                connection.removeListener('error', reject);
-                if (err) {
-                    reject(err);
-                    return;
-                }
-                if (options.onChannel) {
-                    options.onChannel(channel);
-                }
-                channel.on('data', (chunk) => {
-                    if (options.onStdout)
-                        options.onStdout(chunk);
-                    output.stdout.push(chunk.toString(options.encoding));
-                });
-                channel.stderr.on('data', (chunk) => {
-                    if (options.onStderr)
-                        options.onStderr(chunk);
-                    output.stderr.push(chunk.toString(options.encoding));
-                });
-                if (options.stdin != null) {
-                    if (is_stream.readable(options.stdin)) {
-                        options.stdin.pipe(channel, {
-                            end: true,
-                        });
-                    }
-                    else {
-                        channel.write(options.stdin);
-                        channel.end();
-                    }
-                }
-                else {
-                    channel.end();
-                }
-                let code = null;
-                let signal = null;
-                channel.on('exit', (code_, signal_) => {
-                    code = code_ !== null && code_ !== void 0 ? code_ : null;
-                    signal = signal_ !== null && signal_ !== void 0 ? signal_ : null;
-                });
-                channel.on('close', () => {
-                    let stdout = output.stdout.join('');
-                    let stderr = output.stderr.join('');
-                    if (options.noTrim !== true) {
-                        stdout = stdout.trim();
-                        stderr = stderr.trim();
-                    }
-                    resolve({
-                        code: code != null ? code : null,
-                        signal: signal != null ? signal : null,
-                        stdout,
-                        stderr,
-                    });
-                });
-            });
-        });
-    }
-    async exec(command, parameters, options = {}) {
-        external_assert_(typeof command === 'string', 'command must be a valid string');
-        external_assert_(Array.isArray(parameters), 'parameters must be a valid array');
-        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
-        external_assert_(options.stream == null || ['both', 'stdout', 'stderr'].includes(options.stream), 'options.stream must be one of both, stdout, stderr');
-        for (let i = 0, { length } = parameters; i < length; i += 1) {
-            external_assert_(typeof parameters[i] === 'string', `parameters[${i}] must be a valid string`);
-        }
-        const completeCommand = `${command}${parameters.length > 0 ? ` ${shell_escape(parameters)}` : ''}`;
-        const response = await this.execCommand(completeCommand, options);
-        if (options.stream == null || options.stream === 'stdout') {
-            if (response.stderr) {
-                throw new Error(response.stderr);
-            }
-            return response.stdout;
-        }
-        if (options.stream === 'stderr') {
-            return response.stderr;
-        }
-        return response;
-    }
-    async mkdir(path, method = 'sftp', givenSftp = null) {
-        external_assert_(typeof path === 'string', 'path must be a valid string');
-        external_assert_(typeof method === 'string' && (method === 'sftp' || method === 'exec'), 'method must be either sftp or exec');
-        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
-        if (method === 'exec') {
-            await this.exec('mkdir', ['-p', unixifyPath(path)]);
-            return;
-        }
-        const sftp = givenSftp || (await this.requestSFTP());
-        const makeSftpDirectory = async (retry) => makeDirectoryWithSftp(unixifyPath(path), sftp).catch(async (error) => {
-            if (!retry || error == null || (error.message !== 'No such file' && error.code !== 'ENOENT')) {
-                throw error;
-            }
-            await this.mkdir(external_path_.dirname(path), 'sftp', sftp);
-            await makeSftpDirectory(false);
-        });
-        try {
-            await makeSftpDirectory(true);
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async getFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
-        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
-        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
-        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
-        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
-        const sftp = givenSftp || (await this.requestSFTP());
-        try {
-            await new Promise((resolve, reject) => {
-                sftp.fastGet(unixifyPath(remoteFile), localFile, transferOptions || {}, (err) => {
-                    if (err) {
-                        reject(err);
-                    }
-                    else {
-                        resolve();
-                    }
-                });
-            });
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async putFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
-        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
-        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
-        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
-        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
-        external_assert_(await new Promise((resolve) => {
-            external_fs_.access(localFile, external_fs_.constants.R_OK, (err) => {
-                resolve(err === null);
-            });
-        }), `localFile does not exist at ${localFile}`);
-        const sftp = givenSftp || (await this.requestSFTP());
-        const putFile = (retry) => {
-            return new Promise((resolve, reject) => {
-                sftp.fastPut(localFile, unixifyPath(remoteFile), transferOptions || {}, (err) => {
-                    if (err == null) {
-                        resolve();
-                        return;
-                    }
-                    if (err.message === 'No such file' && retry) {
-                        resolve(this.mkdir(external_path_.dirname(remoteFile), 'sftp', sftp).then(() => putFile(false)));
-                    }
-                    else {
-                        reject(err);
-                    }
-                });
-            });
-        };
-        try {
-            await putFile(true);
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async putFiles(files, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {} } = {}) {
-        external_assert_(Array.isArray(files), 'files must be an array');
-        for (let i = 0, { length } = files; i < length; i += 1) {
-            const file = files[i];
-            external_assert_(file, 'files items must be valid objects');
-            external_assert_(file.local && typeof file.local === 'string', `files[${i}].local must be a string`);
-            external_assert_(file.remote && typeof file.remote === 'string', `files[${i}].remote must be a string`);
-        }
-        const transferred = [];
-        const sftp = givenSftp || (await this.requestSFTP());
-        const queue = new PromiseQueue({ concurrency });
-        try {
-            await new Promise((resolve, reject) => {
-                files.forEach((file) => {
-                    queue
-                        .add(async () => {
-                        await this.putFile(file.local, file.remote, sftp, transferOptions);
-                        transferred.push(file);
-                    })
-                        .catch(reject);
-                });
-                queue.waitTillIdle().then(resolve);
-            });
-        }
-        catch (error) {
-            if (error != null) {
-                error.transferred = transferred;
-            }
-            throw error;
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async putDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
-        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
-        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
-        const localDirectoryStat = await new Promise((resolve) => {
-            external_fs_.stat(localDirectory, (err, stat) => {
-                resolve(stat || null);
-            });
-        });
-        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
-        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
-        const sftp = givenSftp || (await this.requestSFTP());
-        const scanned = await esm(localDirectory, {
-            recursive,
-            validate,
-        });
-        const files = scanned.files.map((item) => external_path_.relative(localDirectory, item));
-        const directories = scanned.directories.map((item) => external_path_.relative(localDirectory, item));
-        // Sort shortest to longest
-        directories.sort((a, b) => a.length - b.length);
-        let failed = false;
-        try {
-            // Do the directories first.
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                directories.forEach((directory) => {
-                    queue
-                        .add(async () => {
-                        await this.mkdir(external_path_.join(remoteDirectory, directory), 'sftp', sftp);
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-            // and now the files
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                files.forEach((file) => {
-                    queue
-                        .add(async () => {
-                        const localFile = external_path_.join(localDirectory, file);
-                        const remoteFile = external_path_.join(remoteDirectory, file);
-                        try {
-                            await this.putFile(localFile, remoteFile, sftp, transferOptions);
-                            tick(localFile, remoteFile, null);
-                        }
-                        catch (_) {
-                            failed = true;
-                            tick(localFile, remoteFile, _);
-                        }
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-        return !failed;
-    }
-    async getDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
-        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
-        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
-        const localDirectoryStat = await new Promise((resolve) => {
-            external_fs_.stat(localDirectory, (err, stat) => {
-                resolve(stat || null);
-            });
-        });
-        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
-        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
-        const sftp = givenSftp || (await this.requestSFTP());
-        const scanned = await esm(remoteDirectory, {
-            recursive,
-            validate,
-            concurrency,
-            fileSystem: {
-                basename(path) {
-                    return external_path_.posix.basename(path);
-                },
-                join(pathA, pathB) {
-                    return external_path_.posix.join(pathA, pathB);
-                },
-                readdir(path) {
-                    return new Promise((resolve, reject) => {
-                        sftp.readdir(path, (err, res) => {
-                            if (err) {
-                                reject(err);
-                            }
-                            else {
-                                resolve(res.map((item) => item.filename));
-                            }
-                        });
-                    });
-                },
-                stat(path) {
-                    return new Promise((resolve, reject) => {
-                        sftp.stat(path, (err, res) => {
-                            if (err) {
-                                reject(err);
-                            }
-                            else {
-                                // eslint-disable-next-line @typescript-eslint/no-explicit-any
-                                resolve(res);
-                            }
-                        });
-                    });
-                },
-            },
-        });
-        const files = scanned.files.map((item) => external_path_.relative(remoteDirectory, item));
-        const directories = scanned.directories.map((item) => external_path_.relative(remoteDirectory, item));
-        // Sort shortest to longest
-        directories.sort((a, b) => a.length - b.length);
-        let failed = false;
-        try {
-            // Do the directories first.
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                directories.forEach((directory) => {
-                    queue
-                        .add(async () => {
-                        await make_dir(external_path_.join(localDirectory, directory));
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-            // and now the files
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                files.forEach((file) => {
-                    queue
-                        .add(async () => {
-                        const localFile = external_path_.join(localDirectory, file);
-                        const remoteFile = external_path_.join(remoteDirectory, file);
-                        try {
-                            await this.getFile(localFile, remoteFile, sftp, transferOptions);
-                            tick(localFile, remoteFile, null);
-                        }
-                        catch (_) {
-                            failed = true;
-                            tick(localFile, remoteFile, _);
-                        }
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-        return !failed;
-    }
-    forwardIn(remoteAddr, remotePort, onConnection) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.forwardIn(remoteAddr, remotePort, (error, port) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                const handler = (details, acceptConnection, rejectConnection) => {
-                    if (details.destIP === remoteAddr && details.destPort === port) {
-                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
-                    }
-                };
-                if (onConnection) {
-                    connection.on('tcp connection', handler);
-                }
-                const dispose = () => {
-                    return new Promise((_resolve, _reject) => {
-                        connection.off('tcp connection', handler);
-                        connection.unforwardIn(remoteAddr, port, (_error) => {
-                            if (_error) {
-                                _reject(error);
-                            }
-                            _resolve();
-                        });
-                    });
-                };
-                resolve({ port, dispose });
-            });
-        });
-    }
-    forwardOut(srcIP, srcPort, dstIP, dstPort) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.forwardOut(srcIP, srcPort, dstIP, dstPort, (error, channel) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                resolve(channel);
-            });
-        });
-    }
-    forwardInStreamLocal(socketPath, onConnection) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.openssh_forwardInStreamLocal(socketPath, (error) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                const handler = (details, acceptConnection, rejectConnection) => {
-                    if (details.socketPath === socketPath) {
-                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
-                    }
-                };
-                if (onConnection) {
-                    connection.on('unix connection', handler);
-                }
-                const dispose = () => {
-                    return new Promise((_resolve, _reject) => {
-                        connection.off('unix connection', handler);
-                        connection.openssh_unforwardInStreamLocal(socketPath, (_error) => {
-                            if (_error) {
-                                _reject(_error);
-                            }
-                            _resolve();
-                        });
-                    });
-                };
-                resolve({ dispose });
-            });
-        });
-    }
-    forwardOutStreamLocal(socketPath) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.openssh_forwardOutStreamLocal(socketPath, (error, channel) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                resolve(channel);
-            });
-        });
-    }
-    dispose() {
-        if (this.connection) {
-            this.connection.end();
-            this.connection = null;
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/ssh-shell.ts
-/**
- * `Shell` on a host over SSH (node-ssh on ssh2): one connection per host, opened once and reused
- * for every command and upload of the run.
- *
- * - The host key is checked in ssh2's `hostVerifier`, which runs during key exchange, before the
- *   client authenticates: a wrong host never sees a signature made with our key.
- * - Only the connect phase (TCP connect, handshake) is retried, with backoff; a refused key or host
- *   key is not, and nothing is retried once a command started (it may have changed the host).
- * - An `error` listener stays on the ssh2 client for the connection's whole life: node-ssh removes its
- *   own once connected, and a late ECONNRESET with no listener crashes Node (node-ssh #421).
- */
-
-
-
-
-
-
-
-
-
-class SshConnectError extends Error {
-    target;
-    phase;
-    retryable;
-    constructor(target, phase, message, 
-    /** True for failures another attempt may not meet (refused, reset, timed out). */
-    retryable) {
-        super(message);
-        this.target = target;
-        this.phase = phase;
-        this.retryable = retryable;
-        this.name = 'SshConnectError';
-    }
-}
-const actionsLog = { info: (m) => info(m), warning: (m) => warning(m) };
-/** After a timeout: TERM, then KILL, then the channel is closed, then we stop waiting. */
-const ssh_shell_KILL_GRACE_MS = 5_000;
-const SFTP_CHUNK = 32 * 1024;
-/** The exit code OpenSSH's client gives when the connection, not the command, failed. */
-const CONNECTION_LOST_EXIT = 255;
-class SshShell {
-    session;
-    jumpSession;
-    options;
-    target;
-    sftp;
-    lostReason;
-    closed = false;
-    constructor(session, jumpSession, options) {
-        this.session = session;
-        this.jumpSession = jumpSession;
-        this.options = options;
-        this.target = options.endpoint.host.label;
-        // Any time later, a connection error (reset, keepalive timeout) ends the session: note why, so
-        // the next command fails with the reason instead of a bare "Not connected".
-        const lost = (why) => (error) => {
-            if (!this.closed && !this.lostReason)
-                this.lostReason = error?.message ? `${why}: ${error.message}` : why;
-        };
-        session.client.on('error', lost('connection error'));
-        session.client.on('close', lost('connection closed'));
-        jumpSession?.client.on('error', lost('jump host connection error'));
-        jumpSession?.client.on('close', lost('jump host connection closed'));
-    }
-    /** The host key the server presented (and that was verified, unless the check is off). */
-    get hostKey() {
-        return this.session.hostKey;
-    }
-    get jumpHostKey() {
-        return this.jumpSession?.hostKey;
-    }
-    static async connect(options) {
-        const log = options.log ?? actionsLog;
-        const label = options.endpoint.host.label;
-        return retry(async () => {
-            let jump;
-            try {
-                let sock;
-                if (options.jump) {
-                    jump = await openSession(options.jump, await tcpConnect(options.jump, options.connectTimeoutMs), options, log);
-                    sock = await forwardThrough(jump, options.endpoint, options.connectTimeoutMs);
-                }
-                else {
-                    sock = await tcpConnect(options.endpoint, options.connectTimeoutMs);
-                }
-                const session = await openSession(options.endpoint, sock, options, log);
-                return new SshShell(session, jump, options);
-            }
-            catch (error) {
-                jump?.ssh.dispose();
-                throw error;
-            }
-        }, {
-            attempts: options.connectRetries,
-            initialDelayMs: options.retryDelayMs ?? 2_000,
-            sleep: options.sleep,
-            retryable: (error) => error instanceof SshConnectError && error.retryable,
-            onRetry: (error, attempt, delay) => log.warning(`${label}: connection attempt ${attempt} of ${options.connectRetries} failed (${error.message}); trying again in ${delay / 1000}s.`),
-        });
-    }
-    async run(command) {
-        if (this.closed)
-            throw new Error(`${this.target}: the SSH connection was closed before \`${quoteArgs(command.args)}\`.`);
-        if (this.lostReason)
-            throw new Error(`${this.target}: the SSH connection is gone (${this.lostReason}); \`${quoteArgs(command.args)}\` was not run.`);
-        const line = remoteCommandLine(command);
-        const timeoutMs = command.timeoutMs ?? this.options.commandTimeoutMs;
-        const started = Date.now();
-        const out = new Collector();
-        const err = new Collector();
-        const log = this.options.log ?? actionsLog;
-        const streamer = command.stream ? new LineStreamer((text) => log.info(text)) : undefined;
-        let channel;
-        let timedOut = false;
-        const timers = [];
-        let giveUp;
-        const abandoned = new Promise((resolve) => (giveUp = () => resolve(null)));
-        const execution = this.session.ssh
-            .execCommand(line, {
-            stdin: command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : external_node_stream_.Readable.from([command.stdin]),
-            noTrim: true,
-            onChannel: (ch) => {
-                channel = ch;
-                // A command that exits before reading all its stdin closes the channel: not our error.
-                ch.on('error', () => { });
-            },
-            onStdout: (chunk) => {
-                const text = out.push(chunk);
-                streamer?.push(text);
-            },
-            onStderr: (chunk) => {
-                const text = err.push(chunk);
-                streamer?.push(text);
-            },
-        })
-            .catch((error) => {
-            // The exec request itself failed (the connection went, or the server refused a channel).
-            err.text += `${error.message}\n`;
-            return { code: null, signal: null, stdout: '', stderr: '' };
-        });
-        timers.push(setTimeout(() => {
-            timedOut = true;
-            sendSignal(channel, 'TERM');
-            timers.push(setTimeout(() => sendSignal(channel, 'KILL'), ssh_shell_KILL_GRACE_MS));
-            timers.push(setTimeout(() => channel?.close(), ssh_shell_KILL_GRACE_MS * 2));
-            timers.push(setTimeout(() => giveUp?.(), ssh_shell_KILL_GRACE_MS * 3));
-        }, timeoutMs));
-        const response = await Promise.race([execution, abandoned]);
-        for (const timer of timers)
-            clearTimeout(timer);
-        streamer?.flush();
-        let exitCode = response?.code ?? CONNECTION_LOST_EXIT;
-        let signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
-        if (response && response.code === null && !response.signal && !timedOut) {
-            // No exit status: the channel closed under the command (connection lost). Never a success.
-            err.text += `${this.target}: the connection ended before the command reported its exit status${this.lostReason ? ` (${this.lostReason})` : ''}.\n`;
-            exitCode = CONNECTION_LOST_EXIT;
-        }
-        if (signal && exitCode === 0)
-            exitCode = 128;
-        const result = { exitCode, signal, timedOut, stdout: out.end(), stderr: err.end(), durationMs: Date.now() - started };
-        return checkResult(this.target, command, result);
-    }
-    /**
-     * Writes a file over SFTP. The mode is set on the open handle before any byte is written, so a
-     * secret is never readable by others, not even for a moment, even when the file existed before.
-     */
-    async writeFile(path, content, mode) {
-        if (this.lostReason)
-            throw new Error(`${this.target}: the SSH connection is gone (${this.lostReason}); ${path} was not written.`);
-        this.sftp ??= this.session.ssh.requestSFTP();
-        const sftp = await this.sftp;
-        const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-        const call = (fn) => new Promise((resolve, reject) => fn((error, value) => (error ? reject(new Error(`${this.target}: writing ${path} over SFTP failed: ${error.message}`)) : resolve(value))));
-        const handle = await call((cb) => sftp.open(path, 'w', { mode }, cb));
-        try {
-            await call((cb) => sftp.fchmod(handle, mode, cb));
-            for (let offset = 0; offset < data.length; offset += SFTP_CHUNK) {
-                const length = Math.min(SFTP_CHUNK, data.length - offset);
-                await call((cb) => sftp.write(handle, data, offset, length, offset, cb));
-            }
-        }
-        finally {
-            await call((cb) => sftp.close(handle, cb));
-        }
-    }
-    async close() {
-        if (this.closed)
-            return;
-        this.closed = true;
-        if (this.sftp) {
-            try {
-                (await this.sftp).end();
-            }
-            catch {
-                // The SFTP session never opened: nothing to end.
-            }
-        }
-        this.session.ssh.dispose();
-        this.jumpSession?.ssh.dispose();
-    }
-}
-/**
- * Sends a signal request (RFC 4254 6.9); OpenSSH's sshd delivers it to the command's process group.
- * ssh2's `channel.signal()` sends nothing once our side of the channel is ended (stdin closed, which
- * every command here does at once), though the protocol allows it: so the request goes out directly.
- */
-function sendSignal(channel, name) {
-    const ch = channel;
-    // 'eof' is our stdin ended: the channel is still open both ways for requests.
-    if (ch?.outgoing && ['open', 'eof'].includes(ch.outgoing.state))
-        ch._client?._protocol?.signal(ch.outgoing.id, name);
-}
-/** Decodes a byte stream as UTF-8 without splitting characters across chunks. */
-class Collector {
-    text = '';
-    decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    push(chunk) {
-        const piece = this.decoder.write(chunk);
-        this.text += piece;
-        return piece;
-    }
-    end() {
-        this.text += this.decoder.end();
-        return this.text;
-    }
-}
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/**
- * The command line of an SSH exec request, which the host's login shell (POSIX, as for `ssh host
- * cmd`) interprets: every word quoted by `quoteArgs`. The environment has to travel in this line (sshd
- * refuses most `env` requests, AcceptEnv), so it is visible in the host's process list: never put a
- * secret in `Command.env` (they go on stdin or in 0600 files).
- */
-function remoteCommandLine(command) {
-    const words = [];
-    if (command.cwd)
-        words.push('cd', quoteArg(command.cwd), '&&');
-    const env = Object.entries(command.env ?? {});
-    if (env.length) {
-        words.push('env');
-        for (const [name, value] of env) {
-            if (!ENV_NAME.test(name))
-                throw new Error(`invalid environment variable name "${name}"`);
-            words.push(quoteArg(`${name}=${value}`));
-        }
-    }
-    words.push(quoteArgs(command.args));
-    return words.join(' ');
-}
-/** TCP to the endpoint, bounded by its own timeout (ssh2's readyTimeout covers only the handshake). */
-function tcpConnect(endpoint, timeoutMs) {
-    const { host, port, label } = endpoint.host;
-    return new Promise((resolve, reject) => {
-        const socket = (0,external_node_net_.connect)({ host, port });
-        const timer = setTimeout(() => {
-            socket.destroy();
-            reject(new SshConnectError(label, 'connect', `${label}: TCP connection timed out after ${timeoutMs / 1000}s`, true));
-        }, timeoutMs);
-        socket.once('connect', () => {
-            clearTimeout(timer);
-            socket.removeAllListeners('error');
-            // Every command is a few small packets each way: with Nagle's algorithm on, each waits for
-            // the peer's delayed ACK (40 ms on Linux), which made a command's round trip ~100 ms.
-            socket.setNoDelay(true);
-            resolve(socket);
-        });
-        socket.once('error', (error) => {
-            clearTimeout(timer);
-            const permanent = error.code === 'ENOTFOUND';
-            reject(new SshConnectError(label, 'connect', `${label}: TCP connection failed: ${error.code ?? error.message}${permanent ? ' (no such host name)' : ''}`, !permanent));
-        });
-    });
-}
-/** A TCP channel from the jump host to the target: the target's SSH session runs inside it. */
-async function forwardThrough(jump, target, timeoutMs) {
-    const { host, port, label } = target.host;
-    let timer;
-    try {
-        return await Promise.race([
-            jump.ssh.forwardOut('127.0.0.1', 0, host, port),
-            new Promise((_, reject) => {
-                timer = setTimeout(() => reject(new SshConnectError(label, 'connect', `${label}: no connection through the jump host within ${timeoutMs / 1000}s`, true)), timeoutMs);
-            }),
-        ]);
-    }
-    catch (error) {
-        if (error instanceof SshConnectError)
-            throw error;
-        // sshd on the jump host answers "Connection refused" / "open failed" when it cannot reach the target.
-        throw new SshConnectError(label, 'connect', `${label}: the jump host could not connect to it: ${error.message}`, true);
-    }
-    finally {
-        clearTimeout(timer);
-    }
-}
-/** SSH handshake, host key check and authentication over `sock`. */
-async function openSession(endpoint, sock, options, log) {
-    const { host } = endpoint;
-    const label = host.label;
-    let seen;
-    let refusal;
-    const pins = pinsForHost(endpoint.hostKeys, host.host, host.port);
-    const ssh = new NodeSSH();
-    const connecting = ssh.connect({
-        sock: sock,
-        username: host.user,
-        privateKey: endpoint.key.text,
-        passphrase: endpoint.key.passphrase,
-        readyTimeout: options.connectTimeoutMs,
-        keepaliveInterval: options.keepaliveIntervalMs ?? 15_000,
-        keepaliveCountMax: 4,
-        // Without this, the server picks its preferred key type, which may not be the one pinned.
-        algorithms: options.insecureSkipHostKeyCheck ? undefined : { serverHostKey: hostKeyAlgorithms(pins) },
-        // Called with the raw public key blob (no hostHash): its SHA256 is OpenSSH's fingerprint.
-        hostVerifier: (blob) => {
-            const verdict = verifyHostKey(endpoint.hostKeys, host.host, host.port, blob);
-            seen = verdict.key;
-            if (options.insecureSkipHostKeyCheck) {
-                log.warning(`${label}: host key NOT verified (insecure-skip-host-key-check); it presented ${seen.keyType} ${seen.fingerprint}. ` +
-                    `Pin it: add ${seen.fingerprint} to \`${endpoint.hostKeysInput}\` and drop insecure-skip-host-key-check.`);
-                return true;
-            }
-            if (!verdict.ok)
-                refusal = describeHostKeyFailure(label, verdict, endpoint.hostKeysInput);
-            return verdict.ok;
-        },
-    });
-    // node-ssh creates the client synchronously inside connect(): listen for errors from now on.
-    const client = ssh.connection;
-    client.on('error', () => { });
-    try {
-        await connecting;
-    }
-    catch (error) {
-        ssh.dispose();
-        sock.destroy();
-        throw classifyConnectError(label, endpoint, error, refusal, options.connectTimeoutMs);
-    }
-    if (!seen)
-        throw new SshConnectError(label, 'host-key', `${label}: the host key was never checked`, false);
-    return { ssh, client, hostKey: seen };
-}
-function classifyConnectError(label, endpoint, error, refusal, timeoutMs) {
-    if (refusal)
-        return new SshConnectError(label, 'host-key', refusal, false);
-    const message = error.message;
-    if (error.level === 'client-authentication') {
-        return new SshConnectError(label, 'auth', `${label}: authentication failed: the host refused the key ${endpoint.key.type} ${endpoint.key.fingerprint} for user ${endpoint.host.user} ` +
-            `(is its public key in ~${endpoint.host.user}/.ssh/authorized_keys, and is the user right?)`, false);
-    }
-    if (/no matching host key format/i.test(message)) {
-        return new SshConnectError(label, 'host-key', `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`, false);
-    }
-    if (error.level === 'client-timeout' || /timed out/i.test(message)) {
-        return new SshConnectError(label, 'handshake', `${label}: SSH handshake timed out after ${timeoutMs / 1000}s (${message})`, true);
-    }
-    // Reset, closed before the handshake finished ("No response from server"): worth another try.
-    return new SshConnectError(label, 'handshake', `${label}: SSH handshake failed: ${message}`, true);
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/connect-host.ts
-
-
-async function connectHost(settings, host, log) {
-    const shell = await SshShell.connect({
-        endpoint: targetEndpoint(settings, host),
-        jump: settings.jump,
-        insecureSkipHostKeyCheck: settings.insecureSkipHostKeyCheck,
-        connectTimeoutMs: settings.connectTimeoutMs,
-        commandTimeoutMs: settings.commandTimeoutMs,
-        connectRetries: settings.connectRetries,
-        log,
-    });
-    const via = settings.jump ? ` through ${settings.jump.host.label}` : '';
-    const checked = settings.insecureSkipHostKeyCheck ? '(NOT verified)' : '(verified)';
-    log.info(`Connected to ${host.label}${via}: host key ${shell.hostKey.keyType} ${shell.hostKey.fingerprint} ${checked}.`);
-    return shell;
-}
-
 ;// CONCATENATED MODULE: ./src/remote.ts
 /**
  * Remote mode: the same deployment on every host in `hosts`, over SSH. Scheduling (max-parallel,
  * fail-fast, each host's log kept together) is core's `forEachHost`, and each host's Shell is core's
- * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`.
+ * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`, run
+ * under the project's deploy lock on the host so that two runs never deploy it there at once.
  */
 
-async function deployToHosts(settings, plan) {
+
+async function deployToHosts(settings, plan, locks, lockTimeoutMs) {
     const hostKeys = [];
     const outcomes = await forEachHost(settings.hosts, settings, async (host, log) => {
         const started = Date.now();
@@ -69942,10 +70198,12 @@ async function deployToHosts(settings, plan) {
         try {
             shell = await connectHost(settings, host, log);
             hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
-            return await composeUpRemote(shell, plan, hostDeployLog(log));
+            const connected = shell;
+            const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
+            return await locks.hold(connected, host.label, external_node_path_namespaceObject.posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)));
         }
         catch (error) {
-            // Only the connection gets here: composeUpRemote reports its own failures in its result.
+            // The connection or the lock: composeUpRemote reports its own failures in its result.
             return { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: error.message };
         }
         finally {
@@ -69982,6 +70240,8 @@ function describe(outcome) {
 const LOCAL_PROJECT_STATE = 'compose-project';
 const TEMP_DIR_STATE = 'temp-dir';
 const REMOVE_ORPHANS_STATE = 'remove-orphans';
+/** Remote: the deploy locks this run holds, for the post step to release if main could not. */
+const LOCKS_STATE = 'deploy-locks';
 async function main() {
     const run = readRunContext();
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
@@ -70013,7 +70273,8 @@ async function main() {
     if (inputs.connection) {
         const { hosts, maxParallel } = inputs.connection;
         info(`Deploying ${inputs.project} (${inputs.mode}) to ${hosts.length} host(s), ${maxParallel === 0 ? 'all at once' : `${maxParallel} at a time`}.`);
-        const remote = await deployToHosts(inputs.connection, plan);
+        const locks = new RunLocks(LOCKS_STATE, runLockOwner(run));
+        const remote = await deployToHosts(inputs.connection, plan, locks, inputs.lockTimeoutMs);
         results = remote.results;
         setOutput('host-fingerprints', remote.hostKeys.join('\n'));
     }
@@ -70045,8 +70306,18 @@ async function deployLocally(inputs, plan) {
         await (0,promises_namespaceObject.rm)(tempDir, { recursive: true, force: true });
     return result;
 }
-/** `down-on-exit`: the project's logs, then `down` (never `-v`: volumes stay); then our temp files go. */
+/**
+ * On the runner, `down-on-exit`: the project's logs, then `down` (never `-v`: volumes stay); then our
+ * temp files go. On hosts: the deploy locks a cancelled or cut-off main left are released.
+ */
 async function post() {
+    const left = leftLocks(LOCKS_STATE);
+    if (left) {
+        const settings = parseConnectionInputs(actionInputs);
+        for (const secret of settings.secrets)
+            maskSecret(secret);
+        await releaseLeftLocks(left, settings);
+    }
     const saved = getState(LOCAL_PROJECT_STATE);
     const tempDir = getState(TEMP_DIR_STATE);
     try {

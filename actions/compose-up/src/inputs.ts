@@ -43,6 +43,8 @@ export interface ComposeUpInputs {
   uploads: string[];
   remoteDir: string;
   keepReleases: number;
+  /** Remote only: how long to wait for another deployment's lock on a host. */
+  lockTimeoutMs: number;
   pull: PullPolicy;
   build: boolean;
   wait: boolean;
@@ -127,6 +129,7 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     uploads,
     remoteDir: read('remote-dir') || `~/slipway/${project}`,
     keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
+    lockTimeoutMs: parseDuration('lock-timeout', read('lock-timeout'), '10m'),
     pull: parseChoice('pull', read('pull'), PULL_POLICIES, remote ? 'always' : 'missing'),
     build: parseBoolean('build', read('build'), true),
     wait: parseBoolean('wait', read('wait'), true),

@@ -5,14 +5,19 @@ import { join } from 'node:path';
 import * as core from '@actions/core';
 import {
   LocalShell,
+  RunLocks,
   actionInputs,
   composeDownLocal,
   composeUpLocal,
   factsTable,
   formatDuration,
+  leftLocks,
   maskSecret,
+  parseConnectionInputs,
   readRunContext,
+  releaseLeftLocks,
   releaseId,
+  runLockOwner,
   runUrl,
   stepLog,
   tableCell,
@@ -28,6 +33,8 @@ import { deployToHosts } from './remote.js';
 const LOCAL_PROJECT_STATE = 'compose-project';
 const TEMP_DIR_STATE = 'temp-dir';
 const REMOVE_ORPHANS_STATE = 'remove-orphans';
+/** Remote: the deploy locks this run holds, for the post step to release if main could not. */
+const LOCKS_STATE = 'deploy-locks';
 
 export async function main(): Promise<void> {
   const run = readRunContext();
@@ -61,7 +68,8 @@ export async function main(): Promise<void> {
   if (inputs.connection) {
     const { hosts, maxParallel } = inputs.connection;
     core.info(`Deploying ${inputs.project} (${inputs.mode}) to ${hosts.length} host(s), ${maxParallel === 0 ? 'all at once' : `${maxParallel} at a time`}.`);
-    const remote = await deployToHosts(inputs.connection, plan);
+    const locks = new RunLocks(LOCKS_STATE, runLockOwner(run));
+    const remote = await deployToHosts(inputs.connection, plan, locks, inputs.lockTimeoutMs);
     results = remote.results;
     core.setOutput('host-fingerprints', remote.hostKeys.join('\n'));
   } else {
@@ -94,8 +102,17 @@ async function deployLocally(inputs: ComposeUpInputs, plan: ComposePlan): Promis
   return result;
 }
 
-/** `down-on-exit`: the project's logs, then `down` (never `-v`: volumes stay); then our temp files go. */
+/**
+ * On the runner, `down-on-exit`: the project's logs, then `down` (never `-v`: volumes stay); then our
+ * temp files go. On hosts: the deploy locks a cancelled or cut-off main left are released.
+ */
 export async function post(): Promise<void> {
+  const left = leftLocks(LOCKS_STATE);
+  if (left) {
+    const settings = parseConnectionInputs(actionInputs);
+    for (const secret of settings.secrets) maskSecret(secret);
+    await releaseLeftLocks(left, settings);
+  }
   const saved = core.getState(LOCAL_PROJECT_STATE);
   const tempDir = core.getState(TEMP_DIR_STATE);
   try {

@@ -1,8 +1,10 @@
 /**
  * Remote mode: the same deployment on every host in `hosts`, over SSH. Scheduling (max-parallel,
  * fail-fast, each host's log kept together) is core's `forEachHost`, and each host's Shell is core's
- * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`.
+ * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`, run
+ * under the project's deploy lock on the host so that two runs never deploy it there at once.
  */
+import { posix } from 'node:path';
 import {
   composeUpRemote,
   connectHost,
@@ -10,9 +12,11 @@ import {
   formatDuration,
   hostDeployLog,
   knownHostsLine,
+  resolveRemoteDir,
   type ComposePlan,
   type ConnectionSettings,
   type HostOutcome,
+  type RunLocks,
   type SshHost,
   type SshShell,
   type TargetResult,
@@ -25,7 +29,7 @@ export interface RemoteResults {
   hostKeys: string[];
 }
 
-export async function deployToHosts(settings: ConnectionSettings, plan: ComposePlan): Promise<RemoteResults> {
+export async function deployToHosts(settings: ConnectionSettings, plan: ComposePlan, locks: RunLocks, lockTimeoutMs: number): Promise<RemoteResults> {
   const hostKeys: string[] = [];
   const outcomes = await forEachHost(
     settings.hosts,
@@ -36,9 +40,13 @@ export async function deployToHosts(settings: ConnectionSettings, plan: ComposeP
       try {
         shell = await connectHost(settings, host, log);
         hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
-        return await composeUpRemote(shell, plan, hostDeployLog(log));
+        const connected = shell;
+        const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
+        return await locks.hold(connected, host.label, posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () =>
+          composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)),
+        );
       } catch (error) {
-        // Only the connection gets here: composeUpRemote reports its own failures in its result.
+        // The connection or the lock: composeUpRemote reports its own failures in its result.
         return { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: (error as Error).message };
       } finally {
         await shell?.close();

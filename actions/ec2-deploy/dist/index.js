@@ -58302,8 +58302,6 @@ async function runAction(steps) {
     }
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/@actions+github@9.1.1/node_modules/@actions/github/lib/context.js
 
 
@@ -63463,111 +63461,8 @@ function maskSecret(value) {
     }
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/fleet.ts
-/**
- * Working on many hosts: at most `maxParallel` at once, stopping after a failure when `failFast`,
- * and with each host's log kept together. Hosts that run in parallel write into a buffer that is
- * printed as one group when the host finishes; a host that runs alone streams into its group.
- */
-
-
-const actionsSink = {
-    info: (m) => info(m),
-    warning: (m) => warning(m),
-    error: (m) => error(m),
-    startGroup: (t) => startGroup(t),
-    endGroup: () => endGroup(),
-};
-class BufferedHostLog {
-    sink;
-    live;
-    entries = [];
-    attachments = [];
-    constructor(sink, 
-    /** Streaming: write through at once instead of keeping the lines. */
-    live) {
-        this.sink = sink;
-        this.live = live;
-    }
-    info(text) {
-        this.add({ kind: 'info', text });
-    }
-    warning(text) {
-        this.add({ kind: 'warning', text });
-    }
-    error(text) {
-        this.add({ kind: 'error', text });
-    }
-    attach(title, text) {
-        this.attachments.push({ title, text });
-    }
-    add(entry) {
-        if (this.live)
-            this.sink[entry.kind](entry.text);
-        else
-            this.entries.push(entry);
-    }
-}
-function defaultDescribe(outcome) {
-    if (outcome.status === 'skipped')
-        return `${outcome.host.label}: skipped`;
-    const how = outcome.status === 'ok' ? 'done' : `failed${outcome.error ? `: ${outcome.error.message.split('\n')[0]}` : ''}`;
-    return `${outcome.host.label}: ${how} in ${formatDuration(outcome.durationMs)}`;
-}
-async function forEachHost(hosts, options, work, callbacks = {}) {
-    const sink = callbacks.sink ?? actionsSink;
-    const describe = callbacks.describe ?? defaultDescribe;
-    const parallel = options.maxParallel > 0 ? Math.min(options.maxParallel, hosts.length) : hosts.length;
-    const live = parallel === 1;
-    const outcomes = new Array(hosts.length);
-    let next = 0;
-    let stop = false;
-    const runOne = async (index) => {
-        const host = hosts[index];
-        const log = new BufferedHostLog(sink, live);
-        if (live)
-            sink.startGroup(host.label);
-        const started = Date.now();
-        let outcome;
-        try {
-            const value = await work(host, log);
-            outcome = { host, status: callbacks.failed?.(value) ? 'failed' : 'ok', value, durationMs: Date.now() - started };
-        }
-        catch (error) {
-            outcome = { host, status: 'failed', error: error instanceof Error ? error : new Error(String(error)), durationMs: Date.now() - started };
-        }
-        outcomes[index] = outcome;
-        const summary = describe(outcome);
-        // Printed as one block: no other host's line can land inside it.
-        if (!live) {
-            sink.startGroup(summary);
-            for (const entry of log.entries)
-                sink[entry.kind](entry.text);
-        }
-        sink.info(summary);
-        sink.endGroup();
-        for (const { title, text } of log.attachments) {
-            sink.startGroup(title);
-            sink.info(text);
-            sink.endGroup();
-        }
-        if (outcome.status === 'failed' && options.failFast && options.maxParallel > 0)
-            stop = true;
-    };
-    const worker = async () => {
-        while (!stop && next < hosts.length)
-            await runOne(next++);
-    };
-    await Promise.all(Array.from({ length: parallel }, worker));
-    for (let i = 0; i < hosts.length; i++) {
-        if (!outcomes[i]) {
-            outcomes[i] = { host: hosts[i], status: 'skipped', durationMs: 0 };
-            sink.warning(`${hosts[i].label}: skipped, an earlier host failed (fail-fast).`);
-        }
-    }
-    return outcomes;
-}
-
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-address.ts
 /**
  * Host addresses as users write them: `[user@]host[:port]`, with an IPv6 address in brackets
@@ -65472,6 +65367,9 @@ guard() {
 `;
 const ACQUIRE_SCRIPT = `set -eu
 lock=$1 token=$2 ttl=$3 info=$4
+# The lock may be the first thing in its directory: create it (and its parents) for the user alone,
+# as a deployment's directory must be (env files and registry logins pass through it).
+umask 077
 mkdir -p "$(dirname "$lock")"
 ${GUARD}
 # Fails (status 1) only when the lock directory is there already: any other reason mkdir gives (a
@@ -65583,6 +65481,211 @@ class DeployLock {
         const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, token], stdin: RELEASE_SCRIPT, timeoutMs: 60_000 });
         return result.stdout.trim() === 'released';
     }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/host/run-locks.ts
+/**
+ * The deploy locks one action run holds on its hosts, written down in the step's state as they are
+ * taken, so that the action's `post` step (which the runner runs even after a failure or a cancel)
+ * can connect again and release those that main could not.
+ */
+
+
+
+
+
+/** A lock never released (the runner died, and with it the post step) is taken over after this. */
+const LOCK_EXPIRY_MS = 60 * 60_000;
+/** This run as a lock owner: a fresh token, and a description the one who waits can act on. */
+function runLockOwner(run) {
+    const url = run.owner ? runUrl(run) : undefined;
+    return {
+        token: (0,external_node_crypto_.randomBytes)(16).toString('hex'),
+        description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
+    };
+}
+class RunLocks {
+    stateName;
+    owner;
+    subject;
+    held = new Map();
+    constructor(
+    /** The name of the step state they are saved under. */
+    stateName, owner, subject = '') {
+        this.stateName = stateName;
+        this.owner = owner;
+        this.subject = subject;
+    }
+    /**
+     * Runs `work` under the deploy lock at `path` on `shell`'s host, waiting up to `waitMs` for
+     * another holder. The lock is released after `work`, whatever happened; if that fails (the host
+     * went away), it stays in the state for the post step.
+     */
+    async hold(shell, host, path, waitMs, log, work) {
+        const lock = new DeployLock(shell, path);
+        await lock.acquire(this.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
+        this.held.set(host, path);
+        this.save();
+        log.info(`Deploy lock taken (${path}).`);
+        try {
+            return await work();
+        }
+        finally {
+            if (await lock.release(this.owner.token).catch(() => false)) {
+                this.held.delete(host);
+                this.save();
+                log.info('Deploy lock released.');
+            }
+        }
+    }
+    save() {
+        const state = { token: this.owner.token, subject: this.subject, locks: [...this.held].map(([host, path]) => ({ host, path })) };
+        saveState(this.stateName, JSON.stringify(state));
+    }
+}
+/** In the post step: the locks main left behind, if any. */
+function leftLocks(stateName) {
+    const saved = getState(stateName);
+    if (!saved)
+        return undefined;
+    const state = JSON.parse(saved);
+    return state.locks.length ? state : undefined;
+}
+/**
+ * The post step's work: on each host whose lock main left, connect again (same inputs), let
+ * `repair` put back what the run left half-way, but only while the lock is still this run's (once
+ * it expired, another run may be deploying there), then release it. Failures are warnings: a lock
+ * that cannot be released expires on its own.
+ */
+async function releaseLeftLocks(state, settings, repair) {
+    const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
+    for (const { host: label, path } of state.locks) {
+        const host = settings.hosts.find((h) => h.label === label);
+        if (!host) {
+            warning(`${label}: not in \`hosts\` any more; its deploy lock ${path} expires on its own.`);
+            continue;
+        }
+        let shell;
+        try {
+            shell = await connectHost(settings, host, log);
+            const lock = new DeployLock(shell, path);
+            if (repair && (await lock.heldBy(state.token)))
+                await repair(shell, label, log);
+            const released = await lock.release(state.token);
+            info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
+        }
+        catch (error) {
+            warning(`${label}: could not release the deploy lock ${path} (${error.message}); it expires on its own.`);
+        }
+        finally {
+            await shell?.close();
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/fleet.ts
+/**
+ * Working on many hosts: at most `maxParallel` at once, stopping after a failure when `failFast`,
+ * and with each host's log kept together. Hosts that run in parallel write into a buffer that is
+ * printed as one group when the host finishes; a host that runs alone streams into its group.
+ */
+
+
+const actionsSink = {
+    info: (m) => info(m),
+    warning: (m) => warning(m),
+    error: (m) => error(m),
+    startGroup: (t) => startGroup(t),
+    endGroup: () => endGroup(),
+};
+class BufferedHostLog {
+    sink;
+    live;
+    entries = [];
+    attachments = [];
+    constructor(sink, 
+    /** Streaming: write through at once instead of keeping the lines. */
+    live) {
+        this.sink = sink;
+        this.live = live;
+    }
+    info(text) {
+        this.add({ kind: 'info', text });
+    }
+    warning(text) {
+        this.add({ kind: 'warning', text });
+    }
+    error(text) {
+        this.add({ kind: 'error', text });
+    }
+    attach(title, text) {
+        this.attachments.push({ title, text });
+    }
+    add(entry) {
+        if (this.live)
+            this.sink[entry.kind](entry.text);
+        else
+            this.entries.push(entry);
+    }
+}
+function defaultDescribe(outcome) {
+    if (outcome.status === 'skipped')
+        return `${outcome.host.label}: skipped`;
+    const how = outcome.status === 'ok' ? 'done' : `failed${outcome.error ? `: ${outcome.error.message.split('\n')[0]}` : ''}`;
+    return `${outcome.host.label}: ${how} in ${formatDuration(outcome.durationMs)}`;
+}
+async function forEachHost(hosts, options, work, callbacks = {}) {
+    const sink = callbacks.sink ?? actionsSink;
+    const describe = callbacks.describe ?? defaultDescribe;
+    const parallel = options.maxParallel > 0 ? Math.min(options.maxParallel, hosts.length) : hosts.length;
+    const live = parallel === 1;
+    const outcomes = new Array(hosts.length);
+    let next = 0;
+    let stop = false;
+    const runOne = async (index) => {
+        const host = hosts[index];
+        const log = new BufferedHostLog(sink, live);
+        if (live)
+            sink.startGroup(host.label);
+        const started = Date.now();
+        let outcome;
+        try {
+            const value = await work(host, log);
+            outcome = { host, status: callbacks.failed?.(value) ? 'failed' : 'ok', value, durationMs: Date.now() - started };
+        }
+        catch (error) {
+            outcome = { host, status: 'failed', error: error instanceof Error ? error : new Error(String(error)), durationMs: Date.now() - started };
+        }
+        outcomes[index] = outcome;
+        const summary = describe(outcome);
+        // Printed as one block: no other host's line can land inside it.
+        if (!live) {
+            sink.startGroup(summary);
+            for (const entry of log.entries)
+                sink[entry.kind](entry.text);
+        }
+        sink.info(summary);
+        sink.endGroup();
+        for (const { title, text } of log.attachments) {
+            sink.startGroup(title);
+            sink.info(text);
+            sink.endGroup();
+        }
+        if (outcome.status === 'failed' && options.failFast && options.maxParallel > 0)
+            stop = true;
+    };
+    const worker = async () => {
+        while (!stop && next < hosts.length)
+            await runOne(next++);
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+    for (let i = 0; i < hosts.length; i++) {
+        if (!outcomes[i]) {
+            outcomes[i] = { host: hosts[i], status: 'skipped', durationMs: 0 };
+            sink.warning(`${hosts[i].label}: skipped, an earlier host failed (fail-fast).`);
+        }
+    }
+    return outcomes;
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
@@ -66476,32 +66579,8 @@ function splitWords(input, raw) {
 
 
 
-
 /** Locks this run holds, saved as they are taken so the post step can release them if main could not. */
 const LOCKS_STATE = 'deploy-locks';
-/** A lock never released (the runner died, and with it the post step) is taken over after this. */
-const LOCK_EXPIRY_MS = 60 * 60_000;
-class LockBook {
-    token;
-    container;
-    held = new Map();
-    constructor(token, container) {
-        this.token = token;
-        this.container = container;
-    }
-    add(host, path) {
-        this.held.set(host, path);
-        this.save();
-    }
-    remove(host) {
-        this.held.delete(host);
-        this.save();
-    }
-    save() {
-        const state = { token: this.token, container: this.container, locks: [...this.held].map(([host, path]) => ({ host, path })) };
-        saveState(LOCKS_STATE, JSON.stringify(state));
-    }
-}
 async function homeOf(shell) {
     const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 60_000 })).stdout.trim();
     if (!home.startsWith('/'))
@@ -66515,11 +66594,7 @@ async function main() {
         maskSecret(secret);
     const settings = inputs.connection;
     const url = run.owner ? runUrl(run) : undefined;
-    const owner = {
-        token: (0,external_node_crypto_.randomBytes)(16).toString('hex'),
-        description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
-    };
-    const locks = new LockBook(owner.token, inputs.container.name);
+    const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), inputs.container.name);
     const hostKeyLines = [];
     const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText;
     info(`${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${settings.maxParallel === 0 ? 'all at once' : `${settings.maxParallel} at a time`}.`);
@@ -66539,12 +66614,9 @@ async function main() {
             const home = await homeOf(shell);
             const paths = hostPaths(home, inputs.container.name);
             await shell.run({ args: ['mkdir', '-p', '-m', '0700', paths.dir] });
-            const lock = new DeployLock(shell, paths.lock);
-            await lock.acquire(owner, { expiryMs: LOCK_EXPIRY_MS, waitMs: inputs.lockTimeoutMs, onWait: (message) => log.info(message) });
-            locks.add(host.label, paths.lock);
-            log.info(`Deploy lock taken (${paths.lock}).`);
-            try {
-                const deployment = new HostDeployment(shell, paths, {
+            const connected = shell;
+            await locks.hold(connected, host.label, paths.lock, inputs.lockTimeoutMs, log, async () => {
+                const deployment = new HostDeployment(connected, paths, {
                     container: inputs.container,
                     health: inputs.health,
                     healthOptions: { timeoutMs: inputs.healthTimeoutMs },
@@ -66562,13 +66634,7 @@ async function main() {
                     previousImage: release.previousImage ?? null,
                     health: release.health ?? null,
                 });
-            }
-            finally {
-                if (await lock.release(owner.token).catch(() => false)) {
-                    locks.remove(host.label);
-                    log.info('Deploy lock released.');
-                }
-            }
+            });
         }
         catch (error) {
             result.error = error.message;
@@ -66607,40 +66673,16 @@ async function main() {
  * run had set it aside, then releases the lock. The host is left as it was before the run.
  */
 async function post() {
-    const saved = getState(LOCKS_STATE);
-    if (!saved)
-        return;
-    const state = JSON.parse(saved);
-    if (state.locks.length === 0)
+    const state = leftLocks(LOCKS_STATE);
+    if (!state)
         return;
     const settings = parseConnectionInputs(actionInputs);
     for (const secret of settings.secrets)
         maskSecret(secret);
-    for (const { host: label, path } of state.locks) {
-        const host = settings.hosts.find((h) => h.label === label);
-        if (!host) {
-            warning(`${label}: not in \`hosts\` any more; its deploy lock ${path} expires on its own.`);
-            continue;
-        }
-        const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
-        let shell;
-        try {
-            shell = await connectHost(settings, host, log);
-            const lock = new DeployLock(shell, path);
-            // Only under our own lock: once it expired, another run may be deploying there.
-            if (state.container && (await lock.heldBy(state.token)) && (await restoreInterrupted(new DockerCli(shell), state.container, log))) {
-                info(`${label}: the previous ${state.container} is running again.`);
-            }
-            const released = await lock.release(state.token);
-            info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
-        }
-        catch (error) {
-            warning(`${label}: could not release the deploy lock ${path} (${error.message}); it expires on its own.`);
-        }
-        finally {
-            await shell?.close();
-        }
-    }
+    await releaseLeftLocks(state, settings, async (shell, host, log) => {
+        if (await restoreInterrupted(new DockerCli(shell), state.subject, log))
+            info(`${host}: the previous ${state.subject} is running again.`);
+    });
 }
 /** Script mode: the script on stdin to `bash -s`, after `set -euo pipefail` and the `env` exports. */
 async function runScript(shell, inputs, log) {

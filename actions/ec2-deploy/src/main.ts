@@ -3,35 +3,34 @@
  * key, take the deploy lock, then deploy, roll back or run the script; report per host. Wires core
  * pieces together; inputs come from inputs.ts, the host-side steps from deploy.ts.
  */
-import { randomBytes } from 'node:crypto';
 import * as core from '@actions/core';
 import {
-  DeployLock,
   DockerCli,
+  RunLocks,
   connectHost,
   type SshShell,
   actionInputs,
   forEachHost,
   formatDuration,
   knownHostsLine,
+  leftLocks,
   maskSecret,
   parseConnectionInputs,
   quoteArg,
   readRunContext,
+  releaseLeftLocks,
+  runLockOwner,
   runUrl,
   tableCell,
   writeSummary,
   type HostLog,
   type HostOutcome,
-  type LockOwner,
 } from '@slipway/core';
 import { HostDeployment, ReleaseFailedError, hostPaths, restoreInterrupted } from './deploy.js';
 import { getInputs, type Ec2DeployInputs } from './inputs.js';
 
 /** Locks this run holds, saved as they are taken so the post step can release them if main could not. */
 const LOCKS_STATE = 'deploy-locks';
-/** A lock never released (the runner died, and with it the post step) is taken over after this. */
-const LOCK_EXPIRY_MS = 60 * 60_000;
 
 export interface HostResult {
   host: string;
@@ -49,36 +48,6 @@ export interface HostResult {
   stdout?: string;
 }
 
-interface HeldLocks {
-  token: string;
-  /** The container being deployed, to put back on a host the run left half-way. */
-  container: string;
-  locks: { host: string; path: string }[];
-}
-
-class LockBook {
-  private readonly held = new Map<string, string>();
-  constructor(
-    readonly token: string,
-    readonly container: string,
-  ) {}
-
-  add(host: string, path: string): void {
-    this.held.set(host, path);
-    this.save();
-  }
-
-  remove(host: string): void {
-    this.held.delete(host);
-    this.save();
-  }
-
-  private save(): void {
-    const state: HeldLocks = { token: this.token, container: this.container, locks: [...this.held].map(([host, path]) => ({ host, path })) };
-    core.saveState(LOCKS_STATE, JSON.stringify(state));
-  }
-}
-
 async function homeOf(shell: SshShell): Promise<string> {
   const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 60_000 })).stdout.trim();
   if (!home.startsWith('/')) throw new Error(`${shell.target} reports no usable HOME ("${home}").`);
@@ -91,11 +60,7 @@ export async function main(): Promise<void> {
   for (const secret of inputs.secrets) maskSecret(secret);
   const settings = inputs.connection;
   const url = run.owner ? runUrl(run) : undefined;
-  const owner: LockOwner = {
-    token: randomBytes(16).toString('hex'),
-    description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
-  };
-  const locks = new LockBook(owner.token, inputs.container.name);
+  const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), inputs.container.name);
   const hostKeyLines: string[] = [];
   const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText!;
   core.info(`${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${
@@ -121,13 +86,10 @@ export async function main(): Promise<void> {
         const home = await homeOf(shell);
         const paths = hostPaths(home, inputs.container.name);
         await shell.run({ args: ['mkdir', '-p', '-m', '0700', paths.dir] });
-        const lock = new DeployLock(shell, paths.lock);
-        await lock.acquire(owner, { expiryMs: LOCK_EXPIRY_MS, waitMs: inputs.lockTimeoutMs, onWait: (message) => log.info(message) });
-        locks.add(host.label, paths.lock);
-        log.info(`Deploy lock taken (${paths.lock}).`);
-        try {
+        const connected = shell;
+        await locks.hold(connected, host.label, paths.lock, inputs.lockTimeoutMs, log, async () => {
           const deployment = new HostDeployment(
-            shell,
+            connected,
             paths,
             {
               container: inputs.container,
@@ -149,12 +111,7 @@ export async function main(): Promise<void> {
             previousImage: release.previousImage ?? null,
             health: release.health ?? null,
           });
-        } finally {
-          if (await lock.release(owner.token).catch(() => false)) {
-            locks.remove(host.label);
-            log.info('Deploy lock released.');
-          }
-        }
+        });
       } catch (error) {
         result.error = (error as Error).message;
         if (error instanceof ReleaseFailedError) {
@@ -196,35 +153,13 @@ export async function main(): Promise<void> {
  * run had set it aside, then releases the lock. The host is left as it was before the run.
  */
 export async function post(): Promise<void> {
-  const saved = core.getState(LOCKS_STATE);
-  if (!saved) return;
-  const state = JSON.parse(saved) as HeldLocks;
-  if (state.locks.length === 0) return;
+  const state = leftLocks(LOCKS_STATE);
+  if (!state) return;
   const settings = parseConnectionInputs(actionInputs);
   for (const secret of settings.secrets) maskSecret(secret);
-  for (const { host: label, path } of state.locks) {
-    const host = settings.hosts.find((h) => h.label === label);
-    if (!host) {
-      core.warning(`${label}: not in \`hosts\` any more; its deploy lock ${path} expires on its own.`);
-      continue;
-    }
-    const log = { info: (m: string) => core.info(m), warning: (m: string) => core.warning(m), error: (m: string) => core.error(m), attach: () => {} };
-    let shell: SshShell | undefined;
-    try {
-      shell = await connectHost(settings, host, log);
-      const lock = new DeployLock(shell, path);
-      // Only under our own lock: once it expired, another run may be deploying there.
-      if (state.container && (await lock.heldBy(state.token)) && (await restoreInterrupted(new DockerCli(shell), state.container, log))) {
-        core.info(`${label}: the previous ${state.container} is running again.`);
-      }
-      const released = await lock.release(state.token);
-      core.info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
-    } catch (error) {
-      core.warning(`${label}: could not release the deploy lock ${path} (${(error as Error).message}); it expires on its own.`);
-    } finally {
-      await shell?.close();
-    }
-  }
+  await releaseLeftLocks(state, settings, async (shell, host, log) => {
+    if (await restoreInterrupted(new DockerCli(shell), state.subject, log)) core.info(`${host}: the previous ${state.subject} is running again.`);
+  });
 }
 
 /** Script mode: the script on stdin to `bash -s`, after `set -euo pipefail` and the `env` exports. */

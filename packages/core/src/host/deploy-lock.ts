@@ -67,6 +67,9 @@ guard() {
 
 const ACQUIRE_SCRIPT = `set -eu
 lock=$1 token=$2 ttl=$3 info=$4
+# The lock may be the first thing in its directory: create it (and its parents) for the user alone,
+# as a deployment's directory must be (env files and registry logins pass through it).
+umask 077
 mkdir -p "$(dirname "$lock")"
 ${GUARD}
 # Fails (status 1) only when the lock directory is there already: any other reason mkdir gives (a

@@ -1,2 +1,3 @@
 export * from './deploy-lock.js';
 export * from './release-history.js';
+export * from './run-locks.js';

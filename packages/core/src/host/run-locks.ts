@@ -1,0 +1,108 @@
+/**
+ * The deploy locks one action run holds on its hosts, written down in the step's state as they are
+ * taken, so that the action's `post` step (which the runner runs even after a failure or a cancel)
+ * can connect again and release those that main could not.
+ */
+import { randomBytes } from 'node:crypto';
+import * as core from '@actions/core';
+import { runUrl, type RunContext } from '../github-context.js';
+import type { Shell } from '../shell.js';
+import { connectHost } from '../ssh/connect-host.js';
+import type { ConnectionSettings } from '../ssh/connection-inputs.js';
+import type { HostLog } from '../ssh/fleet.js';
+import { DeployLock, type LockOwner } from './deploy-lock.js';
+
+/** A lock never released (the runner died, and with it the post step) is taken over after this. */
+export const LOCK_EXPIRY_MS = 60 * 60_000;
+
+/** What the post step finds in the state. */
+export interface HeldLocks {
+  token: string;
+  /** Whatever the action needs to repair a host it left half-way (ec2-deploy: the container name). */
+  subject: string;
+  locks: { host: string; path: string }[];
+}
+
+/** This run as a lock owner: a fresh token, and a description the one who waits can act on. */
+export function runLockOwner(run: RunContext): LockOwner {
+  const url = run.owner ? runUrl(run) : undefined;
+  return {
+    token: randomBytes(16).toString('hex'),
+    description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
+  };
+}
+
+export class RunLocks {
+  private readonly held = new Map<string, string>();
+
+  constructor(
+    /** The name of the step state they are saved under. */
+    readonly stateName: string,
+    readonly owner: LockOwner,
+    readonly subject = '',
+  ) {}
+
+  /**
+   * Runs `work` under the deploy lock at `path` on `shell`'s host, waiting up to `waitMs` for
+   * another holder. The lock is released after `work`, whatever happened; if that fails (the host
+   * went away), it stays in the state for the post step.
+   */
+  async hold<T>(shell: Shell, host: string, path: string, waitMs: number, log: Pick<HostLog, 'info'>, work: () => Promise<T>): Promise<T> {
+    const lock = new DeployLock(shell, path);
+    await lock.acquire(this.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
+    this.held.set(host, path);
+    this.save();
+    log.info(`Deploy lock taken (${path}).`);
+    try {
+      return await work();
+    } finally {
+      if (await lock.release(this.owner.token).catch(() => false)) {
+        this.held.delete(host);
+        this.save();
+        log.info('Deploy lock released.');
+      }
+    }
+  }
+
+  private save(): void {
+    const state: HeldLocks = { token: this.owner.token, subject: this.subject, locks: [...this.held].map(([host, path]) => ({ host, path })) };
+    core.saveState(this.stateName, JSON.stringify(state));
+  }
+}
+
+/** In the post step: the locks main left behind, if any. */
+export function leftLocks(stateName: string): HeldLocks | undefined {
+  const saved = core.getState(stateName);
+  if (!saved) return undefined;
+  const state = JSON.parse(saved) as HeldLocks;
+  return state.locks.length ? state : undefined;
+}
+
+/**
+ * The post step's work: on each host whose lock main left, connect again (same inputs), let
+ * `repair` put back what the run left half-way, but only while the lock is still this run's (once
+ * it expired, another run may be deploying there), then release it. Failures are warnings: a lock
+ * that cannot be released expires on its own.
+ */
+export async function releaseLeftLocks(state: HeldLocks, settings: ConnectionSettings, repair?: (shell: Shell, host: string, log: HostLog) => Promise<void>): Promise<void> {
+  const log: HostLog = { info: (m) => core.info(m), warning: (m) => core.warning(m), error: (m) => core.error(m), attach: () => {} };
+  for (const { host: label, path } of state.locks) {
+    const host = settings.hosts.find((h) => h.label === label);
+    if (!host) {
+      core.warning(`${label}: not in \`hosts\` any more; its deploy lock ${path} expires on its own.`);
+      continue;
+    }
+    let shell: Shell | undefined;
+    try {
+      shell = await connectHost(settings, host, log);
+      const lock = new DeployLock(shell, path);
+      if (repair && (await lock.heldBy(state.token))) await repair(shell, label, log);
+      const released = await lock.release(state.token);
+      core.info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
+    } catch (error) {
+      core.warning(`${label}: could not release the deploy lock ${path} (${(error as Error).message}); it expires on its own.`);
+    } finally {
+      await shell?.close();
+    }
+  }
+}

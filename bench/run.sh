@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root: it starts sandbox hosts and resets their engines" >&2; exit 1; }
 [ -x node_modules/node/bin/node ] || { echo "bench: run scripts/setup.sh first (it installs Node 24 and the sandbox)" >&2; exit 1; }
-exec node_modules/node/bin/node --experimental-transform-types --disable-warning=ExperimentalWarning --import ./scripts/register-ts.mjs bench/run.ts "$@"
+exec node_modules/node/bin/node --import ./scripts/register-ts.mjs bench/run.ts "$@"

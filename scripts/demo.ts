@@ -22,8 +22,9 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connectionInputs, hostAddress } from '../test/e2e/support/ec2-deploy.js';
 import { repoRoot, runAction, type ActionResult, type GitHubContext, type RunOptions } from '../test/e2e/support/run-action.js';
-import { sandboxDir, type Sandbox, type SandboxHost } from '../test/e2e/support/sandbox.js';
+import { loadSandbox, type Sandbox, type SandboxHost } from '../test/e2e/support/sandbox.js';
 
 type Mode = 'compose' | 'container';
 
@@ -111,19 +112,15 @@ function preflight(): void {
 
 /** test/sandbox/up.sh, idempotent: starts what is down, repairs what broke, rewrites sandbox.json. */
 function sandboxUp(options: Options): Sandbox {
-  const file = join(sandboxDir, 'sandbox.json');
-  // Never shrink a sandbox other runs use: up.sh writes only the hosts it is asked for.
-  const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Sandbox).hosts.length : 0;
-  const count = Math.max(options.hosts, existing, 2);
-  say(bold(`==> sandbox: bash test/sandbox/up.sh --hosts ${count}`));
-  const up = spawnSync('bash', [join(repoRoot, 'test/sandbox/up.sh'), '--hosts', String(count)], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  // up.sh keeps the hosts it made before: asking for ours never takes one away from other runs.
+  say(bold(`==> sandbox: bash test/sandbox/up.sh --hosts ${options.hosts}`));
+  const up = spawnSync('bash', [join(repoRoot, 'test/sandbox/up.sh'), '--hosts', String(options.hosts)], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   if (up.status !== 0) throw new DemoError(`test/sandbox/up.sh failed (${up.status}):\n${up.stderr}${up.stdout}`);
-  const sandbox = JSON.parse(readFileSync(file, 'utf8')) as Sandbox;
+  const sandbox = loadSandbox();
   say(`    registry ${sandbox.registry.host} (standing in for ghcr.io); hosts ${sandbox.hosts.slice(0, options.hosts).map(hostAddress).join(', ')}`);
   return sandbox;
 }
 
-const hostAddress = (host: SandboxHost) => `${host.user}@${host.address}:${host.port}`;
 const hostPort = (mode: Mode, index: number) => basePort[mode] + index + 1;
 
 function loadState(): DemoState {
@@ -307,12 +304,8 @@ async function main(): Promise<void> {
   say(bold(`==> workflow_dispatch: deploy.yml run ${number}, mode ${options.mode}${options.rollback ? ', rollback' : ''}`));
   const workspace = checkout(number, stamp);
   const registry = { 'registry-username': sandbox.registry.username, 'registry-password': sandbox.registry.password };
-  const connection = (host: SandboxHost) => ({
-    hosts: hostAddress(host),
-    'ssh-key': readFileSync(sandbox.keys.ed25519, 'utf8'),
-    // Pinned: what `ssh-keyscan -t ed25519 host` prints; the console output of an EC2 host shows it too.
-    'host-fingerprints': host.knownHostsLine,
-  });
+  // Pinned by the hosts' known_hosts lines: what `ssh-keyscan -t ed25519 host` prints.
+  const connection = (host: SandboxHost) => connectionInputs(sandbox, [host]);
   const secretInputs = ['ssh-key', 'password', 'registry-password'];
 
   const run: DemoRun = { number, time, mode: options.mode, rollback: options.rollback, imageRef: '', stamp, ok: false };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start, or repair, the end-to-end sandbox: the runner's Docker engine, an authenticated registry,
 # N "EC2 hosts" (a dockerd, an sshd and a user each) and a base image; then write sandbox.json.
-# Usage: sudo test/sandbox/up.sh [--hosts N]   (N defaults to 2). Safe to run again at any time.
+# Usage: sudo test/sandbox/up.sh [--hosts N]   (N defaults to 2; hosts already made are kept). Safe to run again.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -232,6 +232,9 @@ write_sandbox_json() {
 
 mkdir -p "$SANDBOX_DIR"
 lock_sandbox
+# Never fewer hosts than there are: a later `up.sh` (setup.sh asks for 2) must not drop from
+# sandbox.json the hosts an earlier one started for others (the benchmarks' 8, the hardening's h3).
+for i in $(existing_hosts); do ((i <= hosts)) || hosts=$i; done
 runner_engine_up
 client_keys_up
 registry_up

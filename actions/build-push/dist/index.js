@@ -37863,6 +37863,16 @@ function checkResult(target, command, result) {
         throw new CommandError(target, command.args, result);
     return result;
 }
+/**
+ * The home directory of the target's user, for paths under it: commands run from argv, with no
+ * shell to expand `~`. `hint` says what the user can do instead when there is none.
+ */
+async function homeDirectory(shell, hint = '') {
+    const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 30_000 })).stdout.trim();
+    if (!home.startsWith('/'))
+        throw new Error(`${shell.target} reports no usable HOME ("${home}")${hint ? `: ${hint}` : ''}.`);
+    return home;
+}
 
 ;// CONCATENATED MODULE: ../../packages/core/src/retry.ts
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -63471,6 +63471,63 @@ function maskSecret(value) {
 const external_node_child_process_namespaceObject = require("node:child_process");
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ../../packages/core/src/shell.ts
+/**
+ * One way to run commands, whether on the runner or on a host over SSH: the docker and compose
+ * code is written once against `Shell`. Commands are argument arrays; `quoteArgs` is the one place
+ * they become a shell string, for an SSH exec request or for the log.
+ */
+function succeeded(result) {
+    return result.exitCode === 0 && !result.signal && !result.timedOut;
+}
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
+function quoteArg(arg) {
+    if (arg !== '' && SAFE_WORD.test(arg))
+        return arg;
+    return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function quoteArgs(args) {
+    return args.map(quoteArg).join(' ');
+}
+class CommandError extends Error {
+    target;
+    command;
+    result;
+    constructor(target, command, result) {
+        const how = result.timedOut
+            ? `timed out after ${Math.round(result.durationMs / 1000)}s`
+            : result.signal
+                ? `was killed by ${result.signal}`
+                : `exited with code ${result.exitCode}`;
+        const detail = lastLines(result.stderr || result.stdout, 20);
+        super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
+        this.target = target;
+        this.command = command;
+        this.result = result;
+        this.name = 'CommandError';
+    }
+}
+function lastLines(text, count) {
+    return text.trimEnd().split('\n').slice(-count).join('\n');
+}
+/** Throws `CommandError` for a failed result unless the command allows failure. */
+function checkResult(target, command, result) {
+    if (!succeeded(result) && !command.allowFailure)
+        throw new CommandError(target, command.args, result);
+    return result;
+}
+/**
+ * The home directory of the target's user, for paths under it: commands run from argv, with no
+ * shell to expand `~`. `hint` says what the user can do instead when there is none.
+ */
+async function homeDirectory(shell, hint = '') {
+    const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 30_000 })).stdout.trim();
+    if (!home.startsWith('/'))
+        throw new Error(`${shell.target} reports no usable HOME ("${home}")${hint ? `: ${hint}` : ''}.`);
+    return home;
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/release.ts
 /**
  * Release directories on a host: each deployment's files go into `<base>/releases/<id>`, and
@@ -63480,6 +63537,7 @@ var external_node_crypto_ = __nccwpck_require__(7598);
  *   ~/slipway/<project>/releases/20261122T200102Z-4242-1/{compose.yml, proxy/, .slipway/...}
  *   ~/slipway/<project>/current -> releases/20261122T200102Z-4242-1
  */
+
 
 
 
@@ -63498,9 +63556,7 @@ function releaseId(date, runId, runAttempt, random = (0,external_node_crypto_.ra
 async function resolveRemoteDir(shell, dir) {
     if (external_node_path_namespaceObject.posix.isAbsolute(dir))
         return external_node_path_namespaceObject.posix.normalize(dir);
-    const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 30_000 })).stdout.trim();
-    if (!external_node_path_namespaceObject.posix.isAbsolute(home))
-        throw new Error(`${shell.target} reports no usable HOME ("${home}"): give \`remote-dir\` as an absolute path.`);
+    const home = await homeDirectory(shell, 'give `remote-dir` as an absolute path');
     const rest = dir === '~' ? '' : dir.startsWith('~/') ? dir.slice(2) : dir;
     return external_node_path_namespaceObject.posix.normalize(external_node_path_namespaceObject.posix.join(home, rest));
 }
@@ -64920,53 +64976,6 @@ class NodeSSH {
             this.connection = null;
         }
     }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/shell.ts
-/**
- * One way to run commands, whether on the runner or on a host over SSH: the docker and compose
- * code is written once against `Shell`. Commands are argument arrays; `quoteArgs` is the one place
- * they become a shell string, for an SSH exec request or for the log.
- */
-function succeeded(result) {
-    return result.exitCode === 0 && !result.signal && !result.timedOut;
-}
-const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
-/** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
-function quoteArg(arg) {
-    if (arg !== '' && SAFE_WORD.test(arg))
-        return arg;
-    return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-function quoteArgs(args) {
-    return args.map(quoteArg).join(' ');
-}
-class CommandError extends Error {
-    target;
-    command;
-    result;
-    constructor(target, command, result) {
-        const how = result.timedOut
-            ? `timed out after ${Math.round(result.durationMs / 1000)}s`
-            : result.signal
-                ? `was killed by ${result.signal}`
-                : `exited with code ${result.exitCode}`;
-        const detail = lastLines(result.stderr || result.stdout, 20);
-        super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
-        this.target = target;
-        this.command = command;
-        this.result = result;
-        this.name = 'CommandError';
-    }
-}
-function lastLines(text, count) {
-    return text.trimEnd().split('\n').slice(-count).join('\n');
-}
-/** Throws `CommandError` for a failed result unless the command allows failure. */
-function checkResult(target, command, result) {
-    if (!succeeded(result) && !command.allowFailure)
-        throw new CommandError(target, command.args, result);
-    return result;
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/local-shell.ts

@@ -64948,6 +64948,16 @@ function shell_checkResult(target, command, result) {
         throw new CommandError(target, command.args, result);
     return result;
 }
+/**
+ * The home directory of the target's user, for paths under it: commands run from argv, with no
+ * shell to expand `~`. `hint` says what the user can do instead when there is none.
+ */
+async function homeDirectory(shell, hint = '') {
+    const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 30_000 })).stdout.trim();
+    if (!home.startsWith('/'))
+        throw new Error(`${shell.target} reports no usable HOME ("${home}")${hint ? `: ${hint}` : ''}.`);
+    return home;
+}
 
 ;// CONCATENATED MODULE: ../../packages/core/src/ssh/ssh-shell.ts
 /**
@@ -66581,12 +66591,6 @@ function splitWords(input, raw) {
 
 /** Locks this run holds, saved as they are taken so the post step can release them if main could not. */
 const LOCKS_STATE = 'deploy-locks';
-async function homeOf(shell) {
-    const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 60_000 })).stdout.trim();
-    if (!home.startsWith('/'))
-        throw new Error(`${shell.target} reports no usable HOME ("${home}").`);
-    return home;
-}
 async function main() {
     const run = readRunContext();
     const inputs = getInputs(actionInputs, run, process.env.GITHUB_WORKSPACE || process.cwd());
@@ -66611,9 +66615,8 @@ async function main() {
                 result.ok = true;
                 return result;
             }
-            const home = await homeOf(shell);
-            const paths = hostPaths(home, inputs.container.name);
-            await shell.run({ args: ['mkdir', '-p', '-m', '0700', paths.dir] });
+            // The deploy lock creates paths.dir, for the user alone (DeployLock's umask 077).
+            const paths = hostPaths(await homeDirectory(shell), inputs.container.name);
             const connected = shell;
             await locks.hold(connected, host.label, paths.lock, inputs.lockTimeoutMs, log, async () => {
                 const deployment = new HostDeployment(connected, paths, {

@@ -12,6 +12,7 @@ import {
   actionInputs,
   forEachHost,
   formatDuration,
+  homeDirectory,
   knownHostsLine,
   leftLocks,
   maskSecret,
@@ -48,12 +49,6 @@ export interface HostResult {
   stdout?: string;
 }
 
-async function homeOf(shell: SshShell): Promise<string> {
-  const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 60_000 })).stdout.trim();
-  if (!home.startsWith('/')) throw new Error(`${shell.target} reports no usable HOME ("${home}").`);
-  return home;
-}
-
 export async function main(): Promise<void> {
   const run = readRunContext();
   const inputs = getInputs(actionInputs, run, process.env.GITHUB_WORKSPACE || process.cwd());
@@ -83,9 +78,8 @@ export async function main(): Promise<void> {
           result.ok = true;
           return result;
         }
-        const home = await homeOf(shell);
-        const paths = hostPaths(home, inputs.container.name);
-        await shell.run({ args: ['mkdir', '-p', '-m', '0700', paths.dir] });
+        // The deploy lock creates paths.dir, for the user alone (DeployLock's umask 077).
+        const paths = hostPaths(await homeDirectory(shell), inputs.container.name);
         const connected = shell;
         await locks.hold(connected, host.label, paths.lock, inputs.lockTimeoutMs, log, async () => {
           const deployment = new HostDeployment(

@@ -81,3 +81,13 @@ export function checkResult(target: string, command: Command, result: CommandRes
   if (!succeeded(result) && !command.allowFailure) throw new CommandError(target, command.args, result);
   return result;
 }
+
+/**
+ * The home directory of the target's user, for paths under it: commands run from argv, with no
+ * shell to expand `~`. `hint` says what the user can do instead when there is none.
+ */
+export async function homeDirectory(shell: Shell, hint = ''): Promise<string> {
+  const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 30_000 })).stdout.trim();
+  if (!home.startsWith('/')) throw new Error(`${shell.target} reports no usable HOME ("${home}")${hint ? `: ${hint}` : ''}.`);
+  return home;
+}

@@ -79,12 +79,16 @@ export function ec2Deploy(inputs: Record<string, string>, options: { state?: Rec
 
 /** Reads what sshd appends to its log from now on. */
 export class SshdLog {
+  // Plain fields, not parameter properties: Node runs this file for bench/ and the demo by only
+  // stripping types, which parameter properties need more than.
+  private readonly file: string;
   private readonly offset: number;
-  constructor(private readonly host: SandboxHost) {
+  constructor(host: SandboxHost) {
+    this.file = host.sshdLog;
     this.offset = statSync(host.sshdLog).size;
   }
   since(): string {
-    return readFileSync(this.host.sshdLog).subarray(this.offset).toString('utf8');
+    return readFileSync(this.file).subarray(this.offset).toString('utf8');
   }
 }
 

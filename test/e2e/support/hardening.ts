@@ -19,17 +19,16 @@ export function sandboxScript(script: 'host.sh' | 'registry.sh', ...args: string
 
 /**
  * The sandbox, with the host the hardening suite may break at will: h3, which other tests leave
- * alone. sandbox.json lists the hosts of the last `up.sh --hosts N`, whoever ran it: when h3 is not
- * among them, up.sh (idempotent, never stopping a host) is run again to start or list it.
+ * alone. The default sandbox has two hosts: up.sh (idempotent, keeping the hosts it has) adds it.
  */
 export function faultHost(): { sandbox: Sandbox; host: SandboxHost; index: string } {
   let sandbox = loadSandbox();
   if (!sandbox.hosts.some((h) => h.name === 'h3')) {
-    mustExec(['bash', join(repoRoot, 'test/sandbox/up.sh'), '--hosts', String(Math.max(3, sandbox.hosts.length))]);
+    mustExec(['bash', join(repoRoot, 'test/sandbox/up.sh'), '--hosts', '3']);
     sandbox = loadSandbox();
   }
   const host = sandbox.hosts.find((h) => h.name === 'h3');
-  if (!host) throw new Error('the hardening suite needs sandbox host h3: flock /var/tmp/slipway-e2e.lock bash test/sandbox/up.sh --hosts 3');
+  if (!host) throw new Error('the hardening suite needs sandbox host h3: bash test/sandbox/up.sh --hosts 3');
   return { sandbox, host, index: '3' };
 }
 

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import type { Shell } from '../shell.js';
+import { homeDirectory, type Shell } from '../shell.js';
 
 /** Where a release keeps what we generate (override, env file, manifest), apart from the user's files. */
 export const RELEASE_META_DIR = '.slipway';
@@ -41,8 +41,7 @@ export function releaseId(date: Date, runId: number, runAttempt: number, random 
 /** Expands a leading `~` against the target's home: no shell is there to do it, argv is literal. */
 export async function resolveRemoteDir(shell: Shell, dir: string): Promise<string> {
   if (posix.isAbsolute(dir)) return posix.normalize(dir);
-  const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 30_000 })).stdout.trim();
-  if (!posix.isAbsolute(home)) throw new Error(`${shell.target} reports no usable HOME ("${home}"): give \`remote-dir\` as an absolute path.`);
+  const home = await homeDirectory(shell, 'give `remote-dir` as an absolute path');
   const rest = dir === '~' ? '' : dir.startsWith('~/') ? dir.slice(2) : dir;
   return posix.normalize(posix.join(home, rest));
 }

@@ -6,6 +6,7 @@
 import type { DockerCli } from '../docker.js';
 import { formatDuration } from '../inputs.js';
 import { sleep as realSleep } from '../retry.js';
+import type { WaitOptions } from './health.js';
 
 export interface SwarmServiceStatus {
   name: string;
@@ -86,16 +87,9 @@ export class StackNotConvergedError extends Error {
 
 const FAILED_UPDATE_STATES = new Set(['paused', 'rollback_started', 'rollback_paused', 'rollback_completed']);
 
-export interface ConvergeOptions {
-  timeoutMs: number;
-  intervalMs?: number;
-  sleep?: (ms: number) => Promise<void>;
-  now?: () => number;
-  onProgress?: (message: string) => void;
-}
 
 /** Waits until every service of the stack runs its desired replicas and no update is in progress. */
-export async function waitForStack(docker: DockerCli, stack: string, options: ConvergeOptions): Promise<SwarmServiceStatus[]> {
+export async function waitForStack(docker: DockerCli, stack: string, options: WaitOptions): Promise<SwarmServiceStatus[]> {
   const sleep = options.sleep ?? realSleep;
   const now = options.now ?? Date.now;
   const deadline = now() + options.timeoutMs;

@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { exec, mustExec } from '../test/e2e/support/exec.js';
 import { connectionInputs, SshdLog } from '../test/e2e/support/ec2-deploy.js';
+import { pushImage } from '../test/e2e/support/registry.js';
 import { node24, repoRoot, runAction, type ActionResult } from '../test/e2e/support/run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from '../test/e2e/support/sandbox.js';
 
@@ -88,6 +89,9 @@ function coldStart(runs: number) {
 
 // --- the image deployed ----------------------------------------------------------------------
 
+/** Where the bench pushes its image, in the registry at `registryHost`. */
+const benchRepository = (registryHost: string) => `${registryHost}/slipway-bench/app`;
+
 interface BenchImage {
   ref: string;
   layers: number;
@@ -111,28 +115,26 @@ function pushBenchImage(sandbox: Sandbox, tag: string): BenchImage {
       '',
     ].join('\n'),
   );
-  const reference = `${sandbox.registry.host}/slipway-bench/app:${tag}`;
-  const config = mkdtempSync(join(tmpdir(), 'slipway-bench-config-'));
-  const env = { DOCKER_CONFIG: config, DOCKER_BUILDKIT: '0' };
+  const repository = benchRepository(sandbox.registry.host);
   try {
-    mustExec(['docker', 'build', '-q', '--network', 'none', '-t', reference, context], { env });
-    mustExec(['docker', 'login', '-u', sandbox.registry.username, '--password-stdin', sandbox.registry.host], { input: sandbox.registry.password, env });
-    const pushed = mustExec(['docker', 'push', reference], { env });
-    const digest = /digest: (sha256:[a-f0-9]{64})/.exec(pushed)?.[1];
-    if (!digest) throw new Error(`no digest in the push output:\n${pushed}`);
-    const layers = JSON.parse(mustExec(['docker', 'image', 'inspect', '--format', '{{json .RootFS.Layers}}', reference])) as string[];
-    return { ref: `${sandbox.registry.host}/slipway-bench/app@${digest}`, layers: layers.length };
+    // Kept on the runner's engine until its layers are counted, then removed.
+    const ref = pushImage(sandbox, repository, tag, context, { keepLocal: true });
+    try {
+      const layers = JSON.parse(mustExec(['docker', 'image', 'inspect', '--format', '{{json .RootFS.Layers}}', `${repository}:${tag}`])) as string[];
+      return { ref, layers: layers.length };
+    } finally {
+      exec(['docker', 'image', 'rm', `${repository}:${tag}`]);
+    }
   } finally {
-    rmSync(config, { recursive: true, force: true });
     rmSync(context, { recursive: true, force: true });
   }
 }
 
 /** Puts a host back to "never deployed": no container, no bench image, no lock or history. */
-function resetHost(host: SandboxHost): void {
+function resetHost(registryHost: string, host: SandboxHost): void {
   const docker = (...args: string[]) => exec(['docker', '-H', host.dockerHost, ...args]);
   docker('rm', '--force', CONTAINER, `${CONTAINER}-slipway-previous`);
-  const images = docker('images', '--quiet', '--no-trunc', `${loadSandbox().registry.host}/slipway-bench/app`).stdout.split('\n').filter(Boolean);
+  const images = docker('images', '--quiet', '--no-trunc', benchRepository(registryHost)).stdout.split('\n').filter(Boolean);
   if (images.length) docker('image', 'rm', '--force', ...new Set(images));
   rmSync(join(host.home, '.slipway', 'ec2-deploy', CONTAINER), { recursive: true, force: true });
 }
@@ -187,7 +189,7 @@ async function directDeploy(sandbox: Sandbox, host: SandboxHost, image: string):
 
 /** The same docker commands on `hosts` at once: what the machine itself allows in parallel. */
 async function directFanOut(sandbox: Sandbox, hosts: SandboxHost[], image: string): Promise<number> {
-  hosts.forEach(resetHost);
+  for (const host of hosts) resetHost(sandbox.registry.host, host);
   const started = performance.now();
   await Promise.all(hosts.map((host) => directDeploy(sandbox, host, image)));
   return performance.now() - started;
@@ -198,9 +200,9 @@ async function overhead(sandbox: Sandbox, image: BenchImage, runs: number) {
   const action: number[] = [];
   const direct: number[] = [];
   for (let i = 0; i < runs; i++) {
-    resetHost(host);
+    resetHost(sandbox.registry.host, host);
     direct.push(await directDeploy(sandbox, host, image.ref));
-    resetHost(host);
+    resetHost(sandbox.registry.host, host);
     action.push((await timed(() => deploy(deployInputs(sandbox, [host], image.ref)))).ms);
   }
   return { action: median(action), direct: median(direct), overhead: median(action) - median(direct) };
@@ -221,10 +223,10 @@ async function fanOut(sandbox: Sandbox, image: BenchImage, runs: number) {
       const times: number[] = [];
       let connections: number[] = [];
       for (let i = 0; i < runs; i++) {
-        hosts.forEach(resetHost);
-        const count = connectionsDuring(hosts);
+        for (const host of hosts) resetHost(sandbox.registry.host, host);
+        const connectionsSince = connectionsDuring(hosts);
         times.push((await timed(() => deploy(deployInputs(sandbox, hosts, image.ref, { 'max-parallel': maxParallel })))).ms);
-        connections = count();
+        connections = connectionsSince();
       }
       const direct: number[] = [];
       if (mode === 'parallel') for (let i = 0; i < runs; i++) direct.push(await directFanOut(sandbox, hosts, image.ref));
@@ -237,7 +239,7 @@ async function fanOut(sandbox: Sandbox, image: BenchImage, runs: number) {
 
 async function unchangedRedeploy(sandbox: Sandbox, image: BenchImage, runs: number) {
   const host = sandbox.hosts[0];
-  resetHost(host);
+  resetHost(sandbox.registry.host, host);
   await deploy(deployInputs(sandbox, [host], image.ref));
   const times: number[] = [];
   let pulled = 0;
@@ -247,7 +249,7 @@ async function unchangedRedeploy(sandbox: Sandbox, image: BenchImage, runs: numb
     // docker pull prints "<layer>: Pull complete" for every layer it downloaded.
     pulled = Math.max(pulled, (result.value.log.match(/: Pull complete/g) ?? []).length);
   }
-  return { ms: median(times), pulled, upToDate: true };
+  return { ms: median(times), pulled };
 }
 
 // --- the report ------------------------------------------------------------------------------
@@ -280,7 +282,7 @@ async function main(): Promise<void> {
   const fan = await fanOut(sandbox, image, options.runs);
   progress('unchanged re-deploy');
   const again = await unchangedRedeploy(sandbox, image, options.runs);
-  for (const host of sandbox.hosts.slice(0, needed)) resetHost(host);
+  for (const host of sandbox.hosts.slice(0, needed)) resetHost(sandbox.registry.host, host);
 
   const oneRow = fan.find((row) => row.hosts === 1)!;
   const eightRow = fan.find((row) => row.hosts === 8 && row.mode === 'parallel')!;

@@ -4,11 +4,12 @@
  * result by digest from its own engine.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
 import { docker, exec, mustExec } from './support/exec.js';
+import { filesContaining } from './support/files.js';
 import { repoRoot, runAction } from './support/run-action.js';
 import { loadSandbox, type Sandbox } from './support/sandbox.js';
 
@@ -20,14 +21,6 @@ function registryTags(repository: string): string[] {
   const { host, username, password } = sandbox.registry;
   const body = mustExec(['curl', '-fsS', '-u', `${username}:${password}`, `http://${host}/v2/${repository}/tags/list`]);
   return (JSON.parse(body) as { tags: string[] }).tags.sort();
-}
-
-/** Every file under `dir` whose content holds `secret`. */
-function filesContaining(dir: string, secret: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .map((name) => join(dir, name))
-    .filter((file) => statSync(file).isFile() && readFileSync(file, 'utf8').includes(secret));
 }
 
 beforeAll(() => {

@@ -7,11 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
 import { composeWorkspace, fixtureDir, httpGet, pushAppImage } from './support/compose-app.js';
-import { docker, exec, mustExec } from './support/exec.js';
+import { hostAddress, hostDocker } from './support/ec2-deploy.js';
+import { docker, exec } from './support/exec.js';
+import { filesContaining } from './support/files.js';
 import { runAction } from './support/run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
 
@@ -23,13 +25,11 @@ let workspace: string;
 let images: { v1: string; v2: string; broken: string };
 
 const releaseBase = (host: SandboxHost) => join(host.home, 'slipway', project);
-/** How the action names a host in its log, errors and outputs. */
-const label = (host: SandboxHost) => `${host.user}@${host.address}:${host.port}`;
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function connection(targets: readonly SandboxHost[]): Record<string, string> {
   return {
-    hosts: targets.map(label).join('\n'),
+    hosts: targets.map(hostAddress).join('\n'),
     'ssh-key': readFileSync(sandbox.keys.ed25519, 'utf8'),
     'host-fingerprints': targets.map((h) => h.hostKeyFingerprint).join('\n'),
     'registry-username': sandbox.registry.username,
@@ -46,12 +46,12 @@ function deploy(inputs: Record<string, string>, targets = hosts) {
 }
 
 function container(host: SandboxHost, service: string): string {
-  return mustExec(['docker', '-H', host.dockerHost, 'ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`]);
+  return hostDocker(host, 'ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`);
 }
 
 /** What the proxy on `host` answers through its published 127.0.0.1 port: the app behind it. */
 function throughProxy(host: SandboxHost): string {
-  const address = mustExec(['docker', '-H', host.dockerHost, 'port', container(host, 'proxy'), '8080/tcp']).split('\n')[0];
+  const address = hostDocker(host, 'port', container(host, 'proxy'), '8080/tcp').split('\n')[0];
   expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
   return httpGet(address, '/cgi-bin/app');
 }
@@ -60,16 +60,9 @@ function currentRelease(host: SandboxHost): string {
   return readlinkSync(join(releaseBase(host), 'current'));
 }
 
-function filesContaining(dir: string, secret: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .map((name) => join(dir, name))
-    .filter((file) => lstatSync(file).isFile() && readFileSync(file, 'utf8').includes(secret));
-}
-
 function cleanUp(): void {
   for (const host of hosts) {
-    for (const id of mustExec(['docker', '-H', host.dockerHost, 'ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]).split('\n').filter(Boolean)) {
+    for (const id of hostDocker(host, 'ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`).split('\n').filter(Boolean)) {
       docker(host.dockerHost, 'rm', '-f', id);
     }
     docker(host.dockerHost, 'network', 'rm', `${project}_default`);
@@ -118,18 +111,18 @@ describe('compose-up (hosts)', () => {
       expect(statSync(dir).mode & 0o777).toBe(0o700);
       expect(statSync(join(dir, '.slipway/compose.env')).mode & 0o777).toBe(0o600);
       expect(existsSync(join(dir, 'proxy/www/cgi-bin/app'))).toBe(true);
-      expect(mustExec(['docker', '-H', host.dockerHost, 'inspect', '--format', '{{json .Config.Env}}', container(host, 'app')])).toContain('GREETING=hello from the env input');
+      expect(hostDocker(host, 'inspect', '--format', '{{json .Config.Env}}', container(host, 'app'))).toContain('GREETING=hello from the env input');
       // The token: nowhere in the deploy user's files once the step is over.
       expect(filesContaining(host.home, sandbox.registry.password)).toEqual([]);
       // Data for the next tests to find again.
-      mustExec(['docker', '-H', host.dockerHost, 'exec', container(host, 'app'), 'sh', '-c', `echo kept-on-${host.name} > /data/marker`]);
+      hostDocker(host, 'exec', container(host, 'app'), 'sh', '-c', `echo kept-on-${host.name} > /data/marker`);
     }
     expect(result.log).not.toContain(sandbox.registry.password);
     expect(watcher.containing(sandbox.registry.password)).toEqual([]);
     // The host keys it met, to pin: the ones the sandbox hosts have.
     expect(result.outputs['host-fingerprints'].split('\n').sort()).toEqual(hosts.map((h) => h.knownHostsLine).sort());
     // In parallel, each host's lines are printed together as one group, titled with its outcome.
-    for (const host of hosts) expect(result.raw).toMatch(new RegExp(`^::group::${escape(label(host))}: release \\S+ is up`, 'm'));
+    for (const host of hosts) expect(result.raw).toMatch(new RegExp(`^::group::${escape(hostAddress(host))}: release \\S+ is up`, 'm'));
   }, 300_000);
 
   it('moves the app to a new digest through `images`, leaving the compose file untouched and the volume kept', async () => {
@@ -139,7 +132,7 @@ describe('compose-up (hosts)', () => {
     // One host at a time (a rolling deploy): each host's output streams into its own group.
     const result = await deploy({ images: `app=${images.v2}`, 'max-parallel': '1' });
     expect(result.errors).toEqual([]);
-    const groups = hosts.map((h) => result.raw.indexOf(`::group::${label(h)}\n`));
+    const groups = hosts.map((h) => result.raw.indexOf(`::group::${hostAddress(h)}\n`));
     expect(groups[0]).toBeGreaterThanOrEqual(0);
     expect(groups[1]).toBeGreaterThan(groups[0]);
     expect(createHash('sha256').update(readFileSync(userFile)).digest('hex')).toBe(before);
@@ -151,7 +144,7 @@ describe('compose-up (hosts)', () => {
       const dir = join(releaseBase(host), currentRelease(host));
       expect(readFileSync(join(dir, '.slipway/slipway-images.override.yml'), 'utf8')).toContain(images.v2);
       expect(readFileSync(join(dir, 'compose.yml'), 'utf8')).toBe(readFileSync(userFile, 'utf8'));
-      expect(mustExec(['docker', '-H', host.dockerHost, 'exec', container(host, 'app'), 'cat', '/data/marker'])).toBe(`kept-on-${host.name}`);
+      expect(hostDocker(host, 'exec', container(host, 'app'), 'cat', '/data/marker')).toBe(`kept-on-${host.name}`);
     });
   }, 300_000);
 
@@ -163,13 +156,13 @@ describe('compose-up (hosts)', () => {
     expect(result.errors.join('\n')).toContain('is running again');
     expect(result.log).toContain('app v3-broken: this build never starts its web server');
     // Those logs, in a group of their own for each host.
-    for (const host of hosts) expect(result.raw).toContain(`::group::Logs of the failing services on ${label(host)}`);
+    for (const host of hosts) expect(result.raw).toContain(`::group::Logs of the failing services on ${hostAddress(host)}`);
     const results = JSON.parse(result.outputs.results) as Array<Record<string, unknown>>;
     for (const r of results) expect(r).toMatchObject({ ok: false, rolledBack: true });
     hosts.forEach((host, i) => {
       expect(currentRelease(host)).toBe(good[i]);
       expect(throughProxy(host)).toBe('app v2\n');
-      expect(mustExec(['docker', '-H', host.dockerHost, 'exec', container(host, 'app'), 'cat', '/data/marker'])).toBe(`kept-on-${host.name}`);
+      expect(hostDocker(host, 'exec', container(host, 'app'), 'cat', '/data/marker')).toBe(`kept-on-${host.name}`);
     });
   }, 300_000);
 
@@ -201,10 +194,10 @@ describe('compose-up (swarm)', () => {
 
   beforeAll(() => {
     host = sandbox.hosts[sandbox.hosts.length - 1];
-    const state = mustExec(['docker', '-H', host.dockerHost, 'info', '--format', '{{.Swarm.LocalNodeState}}']);
+    const state = hostDocker(host, 'info', '--format', '{{.Swarm.LocalNodeState}}');
     if (state !== 'active') {
       // Own ports: the sandbox hosts share one network namespace, and 2377/4789 are the defaults.
-      mustExec(['docker', '-H', host.dockerHost, 'swarm', 'init', '--listen-addr', '127.0.0.1:2392', '--advertise-addr', '127.0.0.1:2392', '--data-path-port', '4792']);
+      hostDocker(host, 'swarm', 'init', '--listen-addr', '127.0.0.1:2392', '--advertise-addr', '127.0.0.1:2392', '--data-path-port', '4792');
       initialised = true;
     }
     cpSync(join(fixtureDir, 'stack.yml'), join(workspace, 'stack.yml'));
@@ -227,9 +220,9 @@ describe('compose-up (swarm)', () => {
     expect(result.log).toContain(`docker stack deploy ${stack}`);
     const services = JSON.parse(result.outputs.services) as Array<Record<string, string>>;
     expect(services).toEqual([expect.objectContaining({ service: `${stack}_app`, image: images.v1, state: '2/2 replicas' })]);
-    expect(mustExec(['docker', '-H', host.dockerHost, 'service', 'ls', '--filter', `name=${stack}_app`, '--format', '{{.Replicas}}'])).toBe('2/2');
-    const tasks = mustExec(['docker', '-H', host.dockerHost, 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${stack}_app`]).split('\n');
+    expect(hostDocker(host, 'service', 'ls', '--filter', `name=${stack}_app`, '--format', '{{.Replicas}}')).toBe('2/2');
+    const tasks = hostDocker(host, 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${stack}_app`).split('\n');
     expect(tasks).toHaveLength(2);
-    expect(mustExec(['docker', '-H', host.dockerHost, 'inspect', '--format', '{{json .Config.Env}}', tasks[0]])).toContain('GREETING=swarm');
+    expect(hostDocker(host, 'inspect', '--format', '{{json .Config.Env}}', tasks[0])).toContain('GREETING=swarm');
   }, 300_000);
 });

@@ -14,7 +14,6 @@ import { docker, exec } from './support/exec.js';
 import {
   connectionInputs,
   ec2Deploy,
-  filesContaining,
   hostAddress,
   hostDocker,
   logGroups,
@@ -22,6 +21,7 @@ import {
   served,
   type AppImage,
 } from './support/ec2-deploy.js';
+import { filesContaining } from './support/files.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
 
 jest.setTimeout(300_000);

@@ -107,6 +107,7 @@ const ec2Rows: Row[] = [
   ['ec2-deploy', ec2Inputs({ env: '1BAD=x' }), 'Input `env`: line 1: "1BAD" is not a valid name'],
   ['ec2-deploy', ec2Inputs({ image: '', script: 'echo hi', env: 'A.B=1' }), 'Input `env`: A.B is not a shell variable name'],
   ['ec2-deploy', ec2Inputs({ image: '', script: 'echo hi', rollback: 'true' }), 'Input `rollback`: is true while `script` is set'],
+  ['ec2-deploy', ec2Inputs({ rollback: 'true' }), 'Input `rollback`: is true while `image` is set'],
   ['ec2-deploy', ec2Inputs({ 'env-file': 'no/such/file.env' }), 'Input `env-file`'],
 ];
 

@@ -37836,16 +37836,18 @@ function quoteArg(arg) {
 function quoteArgs(args) {
     return args.map(quoteArg).join(' ');
 }
+/** How a command ended, for a message: "exited with code 2", "was killed by SIGKILL", "timed out after 30s". */
+function howItEnded(result) {
+    if (result.timedOut)
+        return `timed out after ${Math.round(result.durationMs / 1000)}s`;
+    return result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+}
 class CommandError extends Error {
     target;
     command;
     result;
     constructor(target, command, result) {
-        const how = result.timedOut
-            ? `timed out after ${Math.round(result.durationMs / 1000)}s`
-            : result.signal
-                ? `was killed by ${result.signal}`
-                : `exited with code ${result.exitCode}`;
+        const how = howItEnded(result);
         const detail = lastLines(result.stderr || result.stdout, 20);
         super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
         this.target = target;
@@ -37904,6 +37906,8 @@ async function retry(operation, options) {
 
 /** Cache backends of `docker buildx build`; the legacy builder has none and ignores the input. */
 const CACHE_TYPES = ['none', 'gha', 'registry', 'inline'];
+/** The name every throwaway DOCKER_CONFIG of a registry login starts with (see removeLeftovers). */
+const REGISTRY_CONFIG_PREFIX = 'slipway-docker-';
 class DockerCli {
     shell;
     env;
@@ -37954,21 +37958,35 @@ class DockerCli {
     }
     /** Pushes one reference, trying again on errors a registry gives when busy; returns its digest. */
     async push(reference, attempts = 3) {
-        const result = await retry(async () => {
-            const pushed = await this.run(['push', reference], { stream: true, allowFailure: true });
-            if (pushed.exitCode !== 0)
-                throw new CommandError(this.shell.target, ['docker', 'push', reference], pushed);
-            return pushed;
-        }, {
-            attempts,
-            initialDelayMs: 2_000,
-            retryable: (error) => error instanceof CommandError && isTransientRegistryError(error.result.stderr + error.result.stdout),
-            onRetry: (error, attempt, delay) => warning(`Push of ${reference} failed (attempt ${attempt}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
-        });
+        const result = await this.withRegistryRetries('push', reference, { attempts });
         const digest = /digest: (sha256:[a-f0-9]{64})/.exec(result.stdout)?.[1];
         if (!digest)
             throw new Error(`docker push ${reference} reported no digest:\n${lastLines(result.stdout, 5)}`);
         return digest;
+    }
+    /** Pulls one reference, trying again on errors a registry gives when busy. */
+    async pull(reference, options = {}) {
+        await this.withRegistryRetries('pull', reference, options);
+    }
+    /**
+     * `docker push|pull <reference>`, streamed, tried again (2 s, then 4 s apart) when the registry
+     * answers as a busy one does (5xx, 429, a reset). A refusal or a missing image is not tried again,
+     * nor a command that timed out: its time is the caller's bound for all attempts' worth of waiting.
+     */
+    withRegistryRetries(verb, reference, options) {
+        const attempts = options.attempts ?? 3;
+        const warn = options.warn ?? ((message) => warning(message));
+        return retry(async () => {
+            const result = await this.run([verb, reference], { stream: true, allowFailure: true, timeoutMs: options.timeoutMs });
+            if (!succeeded(result))
+                throw new CommandError(this.shell.target, ['docker', verb, reference], result);
+            return result;
+        }, {
+            attempts,
+            initialDelayMs: 2_000,
+            retryable: (error) => error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
+            onRetry: (error, attempt, delay) => warn(`${verb} of ${reference} failed (attempt ${attempt} of ${attempts}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
+        });
     }
     async inspectImage(reference) {
         const result = await this.run(['image', 'inspect', '--format', '{{json .}}', reference]);
@@ -38013,7 +38031,7 @@ class RegistrySession {
     }
     static async open(docker, credentials, parentDir) {
         const { registry, username, password, inputs } = credentials;
-        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), 'slipway-docker-XXXXXXXX'] });
+        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
         const configDir = made.stdout.trim();
         const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
         const login = await session.docker.run(['login', '--username', username, '--password-stdin', registry], {

@@ -63490,16 +63490,18 @@ function quoteArg(arg) {
 function quoteArgs(args) {
     return args.map(quoteArg).join(' ');
 }
+/** How a command ended, for a message: "exited with code 2", "was killed by SIGKILL", "timed out after 30s". */
+function howItEnded(result) {
+    if (result.timedOut)
+        return `timed out after ${Math.round(result.durationMs / 1000)}s`;
+    return result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+}
 class CommandError extends Error {
     target;
     command;
     result;
     constructor(target, command, result) {
-        const how = result.timedOut
-            ? `timed out after ${Math.round(result.durationMs / 1000)}s`
-            : result.signal
-                ? `was killed by ${result.signal}`
-                : `exited with code ${result.exitCode}`;
+        const how = howItEnded(result);
         const detail = lastLines(result.stderr || result.stdout, 20);
         super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
         this.target = target;
@@ -65155,9 +65157,6 @@ class SshShell {
     get hostKey() {
         return this.session.hostKey;
     }
-    get jumpHostKey() {
-        return this.jumpSession?.hostKey;
-    }
     static async connect(options) {
         const log = options.log ?? actionsLog;
         const label = options.endpoint.host.label;
@@ -65573,9 +65572,9 @@ class DeployLock {
         const ttl = String(Math.max(1, Math.ceil(expiryMs / 1000)));
         const info = owner.description.replace(/[\r\n]+/g, ' ');
         const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, owner.token, ttl, info], stdin: ACQUIRE_SCRIPT, timeoutMs: 60_000, allowFailure: true });
-        if (result.exitCode !== 0 || result.signal || result.timedOut) {
+        if (!succeeded(result)) {
             // Not "held by someone else": the host cannot keep a lock there at all (read-only disk, say).
-            const why = lastLines(result.stderr || result.stdout, 3) || (result.timedOut ? 'timed out' : `exit code ${result.exitCode}`);
+            const why = lastLines(result.stderr || result.stdout, 3) || howItEnded(result);
             throw new Error(`${this.shell.target}: could not take the deploy lock ${this.path}: ${why}`);
         }
         const [status, ...rest] = result.stdout.split('\n');
@@ -65718,6 +65717,115 @@ async function releaseLeftLocks(state, settings, repair) {
             await shell?.close();
         }
     }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/fleet.ts
+/**
+ * Working on many hosts: at most `maxParallel` at once, stopping after a failure when `failFast`,
+ * and with each host's log kept together. Hosts that run in parallel write into a buffer that is
+ * printed as one group when the host finishes; a host that runs alone streams into its group.
+ */
+
+
+const actionsSink = {
+    info: (m) => info(m),
+    warning: (m) => warning(m),
+    error: (m) => error(m),
+    startGroup: (t) => startGroup(t),
+    endGroup: () => endGroup(),
+};
+class BufferedHostLog {
+    sink;
+    live;
+    entries = [];
+    attachments = [];
+    constructor(sink, 
+    /** Streaming: write through at once instead of keeping the lines. */
+    live) {
+        this.sink = sink;
+        this.live = live;
+    }
+    info(text) {
+        this.add({ kind: 'info', text });
+    }
+    warning(text) {
+        this.add({ kind: 'warning', text });
+    }
+    error(text) {
+        this.add({ kind: 'error', text });
+    }
+    attach(title, text) {
+        this.attachments.push({ title, text });
+    }
+    add(entry) {
+        if (this.live)
+            this.sink[entry.kind](entry.text);
+        else
+            this.entries.push(entry);
+    }
+}
+function defaultDescribe(outcome) {
+    if (outcome.status === 'skipped')
+        return `${outcome.host.label}: skipped`;
+    const how = outcome.status === 'ok' ? 'done' : `failed${outcome.error ? `: ${outcome.error.message.split('\n')[0]}` : ''}`;
+    return `${outcome.host.label}: ${how} in ${formatDuration(outcome.durationMs)}`;
+}
+async function forEachHost(hosts, options, work, callbacks = {}) {
+    const sink = callbacks.sink ?? actionsSink;
+    const describe = callbacks.describe ?? defaultDescribe;
+    const parallel = options.maxParallel > 0 ? Math.min(options.maxParallel, hosts.length) : hosts.length;
+    const live = parallel === 1;
+    const outcomes = new Array(hosts.length);
+    let next = 0;
+    let stop = false;
+    const runOne = async (index) => {
+        const host = hosts[index];
+        const log = new BufferedHostLog(sink, live);
+        if (live)
+            sink.startGroup(host.label);
+        const started = Date.now();
+        let outcome;
+        try {
+            const value = await work(host, log);
+            outcome = { host, status: callbacks.failed?.(value) ? 'failed' : 'ok', value, durationMs: Date.now() - started };
+        }
+        catch (error) {
+            outcome = { host, status: 'failed', error: error instanceof Error ? error : new Error(String(error)), durationMs: Date.now() - started };
+        }
+        outcomes[index] = outcome;
+        const summary = describe(outcome);
+        // Printed as one block: no other host's line can land inside it.
+        if (!live) {
+            sink.startGroup(summary);
+            for (const entry of log.entries)
+                sink[entry.kind](entry.text);
+        }
+        sink.info(summary);
+        sink.endGroup();
+        for (const { title, text } of log.attachments) {
+            sink.startGroup(title);
+            sink.info(text);
+            sink.endGroup();
+        }
+        if (outcome.status === 'failed' && options.failFast && options.maxParallel > 0)
+            stop = true;
+    };
+    const worker = async () => {
+        while (!stop && next < hosts.length)
+            await runOne(next++);
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+    for (let i = 0; i < hosts.length; i++) {
+        if (!outcomes[i]) {
+            outcomes[i] = { host: hosts[i], status: 'skipped', durationMs: 0 };
+            sink.warning(`${hosts[i].label}: skipped, an earlier host failed (fail-fast).`);
+        }
+    }
+    return outcomes;
+}
+/** A message about one host, with the host in front unless it names it already (core's errors do). */
+function aboutHost(label, message) {
+    return message.startsWith(label) ? message : `${label}: ${message}`;
 }
 
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/js-yaml@4.3.2/node_modules/js-yaml/dist/js-yaml.mjs
@@ -68799,6 +68907,8 @@ const {
 
 /** Cache backends of `docker buildx build`; the legacy builder has none and ignores the input. */
 const CACHE_TYPES = (/* unused pure expression or super */ null && (['none', 'gha', 'registry', 'inline']));
+/** The name every throwaway DOCKER_CONFIG of a registry login starts with (see removeLeftovers). */
+const REGISTRY_CONFIG_PREFIX = 'slipway-docker-';
 class DockerCli {
     shell;
     env;
@@ -68849,21 +68959,35 @@ class DockerCli {
     }
     /** Pushes one reference, trying again on errors a registry gives when busy; returns its digest. */
     async push(reference, attempts = 3) {
-        const result = await retry(async () => {
-            const pushed = await this.run(['push', reference], { stream: true, allowFailure: true });
-            if (pushed.exitCode !== 0)
-                throw new CommandError(this.shell.target, ['docker', 'push', reference], pushed);
-            return pushed;
-        }, {
-            attempts,
-            initialDelayMs: 2_000,
-            retryable: (error) => error instanceof CommandError && isTransientRegistryError(error.result.stderr + error.result.stdout),
-            onRetry: (error, attempt, delay) => warning(`Push of ${reference} failed (attempt ${attempt}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
-        });
+        const result = await this.withRegistryRetries('push', reference, { attempts });
         const digest = /digest: (sha256:[a-f0-9]{64})/.exec(result.stdout)?.[1];
         if (!digest)
             throw new Error(`docker push ${reference} reported no digest:\n${lastLines(result.stdout, 5)}`);
         return digest;
+    }
+    /** Pulls one reference, trying again on errors a registry gives when busy. */
+    async pull(reference, options = {}) {
+        await this.withRegistryRetries('pull', reference, options);
+    }
+    /**
+     * `docker push|pull <reference>`, streamed, tried again (2 s, then 4 s apart) when the registry
+     * answers as a busy one does (5xx, 429, a reset). A refusal or a missing image is not tried again,
+     * nor a command that timed out: its time is the caller's bound for all attempts' worth of waiting.
+     */
+    withRegistryRetries(verb, reference, options) {
+        const attempts = options.attempts ?? 3;
+        const warn = options.warn ?? ((message) => warning(message));
+        return retry(async () => {
+            const result = await this.run([verb, reference], { stream: true, allowFailure: true, timeoutMs: options.timeoutMs });
+            if (!succeeded(result))
+                throw new CommandError(this.shell.target, ['docker', verb, reference], result);
+            return result;
+        }, {
+            attempts,
+            initialDelayMs: 2_000,
+            retryable: (error) => error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
+            onRetry: (error, attempt, delay) => warn(`${verb} of ${reference} failed (attempt ${attempt} of ${attempts}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
+        });
     }
     async inspectImage(reference) {
         const result = await this.run(['image', 'inspect', '--format', '{{json .}}', reference]);
@@ -68908,7 +69032,7 @@ class RegistrySession {
     }
     static async open(docker, credentials, parentDir) {
         const { registry, username, password, inputs } = credentials;
-        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), 'slipway-docker-XXXXXXXX'] });
+        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
         const configDir = made.stdout.trim();
         const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
         const login = await session.docker.run(['login', '--username', username, '--password-stdin', registry], {
@@ -68931,6 +69055,22 @@ class RegistrySession {
     async close() {
         await this.docker.shell.run({ args: ['rm', '-rf', this.configDir], allowFailure: true });
     }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/host/leftovers.ts
+/**
+ * What a deployment cut off half-way (runner killed, connection lost) could not remove itself:
+ * files that hold secrets, such as an env file or a registry login's DOCKER_CONFIG. The next
+ * deployment removes them first, under the deploy lock, so no running deployment's files are touched.
+ */
+
+/** Removes the entries of `dir` whose names start with one of `prefixes` (a registry login's always). */
+async function removeLeftovers(shell, dir, log, prefixes = []) {
+    const script = 'dir=$1; shift; for p in "$@"; do for f in "$dir/$p"*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done; done';
+    const removed = await shell.run({ args: ['sh', '-c', script, 'sh', dir, REGISTRY_CONFIG_PREFIX, ...prefixes], timeoutMs: 60_000 });
+    const files = removed.stdout.split('\n').filter(Boolean);
+    if (files.length)
+        log.warning(`${shell.target}: removed ${files.length} file(s) an interrupted deployment left: ${files.join(', ')}`);
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-cli.ts
@@ -69012,11 +69152,6 @@ class ComposeCli {
     /** Compose's own validation of the merged files on the target (interpolation included). */
     async validate(project) {
         await this.run(project, ['config', '--quiet'], { timeoutMs: 60_000 });
-    }
-    /** Service names after merge, interpolation and profiles: what `up` will start. */
-    async serviceNames(project) {
-        const result = await this.run(project, ['config', '--services'], { timeoutMs: 60_000 });
-        return result.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
     }
     /** The merged, interpolated configuration: what a swarm stack is deployed from. */
     async resolvedConfig(project) {
@@ -69293,10 +69428,12 @@ async function serviceTaskErrors(docker, service) {
 
 
 
+
 /** The step's own log, for a deployment on the runner. */
 function stepLog() {
     return {
         info: (message) => info(message),
+        warning: (message) => warning(message),
         error: (message) => error(message),
         group: (title, fn) => group(title, fn),
         attach: (title, text) => {
@@ -69310,6 +69447,7 @@ function stepLog() {
 function hostDeployLog(log) {
     return {
         info: (message) => log.info(message),
+        warning: (message) => log.warning(message),
         error: (message) => log.error(message),
         group: (title, fn) => {
             log.info(`── ${title}`);
@@ -69318,7 +69456,7 @@ function hostDeployLog(log) {
         attach: (title, text) => log.attach(title, text),
     };
 }
-/** A deployment that failed after it changed the target, with what a user needs to see. */
+/** A deployment (compose `up`, or a swarm stack) that failed after it changed the target, with the failing services' logs. */
 class DeployError extends Error {
     logs;
     constructor(message, logs) {
@@ -69462,6 +69600,7 @@ onProject) {
         state = { command: cli.flavor.kind, version: cli.flavor.version, project, generated };
         onProject?.(state);
         if (plan.mode === 'swarm') {
+            await checkSwarmManager(target.docker);
             result.services = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
         }
         else {
@@ -69494,6 +69633,8 @@ async function composeUpRemote(shell, plan, log) {
         if (plan.mode === 'swarm')
             await checkSwarmManager(target.docker);
         store = new ReleaseStore(shell, await resolveRemoteDir(shell, plan.remoteDir));
+        // A run cut off during its registry login left that DOCKER_CONFIG (the token) behind.
+        await removeLeftovers(shell, store.baseDir, log);
         previous = await store.current();
         result.previousRelease = previous?.id;
         const dir = await store.create(plan.releaseId);
@@ -69516,7 +69657,7 @@ async function composeUpRemote(shell, plan, log) {
     }
     catch (error) {
         result.error = errorMessage(error);
-        const logs = error instanceof DeployError ? error.logs : error instanceof StackDeployError ? error.logs : '';
+        const logs = error instanceof DeployError ? error.logs : '';
         if (logs)
             log.attach(`Logs of the failing services on ${shell.target}`, logs);
         if (changed && previous && store && cli) {
@@ -69593,22 +69734,13 @@ async function uploadRelease(shell, store, plan) {
     await store.writeManifest(manifest);
     return manifest;
 }
-class StackDeployError extends Error {
-    logs;
-    constructor(message, logs) {
-        super(message);
-        this.logs = logs;
-        this.name = 'StackDeployError';
-    }
-}
 /**
  * Swarm: compose renders the files (merge and `--env-file` interpolation, which `docker stack deploy`
  * does not do from a file) into one 0600 file beside the release, and the stack is deployed from it.
  */
 async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy) {
+    // The caller checked that the engine is a swarm manager; `config` validates as `config --quiet` does.
     const { plan, log, shell } = target;
-    await checkSwarmManager(docker);
-    await cli.validate(project);
     const rendered = external_node_path_namespaceObject.posix.join(metaDir, 'stack.yml');
     await shell.writeFile(rendered, await cli.resolvedConfig(project), 0o600);
     beforeDeploy?.();
@@ -69626,7 +69758,7 @@ async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy) 
         const logs = [];
         for (const service of error.failing)
             logs.push(`--- ${service}\n${await serviceTaskErrors(docker, service)}`);
-        throw new StackDeployError(error.message, logs.join('\n'));
+        throw new DeployError(error.message, logs.join('\n'));
     }
 }
 /** `down` for the post step of a local run: logs first, then containers and networks, never volumes. */
@@ -70085,111 +70217,6 @@ function envFileContent(envRaw, envFileRaw, workspace) {
     return parts.length ? `${parts.join('\n')}\n` : undefined;
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/fleet.ts
-/**
- * Working on many hosts: at most `maxParallel` at once, stopping after a failure when `failFast`,
- * and with each host's log kept together. Hosts that run in parallel write into a buffer that is
- * printed as one group when the host finishes; a host that runs alone streams into its group.
- */
-
-
-const actionsSink = {
-    info: (m) => info(m),
-    warning: (m) => warning(m),
-    error: (m) => error(m),
-    startGroup: (t) => startGroup(t),
-    endGroup: () => endGroup(),
-};
-class BufferedHostLog {
-    sink;
-    live;
-    entries = [];
-    attachments = [];
-    constructor(sink, 
-    /** Streaming: write through at once instead of keeping the lines. */
-    live) {
-        this.sink = sink;
-        this.live = live;
-    }
-    info(text) {
-        this.add({ kind: 'info', text });
-    }
-    warning(text) {
-        this.add({ kind: 'warning', text });
-    }
-    error(text) {
-        this.add({ kind: 'error', text });
-    }
-    attach(title, text) {
-        this.attachments.push({ title, text });
-    }
-    add(entry) {
-        if (this.live)
-            this.sink[entry.kind](entry.text);
-        else
-            this.entries.push(entry);
-    }
-}
-function defaultDescribe(outcome) {
-    if (outcome.status === 'skipped')
-        return `${outcome.host.label}: skipped`;
-    const how = outcome.status === 'ok' ? 'done' : `failed${outcome.error ? `: ${outcome.error.message.split('\n')[0]}` : ''}`;
-    return `${outcome.host.label}: ${how} in ${formatDuration(outcome.durationMs)}`;
-}
-async function forEachHost(hosts, options, work, callbacks = {}) {
-    const sink = callbacks.sink ?? actionsSink;
-    const describe = callbacks.describe ?? defaultDescribe;
-    const parallel = options.maxParallel > 0 ? Math.min(options.maxParallel, hosts.length) : hosts.length;
-    const live = parallel === 1;
-    const outcomes = new Array(hosts.length);
-    let next = 0;
-    let stop = false;
-    const runOne = async (index) => {
-        const host = hosts[index];
-        const log = new BufferedHostLog(sink, live);
-        if (live)
-            sink.startGroup(host.label);
-        const started = Date.now();
-        let outcome;
-        try {
-            const value = await work(host, log);
-            outcome = { host, status: callbacks.failed?.(value) ? 'failed' : 'ok', value, durationMs: Date.now() - started };
-        }
-        catch (error) {
-            outcome = { host, status: 'failed', error: error instanceof Error ? error : new Error(String(error)), durationMs: Date.now() - started };
-        }
-        outcomes[index] = outcome;
-        const summary = describe(outcome);
-        // Printed as one block: no other host's line can land inside it.
-        if (!live) {
-            sink.startGroup(summary);
-            for (const entry of log.entries)
-                sink[entry.kind](entry.text);
-        }
-        sink.info(summary);
-        sink.endGroup();
-        for (const { title, text } of log.attachments) {
-            sink.startGroup(title);
-            sink.info(text);
-            sink.endGroup();
-        }
-        if (outcome.status === 'failed' && options.failFast && options.maxParallel > 0)
-            stop = true;
-    };
-    const worker = async () => {
-        while (!stop && next < hosts.length)
-            await runOne(next++);
-    };
-    await Promise.all(Array.from({ length: parallel }, worker));
-    for (let i = 0; i < hosts.length; i++) {
-        if (!outcomes[i]) {
-            outcomes[i] = { host: hosts[i], status: 'skipped', durationMs: 0 };
-            sink.warning(`${hosts[i].label}: skipped, an earlier host failed (fail-fast).`);
-        }
-    }
-    return outcomes;
-}
-
 ;// CONCATENATED MODULE: ./src/remote.ts
 /**
  * Remote mode: the same deployment on every host in `hosts`, over SSH. Scheduling (max-parallel,
@@ -70293,12 +70320,8 @@ async function main() {
     await report(inputs, results);
     const failed = results.filter((result) => !result.ok);
     if (failed.length) {
-        throw new Error(failed.map((result) => withTarget(result.target, result.error ?? 'failed')).join('\n'));
+        throw new Error(failed.map((result) => aboutHost(result.target, result.error ?? 'failed')).join('\n'));
     }
-}
-/** Errors from core often name their target already; others get it in front. */
-function withTarget(target, message) {
-    return message.startsWith(target) ? message : `${target}: ${message}`;
 }
 async function deployLocally(inputs, plan) {
     // Our override, env file and registry login live here, outside the workspace; removed at the end

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import {
+  aboutHost,
   LocalShell,
   RunLocks,
   actionInputs,
@@ -78,13 +79,8 @@ export async function main(): Promise<void> {
   await report(inputs, results);
   const failed = results.filter((result) => !result.ok);
   if (failed.length) {
-    throw new Error(failed.map((result) => withTarget(result.target, result.error ?? 'failed')).join('\n'));
+    throw new Error(failed.map((result) => aboutHost(result.target, result.error ?? 'failed')).join('\n'));
   }
-}
-
-/** Errors from core often name their target already; others get it in front. */
-function withTarget(target: string, message: string): string {
-  return message.startsWith(target) ? message : `${target}: ${message}`;
 }
 
 async function deployLocally(inputs: ComposeUpInputs, plan: ComposePlan): Promise<TargetResult> {

@@ -64921,16 +64921,18 @@ function quoteArg(arg) {
 function quoteArgs(args) {
     return args.map(quoteArg).join(' ');
 }
+/** How a command ended, for a message: "exited with code 2", "was killed by SIGKILL", "timed out after 30s". */
+function howItEnded(result) {
+    if (result.timedOut)
+        return `timed out after ${Math.round(result.durationMs / 1000)}s`;
+    return result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+}
 class CommandError extends Error {
     target;
     command;
     result;
     constructor(target, command, result) {
-        const how = result.timedOut
-            ? `timed out after ${Math.round(result.durationMs / 1000)}s`
-            : result.signal
-                ? `was killed by ${result.signal}`
-                : `exited with code ${result.exitCode}`;
+        const how = howItEnded(result);
         const detail = lastLines(result.stderr || result.stdout, 20);
         super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
         this.target = target;
@@ -65027,9 +65029,6 @@ class SshShell {
     /** The host key the server presented (and that was verified, unless the check is off). */
     get hostKey() {
         return this.session.hostKey;
-    }
-    get jumpHostKey() {
-        return this.jumpSession?.hostKey;
     }
     static async connect(options) {
         const log = options.log ?? actionsLog;
@@ -65446,9 +65445,9 @@ class DeployLock {
         const ttl = String(Math.max(1, Math.ceil(expiryMs / 1000)));
         const info = owner.description.replace(/[\r\n]+/g, ' ');
         const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, owner.token, ttl, info], stdin: ACQUIRE_SCRIPT, timeoutMs: 60_000, allowFailure: true });
-        if (result.exitCode !== 0 || result.signal || result.timedOut) {
+        if (!succeeded(result)) {
             // Not "held by someone else": the host cannot keep a lock there at all (read-only disk, say).
-            const why = lastLines(result.stderr || result.stdout, 3) || (result.timedOut ? 'timed out' : `exit code ${result.exitCode}`);
+            const why = lastLines(result.stderr || result.stdout, 3) || howItEnded(result);
             throw new Error(`${this.shell.target}: could not take the deploy lock ${this.path}: ${why}`);
         }
         const [status, ...rest] = result.stdout.split('\n');
@@ -65697,6 +65696,10 @@ async function forEachHost(hosts, options, work, callbacks = {}) {
     }
     return outcomes;
 }
+/** A message about one host, with the host in front unless it names it already (core's errors do). */
+function aboutHost(label, message) {
+    return message.startsWith(label) ? message : `${label}: ${message}`;
+}
 
 ;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
 /** Job summaries: the table a user reads on the run's page instead of the log. */
@@ -65740,6 +65743,8 @@ function formatBytes(bytes) {
 
 /** Cache backends of `docker buildx build`; the legacy builder has none and ignores the input. */
 const CACHE_TYPES = (/* unused pure expression or super */ null && (['none', 'gha', 'registry', 'inline']));
+/** The name every throwaway DOCKER_CONFIG of a registry login starts with (see removeLeftovers). */
+const REGISTRY_CONFIG_PREFIX = 'slipway-docker-';
 class DockerCli {
     shell;
     env;
@@ -65790,21 +65795,35 @@ class DockerCli {
     }
     /** Pushes one reference, trying again on errors a registry gives when busy; returns its digest. */
     async push(reference, attempts = 3) {
-        const result = await retry(async () => {
-            const pushed = await this.run(['push', reference], { stream: true, allowFailure: true });
-            if (pushed.exitCode !== 0)
-                throw new CommandError(this.shell.target, ['docker', 'push', reference], pushed);
-            return pushed;
-        }, {
-            attempts,
-            initialDelayMs: 2_000,
-            retryable: (error) => error instanceof CommandError && isTransientRegistryError(error.result.stderr + error.result.stdout),
-            onRetry: (error, attempt, delay) => warning(`Push of ${reference} failed (attempt ${attempt}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
-        });
+        const result = await this.withRegistryRetries('push', reference, { attempts });
         const digest = /digest: (sha256:[a-f0-9]{64})/.exec(result.stdout)?.[1];
         if (!digest)
             throw new Error(`docker push ${reference} reported no digest:\n${lastLines(result.stdout, 5)}`);
         return digest;
+    }
+    /** Pulls one reference, trying again on errors a registry gives when busy. */
+    async pull(reference, options = {}) {
+        await this.withRegistryRetries('pull', reference, options);
+    }
+    /**
+     * `docker push|pull <reference>`, streamed, tried again (2 s, then 4 s apart) when the registry
+     * answers as a busy one does (5xx, 429, a reset). A refusal or a missing image is not tried again,
+     * nor a command that timed out: its time is the caller's bound for all attempts' worth of waiting.
+     */
+    withRegistryRetries(verb, reference, options) {
+        const attempts = options.attempts ?? 3;
+        const warn = options.warn ?? ((message) => warning(message));
+        return retry(async () => {
+            const result = await this.run([verb, reference], { stream: true, allowFailure: true, timeoutMs: options.timeoutMs });
+            if (!succeeded(result))
+                throw new CommandError(this.shell.target, ['docker', verb, reference], result);
+            return result;
+        }, {
+            attempts,
+            initialDelayMs: 2_000,
+            retryable: (error) => error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
+            onRetry: (error, attempt, delay) => warn(`${verb} of ${reference} failed (attempt ${attempt} of ${attempts}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
+        });
     }
     async inspectImage(reference) {
         const result = await this.run(['image', 'inspect', '--format', '{{json .}}', reference]);
@@ -65849,7 +65868,7 @@ class RegistrySession {
     }
     static async open(docker, credentials, parentDir) {
         const { registry, username, password, inputs } = credentials;
-        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), 'slipway-docker-XXXXXXXX'] });
+        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
         const configDir = made.stdout.trim();
         const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
         const login = await session.docker.run(['login', '--username', username, '--password-stdin', registry], {
@@ -66019,6 +66038,22 @@ function withDigest(ref, digest) {
     return { registry: ref.registry, repository: ref.repository, digest };
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/host/leftovers.ts
+/**
+ * What a deployment cut off half-way (runner killed, connection lost) could not remove itself:
+ * files that hold secrets, such as an env file or a registry login's DOCKER_CONFIG. The next
+ * deployment removes them first, under the deploy lock, so no running deployment's files are touched.
+ */
+
+/** Removes the entries of `dir` whose names start with one of `prefixes` (a registry login's always). */
+async function removeLeftovers(shell, dir, log, prefixes = []) {
+    const script = 'dir=$1; shift; for p in "$@"; do for f in "$dir/$p"*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done; done';
+    const removed = await shell.run({ args: ['sh', '-c', script, 'sh', dir, REGISTRY_CONFIG_PREFIX, ...prefixes], timeoutMs: 60_000 });
+    const files = removed.stdout.split('\n').filter(Boolean);
+    if (files.length)
+        log.warning(`${shell.target}: removed ${files.length} file(s) an interrupted deployment left: ${files.join(', ')}`);
+}
+
 ;// CONCATENATED MODULE: ./src/health.ts
 /**
  * When is a new container good? Docker's health status when the image has a HEALTHCHECK; else the
@@ -66061,22 +66096,22 @@ class UnhealthyError extends Error {
  * deploy: with 1 s, a container healthy after 1.1 s was seen healthy only at 2 s.
  */
 const POLL_MS = 250;
+const AUTO_POLL_MS = 1_000;
 /** Waits until the container is healthy; returns how that was decided, or throws `UnhealthyError`. */
 async function waitUntilHealthy(docker, name, check, options) {
     const sleep = options.sleep ?? retry_sleep;
     const now = options.now ?? Date.now;
     const started = now();
     const settleMs = Math.min(options.settleMs ?? 5_000, options.timeoutMs);
-    const first = await inspectContainer(docker, name);
-    if (!first)
+    let c = await inspectContainer(docker, name);
+    if (!c)
         throw new UnhealthyError(`container ${name} is gone`);
-    const restarts = first.restartCount;
-    const mode = first.health !== undefined ? 'docker' : check.kind;
+    const restarts = c.restartCount;
+    const mode = c.health !== undefined ? 'docker' : check.kind;
+    // Waiting out the settle time needs no quick looks: a crash shows in the restart count anyway.
+    const pollMs = options.pollMs ?? (mode === 'auto' ? AUTO_POLL_MS : POLL_MS);
     let last = '';
     for (;;) {
-        const c = await inspectContainer(docker, name);
-        if (!c)
-            throw new UnhealthyError(`container ${name} is gone`);
         if (c.status === 'exited' || c.status === 'dead')
             throw new UnhealthyError(`container ${name} exited with code ${c.exitCode}`);
         if (c.restartCount > restarts || c.status === 'restarting')
@@ -66114,7 +66149,10 @@ async function waitUntilHealthy(docker, name, check, options) {
         if (now() - started >= options.timeoutMs) {
             throw new UnhealthyError(`not healthy after ${Math.round(options.timeoutMs / 1000)}s${last ? ` (${last})` : ''}`);
         }
-        await sleep(Math.min(options.pollMs ?? POLL_MS, Math.max(100, options.timeoutMs - (now() - started))));
+        await sleep(Math.min(pollMs, Math.max(100, options.timeoutMs - (now() - started))));
+        c = await inspectContainer(docker, name);
+        if (!c)
+            throw new UnhealthyError(`container ${name} is gone`);
     }
 }
 
@@ -66129,7 +66167,8 @@ async function waitUntilHealthy(docker, name, check, options) {
 
 
 const PREVIOUS_SUFFIX = '-slipway-previous';
-const PULL_ATTEMPTS = 3;
+/** The env file of `docker run`, which lives only until the container exists. */
+const ENV_FILE_PREFIX = 'env-';
 /**
  * Puts back the previous container a deployment that died half-way (runner killed, connection
  * lost) set aside as `<name>-slipway-previous`: it is the last one known good, and the unproven
@@ -66146,19 +66185,9 @@ async function restoreInterrupted(docker, name, log) {
     await docker.run(['start', name]);
     return true;
 }
-/**
- * Removes what a deployment cut off half-way could not: its env file and its DOCKER_CONFIG, which
- * hold env values and the registry token. Run under the deploy lock, so no running deployment's
- * files are touched.
- */
-async function removeLeftovers(shell, dir, log) {
-    const removed = await shell.run({
-        args: ['sh', '-c', 'for f in "$1"/env-* "$1"/slipway-docker-*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done', 'sh', dir],
-        timeoutMs: 60_000,
-    });
-    const files = removed.stdout.split('\n').filter(Boolean);
-    if (files.length)
-        log.warning(`${shell.target}: removed ${files.length} file(s) an interrupted deployment left: ${files.join(', ')}`);
+/** `reg/app:tag@sha256:…` → `reg/app`, as docker writes it in an image's RepoDigests. */
+function repositoryOf(image) {
+    return image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
 }
 /** Where a deployment keeps its files on the host, all under one 0700 directory. */
 function hostPaths(home, name) {
@@ -66213,37 +66242,23 @@ class HostDeployment {
             await session.close();
         }
     }
-    /**
-     * `docker pull`, tried again (3 attempts, 2 s then 4 s apart) when the registry answers as a busy
-     * one does (5xx, 429, a reset): as `DockerCli.push` does. A refusal, a missing image or a pull that
-     * timed out is not tried again.
-     */
     async pullWithRetries(docker, image) {
-        await retry(async () => {
-            const pulled = await docker.run(['pull', image], { stream: true, allowFailure: true, timeoutMs: this.options.pullTimeoutMs });
-            if (!succeeded(pulled))
-                throw new CommandError(this.shell.target, ['docker', 'pull', image], pulled);
-        }, {
-            attempts: PULL_ATTEMPTS,
-            initialDelayMs: 2_000,
-            retryable: (error) => error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
-            onRetry: (error, attempt, delay) => this.log.warning(`${this.shell.target}: pull of ${image} failed (attempt ${attempt} of ${PULL_ATTEMPTS}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
-        });
+        await docker.pull(image, { timeoutMs: this.options.pullTimeoutMs, warn: (message) => this.log.warning(`${this.shell.target}: ${message}`) });
     }
     /** Deploys `image` (deploy mode). */
     async deploy(image) {
         const started = new Date();
-        await removeLeftovers(this.shell, this.paths.dir, this.log);
+        await removeLeftovers(this.shell, this.paths.dir, this.log, [ENV_FILE_PREFIX]);
         await this.pull(image);
         const info = await this.docker.inspectImage(image);
-        const repository = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+        const repository = repositoryOf(image);
         const digest = info.repoDigests.find((ref) => ref.startsWith(`${repository}@`))?.replace(/^.*@/, '');
         return this.release({ action: 'deploy', image, imageId: info.id, digest, run: image, started });
     }
     /** Switches back to the newest earlier release (rollback mode). */
     async rollback() {
         const started = new Date();
-        await removeLeftovers(this.shell, this.paths.dir, this.log);
+        await removeLeftovers(this.shell, this.paths.dir, this.log, [ENV_FILE_PREFIX]);
         const records = await this.history.read();
         const current = await inspectContainer(this.docker, this.options.container.name);
         const target = rollbackTarget(records, current?.imageId);
@@ -66257,7 +66272,7 @@ class HostDeployment {
             // Pruned since: pull it again by digest, the immutable name of that same image.
             if (!target.digest)
                 throw new Error(`the image of the release to roll back to (${target.image}) is no longer on the host and has no digest to pull it by.`);
-            await this.pull(`${target.image.replace(/@.*$/, '').replace(/:[^/:]*$/, '')}@${target.digest}`);
+            await this.pull(`${repositoryOf(target.image)}@${target.digest}`);
         }
         return this.release({ action: 'rollback', image: target.image, imageId: target.imageId, digest: target.digest, run: target.imageId, started });
     }
@@ -66268,15 +66283,6 @@ class HostDeployment {
             this.log.info(`Running now: ${previous.image} (${previous.imageId.slice(0, 19)}, ${previous.status})`);
         else
             this.log.info(`No container ${name} yet: first deployment on this host.`);
-        const outcome = {
-            ok: false,
-            image: release.image,
-            imageId: release.imageId,
-            digest: release.digest,
-            previousImage: previous?.image,
-            previousImageId: previous?.imageId,
-            rolledBack: false,
-        };
         const record = (result, error) => ({
             time: release.started.toISOString(),
             action: release.action,
@@ -66290,8 +66296,9 @@ class HostDeployment {
             durationMs: Date.now() - release.started.getTime(),
             error,
         });
+        let health;
         try {
-            outcome.health = await this.replace(release.run, release.image, previous);
+            health = await this.replace(release.run, release.image, previous);
         }
         catch (error) {
             const failure = error instanceof ReleaseFailedError ? error : new ReleaseFailedError(error.message, false);
@@ -66303,10 +66310,9 @@ class HostDeployment {
                 .catch((appendError) => this.log.warning(`${this.shell.target}: could not record the failed release in ${this.paths.history}: ${appendError.message}`));
             throw failure;
         }
-        outcome.ok = true;
         await this.history.append(record('ok'));
         await this.prune();
-        return outcome;
+        return { image: release.image, imageId: release.imageId, digest: release.digest, previousImage: previous?.image, health };
     }
     /**
      * The container running now, after repairing what a deployment that died half-way (runner killed,
@@ -66372,7 +66378,7 @@ class HostDeployment {
         let envFile;
         if (spec.env.size) {
             // Values reach docker in a 0600 file that lives only until the container is created.
-            envFile = external_node_path_namespaceObject.posix.join(this.paths.dir, `env-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`);
+            envFile = external_node_path_namespaceObject.posix.join(this.paths.dir, `${ENV_FILE_PREFIX}${Date.now()}-${Math.random().toString(16).slice(2, 8)}`);
             await this.shell.writeFile(envFile, [...spec.env].map(([key, value]) => `${key}=${value}\n`).join(''), 0o600);
             args.push('--env-file', envFile);
         }
@@ -66391,6 +66397,9 @@ class HostDeployment {
     /** Removes images of releases beyond `keep-releases` (never one a container uses, never a volume). */
     async prune() {
         const records = await this.history.read();
+        // Nothing old enough (most deployments): no need to ask docker which images are in use.
+        if (imagesToPrune(records, this.options.keepReleases, new Set()).length === 0)
+            return;
         const used = await this.docker.run(['ps', '--all', '--no-trunc', '--format', '{{.ID}}'], { allowFailure: true, timeoutMs: 60_000 });
         const inUse = new Set();
         const ids = used.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
@@ -66439,6 +66448,9 @@ function getInputs(read, run, workspace = process.cwd()) {
         throw new InputError('script', 'and `image` are both set: give `image` to deploy a container, or `script` to run a script, not both.');
     if (script.trim() && rollback)
         throw new InputError('rollback', 'is true while `script` is set: a script run has no release to roll back.');
+    if (rollback && rawImage) {
+        throw new InputError('rollback', 'is true while `image` is set: a rollback returns each host to its previous release. Clear `image` to roll back, or set `rollback: false` to deploy the image.');
+    }
     const mode = script.trim() ? 'script' : rollback ? 'rollback' : 'deploy';
     if (mode === 'deploy' && !rawImage) {
         throw new InputError('image', 'is empty: give the image to deploy (build-push\'s image-ref output), or `script`, or `rollback: true`.');
@@ -66635,7 +66647,7 @@ async function main() {
                     imageId: release.imageId,
                     digest: release.digest ?? null,
                     previousImage: release.previousImage ?? null,
-                    health: release.health ?? null,
+                    health: release.health,
                 });
             });
         }
@@ -66646,7 +66658,7 @@ async function main() {
                 result.previousImage = error.previousImage ?? null;
                 result.imageId = error.imageId ?? null;
             }
-            log.error(withLabel(host.label, result.error));
+            log.error(aboutHost(host.label, result.error));
         }
         finally {
             await shell?.close();
@@ -66667,7 +66679,7 @@ async function main() {
     await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results));
     const failed = results.filter((r) => !r.ok);
     if (failed.length) {
-        setFailed(`${failed.length} of ${results.length} host(s) failed: ${failed.map((r) => withLabel(r.host, (r.error ?? '').split('\n')[0])).join('; ')}`);
+        setFailed(`${failed.length} of ${results.length} host(s) failed: ${failed.map((r) => aboutHost(r.host, (r.error ?? '').split('\n')[0])).join('; ')}`);
     }
 }
 /**
@@ -66695,15 +66707,9 @@ async function runScript(shell, inputs, log) {
     const stdin = `set -euo pipefail\n${exports}{\n${inputs.script}\n}\n`;
     log.info('Running the script');
     const result = await shell.run({ args: ['bash', '-s'], stdin, stream: true, allowFailure: true });
-    if (result.exitCode !== 0 || result.signal || result.timedOut) {
-        const how = result.timedOut ? 'timed out' : result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-        throw new Error(`the script ${how}`);
-    }
+    if (!succeeded(result))
+        throw new Error(`the script ${howItEnded(result)}`);
     return result.stdout;
-}
-/** Errors from core name their host already; others get it in front. */
-function withLabel(label, message) {
-    return message.startsWith(label) ? message : `${label}: ${message}`;
 }
 /** A host's result before anything happened on it. */
 function emptyResult(host, inputs, error = null) {

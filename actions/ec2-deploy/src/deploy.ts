@@ -6,17 +6,14 @@
  */
 import { posix } from 'node:path';
 import {
-  CommandError,
   DockerCli,
   RegistrySession,
   ReleaseHistory,
   imagesToPrune,
-  isTransientRegistryError,
   lastLines,
+  removeLeftovers,
   parseImageRef,
-  retry,
   rollbackTarget,
-  succeeded,
   type HostLog,
   type ReleaseRecord,
   type Shell,
@@ -25,7 +22,8 @@ import { IMAGE_LABEL, inspectContainer, waitUntilHealthy, type ContainerState, t
 import type { ContainerSpec, HealthCheck } from './inputs.js';
 
 export const PREVIOUS_SUFFIX = '-slipway-previous';
-const PULL_ATTEMPTS = 3;
+/** The env file of `docker run`, which lives only until the container exists. */
+const ENV_FILE_PREFIX = 'env-';
 
 /**
  * Puts back the previous container a deployment that died half-way (runner killed, connection
@@ -43,18 +41,9 @@ export async function restoreInterrupted(docker: DockerCli, name: string, log: H
   return true;
 }
 
-/**
- * Removes what a deployment cut off half-way could not: its env file and its DOCKER_CONFIG, which
- * hold env values and the registry token. Run under the deploy lock, so no running deployment's
- * files are touched.
- */
-export async function removeLeftovers(shell: Shell, dir: string, log: HostLog): Promise<void> {
-  const removed = await shell.run({
-    args: ['sh', '-c', 'for f in "$1"/env-* "$1"/slipway-docker-*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done', 'sh', dir],
-    timeoutMs: 60_000,
-  });
-  const files = removed.stdout.split('\n').filter(Boolean);
-  if (files.length) log.warning(`${shell.target}: removed ${files.length} file(s) an interrupted deployment left: ${files.join(', ')}`);
+/** `reg/app:tag@sha256:…` → `reg/app`, as docker writes it in an image's RepoDigests. */
+function repositoryOf(image: string): string {
+  return image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
 }
 
 /** Where a deployment keeps its files on the host, all under one 0700 directory. */
@@ -74,16 +63,14 @@ export interface ReleaseOptions {
   pullTimeoutMs: number;
 }
 
+/** A release that is up and healthy (a failed one throws `ReleaseFailedError`). */
 export interface ReleaseOutcome {
-  ok: boolean;
   image: string;
   imageId: string;
   digest?: string;
   previousImage?: string;
-  previousImageId?: string;
-  rolledBack: boolean;
-  health?: string;
-  error?: string;
+  /** How health was decided. */
+  health: string;
 }
 
 /** A deployment that failed after it changed the host; `rolledBack` says whether the previous container is back. */
@@ -140,37 +127,17 @@ export class HostDeployment {
     }
   }
 
-  /**
-   * `docker pull`, tried again (3 attempts, 2 s then 4 s apart) when the registry answers as a busy
-   * one does (5xx, 429, a reset): as `DockerCli.push` does. A refusal, a missing image or a pull that
-   * timed out is not tried again.
-   */
   private async pullWithRetries(docker: DockerCli, image: string): Promise<void> {
-    await retry(
-      async () => {
-        const pulled = await docker.run(['pull', image], { stream: true, allowFailure: true, timeoutMs: this.options.pullTimeoutMs });
-        if (!succeeded(pulled)) throw new CommandError(this.shell.target, ['docker', 'pull', image], pulled);
-      },
-      {
-        attempts: PULL_ATTEMPTS,
-        initialDelayMs: 2_000,
-        retryable: (error) =>
-          error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
-        onRetry: (error, attempt, delay) =>
-          this.log.warning(
-            `${this.shell.target}: pull of ${image} failed (attempt ${attempt} of ${PULL_ATTEMPTS}), trying again in ${delay / 1000}s: ${lastLines((error as CommandError).result.stderr, 1)}`,
-          ),
-      },
-    );
+    await docker.pull(image, { timeoutMs: this.options.pullTimeoutMs, warn: (message) => this.log.warning(`${this.shell.target}: ${message}`) });
   }
 
   /** Deploys `image` (deploy mode). */
   async deploy(image: string): Promise<ReleaseOutcome> {
     const started = new Date();
-    await removeLeftovers(this.shell, this.paths.dir, this.log);
+    await removeLeftovers(this.shell, this.paths.dir, this.log, [ENV_FILE_PREFIX]);
     await this.pull(image);
     const info = await this.docker.inspectImage(image);
-    const repository = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+    const repository = repositoryOf(image);
     const digest = info.repoDigests.find((ref) => ref.startsWith(`${repository}@`))?.replace(/^.*@/, '');
     return this.release({ action: 'deploy', image, imageId: info.id, digest, run: image, started });
   }
@@ -178,7 +145,7 @@ export class HostDeployment {
   /** Switches back to the newest earlier release (rollback mode). */
   async rollback(): Promise<ReleaseOutcome> {
     const started = new Date();
-    await removeLeftovers(this.shell, this.paths.dir, this.log);
+    await removeLeftovers(this.shell, this.paths.dir, this.log, [ENV_FILE_PREFIX]);
     const records = await this.history.read();
     const current = await inspectContainer(this.docker, this.options.container.name);
     const target = rollbackTarget(records, current?.imageId);
@@ -193,7 +160,7 @@ export class HostDeployment {
     if (present.exitCode !== 0) {
       // Pruned since: pull it again by digest, the immutable name of that same image.
       if (!target.digest) throw new Error(`the image of the release to roll back to (${target.image}) is no longer on the host and has no digest to pull it by.`);
-      await this.pull(`${target.image.replace(/@.*$/, '').replace(/:[^/:]*$/, '')}@${target.digest}`);
+      await this.pull(`${repositoryOf(target.image)}@${target.digest}`);
     }
     return this.release({ action: 'rollback', image: target.image, imageId: target.imageId, digest: target.digest, run: target.imageId, started });
   }
@@ -204,15 +171,6 @@ export class HostDeployment {
     if (previous) this.log.info(`Running now: ${previous.image} (${previous.imageId.slice(0, 19)}, ${previous.status})`);
     else this.log.info(`No container ${name} yet: first deployment on this host.`);
 
-    const outcome: ReleaseOutcome = {
-      ok: false,
-      image: release.image,
-      imageId: release.imageId,
-      digest: release.digest,
-      previousImage: previous?.image,
-      previousImageId: previous?.imageId,
-      rolledBack: false,
-    };
     const record = (result: ReleaseRecord['result'], error?: string): ReleaseRecord => ({
       time: release.started.toISOString(),
       action: release.action,
@@ -227,8 +185,9 @@ export class HostDeployment {
       error,
     });
 
+    let health: string;
     try {
-      outcome.health = await this.replace(release.run, release.image, previous);
+      health = await this.replace(release.run, release.image, previous);
     } catch (error) {
       const failure = error instanceof ReleaseFailedError ? error : new ReleaseFailedError((error as Error).message, false);
       failure.previousImage = previous?.image;
@@ -239,10 +198,9 @@ export class HostDeployment {
         .catch((appendError: Error) => this.log.warning(`${this.shell.target}: could not record the failed release in ${this.paths.history}: ${appendError.message}`));
       throw failure;
     }
-    outcome.ok = true;
     await this.history.append(record('ok'));
     await this.prune();
-    return outcome;
+    return { image: release.image, imageId: release.imageId, digest: release.digest, previousImage: previous?.image, health };
   }
 
   /**
@@ -304,7 +262,7 @@ export class HostDeployment {
     let envFile: string | undefined;
     if (spec.env.size) {
       // Values reach docker in a 0600 file that lives only until the container is created.
-      envFile = posix.join(this.paths.dir, `env-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`);
+      envFile = posix.join(this.paths.dir, `${ENV_FILE_PREFIX}${Date.now()}-${Math.random().toString(16).slice(2, 8)}`);
       await this.shell.writeFile(envFile, [...spec.env].map(([key, value]) => `${key}=${value}\n`).join(''), 0o600);
       args.push('--env-file', envFile);
     }
@@ -321,6 +279,8 @@ export class HostDeployment {
   /** Removes images of releases beyond `keep-releases` (never one a container uses, never a volume). */
   async prune(): Promise<void> {
     const records = await this.history.read();
+    // Nothing old enough (most deployments): no need to ask docker which images are in use.
+    if (imagesToPrune(records, this.options.keepReleases, new Set()).length === 0) return;
     const used = await this.docker.run(['ps', '--all', '--no-trunc', '--format', '{{.ID}}'], { allowFailure: true, timeoutMs: 60_000 });
     const inUse = new Set<string>();
     const ids = used.stdout.split('\n').map((line) => line.trim()).filter(Boolean);

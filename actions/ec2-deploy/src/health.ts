@@ -69,6 +69,7 @@ export class UnhealthyError extends Error {
  * deploy: with 1 s, a container healthy after 1.1 s was seen healthy only at 2 s.
  */
 const POLL_MS = 250;
+const AUTO_POLL_MS = 1_000;
 
 export interface HealthOptions {
   timeoutMs: number;
@@ -85,15 +86,15 @@ export async function waitUntilHealthy(docker: DockerCli, name: string, check: H
   const now = options.now ?? Date.now;
   const started = now();
   const settleMs = Math.min(options.settleMs ?? 5_000, options.timeoutMs);
-  const first = await inspectContainer(docker, name);
-  if (!first) throw new UnhealthyError(`container ${name} is gone`);
-  const restarts = first.restartCount;
-  const mode = first.health !== undefined ? 'docker' : check.kind;
+  let c = await inspectContainer(docker, name);
+  if (!c) throw new UnhealthyError(`container ${name} is gone`);
+  const restarts = c.restartCount;
+  const mode = c.health !== undefined ? 'docker' : check.kind;
+  // Waiting out the settle time needs no quick looks: a crash shows in the restart count anyway.
+  const pollMs = options.pollMs ?? (mode === 'auto' ? AUTO_POLL_MS : POLL_MS);
   let last = '';
 
   for (;;) {
-    const c = await inspectContainer(docker, name);
-    if (!c) throw new UnhealthyError(`container ${name} is gone`);
     if (c.status === 'exited' || c.status === 'dead') throw new UnhealthyError(`container ${name} exited with code ${c.exitCode}`);
     if (c.restartCount > restarts || c.status === 'restarting') throw new UnhealthyError(`container ${name} is restarting (it crashed; ${c.restartCount} restarts)`);
 
@@ -126,6 +127,8 @@ export async function waitUntilHealthy(docker: DockerCli, name: string, check: H
     if (now() - started >= options.timeoutMs) {
       throw new UnhealthyError(`not healthy after ${Math.round(options.timeoutMs / 1000)}s${last ? ` (${last})` : ''}`);
     }
-    await sleep(Math.min(options.pollMs ?? POLL_MS, Math.max(100, options.timeoutMs - (now() - started))));
+    await sleep(Math.min(pollMs, Math.max(100, options.timeoutMs - (now() - started))));
+    c = await inspectContainer(docker, name);
+    if (!c) throw new UnhealthyError(`container ${name} is gone`);
   }
 }

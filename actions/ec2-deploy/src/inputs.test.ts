@@ -75,6 +75,7 @@ describe('inputs', () => {
     [{ image: '' }, 'Input `image`: is empty'],
     [{ image: 'ghcr.io/My-Org/web:v1' }, 'Input `image`: "My-Org/web" has uppercase letters'],
     [{ script: 'echo hi' }, 'Input `script`: and `image` are both set'],
+    [{ rollback: 'true' }, 'Input `rollback`: is true while `image` is set'],
     [{ image: '', script: 'x', rollback: 'true' }, 'Input `rollback`: is true while `script` is set'],
     [{ image: '', script: 'x', env: 'MY-VAR=1' }, 'Input `env`: MY-VAR is not a shell variable name'],
     [{ env: 'no equals' }, 'Input `env`: line 1 has no "="'],

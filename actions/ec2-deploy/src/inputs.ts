@@ -73,6 +73,9 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
   const rawImage = read('image').trim();
   if (script.trim() && rawImage) throw new InputError('script', 'and `image` are both set: give `image` to deploy a container, or `script` to run a script, not both.');
   if (script.trim() && rollback) throw new InputError('rollback', 'is true while `script` is set: a script run has no release to roll back.');
+  if (rollback && rawImage) {
+    throw new InputError('rollback', 'is true while `image` is set: a rollback returns each host to its previous release. Clear `image` to roll back, or set `rollback: false` to deploy the image.');
+  }
   const mode: Mode = script.trim() ? 'script' : rollback ? 'rollback' : 'deploy';
   if (mode === 'deploy' && !rawImage) {
     throw new InputError('image', 'is empty: give the image to deploy (build-push\'s image-ref output), or `script`, or `rollback: true`.');

@@ -5,6 +5,9 @@
  */
 import * as core from '@actions/core';
 import {
+  aboutHost,
+  howItEnded,
+  succeeded,
   DockerCli,
   RunLocks,
   connectHost,
@@ -103,7 +106,7 @@ export async function main(): Promise<void> {
             imageId: release.imageId,
             digest: release.digest ?? null,
             previousImage: release.previousImage ?? null,
-            health: release.health ?? null,
+            health: release.health,
           });
         });
       } catch (error) {
@@ -113,7 +116,7 @@ export async function main(): Promise<void> {
           result.previousImage = error.previousImage ?? null;
           result.imageId = error.imageId ?? null;
         }
-        log.error(withLabel(host.label, result.error));
+        log.error(aboutHost(host.label, result.error));
       } finally {
         await shell?.close();
         result.durationMs = Date.now() - started;
@@ -137,7 +140,7 @@ export async function main(): Promise<void> {
 
   const failed = results.filter((r) => !r.ok);
   if (failed.length) {
-    core.setFailed(`${failed.length} of ${results.length} host(s) failed: ${failed.map((r) => withLabel(r.host, (r.error ?? '').split('\n')[0])).join('; ')}`);
+    core.setFailed(`${failed.length} of ${results.length} host(s) failed: ${failed.map((r) => aboutHost(r.host, (r.error ?? '').split('\n')[0])).join('; ')}`);
   }
 }
 
@@ -164,16 +167,8 @@ async function runScript(shell: SshShell, inputs: Ec2DeployInputs, log: HostLog)
   const stdin = `set -euo pipefail\n${exports}{\n${inputs.script}\n}\n`;
   log.info('Running the script');
   const result = await shell.run({ args: ['bash', '-s'], stdin, stream: true, allowFailure: true });
-  if (result.exitCode !== 0 || result.signal || result.timedOut) {
-    const how = result.timedOut ? 'timed out' : result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-    throw new Error(`the script ${how}`);
-  }
+  if (!succeeded(result)) throw new Error(`the script ${howItEnded(result)}`);
   return result.stdout;
-}
-
-/** Errors from core name their host already; others get it in front. */
-function withLabel(label: string, message: string): string {
-  return message.startsWith(label) ? message : `${label}: ${message}`;
 }
 
 /** A host's result before anything happened on it. */

@@ -4,7 +4,7 @@
  * reach docker on stdin, never in argv or in the user's ~/.docker/config.json.
  */
 import * as core from '@actions/core';
-import { CommandError, lastLines, type Command, type CommandResult, type Shell } from './shell.js';
+import { CommandError, lastLines, succeeded, type Command, type CommandResult, type Shell } from './shell.js';
 import { retry } from './retry.js';
 
 export type Builder = 'buildx' | 'legacy';
@@ -35,6 +35,18 @@ export interface ImageInfo {
   id: string;
   size: number;
   repoDigests: string[];
+}
+
+/** The name every throwaway DOCKER_CONFIG of a registry login starts with (see removeLeftovers). */
+export const REGISTRY_CONFIG_PREFIX = 'slipway-docker-';
+
+export interface RegistryRetryOptions {
+  /** Attempts in all (3). */
+  attempts?: number;
+  /** Bound of each attempt. */
+  timeoutMs?: number;
+  /** Where "trying again" goes; the step's warnings by default. */
+  warn?: (message: string) => void;
 }
 
 export class DockerCli {
@@ -82,23 +94,39 @@ export class DockerCli {
 
   /** Pushes one reference, trying again on errors a registry gives when busy; returns its digest. */
   async push(reference: string, attempts = 3): Promise<string> {
-    const result = await retry(
+    const result = await this.withRegistryRetries('push', reference, { attempts });
+    const digest = /digest: (sha256:[a-f0-9]{64})/.exec(result.stdout)?.[1];
+    if (!digest) throw new Error(`docker push ${reference} reported no digest:\n${lastLines(result.stdout, 5)}`);
+    return digest;
+  }
+
+  /** Pulls one reference, trying again on errors a registry gives when busy. */
+  async pull(reference: string, options: RegistryRetryOptions = {}): Promise<void> {
+    await this.withRegistryRetries('pull', reference, options);
+  }
+
+  /**
+   * `docker push|pull <reference>`, streamed, tried again (2 s, then 4 s apart) when the registry
+   * answers as a busy one does (5xx, 429, a reset). A refusal or a missing image is not tried again,
+   * nor a command that timed out: its time is the caller's bound for all attempts' worth of waiting.
+   */
+  private withRegistryRetries(verb: 'push' | 'pull', reference: string, options: RegistryRetryOptions): Promise<CommandResult> {
+    const attempts = options.attempts ?? 3;
+    const warn = options.warn ?? ((message: string) => core.warning(message));
+    return retry(
       async () => {
-        const pushed = await this.run(['push', reference], { stream: true, allowFailure: true });
-        if (pushed.exitCode !== 0) throw new CommandError(this.shell.target, ['docker', 'push', reference], pushed);
-        return pushed;
+        const result = await this.run([verb, reference], { stream: true, allowFailure: true, timeoutMs: options.timeoutMs });
+        if (!succeeded(result)) throw new CommandError(this.shell.target, ['docker', verb, reference], result);
+        return result;
       },
       {
         attempts,
         initialDelayMs: 2_000,
-        retryable: (error) => error instanceof CommandError && isTransientRegistryError(error.result.stderr + error.result.stdout),
+        retryable: (error) => error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
         onRetry: (error, attempt, delay) =>
-          core.warning(`Push of ${reference} failed (attempt ${attempt}), trying again in ${delay / 1000}s: ${lastLines((error as CommandError).result.stderr, 1)}`),
+          warn(`${verb} of ${reference} failed (attempt ${attempt} of ${attempts}), trying again in ${delay / 1000}s: ${lastLines((error as CommandError).result.stderr, 1)}`),
       },
     );
-    const digest = /digest: (sha256:[a-f0-9]{64})/.exec(result.stdout)?.[1];
-    if (!digest) throw new Error(`docker push ${reference} reported no digest:\n${lastLines(result.stdout, 5)}`);
-    return digest;
   }
 
   async inspectImage(reference: string): Promise<ImageInfo> {
@@ -155,7 +183,7 @@ export class RegistrySession {
 
   static async open(docker: DockerCli, credentials: RegistryCredentials, parentDir?: string): Promise<RegistrySession> {
     const { registry, username, password, inputs } = credentials;
-    const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), 'slipway-docker-XXXXXXXX'] });
+    const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
     const configDir = made.stdout.trim();
     const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
     const login = await session.docker.run(['login', '--username', username, '--password-stdin', registry], {

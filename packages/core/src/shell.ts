@@ -55,17 +55,19 @@ export function quoteArgs(args: readonly string[]): string {
   return args.map(quoteArg).join(' ');
 }
 
+/** How a command ended, for a message: "exited with code 2", "was killed by SIGKILL", "timed out after 30s". */
+export function howItEnded(result: CommandResult): string {
+  if (result.timedOut) return `timed out after ${Math.round(result.durationMs / 1000)}s`;
+  return result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+}
+
 export class CommandError extends Error {
   constructor(
     readonly target: string,
     readonly command: readonly string[],
     readonly result: CommandResult,
   ) {
-    const how = result.timedOut
-      ? `timed out after ${Math.round(result.durationMs / 1000)}s`
-      : result.signal
-        ? `was killed by ${result.signal}`
-        : `exited with code ${result.exitCode}`;
+    const how = howItEnded(result);
     const detail = lastLines(result.stderr || result.stdout, 20);
     super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
     this.name = 'CommandError';

@@ -5,7 +5,8 @@
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exec, mustExec } from './exec.js';
+import { exec } from './exec.js';
+import { pushImage } from './registry.js';
 import { repoRoot } from './run-action.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -30,16 +31,7 @@ export function pushAppImage(sandbox: Sandbox, tag: string, body: string, option
       `FROM ${sandbox.baseImage}\nCMD ["sh", "-c", "echo '${body}: this build never starts its web server'; exec sleep 100000"]\n`,
     );
   }
-  const reference = `${appRepository(sandbox)}:${tag}`;
-  const config = mkdtempSync(join(tmpdir(), 'slipway-push-config-'));
-  const env = { DOCKER_CONFIG: config, DOCKER_BUILDKIT: '0' };
-  mustExec(['docker', 'build', '-q', '-t', reference, context], { env });
-  mustExec(['docker', 'login', '-u', sandbox.registry.username, '--password-stdin', sandbox.registry.host], { input: sandbox.registry.password, env });
-  const pushed = mustExec(['docker', 'push', reference], { env });
-  const digest = /digest: (sha256:[a-f0-9]{64})/.exec(pushed)?.[1];
-  if (!digest) throw new Error(`no digest in the push output:\n${pushed}`);
-  exec(['docker', 'image', 'rm', reference]);
-  return `${appRepository(sandbox)}@${digest}`;
+  return pushImage(sandbox, appRepository(sandbox), tag, context);
 }
 
 /** A workspace with the fixture's compose file and proxy context (the app is an image, not source). */

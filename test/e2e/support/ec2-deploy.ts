@@ -3,11 +3,12 @@
  * docker CLI (not by code under test), connection inputs for sandbox hosts, what sshd logged, and a
  * TCP listener that counts who connected to it.
  */
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exec, mustExec } from './exec.js';
+import { pushImage } from './registry.js';
 import { runAction, type ActionResult } from './run-action.js';
 import type { Sandbox, SandboxHost } from './sandbox.js';
 
@@ -42,17 +43,7 @@ export function pushAppImage(sandbox: Sandbox, tag: string, body: string, option
       '',
     ].join('\n'),
   );
-  const reference = `${appRepository(sandbox)}:${tag}`;
-  const config = mkdtempSync(join(tmpdir(), 'slipway-push-config-'));
-  const env = { DOCKER_CONFIG: config, DOCKER_BUILDKIT: '0' };
-  // --network none: the RUN step needs no network, and this way not the runner engine's docker0 either.
-  mustExec(['docker', 'build', '-q', '--network', 'none', '-t', reference, context], { env });
-  mustExec(['docker', 'login', '-u', sandbox.registry.username, '--password-stdin', sandbox.registry.host], { input: sandbox.registry.password, env });
-  const pushed = mustExec(['docker', 'push', reference], { env });
-  const digest = /digest: (sha256:[a-f0-9]{64})/.exec(pushed)?.[1];
-  if (!digest) throw new Error(`no digest in the push output:\n${pushed}`);
-  exec(['docker', 'image', 'rm', reference]);
-  return { ref: `${appRepository(sandbox)}@${digest}`, body };
+  return { ref: pushImage(sandbox, appRepository(sandbox), tag, context), body };
 }
 
 export function hostAddress(host: SandboxHost): string {
@@ -103,20 +94,6 @@ export async function countingListener(): Promise<{ port: number; connections: (
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return { port, connections: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-/** Every regular file under `dir` whose content holds `secret` (dir read as root). */
-export function filesContaining(dir: string, secret: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .map((name) => join(dir, name))
-    .filter((file) => {
-      try {
-        return lstatSync(file).isFile() && readFileSync(file).includes(secret);
-      } catch {
-        return false;
-      }
-    });
 }
 
 /** `docker` on a sandbox host's engine, output trimmed; throws on failure. */

@@ -3,11 +3,12 @@
  * sandbox's own scripts, listeners that stand in for broken servers, and the places a secret must
  * never be found (the step log, any process's argv, files the deploy user left on a host).
  */
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { mustExec } from './exec.js';
+import { containing, filesUnder } from './files.js';
 import type { ArgvWatcher } from './argv-watch.js';
 import { repoRoot, type ActionResult } from './run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './sandbox.js';
@@ -158,33 +159,6 @@ function uidOf(user: string): number {
   return Number(mustExec(['id', '-u', user]));
 }
 
-/** Regular files under `dir` (skipping `skip`) for which `keep` holds. */
-function filesUnder(dir: string, keep: (path: string, uid: number) => boolean, skip: (path: string) => boolean = () => false): string[] {
-  if (!existsSync(dir)) return [];
-  const found: string[] = [];
-  const walk = (at: string): void => {
-    let entries: string[];
-    try {
-      entries = readdirSync(at);
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const path = join(at, entry);
-      if (skip(path)) continue;
-      try {
-        const stat = lstatSync(path);
-        if (stat.isDirectory()) walk(path);
-        else if (stat.isFile() && keep(path, stat.uid)) found.push(path);
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-  };
-  walk(dir);
-  return found;
-}
-
 /**
  * The files the deploy user of `host` could have left: everything under its home, and every file
  * it owns under /tmp and /var/tmp (the sandbox's own state directory, which holds the test keys, aside).
@@ -196,17 +170,6 @@ export function filesLeftOnHost(host: SandboxHost, stateDir: string): string[] {
     ...filesUnder('/tmp', (_, owner) => owner === uid),
     ...filesUnder('/var/tmp', (_, owner) => owner === uid, (path) => path === stateDir),
   ];
-}
-
-/** Of `files`, those that contain `secret`. */
-export function containing(files: readonly string[], secret: string): string[] {
-  return files.filter((file) => {
-    try {
-      return readFileSync(file).includes(secret);
-    } catch {
-      return false;
-    }
-  });
 }
 
 /**

@@ -109,12 +109,6 @@ export class ComposeCli {
     await this.run(project, ['config', '--quiet'], { timeoutMs: 60_000 });
   }
 
-  /** Service names after merge, interpolation and profiles: what `up` will start. */
-  async serviceNames(project: ComposeProject): Promise<string[]> {
-    const result = await this.run(project, ['config', '--services'], { timeoutMs: 60_000 });
-    return result.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
-  }
-
   /** The merged, interpolated configuration: what a swarm stack is deployed from. */
   async resolvedConfig(project: ComposeProject): Promise<string> {
     return (await this.run(project, ['config'], { timeoutMs: 60_000 })).stdout;

@@ -9,6 +9,7 @@ import yaml from 'js-yaml';
 import { DockerCli, RegistrySession, type RegistryCredentials } from '../docker.js';
 import { formatDuration } from '../inputs.js';
 import { lastLines, type Shell } from '../shell.js';
+import { removeLeftovers } from '../host/leftovers.js';
 import type { HostLog } from '../ssh/fleet.js';
 import { ComposeCli, type ComposeProject, type PullPolicy } from './compose-cli.js';
 import type { ComposeModel } from './compose-file.js';
@@ -84,6 +85,7 @@ export interface LocalProjectState {
  */
 export interface DeployLog {
   info(message: string): void;
+  warning(message: string): void;
   error(message: string): void;
   /** Runs `fn` as one titled part of the log (a pull, an `up`). */
   group<T>(title: string, fn: () => Promise<T>): Promise<T>;
@@ -95,6 +97,7 @@ export interface DeployLog {
 export function stepLog(): DeployLog {
   return {
     info: (message) => core.info(message),
+    warning: (message) => core.warning(message),
     error: (message) => core.error(message),
     group: (title, fn) => core.group(title, fn),
     attach: (title, text) => {
@@ -109,6 +112,7 @@ export function stepLog(): DeployLog {
 export function hostDeployLog(log: HostLog): DeployLog {
   return {
     info: (message) => log.info(message),
+    warning: (message) => log.warning(message),
     error: (message) => log.error(message),
     group: (title, fn) => {
       log.info(`── ${title}`);
@@ -118,7 +122,7 @@ export function hostDeployLog(log: HostLog): DeployLog {
   };
 }
 
-/** A deployment that failed after it changed the target, with what a user needs to see. */
+/** A deployment (compose `up`, or a swarm stack) that failed after it changed the target, with the failing services' logs. */
 export class DeployError extends Error {
   constructor(
     message: string,
@@ -290,6 +294,7 @@ export async function composeUpLocal(
     onProject?.(state);
 
     if (plan.mode === 'swarm') {
+      await checkSwarmManager(target.docker);
       result.services = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
     } else {
       const applied = await target.withRegistry(cli, tempDir, (c, docker) => target.apply(c, docker, project, plan));
@@ -320,6 +325,8 @@ export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: Depl
     if (plan.mode === 'swarm') await checkSwarmManager(target.docker);
 
     store = new ReleaseStore(shell, await resolveRemoteDir(shell, plan.remoteDir));
+    // A run cut off during its registry login left that DOCKER_CONFIG (the token) behind.
+    await removeLeftovers(shell, store.baseDir, log);
     previous = await store.current();
     result.previousRelease = previous?.id;
     const dir = await store.create(plan.releaseId);
@@ -340,7 +347,7 @@ export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: Depl
     result.ok = true;
   } catch (error) {
     result.error = errorMessage(error);
-    const logs = error instanceof DeployError ? error.logs : error instanceof StackDeployError ? error.logs : '';
+    const logs = error instanceof DeployError ? error.logs : '';
     if (logs) log.attach(`Logs of the failing services on ${shell.target}`, logs);
     if (changed && previous && store && cli) {
       result.rolledBack = await rollBack(target, cli, store, previous);
@@ -416,16 +423,6 @@ async function uploadRelease(shell: Shell, store: ReleaseStore, plan: ComposePla
   return manifest;
 }
 
-export class StackDeployError extends Error {
-  constructor(
-    message: string,
-    readonly logs: string,
-  ) {
-    super(message);
-    this.name = 'StackDeployError';
-  }
-}
-
 /**
  * Swarm: compose renders the files (merge and `--env-file` interpolation, which `docker stack deploy`
  * does not do from a file) into one 0600 file beside the release, and the stack is deployed from it.
@@ -438,9 +435,8 @@ async function deploySwarm(
   metaDir: string,
   beforeDeploy?: () => void,
 ): Promise<ServiceState[]> {
+  // The caller checked that the engine is a swarm manager; `config` validates as `config --quiet` does.
   const { plan, log, shell } = target;
-  await checkSwarmManager(docker);
-  await cli.validate(project);
   const rendered = posix.join(metaDir, 'stack.yml');
   await shell.writeFile(rendered, await cli.resolvedConfig(project), 0o600);
   beforeDeploy?.();
@@ -454,7 +450,7 @@ async function deploySwarm(
     if (!(error instanceof StackNotConvergedError)) throw error;
     const logs: string[] = [];
     for (const service of error.failing) logs.push(`--- ${service}\n${await serviceTaskErrors(docker, service)}`);
-    throw new StackDeployError(error.message, logs.join('\n'));
+    throw new DeployError(error.message, logs.join('\n'));
   }
 }
 

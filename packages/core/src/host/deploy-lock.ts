@@ -11,7 +11,7 @@
  */
 import { sleep as realSleep } from '../retry.js';
 import { formatDuration } from '../inputs.js';
-import { lastLines, type Shell } from '../shell.js';
+import { howItEnded, lastLines, succeeded, type Shell } from '../shell.js';
 
 export interface LockOwner {
   /** Unique to one action run; only its holder releases the lock. */
@@ -136,9 +136,9 @@ export class DeployLock {
     const ttl = String(Math.max(1, Math.ceil(expiryMs / 1000)));
     const info = owner.description.replace(/[\r\n]+/g, ' ');
     const result = await this.shell.run({ args: ['sh', '-s', '--', this.path, owner.token, ttl, info], stdin: ACQUIRE_SCRIPT, timeoutMs: 60_000, allowFailure: true });
-    if (result.exitCode !== 0 || result.signal || result.timedOut) {
+    if (!succeeded(result)) {
       // Not "held by someone else": the host cannot keep a lock there at all (read-only disk, say).
-      const why = lastLines(result.stderr || result.stdout, 3) || (result.timedOut ? 'timed out' : `exit code ${result.exitCode}`);
+      const why = lastLines(result.stderr || result.stdout, 3) || howItEnded(result);
       throw new Error(`${this.shell.target}: could not take the deploy lock ${this.path}: ${why}`);
     }
     const [status, ...rest] = result.stdout.split('\n');

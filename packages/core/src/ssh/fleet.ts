@@ -149,3 +149,8 @@ export async function forEachHost<T>(
   }
   return outcomes;
 }
+
+/** A message about one host, with the host in front unless it names it already (core's errors do). */
+export function aboutHost(label: string, message: string): string {
+  return message.startsWith(label) ? message : `${label}: ${message}`;
+}

@@ -103,10 +103,6 @@ export class SshShell implements Shell {
     return this.session.hostKey;
   }
 
-  get jumpHostKey(): SeenHostKey | undefined {
-    return this.jumpSession?.hostKey;
-  }
-
   static async connect(options: SshShellOptions): Promise<SshShell> {
     const log = options.log ?? actionsLog;
     const label = options.endpoint.host.label;

@@ -144,8 +144,8 @@ function deployInputs(sandbox: Sandbox, hosts: SandboxHost[], image: string, ext
     ...connectionInputs(sandbox, hosts),
     image,
     name: CONTAINER,
-    // An ephemeral port on each host: the sandbox's hosts share one network namespace.
-    ports: '127.0.0.1::8080',
+    // The same port on every host, as on EC2: each sandbox host is a network namespace of its own.
+    ports: '8080:8080',
     'run-args': '--init',
     'registry-username': sandbox.registry.username,
     'registry-password': sandbox.registry.password,
@@ -173,7 +173,7 @@ async function directDeploy(sandbox: Sandbox, host: SandboxHost, image: string):
   try {
     await docker(['login', '-u', sandbox.registry.username, '--password-stdin', sandbox.registry.host], sandbox.registry.password);
     await docker(['pull', image]);
-    await docker(['run', '--detach', '--name', CONTAINER, '--restart', 'unless-stopped', '--publish', '127.0.0.1::8080', '--init', image]);
+    await docker(['run', '--detach', '--name', CONTAINER, '--restart', 'unless-stopped', '--publish', '8080:8080', '--init', image]);
     // Polled finely: this is the moment docker itself knows the container is healthy.
     for (;;) {
       const health = await docker(['inspect', '--format', '{{.State.Health.Status}}', CONTAINER]);
@@ -294,8 +294,8 @@ async function main(): Promise<void> {
     '',
     `Measured by \`bench/run.sh\` (${options.runs} runs a measurement, medians) on ${date}.`,
     '',
-    `Machine: ${machine()}. Hosts are the sandbox's (\`test/sandbox\`): an sshd and a dockerd each, on this`,
-    'same machine, so every host shares its 2 cores; the registry is the sandbox registry on 127.0.0.1.',
+    `Machine: ${machine()}. Hosts are the sandbox's (\`test/sandbox\`): a network namespace with an sshd and a`,
+    `dockerd each, on this same machine, so every host shares its 2 cores; the registry is the sandbox's TLS registry at ${'`'}${'$'}{loadSandbox().registry.host}${'`'}.`,
     '',
     '## Targets',
     '',

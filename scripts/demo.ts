@@ -14,9 +14,9 @@
  * Usage (as root on Debian or Ubuntu, after `bash scripts/setup.sh`):
  *   pnpm demo [--mode compose|container] [--rollback] [--hosts N]
  *
- * Runs on the sandbox's hosts share one network, so each host publishes its own port on
- * 127.0.0.1 (18080+i in compose mode, 18090+i in container mode; the tests use others). The
- * demo's own record of its runs is /var/tmp/slipway-demo/state.json.
+ * The sandbox's hosts are separate machines on one subnet (10.210.0.11, .12, ...): one deploy step
+ * reaches them all, and the service answers on the same port at each host's address (80 in compose
+ * mode, 8080 in container mode). The demo's own record of its runs is /var/tmp/slipway-demo/state.json.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -55,7 +55,8 @@ const stateFile = join(stateDir, 'state.json');
 const repository = 'slipway-dev/slipway-demo';
 /** Container name (container mode) and compose project (compose mode) on the hosts. */
 const appName = 'slipway-demo';
-const basePort: Record<Mode, number> = { compose: 18080, container: 18090 };
+/** The port the service answers on at every host's address: compose's proxy on 80, as on EC2. */
+const servicePort: Record<Mode, number> = { compose: 80, container: 8080 };
 /** What the demo needs on PATH, and the Debian package that brings it (scripts/setup.sh installs them). */
 const needed: Record<string, string> = {
   docker: 'docker.io',
@@ -120,8 +121,6 @@ function sandboxUp(options: Options): Sandbox {
   say(`    registry ${sandbox.registry.host} (standing in for ghcr.io); hosts ${sandbox.hosts.slice(0, options.hosts).map(hostAddress).join(', ')}`);
   return sandbox;
 }
-
-const hostPort = (mode: Mode, index: number) => basePort[mode] + index + 1;
 
 function loadState(): DemoState {
   return existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as DemoState) : { runs: [] };
@@ -305,7 +304,7 @@ async function main(): Promise<void> {
   const workspace = checkout(number, stamp);
   const registry = { 'registry-username': sandbox.registry.username, 'registry-password': sandbox.registry.password };
   // Pinned by the hosts' known_hosts lines: what `ssh-keyscan -t ed25519 host` prints.
-  const connection = (host: SandboxHost) => connectionInputs(sandbox, [host]);
+  const connection = (targets: readonly SandboxHost[]) => connectionInputs(sandbox, targets);
   const secretInputs = ['ssh-key', 'password', 'registry-password'];
 
   const run: DemoRun = { number, time, mode: options.mode, rollback: options.rollback, imageRef: '', stamp, ok: false };
@@ -341,59 +340,52 @@ async function main(): Promise<void> {
       say(`    rolling back to run ${previous.number}'s image ${imageRef}`);
     }
 
-    // Job deploy: one step per host (a matrix over hosts), since sandbox hosts share one network
-    // and so each needs its own published port; real hosts would all take one step and "80:8080".
+    // Job deploy: one step for every host, as deploy.yml runs it. The sandbox hosts are separate
+    // machines on one subnet, so each publishes the same port at its own address.
     say();
     say(bold(`==> job deploy (environment sandbox; needs: build; image-ref → ${options.mode === 'compose' ? 'images: app=…' : 'image'})`));
-    const answers: string[] = [];
+    const port = servicePort[options.mode];
     let deployedRef = imageRef;
-    for (const [index, host] of hosts.entries()) {
-      const port = hostPort(options.mode, index);
-      say();
-      say(bold(`--> matrix host ${host.name}: ${hostAddress(host)}, service on 127.0.0.1:${port}`));
-      if (options.mode === 'container') {
-        const result = await step(
-          'ec2-deploy',
-          {
-            cwd: workspace,
-            context,
-            inputs: {
-              ...connection(host),
-              ...(options.rollback ? { rollback: 'true' } : { image: imageRef }),
-              ...registry,
-              name: appName,
-              ports: `127.0.0.1:${port}:3000`,
-              'health-timeout': '60s',
-              // busybox httpd as PID 1 ignores SIGTERM: an init lets the old container stop at once.
-              'run-args': '--init',
-            },
+    if (options.mode === 'container') {
+      const result = await step(
+        'ec2-deploy',
+        {
+          cwd: workspace,
+          context,
+          inputs: {
+            ...connection(hosts),
+            ...(options.rollback ? { rollback: 'true' } : { image: imageRef }),
+            ...registry,
+            name: appName,
+            ports: `${port}:3000`,
+            'health-timeout': '60s',
           },
-          secretInputs,
-        );
-        const results = JSON.parse(result.outputs.results || '[]') as { image?: string }[];
-        deployedRef = results[0]?.image ?? deployedRef;
-      } else {
-        await step(
-          'compose-up',
-          {
-            cwd: workspace,
-            context,
-            inputs: {
-              ...connection(host),
-              ...registry,
-              'project-name': appName,
-              'compose-files': 'examples/web/compose.yml',
-              upload: 'examples/web/proxy/',
-              images: `app=${imageRef}`,
-              env: `PROXY_BIND=127.0.0.1\nPROXY_PORT=${port}`,
-              'wait-timeout': '90s',
-            },
+        },
+        secretInputs,
+      );
+      const results = JSON.parse(result.outputs.results || '[]') as { image?: string }[];
+      deployedRef = results[0]?.image ?? deployedRef;
+    } else {
+      await step(
+        'compose-up',
+        {
+          cwd: workspace,
+          context,
+          inputs: {
+            ...connection(hosts),
+            ...registry,
+            'project-name': appName,
+            'compose-files': 'examples/web/compose.yml',
+            upload: 'examples/web/proxy/',
+            images: `app=${imageRef}`,
+            env: `PROXY_PORT=${port}`,
+            'wait-timeout': '90s',
           },
-          secretInputs,
-        );
-      }
-      answers.push(`http://127.0.0.1:${port}/`);
+        },
+        secretInputs,
+      );
     }
+    const answers = hosts.map((host) => `http://${host.address}${port === 80 ? '' : `:${port}`}/`);
     run.imageRef = deployedRef;
     run.ok = true;
 

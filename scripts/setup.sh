@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian (or Ubuntu) machine needs to run Slipway's pipeline and tests:
-# Debian's docker, docker-compose v1, registry, sshd and busybox; pnpm; the workspace's
+# Debian's docker, docker-compose v1, registry, sshd, busybox and debootstrap; pnpm; the workspace's
 # dependencies from the lockfile; and the sandbox (test/sandbox/up.sh). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.21.0
-APT_PACKAGES=(docker.io docker-compose docker-registry openssh-server busybox-static apache2-utils iproute2 curl ca-certificates git)
+APT_PACKAGES=(docker.io docker-compose docker-registry openssh-server busybox-static debootstrap apache2-utils iproute2 iptables openssl curl ca-certificates git)
 
 fail() { echo "setup: $*" >&2; exit 1; }
 

@@ -19,7 +19,7 @@ let workspace: string;
 /** The registry's own answer: which tags a repository has (basic auth, as docker uses it). */
 function registryTags(repository: string): string[] {
   const { host, username, password } = sandbox.registry;
-  const body = mustExec(['curl', '-fsS', '-u', `${username}:${password}`, `http://${host}/v2/${repository}/tags/list`]);
+  const body = mustExec(['curl', '-fsS', '--cacert', sandbox.registry.caCert, '-u', `${username}:${password}`, `https://${host}/v2/${repository}/tags/list`]);
   return (JSON.parse(body) as { tags: string[] }).tags.sort();
 }
 

@@ -15,7 +15,7 @@ import { hostAddress, hostDocker } from './support/ec2-deploy.js';
 import { docker, exec } from './support/exec.js';
 import { filesContaining } from './support/files.js';
 import { runAction } from './support/run-action.js';
-import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
+import { loadSandbox, publishedAt, type Sandbox, type SandboxHost } from './support/sandbox.js';
 
 const project = 'slipway-e2e-remote';
 const stack = 'slipway-e2e-stack';
@@ -49,11 +49,10 @@ function container(host: SandboxHost, service: string): string {
   return hostDocker(host, 'ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`);
 }
 
-/** What the proxy on `host` answers through its published 127.0.0.1 port: the app behind it. */
+/** What the proxy on `host` answers through its published port, at the host's address: the app behind it. */
 function throughProxy(host: SandboxHost): string {
-  const address = hostDocker(host, 'port', container(host, 'proxy'), '8080/tcp').split('\n')[0];
-  expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
-  return httpGet(address, '/cgi-bin/app');
+  const address = publishedAt(host, hostDocker(host, 'port', container(host, 'proxy'), '8080/tcp'));
+  return httpGet(address, '/');
 }
 
 function currentRelease(host: SandboxHost): string {
@@ -110,7 +109,7 @@ describe('compose-up (hosts)', () => {
       const dir = join(releaseBase(host), release);
       expect(statSync(dir).mode & 0o777).toBe(0o700);
       expect(statSync(join(dir, '.slipway/compose.env')).mode & 0o777).toBe(0o600);
-      expect(existsSync(join(dir, 'proxy/www/cgi-bin/app'))).toBe(true);
+      expect(existsSync(join(dir, 'proxy/default.conf'))).toBe(true);
       expect(hostDocker(host, 'inspect', '--format', '{{json .Config.Env}}', container(host, 'app'))).toContain('GREETING=hello from the env input');
       // The token: nowhere in the deploy user's files once the step is over.
       expect(filesContaining(host.home, sandbox.registry.password)).toEqual([]);
@@ -196,8 +195,7 @@ describe('compose-up (swarm)', () => {
     host = sandbox.hosts[sandbox.hosts.length - 1];
     const state = hostDocker(host, 'info', '--format', '{{.Swarm.LocalNodeState}}');
     if (state !== 'active') {
-      // Own ports: the sandbox hosts share one network namespace, and 2377/4789 are the defaults.
-      hostDocker(host, 'swarm', 'init', '--listen-addr', '127.0.0.1:2392', '--advertise-addr', '127.0.0.1:2392', '--data-path-port', '4792');
+      hostDocker(host, 'swarm', 'init', '--advertise-addr', host.address);
       initialised = true;
     }
     cpSync(join(fixtureDir, 'stack.yml'), join(workspace, 'stack.yml'));

@@ -49,7 +49,8 @@ describe('compose-up (runner)', () => {
       inputs: {
         'project-name': project,
         images: `app=${appV1}`,
-        env: 'GREETING=hi from the env input',
+        // PROXY_BIND: the proxy's port on the runner's loopback only.
+        env: 'GREETING=hi from the env input\nPROXY_BIND=127.0.0.1',
         'registry-username': sandbox.registry.username,
         'registry-password': token,
         'down-on-exit': 'true',
@@ -76,7 +77,7 @@ describe('compose-up (runner)', () => {
     const proxy = services.find((s) => s.service === 'proxy')!;
     const address = mustExec(['docker', 'port', proxy.container, '8080/tcp']).split('\n')[0];
     expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
-    expect(httpGet(address, '/cgi-bin/app')).toBe('app v1 (local)\n');
+    expect(httpGet(address, '/')).toBe('app v1 (local)\n');
 
     // `env` reached interpolation through a 0600 file; the user's compose file is untouched.
     const app = services.find((s) => s.service === 'app')!;

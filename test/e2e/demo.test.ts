@@ -16,7 +16,7 @@ import { loadSandbox, type Sandbox } from './support/sandbox.js';
 interface DemoOutput {
   exitCode: number;
   output: string;
-  /** `==> answers: <url>` lines: where the service answers on 127.0.0.1. */
+  /** `==> answers: <url>` lines: where the service answers, one URL a host. */
   urls: string[];
   /** `==> stamp: release: run N at <time>`: the page this run deployed. */
   stamp: string;
@@ -75,7 +75,8 @@ describe('scripts/demo.ts', () => {
       expectSucceeded(first);
       expect(first.stamp).toMatch(/^release: run \d+ at /);
       expect(first.urls).toHaveLength(2);
-      for (const url of first.urls) expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      // One URL a host, each at the host's own address and all on the same port.
+      expect(first.urls).toEqual(sandbox.hosts.slice(0, 2).map((h) => `http://${h.address}${mode === 'compose' ? '' : ':8080'}/`));
       for (const page of pages(first.urls)) expect(page).toContain(first.stamp);
       // Each step's outputs and job summary are printed; build-push's image-ref went to the deploy step.
       const imageRef = /^ {6}image-ref: (\S+@sha256:[0-9a-f]{64})$/m.exec(first.output)?.[1];

@@ -101,7 +101,7 @@ describe('ec2-deploy (SSH)', () => {
     // The control: the same key with the right pin does reach authentication, and sshd logs it.
     const control = await ec2Deploy({ hosts: hostAddress(host), 'ssh-key': fresh.key, 'host-fingerprints': host.hostKeyFingerprint, script: 'echo never' });
     expect(control.errors.join('\n')).toContain(`${hostAddress(host)}: authentication failed: the host refused the key ssh-ed25519 ${fresh.fingerprint}`);
-    expect(sshd.since()).toContain(`Failed publickey for ${host.user} from 127.0.0.1`);
+    expect(sshd.since()).toContain(`Failed publickey for ${host.user} from ${sandbox.runnerAddress}`);
     expect(sshd.since()).toContain(fresh.fingerprint);
   });
 

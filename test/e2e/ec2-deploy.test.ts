@@ -73,8 +73,8 @@ function deployInputs(targets: readonly SandboxHost[], image: AppImage | undefin
     'registry-username': sandbox.registry.username,
     'registry-password': sandbox.registry.password,
     name,
-    // A random host port: all sandbox hosts share this machine's ports.
-    ports: '127.0.0.1::8080',
+    // The same port on both hosts, as on EC2: each sandbox host is a machine (a network namespace) of its own.
+    ports: '8080:8080',
     volumes: `${volume}:/data`,
     env: 'GREETING=hello\nAPI_TOKEN=not-a-real-secret-but-masked',
     // --init: busybox httpd as PID 1 ignores SIGTERM, and each stop would take 10 s.
@@ -112,6 +112,8 @@ describe('ec2-deploy', () => {
     );
     expect(first.outputs['previous-image']).toBe('');
     for (const host of hosts) {
+      // Port 8080 published on both hosts at once, each answering at its own address.
+      expect(hostDocker(host, 'port', name, '8080/tcp').split('\n')[0]).toBe('0.0.0.0:8080');
       expect(served(host, name)).toBe('app v1');
       expect(runningImage(host)).toBe(`${images.v1.ref} running`);
     }

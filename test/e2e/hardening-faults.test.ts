@@ -58,7 +58,7 @@ function inputs(image: AppImage | string | undefined, extra: Record<string, stri
     'registry-username': sandbox.registry.username,
     'registry-password': sandbox.registry.password,
     name,
-    ports: '127.0.0.1::8080',
+    ports: '8080',
     volumes: `${volume}:/data`,
     env: 'GREETING=hello from the hardening suite',
     'run-args': '--init',
@@ -195,10 +195,10 @@ describe('hardening: faults (ec2-deploy on h3)', () => {
   });
 
   it('registry answering 503 during the pull: fails naming the host, the running release untouched', async () => {
-    const registry = await erroringRegistry(19431);
+    const registry = await erroringRegistry(sandbox);
     let result: ActionResult;
     try {
-      result = await deploy(inputs(`127.0.0.1:${registry.port}/slipway-tests/ec2-app:v1`, { 'registry-username': '', 'registry-password': '' }));
+      result = await deploy(inputs(`${registry.host}/slipway-tests/ec2-app:v1`, { 'registry-username': '', 'registry-password': '' }));
     } finally {
       await registry.close();
     }
@@ -208,7 +208,7 @@ describe('hardening: faults (ec2-deploy on h3)', () => {
     expect(result.errors.join('\n')).toContain(label);
     expect(result.errors.join('\n')).toMatch(/503|Service Unavailable/);
     // A registry answering as a busy one does is tried again, with backoff, before giving up.
-    const ref = `127.0.0.1:${registry.port}/slipway-tests/ec2-app:v1`;
+    const ref = `${registry.host}/slipway-tests/ec2-app:v1`;
     expect(result.log).toContain(`${label}: pull of ${ref} failed (attempt 1 of 3), trying again in 2s`);
     expect(result.log).toContain(`${label}: pull of ${ref} failed (attempt 2 of 3), trying again in 4s`);
     expect(running()).toBe(`${images.v1.ref} running`);

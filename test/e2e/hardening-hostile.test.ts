@@ -101,7 +101,7 @@ describe('hardening: hostile inputs (ec2-deploy on h3)', () => {
       'registry-username': sandbox.registry.username,
       'registry-password': sandbox.registry.password,
       name,
-      ports: '127.0.0.1::8080',
+      ports: '8080',
       env: env.map(([key, value]) => `${key}=${value}`).join('\n'),
       volumes: `${bindPath}:/hostile`,
       // A POSIX-shell-like word list: quotes group, nothing is expanded.

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Stop the sandbox: every host's sshd and dockerd, the registry; remove bridges, users and state.
+# Stop the sandbox: every host's sshd and dockerd, the registry and delay relays; remove the hosts'
+# namespaces, their links, the subnet's bridge and iptables chain, the registry's CA from
+# /etc/docker/certs.d, the users and the state.
 # Usage: sudo test/sandbox/down.sh [--keep] [--all]
 #   --keep  keep the state dir, users and homes (images, keys, registry data survive for the next up.sh)
 #   --all   also stop the runner's dockerd
@@ -21,10 +23,14 @@ done
 lock_sandbox
 
 host_stop() {
-  local i=$1
+  local i=$1 pids
+  relay_stop "$i"
   host_sshd_stop "$i"
   # Kill the containers first: their overlay and network-namespace mounts go with them.
   host_engine_stop "$i" kill
+  # Whatever else still runs in the namespace (SSH sessions outlive the listener) keeps it alive.
+  pids=$(host_pids "$i")
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
   unmount_under "$(host_dir "$i")/docker" "$RUN_DIR/h$i"
 }
 
@@ -45,7 +51,12 @@ hosts=$(existing_hosts)
 for i in $hosts; do host_stop "$i" & done
 wait
 for i in $hosts; do host_remove "$i"; done
+subnet_down
+# `ip netns add` made /run/netns a mount point of its own; with no namespace left, undo that too.
+if [ -z "$(ip netns list)" ] && mountpoint -q /run/netns; then umount /run/netns && rmdir /run/netns; fi
 registry_stop
+rm -rf "$REGISTRY_CERTS_D" "$FAULT_REGISTRY_CERTS_D"
+rmdir /etc/docker/certs.d 2>/dev/null || true
 log "registry down"
 
 if ((all)) && pid_alive /var/run/docker.pid dockerd; then

@@ -8,16 +8,34 @@ SANDBOX_DIR=${SLIPWAY_SANDBOX_DIR:-/var/tmp/slipway-sandbox}
 # so sockets and exec roots live under a short fixed path rather than under SANDBOX_DIR.
 RUN_DIR=/run/slipway
 LOCK_FILE=/run/slipway-sandbox.lock
+# One subnet, like instances in one VPC subnet: the runner (and the registry) at the bridge's
+# address, host i at .(10+i), each host in a network namespace of its own (see host_network_up).
+SANDBOX_BRIDGE=slipway0
+SUBNET_PREFIX=10.210.0
+SUBNET=$SUBNET_PREFIX.0/24
+RUNNER_ADDRESS=$SUBNET_PREFIX.1
 REGISTRY_PORT=${SLIPWAY_REGISTRY_PORT:-5000}
-REGISTRY_ADDR=127.0.0.1:$REGISTRY_PORT
+# One name for the registry on every engine, the runner's and the hosts': an image-ref pushed from
+# the runner pulls on a host exactly as it is. TLS with the sandbox CA, as GHCR is TLS.
+REGISTRY_ADDR=$RUNNER_ADDRESS:$REGISTRY_PORT
 REGISTRY_DIR=$SANDBOX_DIR/registry
 REGISTRY_USER=slipway
-SSH_PORT_BASE=${SLIPWAY_SSH_PORT_BASE:-2200}
+# Docker reads a registry's CA from here at each connection: no daemon restart.
+REGISTRY_CERTS_D=/etc/docker/certs.d/$REGISTRY_ADDR
+# A second port the engines trust with the same CA, for tests' own registries (one that answers
+# 503, say): the registry's certificate names the address, so it serves there too.
+FAULT_REGISTRY_ADDR=$RUNNER_ADDRESS:$((REGISTRY_PORT + 1))
+FAULT_REGISTRY_CERTS_D=/etc/docker/certs.d/$FAULT_REGISTRY_ADDR
 RUNNER_DOCKER_HOST=unix:///var/run/docker.sock
 BASE_IMAGE=slipway-sandbox/busybox:1
+WEB_BASE_IMAGE=slipway-sandbox/web-base:1
 KEYS_DIR=$SANDBOX_DIR/keys
 KNOWN_HOSTS=$SANDBOX_DIR/known_hosts
-MAX_HOSTS=35 # host i uses 10.(220+i).0.0/16 for its compose networks
+CA_DIR=$SANDBOX_DIR/ca
+RELAY_DIR=$SANDBOX_DIR/relays
+# iptables chains of the sandbox's own, so that down.sh removes exactly what up.sh added.
+FORWARD_CHAIN=SLIPWAY-FORWARD
+MAX_HOSTS=35
 
 log() { printf '%s\n' "$*"; }
 
@@ -99,20 +117,25 @@ hand_to_caller() {
 
 runner_docker() { docker -H "$RUNNER_DOCKER_HOST" "$@"; }
 
-# ---- hosts: host i is h<i>, user deploy<i>, sshd on 127.0.0.1:(SSH_PORT_BASE+i) ----
+# ---- hosts: host i is h<i>, user deploy<i>, sshd on port 22 of 10.210.0.(10+i) in netns slipway-h<i> ----
 
 host_dir() { printf '%s/h%s' "$SANDBOX_DIR" "$1"; }
 host_user() { printf 'deploy%s' "$1"; }
-host_port() { printf '%s' $((SSH_PORT_BASE + $1)); }
+host_address() { printf '%s.%s' "$SUBNET_PREFIX" $((10 + $1)); }
+host_netns() { printf 'slipway-h%s' "$1"; }
+host_veth() { printf 'slw-h%s' "$1"; } # the runner's end; the host's end is eth0 in its namespace
 host_sock() { printf '%s/h%s.sock' "$RUN_DIR" "$1"; }
-host_bridge() { printf 'slipway-h%s' "$1"; }
-host_subnet() { printf '10.210.%s.0/24' "$1"; }
-host_gateway() { printf '10.210.%s.1/24' "$1"; } # the bridge's own address, in CIDR form
-host_pool() { printf '10.%s.0.0/16' $((220 + $1)); }
 host_docker() {
   local i=$1
   shift
   docker -H "unix://$(host_sock "$i")" "$@"
+}
+# in_host I CMD...: CMD in host I's network namespace only. nsenter, not `ip netns exec`: the latter
+# also remounts /sys, which hides the cgroup mounts from dockerd ("Devices cgroup isn't mounted").
+in_host() {
+  local i=$1
+  shift
+  nsenter --net="/run/netns/$(host_netns "$i")" "$@"
 }
 
 # Numbers of the hosts that have a state dir, whatever --hosts said when they were made.
@@ -129,49 +152,74 @@ require_host() {
   fi
 }
 
-# Host engines run with --iptables=false (see host_engine_start), and with br_netfilter loaded
-# bridged traffic still crosses the FORWARD chain, whose policy the runner's dockerd sets to DROP.
-# Accept traffic that stays inside one host's networks, nothing else.
-forward_rules() {
-  local i=$1 net
-  for net in "$(host_subnet "$i")" "$(host_pool "$i")"; do
-    printf '%s\n' "-s $net -d $net -m comment --comment slipway-sandbox-h$i -j ACCEPT"
-  done
-}
-
-host_network_up() {
-  local i=$1 br rule
-  br=$(host_bridge "$i")
-  if ! ip link show "$br" >/dev/null 2>&1; then
-    ip link add "$br" type bridge
-    ip addr add "$(host_gateway "$i")" dev "$br"
+# The subnet's bridge on the runner, and the runner's rules for it: bridged traffic (host to host)
+# crosses FORWARD when br_netfilter is loaded, where the runner engine's policy is DROP; anything
+# from the subnet toward another interface is dropped, so nothing a host does leaves this machine
+# (the hosts have no default route either: a mistaken pull fails at once with "network unreachable").
+subnet_up() {
+  if ! ip link show "$SANDBOX_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$SANDBOX_BRIDGE" type bridge
   fi
-  ip link set "$br" up
-  while read -r rule; do
-    # shellcheck disable=SC2086 # the rule is a word list by construction
-    iptables -C FORWARD $rule 2>/dev/null || iptables -I FORWARD 1 $rule
-  done < <(forward_rules "$i")
+  ip addr replace "$RUNNER_ADDRESS/24" dev "$SANDBOX_BRIDGE"
+  ip link set "$SANDBOX_BRIDGE" up
+  iptables -N "$FORWARD_CHAIN" 2>/dev/null || iptables -F "$FORWARD_CHAIN"
+  iptables -A "$FORWARD_CHAIN" -i "$SANDBOX_BRIDGE" -o "$SANDBOX_BRIDGE" -j ACCEPT
+  iptables -A "$FORWARD_CHAIN" -i "$SANDBOX_BRIDGE" -j DROP
+  iptables -A "$FORWARD_CHAIN" -o "$SANDBOX_BRIDGE" -j DROP
+  # First in FORWARD, before the runner engine's chains; a restarted runner dockerd inserts its own
+  # jumps above it, which only ever touch its own bridges.
+  iptables -C FORWARD -j "$FORWARD_CHAIN" 2>/dev/null || iptables -I FORWARD 1 -j "$FORWARD_CHAIN"
 }
 
-host_network_down() {
-  local i=$1 rule
-  while read -r rule; do
-    # shellcheck disable=SC2086
-    while iptables -C FORWARD $rule 2>/dev/null; do iptables -D FORWARD $rule; done
-  done < <(forward_rules "$i")
-  ip link del "$(host_bridge "$i")" 2>/dev/null || true
-  # dockerd leaves the bridges of its own networks (br-<id>, e.g. compose's) behind when it stops,
-  # and recreates them when it starts again: remove those holding an address from this host's pool.
-  local pool
-  pool=$(host_pool "$i")
-  ip -o -4 addr show | awk -v pre="${pool%.0.0/16}." '$2 ~ /^br-/ && index($4, pre) == 1 { print $2 }' |
-    while read -r br; do ip link del "$br" || true; done
+subnet_down() {
+  while iptables -C FORWARD -j "$FORWARD_CHAIN" 2>/dev/null; do iptables -D FORWARD -j "$FORWARD_CHAIN"; done
+  iptables -F "$FORWARD_CHAIN" 2>/dev/null || true
+  iptables -X "$FORWARD_CHAIN" 2>/dev/null || true
+  ip link del "$SANDBOX_BRIDGE" 2>/dev/null || true
 }
+
+# Host i's namespace: loopback, eth0 with its address on the subnet, and a route to the subnet only.
+host_network_up() {
+  local i=$1 ns veth
+  ns=$(host_netns "$i")
+  veth=$(host_veth "$i")
+  [ -e "/run/netns/$ns" ] || ip netns add "$ns"
+  if ! ip link show "$veth" >/dev/null 2>&1; then
+    ip link add "$veth" type veth peer name eth0 netns "$ns"
+  fi
+  ip link set "$veth" master "$SANDBOX_BRIDGE" up
+  in_host "$i" ip link set lo up
+  in_host "$i" ip addr replace "$(host_address "$i")/24" dev eth0
+  in_host "$i" ip link set eth0 up
+}
+
+# Everything in the namespace (dockerd, its containers, sshd and its sessions) must be gone first.
+host_network_down() {
+  local i=$1 ns
+  ns=$(host_netns "$i")
+  ip link del "$(host_veth "$i")" 2>/dev/null || true
+  if [ -e "/run/netns/$ns" ]; then ip netns del "$ns" 2>/dev/null || true; fi
+}
+
+# Pids of every process in host i's namespace, whoever started it (sessions, relays' peers aside).
+host_pids() {
+  local ns_id pid
+  ns_id=$(stat -L -c %i "/run/netns/$(host_netns "$1")" 2>/dev/null) || return 0
+  for pid in /proc/[0-9]*; do
+    [ "$(stat -L -c %i "$pid/ns/net" 2>/dev/null)" = "$ns_id" ] && printf '%s\n' "${pid#/proc/}"
+  done
+  return 0
+}
+
+# A host cut off the network, as a stopped instance's NIC or a security group dropping all:
+# the runner's end of its link goes down; the host keeps running.
+host_link() { ip link set "$(host_veth "$1")" "$2"; }
 
 host_engine_running() { host_docker "$1" info >/dev/null 2>&1; }
 
-# Each host gets a whole dockerd of its own: separate data root (so an image on the runner or on
-# another host is not on this one until pulled), exec root, socket, bridge and address pool.
+# Each host gets a whole dockerd of its own, in its namespace, with iptables on as on EC2: its own
+# docker0, NAT and published-port rules live in its namespace's tables and touch no other engine.
+# Separate data root too, so an image on the runner or on another host is not on this one until pulled.
 host_engine_start() {
   local i=$1 dir
   dir=$(host_dir "$i")
@@ -180,42 +228,17 @@ host_engine_start() {
   # An own (empty) config file: the default /etc/docker/daemon.json belongs to the runner's engine
   # and dockerd refuses to start when a file setting repeats a flag (GitHub runners ship one).
   [ -f "$dir/daemon.json" ] || echo '{}' >"$dir/daemon.json"
-  # --iptables=false: every dockerd with iptables on deletes and rebuilds the shared DOCKER nat
-  # and filter chains at start, wiping the published-port rules of the runner engine and of the
-  # other hosts. Published ports still work through docker-proxy, which is what 127.0.0.1 uses.
-  spawn "$dir/dockerd.log" dockerd \
+  spawn "$dir/dockerd.log" nsenter --net="/run/netns/$(host_netns "$i")" dockerd \
     --config-file "$dir/daemon.json" \
     --data-root "$dir/docker" \
     --exec-root "$RUN_DIR/h$i" \
     --pidfile "$dir/dockerd.pid" \
     -H "unix://$(host_sock "$i")" \
-    --group docker \
-    --bridge "$(host_bridge "$i")" \
-    --default-address-pool "base=$(host_pool "$i"),size=24" \
-    --iptables=false
+    --group docker
 }
 
 host_engine_wait() {
   wait_for 30 "dockerd of h$1" "$(host_dir "$1")/dockerd.log" host_engine_running "$1"
-  runner_bridge_repair
-}
-
-# A host dockerd that starts again deletes the runner engine's docker0: with
-# --default-address-pool set, moby's "clear stale bridge network" step removes the interface named
-# docker0 whatever --bridge says (daemon_unix.go, removeDefaultBridgeInterface). The runner engine
-# then fails every `docker run` and Dockerfile RUN ("could not find bridge docker0") until it
-# restarts. Putting the bridge back with the runner's own address is enough: docker finds it by name.
-runner_bridge_repair() {
-  ip link show docker0 >/dev/null 2>&1 && return 0
-  local subnet gateway
-  subnet=$(runner_docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' 2>/dev/null) || return 0
-  gateway=$(runner_docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
-  [ -n "$subnet" ] && [ -n "$gateway" ] || return 0
-  # Hosts start in parallel: another may be putting it back at this same moment.
-  ip link add docker0 type bridge 2>/dev/null || true
-  ip addr add "$gateway/${subnet#*/}" dev docker0 2>/dev/null || true
-  ip link set docker0 up
-  log "put back the runner engine's docker0 ($gateway/${subnet#*/}), which a host engine's start removed"
 }
 
 # Stop a host's engine. With "kill", containers are killed first (fast, and no container keeps
@@ -250,8 +273,8 @@ host_sshd_config() {
   dir=$(host_dir "$i")
   cat <<EOF
 # Sandbox host h$i (written by test/sandbox; rewritten at each start).
-Port $(host_port "$i")
-ListenAddress 127.0.0.1
+Port 22
+ListenAddress $(host_address "$i")
 HostKey $dir/ssh_host_ed25519_key
 PidFile $dir/sshd.pid
 AllowUsers $(host_user "$i")
@@ -269,7 +292,7 @@ SetEnv DOCKER_HOST=unix://$(host_sock "$i")
 # In-process SFTP: no dependence on where the distribution puts sftp-server.
 Subsystem sftp internal-sftp
 EOF
-  # OpenSSH 9.8+ penalises sources that fail to authenticate; tests fail on purpose, all from 127.0.0.1.
+  # OpenSSH 9.8+ penalises sources that fail to authenticate; tests fail on purpose, all from the runner.
   if /usr/sbin/sshd -G -f /dev/null -o PerSourcePenalties=no >/dev/null 2>&1; then
     echo 'PerSourcePenalties no'
   fi
@@ -284,13 +307,13 @@ host_sshd_start() {
   host_sshd_config "$i" >"$dir/sshd_config"
   /usr/sbin/sshd -t -f "$dir/sshd_config" || fail "" "sshd config of h$i is invalid"
   # sshd daemonises itself (closing its stdio) and writes PidFile; -E sends its log to a file.
-  /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" 9>&-
+  in_host "$i" /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" 9>&-
 }
 
-port_open() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { (: <"/dev/tcp/$1/$2") 2>/dev/null; }
 
 host_sshd_wait() {
-  wait_for 10 "sshd of h$1" "$(host_dir "$1")/sshd.log" port_open "$(host_port "$1")"
+  wait_for 10 "sshd of h$1" "$(host_dir "$1")/sshd.log" port_open "$(host_address "$1")" 22
 }
 
 host_sshd_stop() {
@@ -303,28 +326,71 @@ host_sshd_stop() {
 host_ssh() {
   local i=$1 key=$2
   shift 2
-  ssh -F none -i "$key" -p "$(host_port "$i")" \
+  ssh -F none -i "$key" \
     -o IdentitiesOnly=yes -o PreferredAuthentications=publickey \
     -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
     -o ConnectTimeout=5 -o LogLevel=ERROR \
-    "$(host_user "$i")@127.0.0.1" "$@" </dev/null
+    "$(host_user "$i")@$(host_address "$i")" "$@" </dev/null
 }
 
 host_known_hosts_line() {
   local key
   read -r -a key <"$(host_dir "$1")/ssh_host_ed25519_key.pub"
-  printf '[127.0.0.1]:%s %s %s\n' "$(host_port "$1")" "${key[0]}" "${key[1]}"
+  printf '%s %s %s\n' "$(host_address "$1")" "${key[0]}" "${key[1]}"
 }
 
 host_fingerprint() {
   ssh-keygen -l -E sha256 -f "$(host_dir "$1")/ssh_host_ed25519_key.pub" | awk '{ print $2 }'
 }
 
-# ---- registry ----
+# ---- latency: a TCP relay on the runner's loopback that holds each chunk, in each direction ----
+# (this kernel has no sch_netem for `tc qdisc ... netem`). One relay per host, in front of its sshd.
+
+relay_pidfile() { printf '%s/h%s.pid' "$RELAY_DIR" "$1"; }
+relay_port() { printf '%s' $((22000 + $1)); }
+
+relay_start() {
+  local i=$1 ms=$2
+  relay_stop "$i"
+  mkdir -p "$RELAY_DIR"
+  spawn "$RELAY_DIR/h$i.log" node "$(dirname "${BASH_SOURCE[0]}")/delay-relay.mjs" \
+    --listen "127.0.0.1:$(relay_port "$i")" --target "$(host_address "$i"):22" \
+    --delay-ms "$ms" --pidfile "$(relay_pidfile "$i")"
+  wait_for 10 "delay relay of h$i" "$RELAY_DIR/h$i.log" port_open 127.0.0.1 "$(relay_port "$i")"
+}
+
+relay_stop() { stop_pid "$(relay_pidfile "$1")" delay-relay.mjs 5; }
+
+# ---- registry: TLS at the runner's address on the subnet, certificate from the sandbox CA ----
+
+ca_up() {
+  install -d -m 0700 "$CA_DIR"
+  if [ ! -s "$CA_DIR/ca.crt" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Slipway sandbox CA" \
+      -keyout "$CA_DIR/ca.key" -out "$CA_DIR/ca.crt" 2>/dev/null
+  fi
+  # The certificate names the registry by its IP address: that is the name every engine uses.
+  if ! openssl x509 -in "$CA_DIR/registry.crt" -noout -ext subjectAltName 2>/dev/null |
+    grep -q "IP Address:$RUNNER_ADDRESS$"; then
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$RUNNER_ADDRESS" \
+      -keyout "$CA_DIR/registry.key" -out "$CA_DIR/registry.csr" 2>/dev/null
+    printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$RUNNER_ADDRESS" >"$CA_DIR/registry.ext"
+    openssl x509 -req -in "$CA_DIR/registry.csr" -CA "$CA_DIR/ca.crt" -CAkey "$CA_DIR/ca.key" \
+      -CAcreateserial -days 825 -extfile "$CA_DIR/registry.ext" -out "$CA_DIR/registry.crt" 2>/dev/null
+  fi
+  local dir
+  for dir in "$REGISTRY_CERTS_D" "$FAULT_REGISTRY_CERTS_D"; do
+    install -d -m 0755 "$dir"
+    install -m 0644 "$CA_DIR/ca.crt" "$dir/ca.crt"
+  done
+  # Tests serve their own registries with this certificate (see FAULT_REGISTRY_ADDR).
+  hand_to_caller "$CA_DIR" "$CA_DIR/registry.crt" "$CA_DIR/registry.key"
+}
 
 registry_answers() {
   # 401 = up and asking for credentials, which is what we configured.
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$REGISTRY_ADDR/v2/")" = 401 ]
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$CA_DIR/ca.crt" \
+    "https://$REGISTRY_ADDR/v2/")" = 401 ]
 }
 
 registry_running() {
@@ -341,7 +407,8 @@ registry_start() {
     htpasswd -niB "$REGISTRY_USER" <"$REGISTRY_DIR/password" >"$REGISTRY_DIR/htpasswd"
   fi
   cat >"$REGISTRY_DIR/config.yml" <<EOF
-# Sandbox registry (written by test/sandbox). Plain HTTP: Docker trusts 127.0.0.0/8 registries as insecure.
+# Sandbox registry (written by test/sandbox): TLS from the sandbox CA, which every engine trusts
+# through $REGISTRY_CERTS_D/ca.crt.
 version: 0.1
 log:
   level: info
@@ -353,6 +420,9 @@ storage:
 http:
   addr: $REGISTRY_ADDR
   secret: slipway-sandbox-not-a-secret
+  tls:
+    certificate: $CA_DIR/registry.crt
+    key: $CA_DIR/registry.key
 auth:
   htpasswd:
     realm: slipway-sandbox

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start, or repair, the end-to-end sandbox: the runner's Docker engine, an authenticated registry,
-# N "EC2 hosts" (a dockerd, an sshd and a user each) and a base image; then write sandbox.json.
+# Start, or repair, the end-to-end sandbox: the runner's Docker engine, an authenticated TLS registry,
+# N "EC2 hosts" (a network namespace with a dockerd, an sshd and a user each, on one subnet) and the
+# base images; then write sandbox.json.
 # Usage: sudo test/sandbox/up.sh [--hosts N]   (N defaults to 2; hosts already made are kept). Safe to run again.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,7 +31,6 @@ runner_engine_up() {
     fi
     wait_for 60 "runner dockerd" "$SANDBOX_DIR/runner-dockerd.log" runner_docker info
   fi
-  runner_bridge_repair # see lib.sh: a host engine's restart removes docker0
   log "runner docker ready on $RUNNER_DOCKER_HOST"
 }
 
@@ -66,6 +66,7 @@ registry_login() { # password on stdin
 }
 
 registry_up() {
+  ca_up
   if ! registry_running; then
     registry_stop # a registry that runs but does not answer holds the port
     registry_start
@@ -98,13 +99,35 @@ EOF
   # The legacy builder, as there is no buildx here; tests build FROM this image the same way.
   DOCKER_BUILDKIT=0 runner_docker build -t "$BASE_IMAGE" "$ctx" >"$ctx/build.log" 2>&1 ||
     fail "$ctx/build.log" "building $BASE_IMAGE failed"
-  # A tarball each host engine loads: hosts start without the image, as fresh EC2 hosts would.
-  id=$(runner_docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-  if [ "$(cat "$ctx/image.id" 2>/dev/null)" != "$id" ]; then
-    runner_docker save -o "$ctx/image.tar" "$BASE_IMAGE"
-    echo "$id" >"$ctx/image.id"
-  fi
+  image_tarball_up "$BASE_IMAGE"
   log "base image $BASE_IMAGE ready"
+  # The seeds' stack (nginx in front of Node.js) from Debian's packages; built once per machine.
+  bash "$here/web-base.sh" "$WEB_BASE_IMAGE"
+  image_tarball_up "$WEB_BASE_IMAGE"
+  log "base image $WEB_BASE_IMAGE ready"
+}
+
+# A tarball of a runner image that each host engine loads (host_images_up): the base images are
+# the sandbox's own, standing in for what a host would pull from Docker Hub.
+image_tarball_up() {
+  local image=$1 dir id
+  dir=$SANDBOX_DIR/images/${image//[\/:]/_}
+  mkdir -p "$dir"
+  id=$(runner_docker image inspect -f '{{.Id}}' "$image")
+  if [ "$(cat "$dir/image.id" 2>/dev/null)" != "$id" ]; then
+    runner_docker save -o "$dir/image.tar" "$image"
+    echo "$id" >"$dir/image.id"
+  fi
+}
+
+host_images_up() {
+  local i=$1 image dir
+  for image in "$BASE_IMAGE" "$WEB_BASE_IMAGE"; do
+    dir=$SANDBOX_DIR/images/${image//[\/:]/_}
+    if [ "$(host_docker "$i" image inspect -f '{{.Id}}' "$image" 2>/dev/null)" != "$(cat "$dir/image.id")" ]; then
+      host_docker "$i" load -q -i "$dir/image.tar" >/dev/null
+    fi
+  done
 }
 
 host_user_up() {
@@ -125,16 +148,17 @@ host_user_up() {
 
 serves() { [ "$(curl -fsS --max-time 2 "http://$1/")" = "$2" ]; }
 
-# A published port must answer from this machine (through docker-proxy, see host_engine_start).
+# A port published on a host must answer at the host's address, from the runner.
 host_check_published_port() {
   local i=$1 cid hostport
-  cid=$(host_docker "$i" run -d -p 127.0.0.1::8080 "$BASE_IMAGE" \
+  cid=$(host_docker "$i" run -d -p 8080 "$BASE_IMAGE" \
     sh -c "echo h$i >/tmp/index.html && exec httpd -f -p 8080 -h /tmp")
-  hostport=$(host_docker "$i" port "$cid" 8080/tcp || true)
+  hostport=$(host_docker "$i" port "$cid" 8080/tcp | head -n 1 || true)
   if [ -z "$hostport" ]; then
     fail "" "h$i: the test container published nothing; its output: $(host_docker "$i" logs "$cid" 2>&1)"
   fi
-  wait_for 10 "h$i's published port $hostport" "$(host_dir "$i")/dockerd.log" serves "$hostport" "h$i"
+  wait_for 10 "h$i's published port ${hostport##*:}" "$(host_dir "$i")/dockerd.log" \
+    serves "$(host_address "$i"):${hostport##*:}" "h$i"
   host_docker "$i" rm -f "$cid" >/dev/null
 }
 
@@ -154,14 +178,11 @@ host_check_ssh() {
 host_finish() {
   local i=$1 fresh=$2
   host_engine_wait "$i"
-  if [ "$(host_docker "$i" image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null)" != \
-    "$(cat "$SANDBOX_DIR/base-image/image.id")" ]; then
-    host_docker "$i" load -q -i "$SANDBOX_DIR/base-image/image.tar" >/dev/null
-  fi
+  host_images_up "$i"
   [ -z "$fresh" ] || host_check_published_port "$i"
   host_sshd_wait "$i"
   host_check_ssh "$i"
-  log "host h$i ready: $(host_user "$i")@127.0.0.1:$(host_port "$i") $(host_fingerprint "$i")"
+  log "host h$i ready: $(host_user "$i")@$(host_address "$i") $(host_fingerprint "$i")"
 }
 
 hosts_up() {
@@ -204,7 +225,8 @@ write_sandbox_json() {
   local -a entries=()
   for ((i = 1; i <= hosts; i++)); do
     dir=$(host_dir "$i")
-    entries+=("$(json name="h$i" address=127.0.0.1 port:="$(host_port "$i")" \
+    entries+=("$(json name="h$i" address="$(host_address "$i")" port:=22 netns="$(host_netns "$i")" \
+      delayPort:="$(relay_port "$i")" \
       user="$(host_user "$i")" home="/home/$(host_user "$i")" \
       dockerHost="unix://$(host_sock "$i")" dataRoot="$dir/docker" \
       dockerdPid="$dir/dockerd.pid" dockerdLog="$dir/dockerd.log" \
@@ -216,8 +238,11 @@ write_sandbox_json() {
     json stateDir="$SANDBOX_DIR" \
       registry:="$(json host="$REGISTRY_ADDR" username="$REGISTRY_USER" \
         password="$(cat "$REGISTRY_DIR/password")" passwordFile="$REGISTRY_DIR/password" \
-        htpasswd="$REGISTRY_DIR/htpasswd" log="$REGISTRY_DIR/registry.log")" \
-      runnerDockerHost="$RUNNER_DOCKER_HOST" baseImage="$BASE_IMAGE" \
+        htpasswd="$REGISTRY_DIR/htpasswd" log="$REGISTRY_DIR/registry.log" \
+        caCert="$CA_DIR/ca.crt" tlsCert="$CA_DIR/registry.crt" tlsKey="$CA_DIR/registry.key" \
+        faultHost="$FAULT_REGISTRY_ADDR")" \
+      runnerAddress="$RUNNER_ADDRESS" subnet="$SUBNET" \
+      runnerDockerHost="$RUNNER_DOCKER_HOST" baseImage="$BASE_IMAGE" webBaseImage="$WEB_BASE_IMAGE" \
       keys:="$(json ed25519="$KEYS_DIR/id_ed25519" rsaPem="$KEYS_DIR/id_rsa" \
         ed25519Passphrase:="$(json path="$KEYS_DIR/id_ed25519_pass" \
           passphrase="$(cat "$KEYS_DIR/id_ed25519_pass.passphrase")" \
@@ -237,6 +262,7 @@ lock_sandbox
 for i in $(existing_hosts); do ((i <= hosts)) || hosts=$i; done
 runner_engine_up
 client_keys_up
+subnet_up
 registry_up
 base_image_up
 hosts_up

@@ -41,11 +41,11 @@ export function composeWorkspace(sandbox: Sandbox): string {
   cpSync(join(fixtureDir, 'proxy'), join(workspace, 'proxy'), { recursive: true });
   // The fixture names the default registry address; follow the sandbox if it was moved.
   const file = join(workspace, 'compose.yml');
-  writeFileSync(file, readFileSync(file, 'utf8').replaceAll('127.0.0.1:5000/', `${sandbox.registry.host}/`));
+  writeFileSync(file, readFileSync(file, 'utf8').replaceAll('10.210.0.1:5000/', `${sandbox.registry.host}/`));
   return workspace;
 }
 
-/** GET through 127.0.0.1 with a short timeout; '' when nothing answers. */
+/** GET `address` (host:port) with a short timeout; '' when nothing answers. */
 export function httpGet(address: string, path: string): string {
   const result = exec(['curl', '-sS', '--max-time', '10', `http://${address}${path}`]);
   return result.status === 0 ? result.stdout : '';

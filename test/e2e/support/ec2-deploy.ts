@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { exec, mustExec } from './exec.js';
 import { pushImage } from './registry.js';
 import { runAction, type ActionResult } from './run-action.js';
-import type { Sandbox, SandboxHost } from './sandbox.js';
+import { publishedAt, type Sandbox, type SandboxHost } from './sandbox.js';
 
 export const appRepository = (sandbox: Sandbox) => `${sandbox.registry.host}/slipway-tests/ec2-app`;
 
@@ -101,9 +101,9 @@ export function hostDocker(host: SandboxHost, ...args: string[]): string {
   return mustExec(['docker', '-H', host.dockerHost, ...args]);
 }
 
-/** What the container `name` on `host` serves on its published 8080. */
+/** What the container `name` on `host` serves on its published 8080, asked at the host's address. */
 export function served(host: SandboxHost, name: string): string {
-  const address = hostDocker(host, 'port', name, '8080/tcp').split('\n')[0];
+  const address = publishedAt(host, hostDocker(host, 'port', name, '8080/tcp'));
   const result = exec(['curl', '-sS', '--max-time', '10', `http://${address}/`]);
   return result.status === 0 ? result.stdout.trim() : '';
 }

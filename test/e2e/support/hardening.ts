@@ -4,7 +4,7 @@
  * never be found (the step log, any process's argv, files the deploy user left on a host).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { mustExec } from './exec.js';
@@ -120,17 +120,24 @@ export async function silentListener(port: number): Promise<Listener> {
   };
 }
 
-/** A registry on 127.0.0.1:`port` that answers every request with `status` (a registry in trouble). */
-export async function erroringRegistry(port: number, status = 503): Promise<Listener> {
+/**
+ * A registry at the sandbox's `registry.faultHost` that answers every request with `status` (a
+ * registry in trouble). It speaks TLS with the sandbox registry's certificate, which every engine,
+ * the hosts' included, trusts at that address: a host pulls from it as from any remote registry.
+ */
+export async function erroringRegistry(sandbox: Sandbox, status = 503): Promise<Listener & { host: string }> {
   let count = 0;
-  const server = createHttpServer((request, response) => {
+  const tls = { cert: readFileSync(sandbox.registry.tlsCert), key: readFileSync(sandbox.registry.tlsKey) };
+  const host = sandbox.registry.faultHost;
+  const [address, port] = [host.slice(0, host.lastIndexOf(':')), Number(host.slice(host.lastIndexOf(':') + 1))];
+  const server = createHttpsServer(tls, (request, response) => {
     count++;
     request.resume();
     response.writeHead(status, { 'Content-Type': 'application/json', 'Docker-Distribution-Api-Version': 'registry/2.0' });
     response.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'the registry is having a bad day' }] }));
   });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
-  return { port, count: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, address, resolve));
+  return { host, port, count: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 /** Every form of the sandbox's secrets a leak could take: the registry token, each key line, the passphrase. */

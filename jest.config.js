@@ -4,7 +4,7 @@ const esm = {
   extensionsToTreatAsEsm: ['.ts'],
   resolver: 'ts-jest-resolver',
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
-  moduleNameMapper: { '^@slipway/core$': '<rootDir>/packages/core/src/index.ts' },
+  moduleNameMapper: { '^@slipway/core$': '<rootDir>/packages/core/src/index.ts', '^@slipway/core/testing$': '<rootDir>/packages/core/src/testing/index.ts' },
 };
 
 export default {

@@ -29,12 +29,15 @@ const markers = [`${marker}-1`, `${marker}-2`, `${marker}-3`, `${marker}-4`];
 beforeAll(async () => {
   listener = await silentListener(port);
   // One workspace for build-push and compose-up: a Dockerfile, and a compose file with an image
-  // service and a service built from ./web.
+  // service and a service built from ./web; and override files a host could not use.
   workspace = mkdtempSync(join(tmpdir(), 'slipway-hardening-inputs-'));
   writeFileSync(join(workspace, 'Dockerfile'), `FROM ${sandbox.baseImage}\n`);
   mkdirSync(join(workspace, 'web'));
   writeFileSync(join(workspace, 'web/Dockerfile'), `FROM ${sandbox.baseImage}\n`);
   writeFileSync(join(workspace, 'docker-compose.yml'), ['services:', '  app:', `    image: ${sandbox.baseImage}`, '  web:', '    build: ./web', ''].join('\n'));
+  writeFileSync(join(workspace, 'empty.yml'), '');
+  writeFileSync(join(workspace, 'absolute-context.yml'), ['services:', '  web:', '    build: /srv/web', ''].join('\n'));
+  writeFileSync(join(workspace, 'variable-context.yml'), ['services:', '  web:', '    build: ${WEB_DIR}', ''].join('\n'));
 });
 
 afterAll(async () => {
@@ -43,8 +46,8 @@ afterAll(async () => {
 });
 
 /** Runs `action` with everything it could contact pointed at the counting listener. */
-function run(action: string, inputs: Record<string, string>): Promise<ActionResult> {
-  return runAction(action, { inputs, cwd: workspace, env: { DOCKER_HOST: `tcp://${listening}` }, timeoutMs: 30_000 });
+function run(action: string, inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionResult> {
+  return runAction(action, { inputs, cwd: workspace, env: { DOCKER_HOST: `tcp://${listening}`, ...env }, timeoutMs: 30_000 });
 }
 
 function ec2Inputs(inputs: Record<string, string>): Record<string, string> {
@@ -63,7 +66,8 @@ function composeOnHosts(inputs: Record<string, string>): Record<string, string> 
   return { ...connection, upload: 'web/', ...inputs };
 }
 
-type Row = [string, Record<string, string>, string];
+/** action, inputs, the expected message, and the environment the runner gives, where it matters. */
+type Row = [string, Record<string, string>, string, Record<string, string>?];
 
 const ec2Rows: Row[] = [
   ['ec2-deploy', ec2Inputs({ hosts: `deploy1@127.0.0.1:${port}, bad host` }), 'Input `hosts`: "bad host" contains white space'],
@@ -84,6 +88,7 @@ const ec2Rows: Row[] = [
   ['ec2-deploy', ec2Inputs({ 'jump-ssh-key': key }), 'Input `jump-ssh-key`: is set but `jump-host` is not'],
   ['ec2-deploy', ec2Inputs({ 'jump-host': 'bastion:22:22' }), 'Input `jump-host`'],
   ['ec2-deploy', ec2Inputs({ 'command-timeout': '0s' }), 'Input `command-timeout`: must be longer than zero'],
+  ['ec2-deploy', ec2Inputs({ 'command-timeout': '1000h' }), 'Input `command-timeout`: "1000h" is longer than the maximum, 24h'],
   ['ec2-deploy', ec2Inputs({ 'connect-retries': '0' }), 'Input `connect-retries`: must be between 1 and 20'],
   ['ec2-deploy', ec2Inputs({ 'fail-fast': 'maybe' }), 'Input `fail-fast`: expected true or false'],
   ['ec2-deploy', ec2Inputs({ image: '' }), 'Input `image`: is empty'],
@@ -93,6 +98,9 @@ const ec2Rows: Row[] = [
   ['ec2-deploy', ec2Inputs({ name: '-app' }), 'Input `name`'],
   ['ec2-deploy', ec2Inputs({ ports: '8080:80;id' }), 'Input `ports`: "8080:80;id" is not a port mapping'],
   ['ec2-deploy', ec2Inputs({ volumes: 'data' }), 'Input `volumes`: "data" is not a volume'],
+  ['ec2-deploy', ec2Inputs({ volumes: '../../etc:/x' }), 'Input `volumes`: "../../etc:/x": ../../etc is neither a volume name'],
+  ['ec2-deploy', ec2Inputs({ volumes: './data:/data' }), 'Input `volumes`: "./data:/data": ./data is neither a volume name'],
+  ['ec2-deploy', ec2Inputs({ volumes: '/srv/../etc:/x' }), 'Input `volumes`: "/srv/../etc:/x": the host path /srv/../etc has a ".." part'],
   ['ec2-deploy', ec2Inputs({ network: 'my net' }), 'Input `network`: "my net" is not a network name'],
   ['ec2-deploy', ec2Inputs({ restart: 'sometimes' }), 'Input `restart`: "sometimes" is not a restart policy'],
   ['ec2-deploy', ec2Inputs({ 'run-args': '--init --name=other' }), 'Input `run-args`: --name=other is set by the action itself'],
@@ -130,6 +138,8 @@ const buildPushRows: Row[] = [
   ['build-push', buildPushInputs({ 'no-cache': 'yes' }), 'Input `no-cache`: expected true or false'],
   ['build-push', buildPushInputs({ 'build-args': 'NO_EQUALS_SIGN' }), 'Input `build-args`: line 1 has no "="'],
   ['build-push', buildPushInputs({ labels: 'org.example label=x' }), 'Input `labels`'],
+  // Outside GitHub: no ref or commit to name automatic tags after.
+  ['build-push', buildPushInputs({}), 'Input `tags`: is empty and no tag can be derived from the run', { GITHUB_REF: '', GITHUB_SHA: '' }],
 ];
 
 const composeRows: Row[] = [
@@ -145,6 +155,7 @@ const composeRows: Row[] = [
   ['compose-up', { 'keep-releases': '1000' }, 'Input `keep-releases`: must be between 1 and 100'],
   ['compose-up', { pull: 'sometimes' }, 'Input `pull`'],
   ['compose-up', { 'wait-timeout': 'forever' }, 'Input `wait-timeout`: "forever" is not a duration'],
+  ['compose-up', { 'wait-timeout': '25h' }, 'Input `wait-timeout`: "25h" is longer than the maximum, 24h'],
   ['compose-up', { 'remove-orphans': 'nope' }, 'Input `remove-orphans`: expected true or false'],
   ['compose-up', { 'env-file': 'missing.env' }, 'Input `env-file`: missing.env is not a file'],
   ['compose-up', { env: 'NO_EQUALS_SIGN' }, 'Input `env`: line 1 has no "="'],
@@ -154,6 +165,9 @@ const composeRows: Row[] = [
   ['compose-up', composeOnHosts({ 'host-fingerprints': 'SHA256:tooShort' }), 'Input `host-fingerprints`'],
   ['compose-up', composeOnHosts({ 'ssh-key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@laptop' }), 'Input `ssh-key`'],
   ['compose-up', composeOnHosts({ 'connect-timeout': 'soon' }), 'Input `connect-timeout`'],
+  ['compose-up', composeOnHosts({ 'compose-files': 'docker-compose.yml\nempty.yml' }), 'Input `compose-files`: empty.yml is empty'],
+  ['compose-up', composeOnHosts({ 'compose-files': 'docker-compose.yml\nabsolute-context.yml' }), 'Input `compose-files`: service web builds from /srv/web, an absolute path'],
+  ['compose-up', composeOnHosts({ 'compose-files': 'docker-compose.yml\nvariable-context.yml' }), 'Input `compose-files`: service web builds from "${WEB_DIR}", which a variable names'],
 ];
 
 const rows = [...ec2Rows, ...buildPushRows, ...composeRows];
@@ -165,9 +179,9 @@ describe('hardening: bad inputs', () => {
   });
 
   // Titled by the expected message: the inputs hold the SSH key.
-  it.each(rows.map(([action, inputs, message]) => [action, message, inputs] as const))('%s: %s, before any connection', async (action, message, inputs) => {
+  it.each(rows.map(([action, inputs, message, env]) => [action, message, inputs, env] as const))('%s: %s, before any connection', async (action, message, inputs, env) => {
     const before = listener.count();
-    const result = await run(action, inputs);
+    const result = await run(action, inputs, env);
     expect(result.exitCode).toBe(1);
     expect(result.errors).toHaveLength(1);
     expect(result.errors[0]).toMatch(/^Input `[a-z-]+`: /);

@@ -37678,7 +37678,12 @@ function parseKeyValues(input, raw) {
 }
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds; returns milliseconds. */
+/**
+ * The longest duration any input takes, 24h. Node fires a timer of more than 2^31-1 ms (24.8 days)
+ * at once, so a larger value would not wait at all: `command-timeout: 1000h` timed out after 2s.
+ */
+const MAX_DURATION_MS = (/* unused pure expression or super */ null && (24 * 3_600_000));
+/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds, up to 24h; returns milliseconds. */
 function parseDuration(input, raw, fallback) {
     const text = (raw.trim() || fallback).toLowerCase();
     const match = DURATION.exec(text);
@@ -37687,6 +37692,8 @@ function parseDuration(input, raw, fallback) {
     const ms = Number(match[1]) * UNIT_MS[match[2] ?? 's'];
     if (ms <= 0)
         throw new InputError(input, 'must be longer than zero.');
+    if (ms > MAX_DURATION_MS)
+        throw new InputError(input, `"${text}" is longer than the maximum, 24h.`);
     return ms;
 }
 function parseInteger(input, raw, fallback, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
@@ -38016,6 +38023,11 @@ function isTransientRegistryError(output) {
 function isAuthError(output) {
     return /unauthorized|authentication required|denied|incorrect username or password|401/i.test(output);
 }
+/** What a GHCR token needs, for the error when the registry refuses one. */
+const GHCR_TOKEN_NEEDS = {
+    push: "a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with `permissions: packages: write`",
+    pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
+};
 /**
  * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
  * and with it the only copy of the credentials docker wrote.
@@ -38030,7 +38042,7 @@ class RegistrySession {
         this.docker = docker;
     }
     static async open(docker, credentials, parentDir) {
-        const { registry, username, password, inputs } = credentials;
+        const { registry, username, password, inputs, access } = credentials;
         const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
         const configDir = made.stdout.trim();
         const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
@@ -38044,7 +38056,7 @@ class RegistrySession {
             const output = `${login.stderr}\n${login.stdout}`;
             if (isAuthError(output)) {
                 throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-                    `(for GHCR, a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with \`permissions: packages: write\`).\n` +
+                    `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
                     lastLines(output, 3));
             }
             throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
@@ -38147,6 +38159,67 @@ class LineStreamer {
     }
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/labels.ts
+/** OCI image annotations (https://github.com/opencontainers/image-spec/blob/main/annotations.md). */
+
+/**
+ * Labels every image gets. `org.opencontainers.image.source` is what links a GHCR package to its
+ * repository (and so gives it the repository's visibility and permissions).
+ */
+function automaticLabels(run, version, created) {
+    const labels = new Map();
+    if (run.owner && run.repo) {
+        labels.set('org.opencontainers.image.source', repositoryUrl(run));
+        labels.set('org.opencontainers.image.url', repositoryUrl(run));
+        labels.set('org.opencontainers.image.title', run.repo);
+    }
+    if (run.sha)
+        labels.set('org.opencontainers.image.revision', run.sha);
+    if (version)
+        labels.set('org.opencontainers.image.version', version);
+    labels.set('org.opencontainers.image.created', created.toISOString());
+    return labels;
+}
+/** User labels win over automatic ones with the same key. */
+function mergeLabels(automatic, user) {
+    return new Map([...automatic, ...user]);
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
+/** Job summaries: the table a user reads on the run's page instead of the log. */
+
+/** Markdown table cells: a `|` or a newline in a value would break the row. */
+function tableCell(value) {
+    return value.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+}
+/** Formats a two-column table of facts, values as code. */
+function factsTable(rows) {
+    const lines = ['| | |', '| --- | --- |'];
+    for (const [label, value] of rows)
+        lines.push(`| ${tableCell(label)} | ${value === '' ? '' : `\`${tableCell(value)}\``} |`);
+    return lines.join('\n');
+}
+/** Appends a heading and markdown to the step summary; a no-op when the runner gives no summary file. */
+async function writeSummary(heading, markdown) {
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    // The heading is an HTML block, which in GitHub's renderer (cmark-gfm) runs until a blank line:
+    // without one, the table after it stayed literal pipes.
+    await summary.addHeading(heading, 3).addEOL().addRaw(markdown, true).write();
+}
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = require("node:fs");
 ;// CONCATENATED MODULE: ../../packages/core/src/tags.ts
 /**
  * Automatic image tags from what triggered the workflow, in the spirit of docker/metadata-action's
@@ -38206,65 +38279,6 @@ function automaticTags(context) {
     return tags;
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/labels.ts
-/** OCI image annotations (https://github.com/opencontainers/image-spec/blob/main/annotations.md). */
-
-/**
- * Labels every image gets. `org.opencontainers.image.source` is what links a GHCR package to its
- * repository (and so gives it the repository's visibility and permissions).
- */
-function automaticLabels(run, version, created) {
-    const labels = new Map();
-    if (run.owner && run.repo) {
-        labels.set('org.opencontainers.image.source', repositoryUrl(run));
-        labels.set('org.opencontainers.image.url', repositoryUrl(run));
-        labels.set('org.opencontainers.image.title', run.repo);
-    }
-    if (run.sha)
-        labels.set('org.opencontainers.image.revision', run.sha);
-    if (version)
-        labels.set('org.opencontainers.image.version', version);
-    labels.set('org.opencontainers.image.created', created.toISOString());
-    return labels;
-}
-/** User labels win over automatic ones with the same key. */
-function mergeLabels(automatic, user) {
-    return new Map([...automatic, ...user]);
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
-/** Job summaries: the table a user reads on the run's page instead of the log. */
-
-/** Markdown table cells: a `|` or a newline in a value would break the row. */
-function tableCell(value) {
-    return value.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
-}
-/** Formats a two-column table of facts, values as code. */
-function factsTable(rows) {
-    const lines = ['| | |', '| --- | --- |'];
-    for (const [label, value] of rows)
-        lines.push(`| ${tableCell(label)} | ${value === '' ? '' : `\`${tableCell(value)}\``} |`);
-    return lines.join('\n');
-}
-/** Appends a heading and markdown to the step summary; a no-op when the runner gives no summary file. */
-async function writeSummary(heading, markdown) {
-    if (!process.env.GITHUB_STEP_SUMMARY)
-        return;
-    await summary.addHeading(heading, 3).addRaw(markdown, true).write();
-}
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = require("node:fs");
 ;// CONCATENATED MODULE: ./src/inputs.ts
 /** The only file that reads build-push's inputs: every action.yml input name appears here. */
 
@@ -38280,8 +38294,11 @@ function getInputs(read, run, workspace = process.cwd()) {
         throw new InputError('image', 'names a digest; a build makes a new image: give the repository, and tags in `tags`.');
     const image = { registry: parsed.registry, repository: parsed.repository };
     const tags = parseTags(read('tags'), image);
-    if (parsed.tag && tags.length === 0)
-        tags.push(formatImageRef(withTag(image, parsed.tag)));
+    if (tags.length === 0)
+        tags.push(...(parsed.tag ? [parsed.tag] : automaticTags(run)).map((tag) => withTag(image, tag)));
+    if (tags.length === 0) {
+        throw new InputError('tags', 'is empty and no tag can be derived from the run (no GITHUB_REF or GITHUB_SHA, as outside GitHub): give `tags`, e.g. v1.');
+    }
     const context = (0,external_node_path_namespaceObject.resolve)(workspace, read('context') || '.');
     if (!(0,external_node_fs_namespaceObject.existsSync)(context) || !(0,external_node_fs_namespaceObject.statSync)(context).isDirectory()) {
         throw new InputError('context', `directory ${context} does not exist (paths are relative to the workspace, ${workspace}).`);
@@ -38308,7 +38325,8 @@ function getInputs(read, run, workspace = process.cwd()) {
         target: read('target') || undefined,
         buildArgs: parseKeyValues('build-args', read('build-args')),
         labels: parseKeyValues('labels', read('labels')),
-        tags,
+        tags: tags.map(formatImageRef),
+        pushedRepository: imageName(tags[0]),
         platforms: parseList(read('platforms')),
         cache: parseChoice('cache', cacheRaw, CACHE_TYPES, 'none'),
         push,
@@ -38323,7 +38341,7 @@ function parseTags(raw, image) {
         const ref = parseImageRef('tags', isReference ? item : `${imageName(image)}:${item}`, { lowercase: true });
         if (!ref.tag || ref.digest)
             throw new InputError('tags', `"${item}" needs a tag: write v1, or ghcr.io/owner/app:v1.`);
-        return formatImageRef(ref);
+        return ref;
     });
 }
 
@@ -38345,7 +38363,7 @@ async function main() {
     const docker = new DockerCli(new LocalShell());
     const builder = await docker.detectBuilder();
     checkBuilderSupports(builder, inputs);
-    const tags = inputs.tags.length ? inputs.tags : automaticTags(run).map((tag) => `${imageName(inputs.image)}:${tag}`);
+    const { tags, pushedRepository } = inputs;
     const version = tags[0].slice(tags[0].lastIndexOf(':') + 1);
     const labels = mergeLabels(automaticLabels(run, version, new Date()), inputs.labels);
     const session = inputs.push ? await login(docker, inputs) : undefined;
@@ -38375,16 +38393,16 @@ async function main() {
         }
         const pushMs = inputs.push && builder === 'legacy' ? Date.now() - pushStarted : undefined;
         const size = builder === 'legacy' || !inputs.push ? (await cli.inspectImage(tags[0])).size : undefined;
-        const imageRef = digest ? `${imageName(inputs.image)}@${digest}` : '';
-        setOutput('image', imageName(inputs.image));
+        const imageRef = digest ? `${pushedRepository}@${digest}` : '';
+        setOutput('image', pushedRepository);
         setOutput('tags', tags.join('\n'));
         setOutput('digest', digest);
         setOutput('image-ref', imageRef);
         setOutput('labels', [...labels].map(([key, value]) => `${key}=${value}`).join('\n'));
         info(inputs.push ? `Pushed ${imageRef}` : `Built ${tags.join(', ')} (not pushed: push is false)`);
-        await writeSummary(`build-push: ${imageName(inputs.image)}`, factsTable([
-            ['Image', imageName(inputs.image)],
-            ['Tags', tags.map((tag) => tag.slice(tag.lastIndexOf(':') + 1)).join(', ')],
+        await writeSummary(`build-push: ${pushedRepository}`, factsTable([
+            ['Image', pushedRepository],
+            ['Tags', tags.map((tag) => (tag.startsWith(`${pushedRepository}:`) ? tag.slice(pushedRepository.length + 1) : tag)).join(', ')],
             ['Digest', digest || '(not pushed)'],
             ['Image ref', imageRef || '(not pushed)'],
             ['Size', size === undefined ? '' : formatBytes(size)],
@@ -38417,7 +38435,7 @@ function checkBuilderSupports(builder, inputs) {
 }
 async function login(docker, inputs) {
     return group(`Log in to ${inputs.registry} as ${inputs.username}`, async () => {
-        const session = await RegistrySession.open(docker, { registry: inputs.registry, username: inputs.username, password: inputs.password, inputs: ['username', 'password'] }, process.env.RUNNER_TEMP || undefined);
+        const session = await RegistrySession.open(docker, { registry: inputs.registry, username: inputs.username, password: inputs.password, inputs: ['username', 'password'], access: 'push' }, process.env.RUNNER_TEMP || undefined);
         // Saved before anything else can fail, so the post step finds it even if the build is cancelled.
         saveState(CONFIG_DIR_STATE, session.configDir);
         return session;

@@ -29,7 +29,9 @@ describe('inputs', () => {
     expect(inputs.registry).toBe('ghcr.io');
     expect(inputs.username).toBe('octocat');
     expect(inputs.file).toBe(join(ws, 'Dockerfile'));
-    expect(inputs).toMatchObject({ push: true, noCache: false, pull: false, cache: 'none', tags: [], platforms: [] });
+    expect(inputs).toMatchObject({ push: true, noCache: false, pull: false, cache: 'none', platforms: [] });
+    expect(inputs.tags).toEqual(['ghcr.io/my-org/web-app:main', 'ghcr.io/my-org/web-app:latest', 'ghcr.io/my-org/web-app:sha-abc1234']);
+    expect(inputs.pushedRepository).toBe('ghcr.io/my-org/web-app');
   });
 
   it('reads every input', () => {
@@ -54,6 +56,20 @@ describe('inputs', () => {
 
   it('takes a tag given with the image as the tag to push', () => {
     expect(getInputs(reader({ image: 'ghcr.io/o/app:edge', password: 'p' }), run, workspace()).tags).toEqual(['ghcr.io/o/app:edge']);
+  });
+
+  it('names the repository of the first tag as the one pushed to, which `tags` may move away from `image`', () => {
+    const inputs = getInputs(reader({ image: 'ghcr.io/o/app', tags: 'ghcr.io/o/other:v1\nv2', password: 'p' }), run, workspace());
+    expect(inputs.tags).toEqual(['ghcr.io/o/other:v1', 'ghcr.io/o/app:v2']);
+    expect(inputs.pushedRepository).toBe('ghcr.io/o/other');
+  });
+
+  it('asks for `tags` when the run gives nothing to derive them from', () => {
+    const outsideGitHub: RunContext = { ...run, eventName: '', ref: '', sha: '' };
+    expect(() => getInputs(reader({ image: 'ghcr.io/o/app', password: 'p' }), outsideGitHub, workspace())).toThrow(
+      'Input `tags`: is empty and no tag can be derived from the run (no GITHUB_REF or GITHUB_SHA, as outside GitHub): give `tags`, e.g. v1.',
+    );
+    expect(getInputs(reader({ image: 'ghcr.io/o/app', tags: 'v1', password: 'p' }), outsideGitHub, workspace()).tags).toEqual(['ghcr.io/o/app:v1']);
   });
 
   it.each([

@@ -4,6 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import {
   CACHE_TYPES,
   InputError,
+  automaticTags,
   formatImageRef,
   imageName,
   parseBoolean,
@@ -19,7 +20,7 @@ import {
 } from '@slipway/core';
 
 export interface BuildPushInputs {
-  /** Repository to push to, without tag. */
+  /** `image`, without tag: where bare and automatic tags go, and the registry cache. */
   image: ImageRef;
   /** True when `image` had uppercase letters that were lowercased. */
   imageLowercased: boolean;
@@ -31,8 +32,13 @@ export interface BuildPushInputs {
   target?: string;
   buildArgs: Map<string, string>;
   labels: Map<string, string>;
-  /** Full references given in `tags`; empty means automatic tags. */
+  /** Full references to push, never none: `tags`, else the tag in `image`, else the automatic tags. */
   tags: string[];
+  /**
+   * The repository of the first tag, which `image-ref` names: a full reference in `tags` may put
+   * the image in another repository than `image`, and the digest is only there.
+   */
+  pushedRepository: string;
   platforms: string[];
   cache: CacheType;
   push: boolean;
@@ -49,7 +55,10 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
   const image: ImageRef = { registry: parsed.registry, repository: parsed.repository };
 
   const tags = parseTags(read('tags'), image);
-  if (parsed.tag && tags.length === 0) tags.push(formatImageRef(withTag(image, parsed.tag)));
+  if (tags.length === 0) tags.push(...(parsed.tag ? [parsed.tag] : automaticTags(run)).map((tag) => withTag(image, tag)));
+  if (tags.length === 0) {
+    throw new InputError('tags', 'is empty and no tag can be derived from the run (no GITHUB_REF or GITHUB_SHA, as outside GitHub): give `tags`, e.g. v1.');
+  }
 
   const context = resolve(workspace, read('context') || '.');
   if (!existsSync(context) || !statSync(context).isDirectory()) {
@@ -79,7 +88,8 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     target: read('target') || undefined,
     buildArgs: parseKeyValues('build-args', read('build-args')),
     labels: parseKeyValues('labels', read('labels')),
-    tags,
+    tags: tags.map(formatImageRef),
+    pushedRepository: imageName(tags[0]),
     platforms: parseList(read('platforms')),
     cache: parseChoice('cache', cacheRaw, CACHE_TYPES, 'none'),
     push,
@@ -89,11 +99,11 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
 }
 
 /** `tags` lines are bare tags (`v1`) for `image`, or full references (`ghcr.io/o/app:v1`). */
-function parseTags(raw: string, image: ImageRef): string[] {
+function parseTags(raw: string, image: ImageRef): ImageRef[] {
   return parseList(raw).map((item) => {
     const isReference = item.includes('/') || item.includes(':');
     const ref = parseImageRef('tags', isReference ? item : `${imageName(image)}:${item}`, { lowercase: true });
     if (!ref.tag || ref.digest) throw new InputError('tags', `"${item}" needs a tag: write v1, or ghcr.io/owner/app:v1.`);
-    return formatImageRef(ref);
+    return ref;
   });
 }

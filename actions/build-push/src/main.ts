@@ -10,7 +10,6 @@ import {
   RegistrySession,
   actionInputs,
   automaticLabels,
-  automaticTags,
   factsTable,
   formatBytes,
   formatDuration,
@@ -35,7 +34,7 @@ export async function main(): Promise<void> {
   const builder = await docker.detectBuilder();
   checkBuilderSupports(builder, inputs);
 
-  const tags = inputs.tags.length ? inputs.tags : automaticTags(run).map((tag) => `${imageName(inputs.image)}:${tag}`);
+  const { tags, pushedRepository } = inputs;
   const version = tags[0].slice(tags[0].lastIndexOf(':') + 1);
   const labels = mergeLabels(automaticLabels(run, version, new Date()), inputs.labels);
 
@@ -74,8 +73,8 @@ export async function main(): Promise<void> {
     const pushMs = inputs.push && builder === 'legacy' ? Date.now() - pushStarted : undefined;
     const size = builder === 'legacy' || !inputs.push ? (await cli.inspectImage(tags[0])).size : undefined;
 
-    const imageRef = digest ? `${imageName(inputs.image)}@${digest}` : '';
-    core.setOutput('image', imageName(inputs.image));
+    const imageRef = digest ? `${pushedRepository}@${digest}` : '';
+    core.setOutput('image', pushedRepository);
     core.setOutput('tags', tags.join('\n'));
     core.setOutput('digest', digest);
     core.setOutput('image-ref', imageRef);
@@ -83,10 +82,10 @@ export async function main(): Promise<void> {
     core.info(inputs.push ? `Pushed ${imageRef}` : `Built ${tags.join(', ')} (not pushed: push is false)`);
 
     await writeSummary(
-      `build-push: ${imageName(inputs.image)}`,
+      `build-push: ${pushedRepository}`,
       factsTable([
-        ['Image', imageName(inputs.image)],
-        ['Tags', tags.map((tag) => tag.slice(tag.lastIndexOf(':') + 1)).join(', ')],
+        ['Image', pushedRepository],
+        ['Tags', tags.map((tag) => (tag.startsWith(`${pushedRepository}:`) ? tag.slice(pushedRepository.length + 1) : tag)).join(', ')],
         ['Digest', digest || '(not pushed)'],
         ['Image ref', imageRef || '(not pushed)'],
         ['Size', size === undefined ? '' : formatBytes(size)],
@@ -122,7 +121,7 @@ async function login(docker: DockerCli, inputs: BuildPushInputs): Promise<Regist
   return core.group(`Log in to ${inputs.registry} as ${inputs.username}`, async () => {
     const session = await RegistrySession.open(
       docker,
-      { registry: inputs.registry, username: inputs.username, password: inputs.password, inputs: ['username', 'password'] },
+      { registry: inputs.registry, username: inputs.username, password: inputs.password, inputs: ['username', 'password'], access: 'push' },
       process.env.RUNNER_TEMP || undefined,
     );
     // Saved before anything else can fail, so the post step finds it even if the build is cancelled.

@@ -63403,7 +63403,12 @@ function parseKeyValues(input, raw) {
 }
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds; returns milliseconds. */
+/**
+ * The longest duration any input takes, 24h. Node fires a timer of more than 2^31-1 ms (24.8 days)
+ * at once, so a larger value would not wait at all: `command-timeout: 1000h` timed out after 2s.
+ */
+const MAX_DURATION_MS = 24 * 3_600_000;
+/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds, up to 24h; returns milliseconds. */
 function parseDuration(input, raw, fallback) {
     const text = (raw.trim() || fallback).toLowerCase();
     const match = DURATION.exec(text);
@@ -63412,6 +63417,8 @@ function parseDuration(input, raw, fallback) {
     const ms = Number(match[1]) * UNIT_MS[match[2] ?? 's'];
     if (ms <= 0)
         throw new InputError(input, 'must be longer than zero.');
+    if (ms > MAX_DURATION_MS)
+        throw new InputError(input, `"${text}" is longer than the maximum, 24h.`);
     return ms;
 }
 function parseInteger(input, raw, fallback, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
@@ -63795,6 +63802,11 @@ function hostKeyAlgorithms(pins) {
         return undefined;
     return [...new Set(usable.flatMap((pin) => HOST_KEY_ALGORITHMS[pin.keyType]))];
 }
+/** The key types behind a server's host key algorithms, each once, in its order (`rsa-sha2-512` is an `ssh-rsa` key). */
+function hostKeyTypes(algorithms) {
+    const types = Object.keys(HOST_KEY_ALGORITHMS);
+    return [...new Set(algorithms.map((algorithm) => types.find((type) => HOST_KEY_ALGORITHMS[type].includes(algorithm)) ?? algorithm))];
+}
 /** The pins that speak about `host:port`: the host's known_hosts lines, and every fingerprint. */
 function pinsForHost(pins, host, port) {
     return pins.filter((pin) => !pin.hostPatterns || matchesHostPatterns(pin.hostPatterns, host, port));
@@ -63915,6 +63927,16 @@ function looksLikeKeyType(token) {
 /** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
 function hostKeyFileKind(keyType) {
     return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
+}
+/**
+ * Why the key exchange failed when the host has no key of a pinned type (negotiation offers only
+ * those, see `hostKeyAlgorithms`): the types it has, and where to read the key to pin.
+ */
+function describeHostKeyTypeMismatch(label, offered, pins, input) {
+    const has = hostKeyTypes(offered);
+    const pinned = [...new Set(pins.filter((pin) => !pin.revoked).map((pin) => pin.keyType))];
+    return (`${label} has ${has.join(', ')} host keys, and \`${input}\` pins only ${pinned.join(', ')} keys for it: ` +
+        `pin its ${has[0]} key (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileKind(has[0])}_key.pub).`);
 }
 /** How a refused host key is explained: what was seen, and what to do. */
 function describeHostKeyFailure(label, verdict, input) {
@@ -65127,6 +65149,8 @@ const actionsLog = { info: (m) => info(m), warning: (m) => warning(m) };
 /** After a timeout: TERM, then KILL, then the channel is closed, then we stop waiting. */
 const ssh_shell_KILL_GRACE_MS = 5_000;
 const SFTP_CHUNK = 32 * 1024;
+/** ssh2's debug line with the server's host key algorithms, which it gives nowhere else. */
+const REMOTE_HOST_KEY_FORMATS = 'Handshake: (remote) Host key format: ';
 /** The exit code OpenSSH's client gives when the connection, not the command, failed. */
 const CONNECTION_LOST_EXIT = 255;
 class SshShell {
@@ -65388,6 +65412,7 @@ async function openSession(endpoint, sock, options, log) {
     const label = host.label;
     let seen;
     let refusal;
+    let offered;
     const pins = pinsForHost(endpoint.hostKeys, host.host, host.port);
     const ssh = new NodeSSH();
     const connecting = ssh.connect({
@@ -65400,6 +65425,11 @@ async function openSession(endpoint, sock, options, log) {
         keepaliveCountMax: 4,
         // Without this, the server picks its preferred key type, which may not be the one pinned.
         algorithms: options.insecureSkipHostKeyCheck ? undefined : { serverHostKey: hostKeyAlgorithms(pins) },
+        // When the host has no key of a pinned type, the error should name the types it has.
+        debug: (line) => {
+            if (line.startsWith(REMOTE_HOST_KEY_FORMATS))
+                offered = line.slice(REMOTE_HOST_KEY_FORMATS.length).split(',');
+        },
         // Called with the raw public key blob (no hostHash): its SHA256 is OpenSSH's fingerprint.
         hostVerifier: (blob) => {
             const verdict = verifyHostKey(endpoint.hostKeys, host.host, host.port, blob);
@@ -65423,13 +65453,15 @@ async function openSession(endpoint, sock, options, log) {
     catch (error) {
         ssh.dispose();
         sock.destroy();
-        throw classifyConnectError(label, endpoint, error, refusal, options.connectTimeoutMs);
+        throw classifyConnectError(label, endpoint, error, refusal, options.connectTimeoutMs, offered);
     }
     if (!seen)
         throw new SshConnectError(label, 'host-key', `${label}: the host key was never checked`, false);
     return { ssh, client, hostKey: seen };
 }
-function classifyConnectError(label, endpoint, error, refusal, timeoutMs) {
+function classifyConnectError(label, endpoint, error, refusal, timeoutMs, 
+/** The server's host key algorithms, from its key exchange init. */
+offered) {
     if (refusal)
         return new SshConnectError(label, 'host-key', refusal, false);
     const message = error.message;
@@ -65438,7 +65470,11 @@ function classifyConnectError(label, endpoint, error, refusal, timeoutMs) {
             `(is its public key in ~${endpoint.host.user}/.ssh/authorized_keys, and is the user right?)`, false);
     }
     if (/no matching host key format/i.test(message)) {
-        return new SshConnectError(label, 'host-key', `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`, false);
+        const pins = pinsForHost(endpoint.hostKeys, endpoint.host.host, endpoint.host.port);
+        const why = offered
+            ? describeHostKeyTypeMismatch(label, offered, pins, endpoint.hostKeysInput)
+            : `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`;
+        return new SshConnectError(label, 'host-key', why, false);
     }
     if (error.level === 'client-timeout' || /timed out/i.test(message)) {
         return new SshConnectError(label, 'handshake', `${label}: SSH handshake timed out after ${timeoutMs / 1000}s (${message})`, true);
@@ -69017,6 +69053,11 @@ function isTransientRegistryError(output) {
 function isAuthError(output) {
     return /unauthorized|authentication required|denied|incorrect username or password|401/i.test(output);
 }
+/** What a GHCR token needs, for the error when the registry refuses one. */
+const GHCR_TOKEN_NEEDS = {
+    push: "a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with `permissions: packages: write`",
+    pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
+};
 /**
  * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
  * and with it the only copy of the credentials docker wrote.
@@ -69031,7 +69072,7 @@ class RegistrySession {
         this.docker = docker;
     }
     static async open(docker, credentials, parentDir) {
-        const { registry, username, password, inputs } = credentials;
+        const { registry, username, password, inputs, access } = credentials;
         const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
         const configDir = made.stdout.trim();
         const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
@@ -69045,7 +69086,7 @@ class RegistrySession {
             const output = `${login.stderr}\n${login.stdout}`;
             if (isAuthError(output)) {
                 throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-                    `(for GHCR, a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with \`permissions: packages: write\`).\n` +
+                    `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
                     lastLines(output, 3));
             }
             throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
@@ -69789,7 +69830,9 @@ function factsTable(rows) {
 async function writeSummary(heading, markdown) {
     if (!process.env.GITHUB_STEP_SUMMARY)
         return;
-    await summary.addHeading(heading, 3).addRaw(markdown, true).write();
+    // The heading is an HTML block, which in GitHub's renderer (cmark-gfm) runs until a blank line:
+    // without one, the table after it stayed literal pipes.
+    await summary.addHeading(heading, 3).addEOL().addRaw(markdown, true).write();
 }
 function formatBytes(bytes) {
     const units = ['B', 'KiB', 'MiB', 'GiB'];
@@ -69886,9 +69929,10 @@ function isMapping(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 function servicesOf(input, file, document, text) {
-    // An empty file is valid YAML (null); compose accepts it in an override list.
+    // Valid YAML (null), but both composes refuse it, even as a later file of the list: v1 "Top level
+    // object ... needs to be an object not '<class 'NoneType'>'", v2 "empty compose file".
     if (document === null || document === undefined)
-        return [];
+        throw new InputError(input, `${file} is empty: give it a \`services:\` key, or leave it out of the list.`);
     if (!isMapping(document))
         throw new InputError(input, `${file}: the top level must be a mapping with a \`services:\` key.`);
     const services = document.services;
@@ -69925,13 +69969,19 @@ function checkServiceNames(model, input, names) {
  * A service's build context when it is a local directory (not a git or http URL), relative to the
  * workspace. Compose resolves relative paths of every file from the project directory, which is the
  * directory of the first file (docs.docker.com/compose/how-tos/multiple-compose-files/merge/).
+ * An absolute context, or one a variable names, cannot be told to be among the files sent to a host:
+ * refused naming `input`.
  */
-function localBuildContext(model, service) {
+function localBuildContext(input, model, service) {
     const context = service.buildContext;
-    if (context === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || /^git@/.test(context) || context.includes('${'))
+    if (context === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || /^git@/.test(context))
         return undefined;
-    if (external_node_path_namespaceObject.posix.isAbsolute(context))
-        return undefined;
+    if (context.includes('$')) {
+        throw new InputError(input, `service ${service.name} builds from "${context}", which a variable names: write the directory, relative to the compose file.`);
+    }
+    if (external_node_path_namespaceObject.posix.isAbsolute(context)) {
+        throw new InputError(input, `service ${service.name} builds from ${context}, an absolute path: write it relative to the compose file, inside the workspace.`);
+    }
     return external_node_path_namespaceObject.posix.normalize(external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(model.files[0].relativePath), context));
 }
 
@@ -70065,6 +70115,7 @@ function getInputs(read, run, workspace = process.cwd()) {
             username: read('registry-username') || run.actor,
             password,
             inputs: ['registry-username', 'registry-password'],
+            access: 'pull',
         }
         : undefined;
     if (registry && !registry.username)
@@ -70156,7 +70207,7 @@ function uploadPath(raw, workspace) {
 function checkBuildContextsUploaded(model, uploads, workspace) {
     // Every service, not only those in `services`: up starts (and builds) what they depend on too.
     for (const service of model.services.values()) {
-        const context = localBuildContext(model, service);
+        const context = localBuildContext('compose-files', model, service);
         if (context === undefined)
             continue;
         if (!(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.resolve)(workspace, context)) || !(0,external_node_fs_namespaceObject.statSync)((0,external_node_path_namespaceObject.resolve)(workspace, context)).isDirectory()) {
@@ -70379,6 +70430,10 @@ async function report(inputs, results) {
         if (result.ok)
             info(`${result.target}: ${inputs.project} is up (${result.services.map((s) => `${s.service} ${s.state}${s.health === 'none' ? '' : `/${s.health}`}`).join(', ')})`);
     }
+    await writeSummary(`compose-up: ${inputs.project}`, summaryMarkdown(inputs, results));
+}
+/** The job summary: the deployment's facts, then a row per target, then each target's error. */
+function summaryMarkdown(inputs, results) {
     const lines = [
         factsTable([
             ['Project', inputs.project],
@@ -70398,7 +70453,7 @@ async function report(inputs, results) {
     const errors = results.filter((r) => r.error);
     if (errors.length)
         lines.push('', ...errors.map((r) => `**${tableCell(r.target)}**: ${tableCell(r.error ?? '')}`));
-    await writeSummary(`compose-up: ${inputs.project}`, lines.join('\n'));
+    return lines.join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/index.ts

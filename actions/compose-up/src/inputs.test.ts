@@ -57,7 +57,7 @@ describe('inputs', () => {
     expect(inputs).toMatchObject({
       project: 'shop', services: ['my-node'], remote: true, pull: 'always', build: false, wait: false, waitTimeoutMs: 300_000,
       removeOrphans: false, uploads: ['nginx'], remoteDir: '/srv/shop', keepReleases: 3,
-      registry: { registry: 'ghcr.io', username: 'octocat', password: 'tok', inputs: ['registry-username', 'registry-password'] },
+      registry: { registry: 'ghcr.io', username: 'octocat', password: 'tok', inputs: ['registry-username', 'registry-password'], access: 'pull' },
     });
     expect([...inputs.images]).toEqual([['my-node', `ghcr.io/o/node@${digest}`]]);
     expect(inputs.connection?.hosts.map((h) => h.label)).toEqual(['ec2-user@h1:22']);
@@ -103,6 +103,19 @@ describe('inputs', () => {
     const ws = workspace();
     writeFileSync(join(ws, 'docker-compose.yml'), 'services: [\n');
     expect(() => getInputs(reader({ hosts: 'h1', 'ssh-key': 'not a key' }), run, ws)).toThrow(/^Input `compose-files`: docker-compose.yml line/);
+  });
+
+  it('refuses, before the connection inputs, an empty compose file and build contexts a host cannot have', () => {
+    const ws = workspace();
+    writeFileSync(join(ws, 'empty.yml'), '');
+    const onHosts = { hosts: 'h1', 'ssh-key': 'not a key', upload: 'nginx' };
+    expect(() => getInputs(reader({ ...onHosts, 'compose-files': 'docker-compose.yml\nempty.yml' }), run, ws)).toThrow('Input `compose-files`: empty.yml is empty');
+    for (const context of ['/srv/nginx', '${NGINX_DIR}']) {
+      writeFileSync(join(ws, 'docker-compose.yml'), `services:\n  wserver:\n    build: ${context}\n`);
+      expect(() => getInputs(reader(onHosts), run, ws)).toThrow(/^Input `compose-files`: service wserver builds from /);
+      // On the runner, compose finds them itself.
+      expect(getInputs(reader({}), run, ws).remote).toBe(false);
+    }
   });
 
   it('makes a compose project name of the repository name', () => {

@@ -113,6 +113,7 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
         username: read('registry-username') || run.actor,
         password,
         inputs: ['registry-username', 'registry-password'],
+        access: 'pull',
       }
     : undefined;
   if (registry && !registry.username) throw new InputError('registry-username', 'is empty, and registry-password is set: give the registry user.');
@@ -201,7 +202,7 @@ function uploadPath(raw: string, workspace: string): string {
 function checkBuildContextsUploaded(model: ComposeModel, uploads: readonly string[], workspace: string): void {
   // Every service, not only those in `services`: up starts (and builds) what they depend on too.
   for (const service of model.services.values()) {
-    const context = localBuildContext(model, service);
+    const context = localBuildContext('compose-files', model, service);
     if (context === undefined) continue;
     if (!existsSync(resolve(workspace, context)) || !statSync(resolve(workspace, context)).isDirectory()) {
       throw new InputError('compose-files', `service ${service.name} builds from ${context}, which is not a directory in the workspace.`);

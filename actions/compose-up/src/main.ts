@@ -141,7 +141,11 @@ async function report(inputs: ComposeUpInputs, results: readonly TargetResult[])
   for (const result of results) {
     if (result.ok) core.info(`${result.target}: ${inputs.project} is up (${result.services.map((s) => `${s.service} ${s.state}${s.health === 'none' ? '' : `/${s.health}`}`).join(', ')})`);
   }
+  await writeSummary(`compose-up: ${inputs.project}`, summaryMarkdown(inputs, results));
+}
 
+/** The job summary: the deployment's facts, then a row per target, then each target's error. */
+export function summaryMarkdown(inputs: Pick<ComposeUpInputs, 'project' | 'mode' | 'model' | 'images'>, results: readonly TargetResult[]): string {
   const lines = [
     factsTable([
       ['Project', inputs.project],
@@ -160,5 +164,5 @@ async function report(inputs: ComposeUpInputs, results: readonly TargetResult[])
   }
   const errors = results.filter((r) => r.error);
   if (errors.length) lines.push('', ...errors.map((r) => `**${tableCell(r.target)}**: ${tableCell(r.error ?? '')}`));
-  await writeSummary(`compose-up: ${inputs.project}`, lines.join('\n'));
+  return lines.join('\n');
 }

@@ -55356,7 +55356,7 @@ function utils_toCommandValue(input) {
  * @returns The command properties to send with the actual annotation command
  * See IssueCommandProperties: https://github.com/actions/runner/blob/main/src/Runner.Worker/ActionCommandManager.cs#L646
  */
-function utils_toCommandProperties(annotationProperties) {
+function toCommandProperties(annotationProperties) {
     if (!Object.keys(annotationProperties).length) {
         return {};
     }
@@ -58167,7 +58167,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -58175,7 +58175,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -58183,7 +58183,7 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.
@@ -63397,7 +63397,12 @@ function parseKeyValues(input, raw) {
 }
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds; returns milliseconds. */
+/**
+ * The longest duration any input takes, 24h. Node fires a timer of more than 2^31-1 ms (24.8 days)
+ * at once, so a larger value would not wait at all: `command-timeout: 1000h` timed out after 2s.
+ */
+const MAX_DURATION_MS = 24 * 3_600_000;
+/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds, up to 24h; returns milliseconds. */
 function parseDuration(input, raw, fallback) {
     const text = (raw.trim() || fallback).toLowerCase();
     const match = DURATION.exec(text);
@@ -63406,6 +63411,8 @@ function parseDuration(input, raw, fallback) {
     const ms = Number(match[1]) * UNIT_MS[match[2] ?? 's'];
     if (ms <= 0)
         throw new InputError(input, 'must be longer than zero.');
+    if (ms > MAX_DURATION_MS)
+        throw new InputError(input, `"${text}" is longer than the maximum, 24h.`);
     return ms;
 }
 function parseInteger(input, raw, fallback, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
@@ -63605,6 +63612,11 @@ function hostKeyAlgorithms(pins) {
         return undefined;
     return [...new Set(usable.flatMap((pin) => HOST_KEY_ALGORITHMS[pin.keyType]))];
 }
+/** The key types behind a server's host key algorithms, each once, in its order (`rsa-sha2-512` is an `ssh-rsa` key). */
+function hostKeyTypes(algorithms) {
+    const types = Object.keys(HOST_KEY_ALGORITHMS);
+    return [...new Set(algorithms.map((algorithm) => types.find((type) => HOST_KEY_ALGORITHMS[type].includes(algorithm)) ?? algorithm))];
+}
 /** The pins that speak about `host:port`: the host's known_hosts lines, and every fingerprint. */
 function pinsForHost(pins, host, port) {
     return pins.filter((pin) => !pin.hostPatterns || matchesHostPatterns(pin.hostPatterns, host, port));
@@ -63725,6 +63737,16 @@ function looksLikeKeyType(token) {
 /** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
 function hostKeyFileKind(keyType) {
     return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
+}
+/**
+ * Why the key exchange failed when the host has no key of a pinned type (negotiation offers only
+ * those, see `hostKeyAlgorithms`): the types it has, and where to read the key to pin.
+ */
+function describeHostKeyTypeMismatch(label, offered, pins, input) {
+    const has = hostKeyTypes(offered);
+    const pinned = [...new Set(pins.filter((pin) => !pin.revoked).map((pin) => pin.keyType))];
+    return (`${label} has ${has.join(', ')} host keys, and \`${input}\` pins only ${pinned.join(', ')} keys for it: ` +
+        `pin its ${has[0]} key (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileKind(has[0])}_key.pub).`);
 }
 /** How a refused host key is explained: what was seen, and what to do. */
 function describeHostKeyFailure(label, verdict, input) {
@@ -65000,6 +65022,8 @@ const actionsLog = { info: (m) => info(m), warning: (m) => warning(m) };
 /** After a timeout: TERM, then KILL, then the channel is closed, then we stop waiting. */
 const ssh_shell_KILL_GRACE_MS = 5_000;
 const SFTP_CHUNK = 32 * 1024;
+/** ssh2's debug line with the server's host key algorithms, which it gives nowhere else. */
+const REMOTE_HOST_KEY_FORMATS = 'Handshake: (remote) Host key format: ';
 /** The exit code OpenSSH's client gives when the connection, not the command, failed. */
 const CONNECTION_LOST_EXIT = 255;
 class SshShell {
@@ -65261,6 +65285,7 @@ async function openSession(endpoint, sock, options, log) {
     const label = host.label;
     let seen;
     let refusal;
+    let offered;
     const pins = pinsForHost(endpoint.hostKeys, host.host, host.port);
     const ssh = new NodeSSH();
     const connecting = ssh.connect({
@@ -65273,6 +65298,11 @@ async function openSession(endpoint, sock, options, log) {
         keepaliveCountMax: 4,
         // Without this, the server picks its preferred key type, which may not be the one pinned.
         algorithms: options.insecureSkipHostKeyCheck ? undefined : { serverHostKey: hostKeyAlgorithms(pins) },
+        // When the host has no key of a pinned type, the error should name the types it has.
+        debug: (line) => {
+            if (line.startsWith(REMOTE_HOST_KEY_FORMATS))
+                offered = line.slice(REMOTE_HOST_KEY_FORMATS.length).split(',');
+        },
         // Called with the raw public key blob (no hostHash): its SHA256 is OpenSSH's fingerprint.
         hostVerifier: (blob) => {
             const verdict = verifyHostKey(endpoint.hostKeys, host.host, host.port, blob);
@@ -65296,13 +65326,15 @@ async function openSession(endpoint, sock, options, log) {
     catch (error) {
         ssh.dispose();
         sock.destroy();
-        throw classifyConnectError(label, endpoint, error, refusal, options.connectTimeoutMs);
+        throw classifyConnectError(label, endpoint, error, refusal, options.connectTimeoutMs, offered);
     }
     if (!seen)
         throw new SshConnectError(label, 'host-key', `${label}: the host key was never checked`, false);
     return { ssh, client, hostKey: seen };
 }
-function classifyConnectError(label, endpoint, error, refusal, timeoutMs) {
+function classifyConnectError(label, endpoint, error, refusal, timeoutMs, 
+/** The server's host key algorithms, from its key exchange init. */
+offered) {
     if (refusal)
         return new SshConnectError(label, 'host-key', refusal, false);
     const message = error.message;
@@ -65311,7 +65343,11 @@ function classifyConnectError(label, endpoint, error, refusal, timeoutMs) {
             `(is its public key in ~${endpoint.host.user}/.ssh/authorized_keys, and is the user right?)`, false);
     }
     if (/no matching host key format/i.test(message)) {
-        return new SshConnectError(label, 'host-key', `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`, false);
+        const pins = pinsForHost(endpoint.hostKeys, endpoint.host.host, endpoint.host.port);
+        const why = offered
+            ? describeHostKeyTypeMismatch(label, offered, pins, endpoint.hostKeysInput)
+            : `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`;
+        return new SshConnectError(label, 'host-key', why, false);
     }
     if (error.level === 'client-timeout' || /timed out/i.test(message)) {
         return new SshConnectError(label, 'handshake', `${label}: SSH handshake timed out after ${timeoutMs / 1000}s (${message})`, true);
@@ -65719,7 +65755,9 @@ function factsTable(rows) {
 async function writeSummary(heading, markdown) {
     if (!process.env.GITHUB_STEP_SUMMARY)
         return;
-    await summary.addHeading(heading, 3).addRaw(markdown, true).write();
+    // The heading is an HTML block, which in GitHub's renderer (cmark-gfm) runs until a blank line:
+    // without one, the table after it stayed literal pipes.
+    await summary.addHeading(heading, 3).addEOL().addRaw(markdown, true).write();
 }
 function formatBytes(bytes) {
     const units = ['B', 'KiB', 'MiB', 'GiB'];
@@ -65853,6 +65891,11 @@ function isTransientRegistryError(output) {
 function isAuthError(output) {
     return /unauthorized|authentication required|denied|incorrect username or password|401/i.test(output);
 }
+/** What a GHCR token needs, for the error when the registry refuses one. */
+const GHCR_TOKEN_NEEDS = {
+    push: "a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with `permissions: packages: write`",
+    pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
+};
 /**
  * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
  * and with it the only copy of the credentials docker wrote.
@@ -65867,7 +65910,7 @@ class RegistrySession {
         this.docker = docker;
     }
     static async open(docker, credentials, parentDir) {
-        const { registry, username, password, inputs } = credentials;
+        const { registry, username, password, inputs, access } = credentials;
         const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
         const configDir = made.stdout.trim();
         const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
@@ -65881,7 +65924,7 @@ class RegistrySession {
             const output = `${login.stderr}\n${login.stdout}`;
             if (isAuthError(output)) {
                 throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-                    `(for GHCR, a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with \`permissions: packages: write\`).\n` +
+                    `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
                     lastLines(output, 3));
             }
             throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
@@ -66234,7 +66277,7 @@ class HostDeployment {
             return;
         }
         const registry = parseImageRef('image', image).registry;
-        const session = await RegistrySession.open(this.docker, { registry, username: auth.username, password: auth.password, inputs: ['registry-username', 'registry-password'] }, this.paths.dir);
+        const session = await RegistrySession.open(this.docker, { registry, username: auth.username, password: auth.password, inputs: ['registry-username', 'registry-password'], access: 'pull' }, this.paths.dir);
         try {
             await this.pullWithRetries(session.docker, image);
         }
@@ -66410,13 +66453,15 @@ class HostDeployment {
                     inUse.add(id.trim());
         }
         for (const imageId of imagesToPrune(records, this.options.keepReleases, inUse)) {
-            const refs = await this.docker.run(['image', 'inspect', '--format', '{{join .RepoTags "\\n"}}\n{{join .RepoDigests "\\n"}}', imageId], { allowFailure: true, timeoutMs: 60_000 });
+            // Digests first: removing a repository's last tag removes its digest references too (moby's
+            // ImageDelete), and with them the image, so a digest named after the tag was "No such image".
+            const refs = await this.docker.run(['image', 'inspect', '--format', '{{join .RepoDigests "\\n"}}\n{{join .RepoTags "\\n"}}', imageId], { allowFailure: true, timeoutMs: 60_000 });
             if (refs.exitCode !== 0)
                 continue; // already gone
             const names = refs.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
             const removed = await this.docker.run(['image', 'rm', ...(names.length ? names : [imageId])], { allowFailure: true, timeoutMs: 120_000 });
             if (removed.exitCode === 0)
-                this.log.info(`Pruned ${names[0] ?? imageId} (older than the last ${this.options.keepReleases} releases).`);
+                this.log.info(`Pruned ${names.at(-1) ?? imageId} (older than the last ${this.options.keepReleases} releases).`);
             else
                 this.log.warning(`Could not prune ${imageId}: ${lastLines(removed.stderr, 2)}`);
         }
@@ -66438,6 +66483,10 @@ const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const PORT = /^((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?((\d{1,5}(-\d{1,5})?)?:)?\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/;
 const RESTART = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
 const NETWORK = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_.-]+)?$/;
+/** `source:/target[:options]`, no white space. */
+const VOLUME = /^([^:\s]+):\/[^:\s]*(:[a-z,]+)?$/;
+/** Docker's rule for volume names; any other source that is not an absolute path docker refuses too. */
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** `docker run` options the action sets itself: given in run-args they would conflict or undo it. */
 const OWNED_RUN_ARGS = /^(--name|--rm|-d|--detach|--restart|--env-file)(=|$)/;
 function getInputs(read, run, workspace = process.cwd()) {
@@ -66493,10 +66542,8 @@ function getInputs(read, run, workspace = process.cwd()) {
             throw new InputError('ports', `"${port}" is not a port mapping: write [ip:]host-port:container-port[/tcp|udp], e.g. 8080:80 or 127.0.0.1:8080:80.`);
     }
     const volumes = parseList(read('volumes'));
-    for (const volume of volumes) {
-        if (!/^[^:\s]+:\/[^:\s]*(:[a-z,]+)?$/.test(volume))
-            throw new InputError('volumes', `"${volume}" is not a volume: write name:/path or /host/path:/path, optionally :ro.`);
-    }
+    for (const volume of volumes)
+        checkVolume(volume);
     const network = read('network').trim() || undefined;
     if (network && !NETWORK.test(network))
         throw new InputError('network', `"${network}" is not a network name.`);
@@ -66530,6 +66577,23 @@ function getInputs(read, run, workspace = process.cwd()) {
         script: mode === 'script' ? script : undefined,
         secrets: [...connection.secrets, password, ...env.values()].filter((value) => value.length >= 4),
     };
+}
+/**
+ * A relative bind mount would resolve against the SSH user's home on the host (`./data` a root-owned
+ * directory there, `../../etc` the host's /etc), and `..` in an absolute one climbs out of where it
+ * seems to point: only volume names and absolute paths without `..` are taken.
+ */
+function checkVolume(volume) {
+    const source = VOLUME.exec(volume)?.[1];
+    if (source === undefined)
+        throw new InputError('volumes', `"${volume}" is not a volume: write name:/path or /host/path:/path, optionally :ro.`);
+    if (source.startsWith('/')) {
+        if (source.split('/').includes('..'))
+            throw new InputError('volumes', `"${volume}": the host path ${source} has a ".." part; give the path without it.`);
+    }
+    else if (!VOLUME_NAME.test(source)) {
+        throw new InputError('volumes', `"${volume}": ${source} is neither a volume name (letters, digits, _ . -) nor an absolute host path; write /srv/data:/path, not a relative path.`);
+    }
 }
 /** The repository's name, as a container name: `owner/My App` gives `my-app`. */
 function defaultName(run) {
@@ -66591,12 +66655,47 @@ function splitWords(input, raw) {
     return words;
 }
 
+;// CONCATENATED MODULE: ./src/script-output.ts
+/**
+ * Script mode's output in the step outputs. GitHub takes at most 1 MB of outputs per job, "approximated
+ * based on UTF-16 encoding" (docs.github.com, "Defining outputs for jobs"), and each host's output goes
+ * in two of them, `stdout` and `results` (a script that printed 20 MB put it in both). Each of the
+ * two holds the end of each host's output (where a failure shows), within `OUTPUT_CHARS` for all
+ * hosts; the log keeps all of it.
+ */
+/** Characters (UTF-16 code units) of script output that `stdout`, and `results`, may each hold: 200 KB. */
+const OUTPUT_CHARS = 100_000;
+/**
+ * The end of `text` that is at most `max` characters once escaped in JSON, as `results` holds it;
+ * `stdout` holds it unescaped, which is never longer.
+ */
+function outputTail(text, max) {
+    // Never from the second half of a surrogate pair, which JSON would escape on its own.
+    const from = (start) => {
+        const code = text.charCodeAt(start);
+        return code >= 0xdc00 && code <= 0xdfff ? start + 1 : start;
+    };
+    const fits = (start) => JSON.stringify(text.slice(from(start))).length - 2 <= max;
+    // Every character is at least one once escaped, so the tail is never longer than `max`.
+    let start = Math.max(0, text.length - max);
+    let end = text.length;
+    while (start < end) {
+        const middle = (start + end) >>> 1;
+        if (fits(middle))
+            end = middle;
+        else
+            start = middle + 1;
+    }
+    return text.slice(from(start));
+}
+
 ;// CONCATENATED MODULE: ./src/main.ts
 /**
  * ec2-deploy: for each host (max-parallel at once, fail-fast), connect over SSH with a verified host
  * key, take the deploy lock, then deploy, roll back or run the script; report per host. Wires core
  * pieces together; inputs come from inputs.ts, the host-side steps from deploy.ts.
  */
+
 
 
 
@@ -66623,7 +66722,10 @@ async function main() {
             result.hostKey = shell.hostKey.fingerprint;
             hostKeyLines.push(knownHostsLine(host.host, host.port, shell.hostKey));
             if (inputs.mode === 'script') {
-                result.stdout = await runScript(shell, inputs, log);
+                const ran = await runScript(shell, inputs, log);
+                result.stdout = ran.stdout;
+                if (!succeeded(ran))
+                    throw new Error(`the script ${howItEnded(ran)}`);
                 result.ok = true;
                 return result;
             }
@@ -66670,12 +66772,22 @@ async function main() {
         describe: (outcome) => describeOutcome(outcome),
     });
     const results = outcomes.map((outcome) => outcome.value ?? emptyResult(outcome.host.label, inputs, 'skipped: an earlier host failed (fail-fast)'));
+    if (inputs.mode === 'script') {
+        for (const result of results) {
+            if (result.stdout === undefined)
+                continue;
+            const kept = outputTail(result.stdout, Math.floor(OUTPUT_CHARS / results.length));
+            if (kept.length === result.stdout.length)
+                continue;
+            notice(`${result.host}: the script printed ${formatBytes(Buffer.byteLength(result.stdout))}; the \`stdout\` and \`results\` outputs hold its last ` +
+                `${formatBytes(Buffer.byteLength(kept))} (GitHub takes at most 1 MB of outputs per job). All of it is in the log.`);
+            result.stdout = kept;
+        }
+        setOutput('stdout', results.length === 1 ? (results[0].stdout ?? '') : results.map((r) => `==> ${r.host} <==\n${r.stdout ?? ''}`).join('\n'));
+    }
     setOutput('results', JSON.stringify(results));
     setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
     setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
-    if (inputs.mode === 'script') {
-        setOutput('stdout', results.length === 1 ? (results[0].stdout ?? '') : results.map((r) => `==> ${r.host} <==\n${r.stdout ?? ''}`).join('\n'));
-    }
     await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results));
     const failed = results.filter((r) => !r.ok);
     if (failed.length) {
@@ -66706,10 +66818,7 @@ async function runScript(shell, inputs, log) {
     // (docker exec -i, ssh) then cannot swallow the rest of the script.
     const stdin = `set -euo pipefail\n${exports}{\n${inputs.script}\n}\n`;
     log.info('Running the script');
-    const result = await shell.run({ args: ['bash', '-s'], stdin, stream: true, allowFailure: true });
-    if (!succeeded(result))
-        throw new Error(`the script ${howItEnded(result)}`);
-    return result.stdout;
+    return shell.run({ args: ['bash', '-s'], stdin, stream: true, allowFailure: true });
 }
 /** A host's result before anything happened on it. */
 function emptyResult(host, inputs, error = null) {
@@ -66741,6 +66850,7 @@ function describeOutcome(outcome) {
     }
     return `${label}: FAILED${result.rolledBack ? ', previous container restored' : ''} (${time}): ${(result.error ?? '').split('\n')[0]}`;
 }
+/** The job summary: a row per host. */
 function summaryTable(results) {
     const lines = ['| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |'];
     for (const r of results) {

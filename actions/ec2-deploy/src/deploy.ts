@@ -117,7 +117,7 @@ export class HostDeployment {
     const registry = parseImageRef('image', image).registry;
     const session = await RegistrySession.open(
       this.docker,
-      { registry, username: auth.username, password: auth.password, inputs: ['registry-username', 'registry-password'] },
+      { registry, username: auth.username, password: auth.password, inputs: ['registry-username', 'registry-password'], access: 'pull' },
       this.paths.dir,
     );
     try {
@@ -289,11 +289,13 @@ export class HostDeployment {
       for (const id of images.stdout.split('\n')) if (id.trim()) inUse.add(id.trim());
     }
     for (const imageId of imagesToPrune(records, this.options.keepReleases, inUse)) {
-      const refs = await this.docker.run(['image', 'inspect', '--format', '{{join .RepoTags "\\n"}}\n{{join .RepoDigests "\\n"}}', imageId], { allowFailure: true, timeoutMs: 60_000 });
+      // Digests first: removing a repository's last tag removes its digest references too (moby's
+      // ImageDelete), and with them the image, so a digest named after the tag was "No such image".
+      const refs = await this.docker.run(['image', 'inspect', '--format', '{{join .RepoDigests "\\n"}}\n{{join .RepoTags "\\n"}}', imageId], { allowFailure: true, timeoutMs: 60_000 });
       if (refs.exitCode !== 0) continue; // already gone
       const names = refs.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
       const removed = await this.docker.run(['image', 'rm', ...(names.length ? names : [imageId])], { allowFailure: true, timeoutMs: 120_000 });
-      if (removed.exitCode === 0) this.log.info(`Pruned ${names[0] ?? imageId} (older than the last ${this.options.keepReleases} releases).`);
+      if (removed.exitCode === 0) this.log.info(`Pruned ${names.at(-1) ?? imageId} (older than the last ${this.options.keepReleases} releases).`);
       else this.log.warning(`Could not prune ${imageId}: ${lastLines(removed.stderr, 2)}`);
     }
   }

@@ -64,6 +64,10 @@ const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const PORT = /^((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?((\d{1,5}(-\d{1,5})?)?:)?\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/;
 const RESTART = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
 const NETWORK = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_.-]+)?$/;
+/** `source:/target[:options]`, no white space. */
+const VOLUME = /^([^:\s]+):\/[^:\s]*(:[a-z,]+)?$/;
+/** Docker's rule for volume names; any other source that is not an absolute path docker refuses too. */
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** `docker run` options the action sets itself: given in run-args they would conflict or undo it. */
 const OWNED_RUN_ARGS = /^(--name|--rm|-d|--detach|--restart|--env-file)(=|$)/;
 
@@ -114,9 +118,7 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     if (!PORT.test(port)) throw new InputError('ports', `"${port}" is not a port mapping: write [ip:]host-port:container-port[/tcp|udp], e.g. 8080:80 or 127.0.0.1:8080:80.`);
   }
   const volumes = parseList(read('volumes'));
-  for (const volume of volumes) {
-    if (!/^[^:\s]+:\/[^:\s]*(:[a-z,]+)?$/.test(volume)) throw new InputError('volumes', `"${volume}" is not a volume: write name:/path or /host/path:/path, optionally :ro.`);
-  }
+  for (const volume of volumes) checkVolume(volume);
   const network = read('network').trim() || undefined;
   if (network && !NETWORK.test(network)) throw new InputError('network', `"${network}" is not a network name.`);
   const restart = read('restart').trim() || 'unless-stopped';
@@ -147,6 +149,21 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     script: mode === 'script' ? script : undefined,
     secrets: [...connection.secrets, password, ...env.values()].filter((value) => value.length >= 4),
   };
+}
+
+/**
+ * A relative bind mount would resolve against the SSH user's home on the host (`./data` a root-owned
+ * directory there, `../../etc` the host's /etc), and `..` in an absolute one climbs out of where it
+ * seems to point: only volume names and absolute paths without `..` are taken.
+ */
+function checkVolume(volume: string): void {
+  const source = VOLUME.exec(volume)?.[1];
+  if (source === undefined) throw new InputError('volumes', `"${volume}" is not a volume: write name:/path or /host/path:/path, optionally :ro.`);
+  if (source.startsWith('/')) {
+    if (source.split('/').includes('..')) throw new InputError('volumes', `"${volume}": the host path ${source} has a ".." part; give the path without it.`);
+  } else if (!VOLUME_NAME.test(source)) {
+    throw new InputError('volumes', `"${volume}": ${source} is neither a volume name (letters, digits, _ . -) nor an absolute host path; write /srv/data:/path, not a relative path.`);
+  }
 }
 
 /** The repository's name, as a container name: `owner/My App` gives `my-app`. */

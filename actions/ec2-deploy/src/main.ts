@@ -14,6 +14,7 @@ import {
   type SshShell,
   actionInputs,
   forEachHost,
+  formatBytes,
   formatDuration,
   homeDirectory,
   knownHostsLine,
@@ -27,11 +28,13 @@ import {
   runUrl,
   tableCell,
   writeSummary,
+  type CommandResult,
   type HostLog,
   type HostOutcome,
 } from '@slipway/core';
 import { HostDeployment, ReleaseFailedError, hostPaths, restoreInterrupted } from './deploy.js';
 import { getInputs, type Ec2DeployInputs } from './inputs.js';
+import { OUTPUT_CHARS, outputTail } from './script-output.js';
 
 /** Locks this run holds, saved as they are taken so the post step can release them if main could not. */
 const LOCKS_STATE = 'deploy-locks';
@@ -77,7 +80,9 @@ export async function main(): Promise<void> {
         result.hostKey = shell.hostKey.fingerprint;
         hostKeyLines.push(knownHostsLine(host.host, host.port, shell.hostKey));
         if (inputs.mode === 'script') {
-          result.stdout = await runScript(shell, inputs, log);
+          const ran = await runScript(shell, inputs, log);
+          result.stdout = ran.stdout;
+          if (!succeeded(ran)) throw new Error(`the script ${howItEnded(ran)}`);
           result.ok = true;
           return result;
         }
@@ -130,12 +135,22 @@ export async function main(): Promise<void> {
   );
 
   const results = outcomes.map((outcome) => outcome.value ?? emptyResult(outcome.host.label, inputs, 'skipped: an earlier host failed (fail-fast)'));
+  if (inputs.mode === 'script') {
+    for (const result of results) {
+      if (result.stdout === undefined) continue;
+      const kept = outputTail(result.stdout, Math.floor(OUTPUT_CHARS / results.length));
+      if (kept.length === result.stdout.length) continue;
+      core.notice(
+        `${result.host}: the script printed ${formatBytes(Buffer.byteLength(result.stdout))}; the \`stdout\` and \`results\` outputs hold its last ` +
+          `${formatBytes(Buffer.byteLength(kept))} (GitHub takes at most 1 MB of outputs per job). All of it is in the log.`,
+      );
+      result.stdout = kept;
+    }
+    core.setOutput('stdout', results.length === 1 ? (results[0].stdout ?? '') : results.map((r) => `==> ${r.host} <==\n${r.stdout ?? ''}`).join('\n'));
+  }
   core.setOutput('results', JSON.stringify(results));
   core.setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
   core.setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
-  if (inputs.mode === 'script') {
-    core.setOutput('stdout', results.length === 1 ? (results[0].stdout ?? '') : results.map((r) => `==> ${r.host} <==\n${r.stdout ?? ''}`).join('\n'));
-  }
   await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results));
 
   const failed = results.filter((r) => !r.ok);
@@ -160,15 +175,13 @@ export async function post(): Promise<void> {
 }
 
 /** Script mode: the script on stdin to `bash -s`, after `set -euo pipefail` and the `env` exports. */
-async function runScript(shell: SshShell, inputs: Ec2DeployInputs, log: HostLog): Promise<string> {
+async function runScript(shell: SshShell, inputs: Ec2DeployInputs, log: HostLog): Promise<CommandResult> {
   const exports = [...inputs.container.env].map(([key, value]) => `export ${key}=${quoteArg(value)}\n`).join('');
   // In braces, bash reads the whole script before running any of it: a command that reads stdin
   // (docker exec -i, ssh) then cannot swallow the rest of the script.
   const stdin = `set -euo pipefail\n${exports}{\n${inputs.script}\n}\n`;
   log.info('Running the script');
-  const result = await shell.run({ args: ['bash', '-s'], stdin, stream: true, allowFailure: true });
-  if (!succeeded(result)) throw new Error(`the script ${howItEnded(result)}`);
-  return result.stdout;
+  return shell.run({ args: ['bash', '-s'], stdin, stream: true, allowFailure: true });
 }
 
 /** A host's result before anything happened on it. */
@@ -201,7 +214,8 @@ function describeOutcome(outcome: HostOutcome<HostResult>): string {
   return `${label}: FAILED${result.rolledBack ? ', previous container restored' : ''} (${time}): ${(result.error ?? '').split('\n')[0]}`;
 }
 
-function summaryTable(results: readonly HostResult[]): string {
+/** The job summary: a row per host. */
+export function summaryTable(results: readonly HostResult[]): string {
   const lines = ['| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |'];
   for (const r of results) {
     const outcome = r.ok ? '✅ ok' : r.rolledBack ? '↩️ failed, rolled back' : `❌ ${r.error?.startsWith('skipped') ? 'skipped' : 'failed'}`;

@@ -89,7 +89,7 @@ describe('docker', () => {
 
   it('logs in with the password on stdin only, into its own config directory, and removes it', async () => {
     const shell = new ScriptedShell((command) => (command.args[0] === 'mktemp' ? { stdout: '/tmp/slipway-docker-abc\n' } : {}));
-    const session = await RegistrySession.open(new DockerCli(shell), { registry: 'ghcr.io', username: 'me', password: 's3cret', inputs: ['username', 'password'] });
+    const session = await RegistrySession.open(new DockerCli(shell), { registry: 'ghcr.io', username: 'me', password: 's3cret', inputs: ['username', 'password'], access: 'push' });
     const login = shell.commands[1];
     expect(login.args).toEqual(['docker', 'login', '--username', 'me', '--password-stdin', 'ghcr.io']);
     expect(login.stdin).toBe('s3cret');
@@ -103,8 +103,14 @@ describe('docker', () => {
       command.args[0] === 'mktemp' ? { stdout: '/tmp/d\n' } : command.args[1] === 'login' ? { exitCode: 1, stderr: 'Error: 401 Unauthorized' } : {},
     );
     await expect(
-      RegistrySession.open(new DockerCli(shell), { registry: 'ghcr.io', username: 'me', password: 'x', inputs: ['registry-username', 'registry-password'] }),
-    ).rejects.toThrow('ghcr.io refused the credentials on fake: check the `registry-username` and `registry-password` inputs');
+      RegistrySession.open(new DockerCli(shell), { registry: 'ghcr.io', username: 'me', password: 'x', inputs: ['registry-username', 'registry-password'], access: 'pull' }),
+    ).rejects.toThrow(
+      'ghcr.io refused the credentials on fake: check the `registry-username` and `registry-password` inputs ' +
+        "(for GHCR, a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`).",
+    );
     expect(shell.commands.at(-1)?.args).toEqual(['rm', '-rf', '/tmp/d']);
+    await expect(RegistrySession.open(new DockerCli(shell), { registry: 'ghcr.io', username: 'me', password: 'x', inputs: ['username', 'password'], access: 'push' })).rejects.toThrow(
+      '`permissions: packages: write`',
+    );
   });
 });

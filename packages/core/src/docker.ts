@@ -168,7 +168,15 @@ export interface RegistryCredentials {
   password: string;
   /** The action's names for username and password, for the error when they are refused. */
   inputs: readonly [string, string];
+  /** What the login is for: a token that may pull need not be allowed to push. */
+  access: 'push' | 'pull';
 }
+
+/** What a GHCR token needs, for the error when the registry refuses one. */
+const GHCR_TOKEN_NEEDS: Record<RegistryCredentials['access'], string> = {
+  push: "a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with `permissions: packages: write`",
+  pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
+};
 
 /**
  * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
@@ -182,7 +190,7 @@ export class RegistrySession {
   ) {}
 
   static async open(docker: DockerCli, credentials: RegistryCredentials, parentDir?: string): Promise<RegistrySession> {
-    const { registry, username, password, inputs } = credentials;
+    const { registry, username, password, inputs, access } = credentials;
     const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
     const configDir = made.stdout.trim();
     const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
@@ -197,7 +205,7 @@ export class RegistrySession {
       if (isAuthError(output)) {
         throw new Error(
           `${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-            `(for GHCR, a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with \`permissions: packages: write\`).\n` +
+            `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
             lastLines(output, 3),
         );
       }

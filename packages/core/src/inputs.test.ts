@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { InputError, formatDuration, parseBoolean, parseChoice, parseDuration, parseInteger, parseKeyValues, parseList } from './inputs.js';
+import { InputError, MAX_DURATION_MS, formatDuration, parseBoolean, parseChoice, parseDuration, parseInteger, parseKeyValues, parseList } from './inputs.js';
 
 describe('inputs', () => {
   it('parses booleans and names the input when one is wrong', () => {
@@ -45,6 +45,13 @@ describe('inputs', () => {
     expect(() => parseDuration('health-timeout', 'soon', '60s')).toThrow(InputError);
     expect(() => parseDuration('health-timeout', '5 minutes', '60s')).toThrow('Input `health-timeout`: "5 minutes" is not a duration');
     expect(() => parseDuration('health-timeout', '0s', '60s')).toThrow('must be longer than zero');
+  });
+
+  it('refuses durations past 24h, which Node timers would fire at once', () => {
+    expect(parseDuration('command-timeout', '24h', '10m')).toBe(MAX_DURATION_MS);
+    expect(parseDuration('command-timeout', '86400', '10m')).toBe(MAX_DURATION_MS);
+    expect(() => parseDuration('command-timeout', '1000h', '10m')).toThrow('Input `command-timeout`: "1000h" is longer than the maximum, 24h.');
+    expect(() => parseDuration('lock-timeout', '86401s', '10m')).toThrow('Input `lock-timeout`');
   });
 
   it('parses whole numbers within bounds', () => {

@@ -67,13 +67,20 @@ export function parseKeyValues(input: string, raw: string): Map<string, string> 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds; returns milliseconds. */
+/**
+ * The longest duration any input takes, 24h. Node fires a timer of more than 2^31-1 ms (24.8 days)
+ * at once, so a larger value would not wait at all: `command-timeout: 1000h` timed out after 2s.
+ */
+export const MAX_DURATION_MS = 24 * 3_600_000;
+
+/** `90s`, `5m`, `1h`, `250ms`, or a bare number of seconds, up to 24h; returns milliseconds. */
 export function parseDuration(input: string, raw: string, fallback: string): number {
   const text = (raw.trim() || fallback).toLowerCase();
   const match = DURATION.exec(text);
   if (!match) throw new InputError(input, `"${text}" is not a duration: use a number with a unit, like 90s, 5m or 1h.`);
   const ms = Number(match[1]) * UNIT_MS[match[2] ?? 's'];
   if (ms <= 0) throw new InputError(input, 'must be longer than zero.');
+  if (ms > MAX_DURATION_MS) throw new InputError(input, `"${text}" is longer than the maximum, 24h.`);
   return ms;
 }
 

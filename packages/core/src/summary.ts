@@ -18,7 +18,9 @@ export function factsTable(rows: readonly SummaryRow[]): string {
 /** Appends a heading and markdown to the step summary; a no-op when the runner gives no summary file. */
 export async function writeSummary(heading: string, markdown: string): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await core.summary.addHeading(heading, 3).addRaw(markdown, true).write();
+  // The heading is an HTML block, which in GitHub's renderer (cmark-gfm) runs until a blank line:
+  // without one, the table after it stayed literal pipes.
+  await core.summary.addHeading(heading, 3).addEOL().addRaw(markdown, true).write();
 }
 
 export function formatBytes(bytes: number): string {

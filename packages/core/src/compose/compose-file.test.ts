@@ -34,8 +34,32 @@ describe('compose-file', () => {
     expect([...model.services.keys()]).toEqual(['wserver', 'my-node', 'extra']);
     expect(model.services.get('my-node')).toMatchObject({ image: 'ghcr.io/ej31/jeff-ex:2.0', hasHealthcheck: true, definedIn: 'deploy/compose.yml' });
     // Relative paths resolve from the first file's directory, as compose resolves them.
-    expect(localBuildContext(model, model.services.get('wserver')!)).toBe('deploy/nginx');
-    expect(localBuildContext(model, model.services.get('extra')!)).toBeUndefined();
+    expect(localBuildContext('compose-files', model, model.services.get('wserver')!)).toBe('deploy/nginx');
+    expect(localBuildContext('compose-files', model, model.services.get('extra')!)).toBeUndefined();
+  });
+
+  it('takes URL build contexts as remote, and refuses absolute ones and those a variable names', () => {
+    const ws = workspace({
+      'compose.yml': [
+        'services:',
+        '  git:',
+        '    build: https://github.com/o/r.git#main',
+        '  abs:',
+        '    build: /srv/app',
+        '  var:',
+        '    build:',
+        '      context: ${APP_DIR}',
+        '  bare:',
+        '    build: $APP_DIR',
+        '',
+      ].join('\n'),
+    });
+    const model = loadComposeFiles('compose-files', ws, ['compose.yml']);
+    const context = (name: string) => localBuildContext('compose-files', model, model.services.get(name)!);
+    expect(context('git')).toBeUndefined();
+    expect(() => context('abs')).toThrow('Input `compose-files`: service abs builds from /srv/app, an absolute path');
+    expect(() => context('var')).toThrow('Input `compose-files`: service var builds from "${APP_DIR}", which a variable names');
+    expect(() => context('bare')).toThrow('service bare builds from "$APP_DIR"');
   });
 
   it('reports a YAML syntax error with the file, line and column', () => {
@@ -52,6 +76,9 @@ describe('compose-file', () => {
     expect(() => loadComposeFiles('compose-files', workspace({ 'c.yml': 'x: 1\nservices:\n  - app\n' }), ['c.yml'])).toThrow('c.yml line 2: `services` must be a mapping');
     expect(() => loadComposeFiles('compose-files', workspace({}), ['nope.yml'])).toThrow('Input `compose-files`: cannot read nope.yml: ENOENT.');
     expect(() => loadComposeFiles('compose-files', workspace({}), ['../etc/passwd'])).toThrow('is outside the workspace');
+    // Both composes refuse an empty file, a later one of the list too.
+    const empty = workspace({ 'compose.yml': seedShape, 'prod.yml': '# nothing yet\n' });
+    expect(() => loadComposeFiles('compose-files', empty, ['compose.yml', 'prod.yml'])).toThrow('Input `compose-files`: prod.yml is empty');
   });
 
   it('names the input and line of an unknown service', () => {

@@ -107,8 +107,9 @@ function isMapping(value: unknown): value is Record<string, unknown> {
 }
 
 function servicesOf(input: string, file: string, document: unknown, text: string): ComposeService[] {
-  // An empty file is valid YAML (null); compose accepts it in an override list.
-  if (document === null || document === undefined) return [];
+  // Valid YAML (null), but both composes refuse it, even as a later file of the list: v1 "Top level
+  // object ... needs to be an object not '<class 'NoneType'>'", v2 "empty compose file".
+  if (document === null || document === undefined) throw new InputError(input, `${file} is empty: give it a \`services:\` key, or leave it out of the list.`);
   if (!isMapping(document)) throw new InputError(input, `${file}: the top level must be a mapping with a \`services:\` key.`);
   const services = document.services;
   if (services === undefined || services === null) return [];
@@ -143,10 +144,17 @@ export function checkServiceNames(model: ComposeModel, input: string, names: Ite
  * A service's build context when it is a local directory (not a git or http URL), relative to the
  * workspace. Compose resolves relative paths of every file from the project directory, which is the
  * directory of the first file (docs.docker.com/compose/how-tos/multiple-compose-files/merge/).
+ * An absolute context, or one a variable names, cannot be told to be among the files sent to a host:
+ * refused naming `input`.
  */
-export function localBuildContext(model: ComposeModel, service: ComposeService): string | undefined {
+export function localBuildContext(input: string, model: ComposeModel, service: ComposeService): string | undefined {
   const context = service.buildContext;
-  if (context === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || /^git@/.test(context) || context.includes('${')) return undefined;
-  if (posix.isAbsolute(context)) return undefined;
+  if (context === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || /^git@/.test(context)) return undefined;
+  if (context.includes('$')) {
+    throw new InputError(input, `service ${service.name} builds from "${context}", which a variable names: write the directory, relative to the compose file.`);
+  }
+  if (posix.isAbsolute(context)) {
+    throw new InputError(input, `service ${service.name} builds from ${context}, an absolute path: write it relative to the compose file, inside the workspace.`);
+  }
   return posix.normalize(posix.join(posix.dirname(model.files[0].relativePath), context));
 }

@@ -2,8 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import {
   blobKeyType,
+  describeHostKeyTypeMismatch,
   fingerprintFromHex,
   hostKeyAlgorithms,
+  hostKeyTypes,
   knownHostsLine,
   matchesHostPatterns,
   parseHostKeyPins,
@@ -95,6 +97,14 @@ describe('host-keys', () => {
     expect(hostKeyAlgorithms(parseHostKeyPins('p', `h ssh-ed25519 ${ED25519}\n256 ${ECDSA_FP} x (ECDSA)`))).toEqual(['ssh-ed25519', 'ecdsa-sha2-nistp256']);
     expect(hostKeyAlgorithms(parseHostKeyPins('p', `ssh-rsa ${ED25519_FP}`))).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
     expect(hostKeyAlgorithms(parseHostKeyPins('p', `h ssh-ed25519 ${ED25519}\n${ECDSA_FP}`))).toBeUndefined();
+  });
+
+  it('names the key types a host has when none is of a pinned type', () => {
+    expect(hostKeyTypes(['rsa-sha2-512', 'rsa-sha2-256', 'ecdsa-sha2-nistp256', 'ssh-ed25519'])).toEqual(['ssh-rsa', 'ecdsa-sha2-nistp256', 'ssh-ed25519']);
+    expect(describeHostKeyTypeMismatch('u@h:22', ['ssh-ed25519'], parseHostKeyPins('p', `ssh-rsa ${ED25519_FP}`), 'host-fingerprints')).toBe(
+      'u@h:22 has ssh-ed25519 host keys, and `host-fingerprints` pins only ssh-rsa keys for it: pin its ssh-ed25519 key ' +
+        '(on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).',
+    );
   });
 
   it('writes the known_hosts line that pins a seen key to its host and port', () => {

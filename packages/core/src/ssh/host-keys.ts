@@ -81,6 +81,12 @@ export function hostKeyAlgorithms(pins: readonly HostKeyPin[]): string[] | undef
   return [...new Set(usable.flatMap((pin) => HOST_KEY_ALGORITHMS[pin.keyType!]))];
 }
 
+/** The key types behind a server's host key algorithms, each once, in its order (`rsa-sha2-512` is an `ssh-rsa` key). */
+export function hostKeyTypes(algorithms: readonly string[]): string[] {
+  const types = Object.keys(HOST_KEY_ALGORITHMS);
+  return [...new Set(algorithms.map((algorithm) => types.find((type) => HOST_KEY_ALGORITHMS[type].includes(algorithm)) ?? algorithm))];
+}
+
 /** The pins that speak about `host:port`: the host's known_hosts lines, and every fingerprint. */
 export function pinsForHost(pins: readonly HostKeyPin[], host: string, port: number): HostKeyPin[] {
   return pins.filter((pin) => !pin.hostPatterns || matchesHostPatterns(pin.hostPatterns, host, port));
@@ -206,6 +212,19 @@ function looksLikeKeyType(token: string): boolean {
 /** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
 function hostKeyFileKind(keyType: string): string {
   return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
+}
+
+/**
+ * Why the key exchange failed when the host has no key of a pinned type (negotiation offers only
+ * those, see `hostKeyAlgorithms`): the types it has, and where to read the key to pin.
+ */
+export function describeHostKeyTypeMismatch(label: string, offered: readonly string[], pins: readonly HostKeyPin[], input: string): string {
+  const has = hostKeyTypes(offered);
+  const pinned = [...new Set(pins.filter((pin) => !pin.revoked).map((pin) => pin.keyType))];
+  return (
+    `${label} has ${has.join(', ')} host keys, and \`${input}\` pins only ${pinned.join(', ')} keys for it: ` +
+    `pin its ${has[0]} key (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileKind(has[0])}_key.pub).`
+  );
 }
 
 /** How a refused host key is explained: what was seen, and what to do. */

@@ -1,7 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Server } from 'ssh2';
+import { parseHostKeyPins } from './host-keys.js';
 import { parsePrivateKey } from './private-key.js';
 import { SshConnectError, SshShell, remoteCommandLine } from './ssh-shell.js';
 
@@ -60,6 +65,37 @@ describe('ssh-shell', () => {
       await expect(connecting).rejects.toMatchObject({ phase: 'handshake', retryable: true });
     } finally {
       for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('names the key type the host has when a pin is of another type', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-hostkey-'));
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host')]);
+    const server = new Server({ hostKeys: [readFileSync(join(dir, 'host'))] }, (client) => client.on('error', () => {}));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    try {
+      const connecting = SshShell.connect({
+        endpoint: {
+          host: { user: 'u', host: '127.0.0.1', port, label: 'h1' },
+          key: parsePrivateKey('k', privateKey, '', 'p'),
+          hostKeys: parseHostKeyPins('host-fingerprints', 'ssh-rsa SHA256:YM5uzrYXRF94lPFDSherNITUFDGVX2fIpASmSvVb0BI'),
+          hostKeysInput: 'host-fingerprints',
+        },
+        insecureSkipHostKeyCheck: false,
+        connectTimeoutMs: 5_000,
+        commandTimeoutMs: 5_000,
+        connectRetries: 1,
+        log: { info: () => {}, warning: () => {} },
+      });
+      await expect(connecting).rejects.toMatchObject({
+        phase: 'host-key',
+        retryable: false,
+        message: 'h1 has ssh-ed25519 host keys, and `host-fingerprints` pins only ssh-rsa keys for it: pin its ssh-ed25519 key (on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).',
+      });
+    } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });

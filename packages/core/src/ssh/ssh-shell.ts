@@ -19,7 +19,7 @@ import { LineStreamer } from '../local-shell.js';
 import { retry } from '../retry.js';
 import { checkResult, quoteArg, quoteArgs, type Command, type CommandResult, type Shell } from '../shell.js';
 import type { SshEndpoint } from './connection-inputs.js';
-import { describeHostKeyFailure, hostKeyAlgorithms, pinsForHost, verifyHostKey, type SeenHostKey } from './host-keys.js';
+import { describeHostKeyFailure, describeHostKeyTypeMismatch, hostKeyAlgorithms, pinsForHost, verifyHostKey, type SeenHostKey } from './host-keys.js';
 
 export type ConnectPhase = 'connect' | 'handshake' | 'host-key' | 'auth';
 
@@ -64,6 +64,9 @@ export interface SshShellOptions {
 /** After a timeout: TERM, then KILL, then the channel is closed, then we stop waiting. */
 const KILL_GRACE_MS = 5_000;
 const SFTP_CHUNK = 32 * 1024;
+
+/** ssh2's debug line with the server's host key algorithms, which it gives nowhere else. */
+const REMOTE_HOST_KEY_FORMATS = 'Handshake: (remote) Host key format: ';
 
 /** The exit code OpenSSH's client gives when the connection, not the command, failed. */
 const CONNECTION_LOST_EXIT = 255;
@@ -341,6 +344,7 @@ async function openSession(endpoint: SshEndpoint, sock: Duplex, options: SshShel
   const label = host.label;
   let seen: SeenHostKey | undefined;
   let refusal: string | undefined;
+  let offered: string[] | undefined;
   const pins = pinsForHost(endpoint.hostKeys, host.host, host.port);
   const ssh = new NodeSSH();
   const connecting = ssh.connect({
@@ -353,6 +357,10 @@ async function openSession(endpoint: SshEndpoint, sock: Duplex, options: SshShel
     keepaliveCountMax: 4,
     // Without this, the server picks its preferred key type, which may not be the one pinned.
     algorithms: options.insecureSkipHostKeyCheck ? undefined : { serverHostKey: hostKeyAlgorithms(pins) as never },
+    // When the host has no key of a pinned type, the error should name the types it has.
+    debug: (line: string) => {
+      if (line.startsWith(REMOTE_HOST_KEY_FORMATS)) offered = line.slice(REMOTE_HOST_KEY_FORMATS.length).split(',');
+    },
     // Called with the raw public key blob (no hostHash): its SHA256 is OpenSSH's fingerprint.
     hostVerifier: (blob: Buffer) => {
       const verdict = verifyHostKey(endpoint.hostKeys, host.host, host.port, blob);
@@ -376,7 +384,7 @@ async function openSession(endpoint: SshEndpoint, sock: Duplex, options: SshShel
   } catch (error) {
     ssh.dispose();
     sock.destroy();
-    throw classifyConnectError(label, endpoint, error as Error & { level?: string; code?: string }, refusal, options.connectTimeoutMs);
+    throw classifyConnectError(label, endpoint, error as Error & { level?: string; code?: string }, refusal, options.connectTimeoutMs, offered);
   }
   if (!seen) throw new SshConnectError(label, 'host-key', `${label}: the host key was never checked`, false);
   return { ssh, client, hostKey: seen };
@@ -388,6 +396,8 @@ function classifyConnectError(
   error: Error & { level?: string; code?: string },
   refusal: string | undefined,
   timeoutMs: number,
+  /** The server's host key algorithms, from its key exchange init. */
+  offered: readonly string[] | undefined,
 ): SshConnectError {
   if (refusal) return new SshConnectError(label, 'host-key', refusal, false);
   const message = error.message;
@@ -401,7 +411,11 @@ function classifyConnectError(
     );
   }
   if (/no matching host key format/i.test(message)) {
-    return new SshConnectError(label, 'host-key', `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`, false);
+    const pins = pinsForHost(endpoint.hostKeys, endpoint.host.host, endpoint.host.port);
+    const why = offered
+      ? describeHostKeyTypeMismatch(label, offered, pins, endpoint.hostKeysInput)
+      : `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`;
+    return new SshConnectError(label, 'host-key', why, false);
   }
   if (error.level === 'client-timeout' || /timed out/i.test(message)) {
     return new SshConnectError(label, 'handshake', `${label}: SSH handshake timed out after ${timeoutMs / 1000}s (${message})`, true);

@@ -1,0 +1,31 @@
+import { describe, expect } from '@jest/globals';
+import { writeSummary, type TargetResult } from '@slipway/core';
+import { itRendersSummary, renderedSummary } from '@slipway/core/testing';
+import { summaryMarkdown } from './main.js';
+
+const inputs = {
+  project: 'shop',
+  mode: 'compose' as const,
+  model: { files: [{ path: '/w/compose.yml', relativePath: 'compose.yml' }], services: new Map() },
+  images: new Map([['app', 'ghcr.io/o/app@sha256:abc']]),
+};
+
+const results: TargetResult[] = [
+  {
+    target: 'ec2-user@10.0.1.10:22', ok: true, compose: 'docker compose 2.24.5', release: 'r2', rolledBack: false, durationMs: 8_123,
+    services: [{ service: 'app', container: 'shop-app-1', image: 'ghcr.io/o/app@sha256:abc', state: 'running', health: 'healthy' }, { service: 'proxy', container: 'shop-proxy-1', image: 'proxy', state: 'running', health: 'none' }],
+  },
+  { target: 'ec2-user@10.0.1.11:22', ok: false, release: 'r2', previousRelease: 'r1', rolledBack: true, services: [], durationMs: 30_000, error: 'app is unhealthy | exit 1\nsee the log' },
+];
+
+describe('main', () => {
+  itRendersSummary('writes a summary GitHub renders as two tables and the errors', async () => {
+    const html = await renderedSummary(() => writeSummary('compose-up: shop', summaryMarkdown(inputs, results)));
+    expect(html.match(/<table>/g)).toHaveLength(2);
+    expect(html).toMatch(/<td>Images<\/td>\s*<td><code>app=ghcr.io\/o\/app@sha256:abc<\/code><\/td>/);
+    expect(html).toMatch(/<td>ec2-user@10.0.1.10:22<\/td>\s*<td>✅ up<\/td>\s*<td>docker compose 2.24.5<\/td>\s*<td>r2<\/td>\s*<td>app: running \(healthy\)<br>proxy: running<\/td>/);
+    expect(html).toContain('<td>❌ failed, r1 restored</td>');
+    expect(html).toContain('<p><strong>ec2-user@10.0.1.11:22</strong>: app is unhealthy | exit 1<br>see the log</p>');
+    expect(html).not.toContain('| --- |');
+  });
+});

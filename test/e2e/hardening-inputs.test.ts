@@ -38,6 +38,9 @@ beforeAll(async () => {
   writeFileSync(join(workspace, 'empty.yml'), '');
   writeFileSync(join(workspace, 'absolute-context.yml'), ['services:', '  web:', '    build: /srv/web', ''].join('\n'));
   writeFileSync(join(workspace, 'variable-context.yml'), ['services:', '  web:', '    build: ${WEB_DIR}', ''].join('\n'));
+  // Images a registry token could be sent astray for: a variable no input gives, two registries.
+  writeFileSync(join(workspace, 'variable-image.yml'), ['services:', '  app:', '    image: ${REGISTRY}/slipway-tests/app:v1', ''].join('\n'));
+  writeFileSync(join(workspace, 'two-registries.yml'), ['services:', '  app:', `    image: ${sandbox.registry.host}/slipway-tests/app:v1`, '  cache:', '    image: ghcr.io/o/cache:1', ''].join('\n'));
 });
 
 afterAll(async () => {
@@ -117,6 +120,7 @@ const ec2Rows: Row[] = [
   ['ec2-deploy', ec2Inputs({ image: '', script: 'echo hi', rollback: 'true' }), 'Input `rollback`: is true while `script` is set'],
   ['ec2-deploy', ec2Inputs({ rollback: 'true' }), 'Input `rollback`: is true while `image` is set'],
   ['ec2-deploy', ec2Inputs({ 'env-file': 'no/such/file.env' }), 'Input `env-file`'],
+  ['ec2-deploy', ec2Inputs({ env: 'PORT=1', vars: 'PORT=2' }), 'Input `vars`: PORT is also in `env`'],
 ];
 
 const buildPushInputs = (inputs: Record<string, string>): Record<string, string> => ({
@@ -137,6 +141,9 @@ const buildPushRows: Row[] = [
   ['build-push', buildPushInputs({ push: 'perhaps' }), 'Input `push`: expected true or false'],
   ['build-push', buildPushInputs({ 'no-cache': 'yes' }), 'Input `no-cache`: expected true or false'],
   ['build-push', buildPushInputs({ 'build-args': 'NO_EQUALS_SIGN' }), 'Input `build-args`: line 1 has no "="'],
+  // A login to one registry and a push to another.
+  ['build-push', buildPushInputs({ registry: sandbox.registry.host }), `Input \`registry\`: is ${sandbox.registry.host}, but ${listening}/slipway-tests/hardening is pushed to ${listening}`],
+  ['build-push', buildPushInputs({ tags: `v1\n${sandbox.registry.host}/slipway-tests/hardening:v1` }), `Input \`tags\`: ${sandbox.registry.host}/slipway-tests/hardening is on ${sandbox.registry.host}`],
   ['build-push', buildPushInputs({ labels: 'org.example label=x' }), 'Input `labels`'],
   // Outside GitHub: no ref or commit to name automatic tags after.
   ['build-push', buildPushInputs({}), 'Input `tags`: is empty and no tag can be derived from the run', { GITHUB_REF: '', GITHUB_SHA: '' }],
@@ -160,6 +167,12 @@ const composeRows: Row[] = [
   ['compose-up', { 'env-file': 'missing.env' }, 'Input `env-file`: missing.env is not a file'],
   ['compose-up', { env: 'NO_EQUALS_SIGN' }, 'Input `env`: line 1 has no "="'],
   ['compose-up', { mode: 'swarm', services: 'web' }, 'Input `mode`: swarm stacks cannot build'],
+  ['compose-up', { env: 'PORT=1', vars: 'PORT=2' }, 'Input `vars`: PORT is also in `env`'],
+  // A registry token with no one registry to go to: never a default one.
+  ['compose-up', { 'registry-password': 'a-token-value' }, 'Input `registry`: is not set, and no image comes from a registry host'],
+  ['compose-up', { 'registry-password': 'a-token-value', 'compose-files': 'variable-image.yml' }, 'Input `registry`: is not set, and service app\'s image "${REGISTRY}/slipway-tests/app:v1" needs a variable'],
+  ['compose-up', { 'registry-password': 'a-token-value', 'compose-files': 'two-registries.yml' }, `Input \`registry\`: is not set, and the images come from several registries (${sandbox.registry.host}, ghcr.io)`],
+  ['compose-up', { 'registry-password': 'a-token-value', 'compose-files': 'two-registries.yml', registry: 'quay.io' }, 'Input `registry`: is quay.io, but the images come from'],
   // On hosts: the connection inputs, parsed by the same core code as ec2-deploy's.
   ['compose-up', composeOnHosts({ hosts: 'deploy1@127.0.0.1:99999' }), 'Input `hosts`'],
   ['compose-up', composeOnHosts({ 'host-fingerprints': 'SHA256:tooShort' }), 'Input `host-fingerprints`'],

@@ -5,8 +5,8 @@
 #   stop-docker | start-docker  dockerd stops its containers, as with `systemctl stop docker`
 #   restart-docker | kill-docker  a restart; a crash (SIGKILL to dockerd, containers left to it)
 #   disconnect | reconnect      cut the host off the subnet (its link down) and bring it back
-#   delay <ms> | undelay        a relay on 127.0.0.1:(22000+i) to the host's sshd adding <ms> a round trip
-#   exec CMD...                 CMD in the host's network namespace (e.g. curl from the host's side)
+#   delay <i> <ms> | undelay    a relay on 127.0.0.1:(22000+i) to the host's sshd adding <ms> a round trip
+#   exec <i> CMD...             CMD in the host's network namespace (e.g. curl from the host's side)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -19,7 +19,7 @@ shift 2
 # exec runs a caller's command, which may take long: no sandbox lock for it.
 [ "$action" = exec ] || lock_sandbox
 
-usage() { fail "" "usage: $0 stop-sshd|start-sshd|stop-docker|start-docker|restart-docker|kill-docker|disconnect|reconnect|delay <ms>|undelay|exec CMD... <i>"; }
+usage() { fail "" "usage: $0 stop-sshd|start-sshd|stop-docker|start-docker|restart-docker|kill-docker|disconnect|reconnect|undelay <i>, or $0 delay <i> <ms>, or $0 exec <i> CMD..."; }
 
 engine_start() {
   if ! host_engine_running "$i"; then

@@ -37810,6 +37810,14 @@ function parseImageRef(input, raw, options = {}) {
     }
     return { registry, repository, tag, digest, lowercased };
 }
+/** Docker Hub's names: `docker login` and the engine take each of them for the same registry. */
+const DOCKER_HUB_NAMES = new Set([DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io']);
+/** Whether two registry hosts are one registry for a login: case aside, and Docker Hub by any of its names. */
+function sameRegistry(a, b) {
+    const x = a.toLowerCase();
+    const y = b.toLowerCase();
+    return x === y || (DOCKER_HUB_NAMES.has(x) && DOCKER_HUB_NAMES.has(y));
+}
 /** `registry/repository`, without tag or digest: the name tags are added to. */
 function imageName(ref) {
     return `${ref.registry}/${ref.repository}`;
@@ -38285,7 +38293,10 @@ function automaticTags(context) {
 
 
 function getInputs(read, run, workspace = process.cwd()) {
-    const rawImage = read('image') || (run.owner && run.repo ? `ghcr.io/${run.owner}/${run.repo}` : '');
+    // The default image is on the registry logged in to: with `registry` alone, a push to ghcr.io
+    // would have gone out with that registry's login.
+    const registryInput = read('registry').trim();
+    const rawImage = read('image') || (run.owner && run.repo ? `${registryInput || 'ghcr.io'}/${run.owner}/${run.repo}` : '');
     if (!rawImage)
         throw new InputError('image', 'is not set and GITHUB_REPOSITORY is unknown: give an image such as ghcr.io/owner/app.');
     // GHCR refuses uppercase in the repository path, and owners often have it ("My-Org"): lowercase, don't fail.
@@ -38313,11 +38324,14 @@ function getInputs(read, run, workspace = process.cwd()) {
     if (push && !password) {
         throw new InputError('password', 'is empty: pass a registry token (the default is the workflow token, `${{ github.token }}`).');
     }
-    const cacheRaw = read('cache');
+    const registry = registryInput || image.registry;
+    const cache = parseChoice('cache', read('cache'), CACHE_TYPES, 'none');
+    if (push)
+        checkPushedToRegistry(registry, registryInput !== '', [...tags, ...(cache === 'registry' ? [image] : [])]);
     return {
         image,
         imageLowercased: parsed.lowercased,
-        registry: read('registry') || image.registry,
+        registry,
         username: read('username') || run.actor,
         password,
         context,
@@ -38328,7 +38342,7 @@ function getInputs(read, run, workspace = process.cwd()) {
         tags: tags.map(formatImageRef),
         pushedRepository: imageName(tags[0]),
         platforms: parseList(read('platforms')),
-        cache: parseChoice('cache', cacheRaw, CACHE_TYPES, 'none'),
+        cache,
         push,
         noCache: parseBoolean('no-cache', read('no-cache'), false),
         pull: parseBoolean('pull', read('pull'), false),
@@ -38343,6 +38357,16 @@ function parseTags(raw, image) {
             throw new InputError('tags', `"${item}" needs a tag: write v1, or ghcr.io/owner/app:v1.`);
         return ref;
     });
+}
+/** One login, to one registry: a tag (or the registry cache) elsewhere would go out without it. */
+function checkPushedToRegistry(registry, given, pushed) {
+    const elsewhere = pushed.find((ref) => !sameRegistry(ref.registry, registry));
+    if (!elsewhere)
+        return;
+    if (given) {
+        throw new InputError('registry', `is ${registry}, but ${imageName(elsewhere)} is pushed to ${elsewhere.registry}: name the image on ${registry} in \`image\` (and \`tags\`), or log in to ${elsewhere.registry}.`);
+    }
+    throw new InputError('tags', `${imageName(elsewhere)} is on ${elsewhere.registry}, but the login is for the image's registry, ${registry}: push to one registry in a step.`);
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts

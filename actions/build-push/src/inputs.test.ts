@@ -54,6 +54,25 @@ describe('inputs', () => {
     expect([...inputs.labels]).toEqual([['org.opencontainers.image.title', 'API']]);
   });
 
+  it('puts the default image on the registry given, so it pushes where it logs in', () => {
+    const inputs = getInputs(reader({ registry: '10.0.0.1:5000', password: 'p' }), run, workspace());
+    expect(inputs.registry).toBe('10.0.0.1:5000');
+    expect(inputs.image).toEqual({ registry: '10.0.0.1:5000', repository: 'my-org/web-app' });
+    expect(inputs.tags.every((tag) => tag.startsWith('10.0.0.1:5000/my-org/web-app:'))).toBe(true);
+  });
+
+  it('refuses to log in to one registry and push to another', () => {
+    expect(() => getInputs(reader({ registry: '10.0.0.1:5000', image: 'ghcr.io/o/app', password: 'p' }), run, workspace())).toThrow(
+      'Input `registry`: is 10.0.0.1:5000, but ghcr.io/o/app is pushed to ghcr.io',
+    );
+    expect(() => getInputs(reader({ image: 'ghcr.io/o/app', tags: 'v1\nquay.io/o/app:v1', password: 'p' }), run, workspace())).toThrow(
+      "Input `tags`: quay.io/o/app is on quay.io, but the login is for the image's registry, ghcr.io",
+    );
+    expect(() => getInputs(reader({ registry: 'ghcr.io', image: 'ghcr.io/o/app', tags: 'quay.io/o/app:v1', cache: 'registry', password: 'p' }), run, workspace())).toThrow('Input `registry`');
+    // Without a push there is no login.
+    expect(getInputs(reader({ registry: '10.0.0.1:5000', image: 'ghcr.io/o/app', push: 'false' }), run, workspace()).push).toBe(false);
+  });
+
   it('takes a tag given with the image as the tag to push', () => {
     expect(getInputs(reader({ image: 'ghcr.io/o/app:edge', password: 'p' }), run, workspace()).tags).toEqual(['ghcr.io/o/app:edge']);
   });

@@ -12,6 +12,7 @@ import {
   parseImageRef,
   parseKeyValues,
   parseList,
+  sameRegistry,
   withTag,
   type CacheType,
   type ImageRef,
@@ -47,7 +48,10 @@ export interface BuildPushInputs {
 }
 
 export function getInputs(read: InputReader, run: RunContext, workspace = process.cwd()): BuildPushInputs {
-  const rawImage = read('image') || (run.owner && run.repo ? `ghcr.io/${run.owner}/${run.repo}` : '');
+  // The default image is on the registry logged in to: with `registry` alone, a push to ghcr.io
+  // would have gone out with that registry's login.
+  const registryInput = read('registry').trim();
+  const rawImage = read('image') || (run.owner && run.repo ? `${registryInput || 'ghcr.io'}/${run.owner}/${run.repo}` : '');
   if (!rawImage) throw new InputError('image', 'is not set and GITHUB_REPOSITORY is unknown: give an image such as ghcr.io/owner/app.');
   // GHCR refuses uppercase in the repository path, and owners often have it ("My-Org"): lowercase, don't fail.
   const parsed = parseImageRef('image', rawImage, { lowercase: true });
@@ -76,11 +80,13 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     throw new InputError('password', 'is empty: pass a registry token (the default is the workflow token, `${{ github.token }}`).');
   }
 
-  const cacheRaw = read('cache');
+  const registry = registryInput || image.registry;
+  const cache = parseChoice('cache', read('cache'), CACHE_TYPES, 'none');
+  if (push) checkPushedToRegistry(registry, registryInput !== '', [...tags, ...(cache === 'registry' ? [image] : [])]);
   return {
     image,
     imageLowercased: parsed.lowercased,
-    registry: read('registry') || image.registry,
+    registry,
     username: read('username') || run.actor,
     password,
     context,
@@ -91,7 +97,7 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     tags: tags.map(formatImageRef),
     pushedRepository: imageName(tags[0]),
     platforms: parseList(read('platforms')),
-    cache: parseChoice('cache', cacheRaw, CACHE_TYPES, 'none'),
+    cache,
     push,
     noCache: parseBoolean('no-cache', read('no-cache'), false),
     pull: parseBoolean('pull', read('pull'), false),
@@ -106,4 +112,14 @@ function parseTags(raw: string, image: ImageRef): ImageRef[] {
     if (!ref.tag || ref.digest) throw new InputError('tags', `"${item}" needs a tag: write v1, or ghcr.io/owner/app:v1.`);
     return ref;
   });
+}
+
+/** One login, to one registry: a tag (or the registry cache) elsewhere would go out without it. */
+function checkPushedToRegistry(registry: string, given: boolean, pushed: readonly ImageRef[]): void {
+  const elsewhere = pushed.find((ref) => !sameRegistry(ref.registry, registry));
+  if (!elsewhere) return;
+  if (given) {
+    throw new InputError('registry', `is ${registry}, but ${imageName(elsewhere)} is pushed to ${elsewhere.registry}: name the image on ${registry} in \`image\` (and \`tags\`), or log in to ${elsewhere.registry}.`);
+  }
+  throw new InputError('tags', `${imageName(elsewhere)} is on ${elsewhere.registry}, but the login is for the image's registry, ${registry}: push to one registry in a step.`);
 }

@@ -63474,6 +63474,53 @@ function maskSecret(value) {
     }
 }
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = require("node:fs");
+;// CONCATENATED MODULE: ../../packages/core/src/env-inputs.ts
+/**
+ * The values a deployment hands on (ec2-deploy: the container's environment and a script's exports;
+ * compose-up: compose's interpolation): `env-file`, `env` and `vars`, read by one parser with one
+ * meaning in both actions, every value literal. `env` and `env-file` are masked in the log, as users
+ * put secrets there; `vars` are not (GitHub's `vars` beside `secrets`, Kamal's clear env beside its
+ * secret env), so `PORT=2221` reads as 2221 rather than `***` wherever it shows.
+ */
+
+
+
+/** The action.yml names of these inputs, the same in ec2-deploy and compose-up. */
+const ENV_INPUTS = { env: 'env', envFile: 'env-file', vars: 'vars' };
+function parseEnvInputs(read, workspace) {
+    const names = ENV_INPUTS;
+    const fromFile = envFile(names.envFile, read(names.envFile).trim(), workspace);
+    const env = parseKeyValues(names.env, read(names.env));
+    const vars = parseKeyValues(names.vars, read(names.vars));
+    for (const key of vars.keys()) {
+        if (env.has(key))
+            throw new InputError(names.vars, `${key} is also in \`${names.env}\`: give it in one of them, \`${names.env}\` for a secret (masked), \`${names.vars}\` for a value to show.`);
+    }
+    const values = new Map();
+    const inputOf = new Map();
+    for (const [input, entries] of [[names.envFile, fromFile], [names.env, env], [names.vars, vars]]) {
+        for (const [key, value] of entries) {
+            values.set(key, value);
+            inputOf.set(key, input);
+        }
+    }
+    return { values, inputOf, vars, secrets: [...fromFile.values(), ...env.values()] };
+}
+function envFile(input, given, workspace) {
+    if (!given)
+        return new Map();
+    const path = (0,external_node_path_namespaceObject.resolve)(workspace, given);
+    if (!(0,external_node_fs_namespaceObject.existsSync)(path) || !(0,external_node_fs_namespaceObject.statSync)(path).isFile())
+        throw new InputError(input, `${given} is not a file (paths are relative to the workspace, ${workspace}).`);
+    return parseKeyValues(input, (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'));
+}
+/** `PORT=2221, REGION=eu-west-1`: `vars` as the log and the summary show them. */
+function describeVars(vars) {
+    return [...vars].map(([key, value]) => `${key}=${value}`).join(', ');
+}
+
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = require("node:child_process");
 // EXTERNAL MODULE: external "node:crypto"
@@ -65655,12 +65702,199 @@ class DeployLock {
     }
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/docker.ts
+/**
+ * The docker CLI, spoken through a `Shell` so the same code runs on the runner and on a host.
+ * Registry credentials live only in a throwaway DOCKER_CONFIG directory (`RegistrySession`) and
+ * reach docker on stdin, never in argv or in the user's ~/.docker/config.json.
+ */
+
+
+
+/** Cache backends of `docker buildx build`; the legacy builder has none and ignores the input. */
+const CACHE_TYPES = (/* unused pure expression or super */ null && (['none', 'gha', 'registry', 'inline']));
+/** The name every throwaway DOCKER_CONFIG of a registry login starts with (see removeLeftovers). */
+const REGISTRY_CONFIG_PREFIX = 'slipway-docker-';
+class DockerCli {
+    shell;
+    env;
+    constructor(shell, env = {}) {
+        this.shell = shell;
+        this.env = env;
+    }
+    /** The same CLI with its client configuration (credentials) in `dir`. */
+    withConfigDir(dir) {
+        return new DockerCli(this.shell, { ...this.env, DOCKER_CONFIG: dir });
+    }
+    run(args, options = {}) {
+        return this.shell.run({ ...options, args: ['docker', ...args], env: { ...this.env, ...options.env } });
+    }
+    /** buildx when the plugin answers; otherwise the classic builder that every docker has. */
+    async detectBuilder() {
+        const result = await this.run(['buildx', 'version'], { allowFailure: true, timeoutMs: 30_000 });
+        return result.exitCode === 0 ? 'buildx' : 'legacy';
+    }
+    /** Builds (and with buildx and `spec.push`, pushes); returns the digest buildx reports, if any. */
+    async build(builder, spec, metadataFile) {
+        const args = builder === 'buildx' ? ['buildx', 'build'] : ['build'];
+        args.push('--file', spec.file);
+        if (spec.target)
+            args.push('--target', spec.target);
+        for (const tag of spec.tags)
+            args.push('--tag', tag);
+        for (const [key, value] of spec.labels)
+            args.push('--label', `${key}=${value}`);
+        for (const [key, value] of spec.buildArgs)
+            args.push('--build-arg', `${key}=${value}`);
+        if (spec.noCache)
+            args.push('--no-cache');
+        if (spec.pull)
+            args.push('--pull');
+        if (builder === 'buildx') {
+            if (spec.platforms.length)
+                args.push('--platform', spec.platforms.join(','));
+            args.push(...buildxCacheArgs(spec));
+            args.push(spec.push ? '--push' : '--load');
+            if (metadataFile)
+                args.push('--metadata-file', metadataFile);
+        }
+        args.push(spec.context);
+        // DOCKER_BUILDKIT=0 keeps a newer CLI without buildx on the classic builder instead of failing.
+        const env = builder === 'legacy' ? { DOCKER_BUILDKIT: '0' } : {};
+        await this.run(args, { env, stream: true });
+    }
+    /** Pushes one reference, trying again on errors a registry gives when busy; returns its digest. */
+    async push(reference, attempts = 3) {
+        const result = await this.withRegistryRetries('push', reference, { attempts });
+        const digest = /digest: (sha256:[a-f0-9]{64})/.exec(result.stdout)?.[1];
+        if (!digest)
+            throw new Error(`docker push ${reference} reported no digest:\n${lastLines(result.stdout, 5)}`);
+        return digest;
+    }
+    /** Pulls one reference, trying again on errors a registry gives when busy. */
+    async pull(reference, options = {}) {
+        await this.withRegistryRetries('pull', reference, options);
+    }
+    /**
+     * `docker push|pull <reference>`, streamed, tried again (2 s, then 4 s apart) when the registry
+     * answers as a busy one does (5xx, 429, a reset). A refusal or a missing image is not tried again,
+     * nor a command that timed out: its time is the caller's bound for all attempts' worth of waiting.
+     */
+    withRegistryRetries(verb, reference, options) {
+        const attempts = options.attempts ?? 3;
+        const warn = options.warn ?? ((message) => warning(message));
+        return retry(async () => {
+            const result = await this.run([verb, reference], { stream: true, allowFailure: true, timeoutMs: options.timeoutMs });
+            if (!succeeded(result))
+                throw new CommandError(this.shell.target, ['docker', verb, reference], result);
+            return result;
+        }, {
+            attempts,
+            initialDelayMs: 2_000,
+            retryable: (error) => error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
+            onRetry: (error, attempt, delay) => warn(`${verb} of ${reference} failed (attempt ${attempt} of ${attempts}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
+        });
+    }
+    async inspectImage(reference) {
+        const result = await this.run(['image', 'inspect', '--format', '{{json .}}', reference]);
+        const image = JSON.parse(result.stdout);
+        return { id: image.Id, size: image.Size, repoDigests: image.RepoDigests ?? [] };
+    }
+}
+function buildxCacheArgs(spec) {
+    switch (spec.cache) {
+        case 'none':
+            return [];
+        case 'gha':
+            return ['--cache-from', 'type=gha', '--cache-to', 'type=gha,mode=max'];
+        case 'inline':
+            return ['--cache-from', `type=registry,ref=${spec.tags[0]}`, '--cache-to', 'type=inline'];
+        case 'registry':
+            return ['--cache-from', `type=registry,ref=${spec.cacheRef}`, '--cache-to', `type=registry,ref=${spec.cacheRef},mode=max`];
+    }
+}
+/** Errors worth another try: the registry was busy or the connection dropped, not a refusal. */
+function isTransientRegistryError(output) {
+    if (/unauthorized|denied|forbidden|not found|manifest invalid|name unknown/i.test(output))
+        return false;
+    return /\b(50[0234]|429)\b|too many requests|toomanyrequests|timeout|timed out|connection reset|broken pipe|unexpected EOF|\bEOF\b|service unavailable|bad gateway|temporar/i.test(output);
+}
+/** Errors meaning the credentials were refused, which no retry will fix. */
+function isAuthError(output) {
+    return /unauthorized|authentication required|denied|incorrect username or password|401/i.test(output);
+}
+/** What a GHCR token needs, for the error when the registry refuses one. */
+const GHCR_TOKEN_NEEDS = {
+    push: "a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with `permissions: packages: write`",
+    pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
+};
+/**
+ * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
+ * and with it the only copy of the credentials docker wrote.
+ */
+class RegistrySession {
+    registry;
+    configDir;
+    docker;
+    constructor(registry, configDir, docker) {
+        this.registry = registry;
+        this.configDir = configDir;
+        this.docker = docker;
+    }
+    static async open(docker, credentials, parentDir) {
+        const { registry, username, password, inputs, access } = credentials;
+        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
+        const configDir = made.stdout.trim();
+        const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
+        const login = await session.docker.run(['login', '--username', username, '--password-stdin', registry], {
+            stdin: password,
+            allowFailure: true,
+            timeoutMs: 120_000,
+        });
+        if (login.exitCode !== 0) {
+            await session.close();
+            const output = `${login.stderr}\n${login.stdout}`;
+            if (isAuthError(output)) {
+                throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
+                    `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
+                    lastLines(output, 3));
+            }
+            throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
+        }
+        return session;
+    }
+    async close() {
+        await this.docker.shell.run({ args: ['rm', '-rf', this.configDir], allowFailure: true });
+    }
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/host/leftovers.ts
+/**
+ * What a deployment cut off half-way (runner killed, connection lost) could not remove itself:
+ * files that hold secrets, such as an env file or a registry login's DOCKER_CONFIG. The next
+ * deployment removes them first, under the deploy lock, so no running deployment's files are touched.
+ */
+
+/**
+ * Removes the entries of `dir` whose names start with one of `prefixes` (a registry login's always),
+ * saying what `left` them.
+ */
+async function removeLeftovers(shell, dir, log, prefixes = [], left = 'an interrupted deployment') {
+    const script = 'dir=$1; shift; for p in "$@"; do for f in "$dir/$p"*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done; done';
+    const removed = await shell.run({ args: ['sh', '-c', script, 'sh', dir, REGISTRY_CONFIG_PREFIX, ...prefixes], timeoutMs: 60_000 });
+    const files = removed.stdout.split('\n').filter(Boolean);
+    if (files.length)
+        log.warning(`${shell.target}: removed ${files.length} file(s) ${left} left: ${files.join(', ')}`);
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/host/run-locks.ts
 /**
  * The deploy locks one action run holds on its hosts, written down in the step's state as they are
  * taken, so that the action's `post` step (which the runner runs even after a failure or a cancel)
  * can connect again and release those that main could not.
  */
+
+
 
 
 
@@ -65680,13 +65914,17 @@ class RunLocks {
     stateName;
     owner;
     subject;
+    secretFiles;
     held = new Map();
     constructor(
     /** The name of the step state they are saved under. */
-    stateName, owner, subject = '') {
+    stateName, owner, subject = '', 
+    /** See `HeldLocks.secretFiles`: beyond a registry login's, which are always removed. */
+    secretFiles = []) {
         this.stateName = stateName;
         this.owner = owner;
         this.subject = subject;
+        this.secretFiles = secretFiles;
     }
     /**
      * Runs `work` under the deploy lock at `path` on `shell`'s host, waiting up to `waitMs` for
@@ -65711,7 +65949,12 @@ class RunLocks {
         }
     }
     save() {
-        const state = { token: this.owner.token, subject: this.subject, locks: [...this.held].map(([host, path]) => ({ host, path })) };
+        const state = {
+            token: this.owner.token,
+            subject: this.subject,
+            secretFiles: [...this.secretFiles],
+            locks: [...this.held].map(([host, path]) => ({ host, path })),
+        };
         saveState(this.stateName, JSON.stringify(state));
     }
 }
@@ -65724,10 +65967,12 @@ function leftLocks(stateName) {
     return state.locks.length ? state : undefined;
 }
 /**
- * The post step's work: on each host whose lock main left, connect again (same inputs), let
- * `repair` put back what the run left half-way, but only while the lock is still this run's (once
- * it expired, another run may be deploying there), then release it. Failures are warnings: a lock
- * that cannot be released expires on its own.
+ * The post step's work: on each host whose lock main left (a cancelled or failed run), connect
+ * again (same inputs) and, only while the lock is still this run's (once it expired, another run may
+ * be deploying there): remove the secret files the run made beside the lock (the registry
+ * credential first of all, wherever main was cut off), let `repair` put back what the run left
+ * half-way, then release the lock. Failures are warnings: a lock that cannot be released expires
+ * on its own, and the next deployment removes the files under its own lock.
  */
 async function releaseLeftLocks(state, settings, repair) {
     const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
@@ -65741,8 +65986,12 @@ async function releaseLeftLocks(state, settings, repair) {
         try {
             shell = await connectHost(settings, host, log);
             const lock = new DeployLock(shell, path);
-            if (repair && (await lock.heldBy(state.token)))
-                await repair(shell, label, log);
+            if (await lock.heldBy(state.token)) {
+                // Expected after a cancel: said plainly, not as a warning.
+                await removeLeftovers(shell, external_node_path_namespaceObject.posix.dirname(path), { warning: (m) => info(m) }, state.secretFiles ?? [], 'the cancelled or failed run');
+                if (repair)
+                    await repair(shell, label, log);
+            }
             const released = await lock.release(state.token);
             info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
         }
@@ -68932,188 +69181,6 @@ const {
 
 //# sourceMappingURL=js-yaml.mjs.map
 
-;// CONCATENATED MODULE: ../../packages/core/src/docker.ts
-/**
- * The docker CLI, spoken through a `Shell` so the same code runs on the runner and on a host.
- * Registry credentials live only in a throwaway DOCKER_CONFIG directory (`RegistrySession`) and
- * reach docker on stdin, never in argv or in the user's ~/.docker/config.json.
- */
-
-
-
-/** Cache backends of `docker buildx build`; the legacy builder has none and ignores the input. */
-const CACHE_TYPES = (/* unused pure expression or super */ null && (['none', 'gha', 'registry', 'inline']));
-/** The name every throwaway DOCKER_CONFIG of a registry login starts with (see removeLeftovers). */
-const REGISTRY_CONFIG_PREFIX = 'slipway-docker-';
-class DockerCli {
-    shell;
-    env;
-    constructor(shell, env = {}) {
-        this.shell = shell;
-        this.env = env;
-    }
-    /** The same CLI with its client configuration (credentials) in `dir`. */
-    withConfigDir(dir) {
-        return new DockerCli(this.shell, { ...this.env, DOCKER_CONFIG: dir });
-    }
-    run(args, options = {}) {
-        return this.shell.run({ ...options, args: ['docker', ...args], env: { ...this.env, ...options.env } });
-    }
-    /** buildx when the plugin answers; otherwise the classic builder that every docker has. */
-    async detectBuilder() {
-        const result = await this.run(['buildx', 'version'], { allowFailure: true, timeoutMs: 30_000 });
-        return result.exitCode === 0 ? 'buildx' : 'legacy';
-    }
-    /** Builds (and with buildx and `spec.push`, pushes); returns the digest buildx reports, if any. */
-    async build(builder, spec, metadataFile) {
-        const args = builder === 'buildx' ? ['buildx', 'build'] : ['build'];
-        args.push('--file', spec.file);
-        if (spec.target)
-            args.push('--target', spec.target);
-        for (const tag of spec.tags)
-            args.push('--tag', tag);
-        for (const [key, value] of spec.labels)
-            args.push('--label', `${key}=${value}`);
-        for (const [key, value] of spec.buildArgs)
-            args.push('--build-arg', `${key}=${value}`);
-        if (spec.noCache)
-            args.push('--no-cache');
-        if (spec.pull)
-            args.push('--pull');
-        if (builder === 'buildx') {
-            if (spec.platforms.length)
-                args.push('--platform', spec.platforms.join(','));
-            args.push(...buildxCacheArgs(spec));
-            args.push(spec.push ? '--push' : '--load');
-            if (metadataFile)
-                args.push('--metadata-file', metadataFile);
-        }
-        args.push(spec.context);
-        // DOCKER_BUILDKIT=0 keeps a newer CLI without buildx on the classic builder instead of failing.
-        const env = builder === 'legacy' ? { DOCKER_BUILDKIT: '0' } : {};
-        await this.run(args, { env, stream: true });
-    }
-    /** Pushes one reference, trying again on errors a registry gives when busy; returns its digest. */
-    async push(reference, attempts = 3) {
-        const result = await this.withRegistryRetries('push', reference, { attempts });
-        const digest = /digest: (sha256:[a-f0-9]{64})/.exec(result.stdout)?.[1];
-        if (!digest)
-            throw new Error(`docker push ${reference} reported no digest:\n${lastLines(result.stdout, 5)}`);
-        return digest;
-    }
-    /** Pulls one reference, trying again on errors a registry gives when busy. */
-    async pull(reference, options = {}) {
-        await this.withRegistryRetries('pull', reference, options);
-    }
-    /**
-     * `docker push|pull <reference>`, streamed, tried again (2 s, then 4 s apart) when the registry
-     * answers as a busy one does (5xx, 429, a reset). A refusal or a missing image is not tried again,
-     * nor a command that timed out: its time is the caller's bound for all attempts' worth of waiting.
-     */
-    withRegistryRetries(verb, reference, options) {
-        const attempts = options.attempts ?? 3;
-        const warn = options.warn ?? ((message) => warning(message));
-        return retry(async () => {
-            const result = await this.run([verb, reference], { stream: true, allowFailure: true, timeoutMs: options.timeoutMs });
-            if (!succeeded(result))
-                throw new CommandError(this.shell.target, ['docker', verb, reference], result);
-            return result;
-        }, {
-            attempts,
-            initialDelayMs: 2_000,
-            retryable: (error) => error instanceof CommandError && !error.result.timedOut && isTransientRegistryError(`${error.result.stderr}\n${error.result.stdout}`),
-            onRetry: (error, attempt, delay) => warn(`${verb} of ${reference} failed (attempt ${attempt} of ${attempts}), trying again in ${delay / 1000}s: ${lastLines(error.result.stderr, 1)}`),
-        });
-    }
-    async inspectImage(reference) {
-        const result = await this.run(['image', 'inspect', '--format', '{{json .}}', reference]);
-        const image = JSON.parse(result.stdout);
-        return { id: image.Id, size: image.Size, repoDigests: image.RepoDigests ?? [] };
-    }
-}
-function buildxCacheArgs(spec) {
-    switch (spec.cache) {
-        case 'none':
-            return [];
-        case 'gha':
-            return ['--cache-from', 'type=gha', '--cache-to', 'type=gha,mode=max'];
-        case 'inline':
-            return ['--cache-from', `type=registry,ref=${spec.tags[0]}`, '--cache-to', 'type=inline'];
-        case 'registry':
-            return ['--cache-from', `type=registry,ref=${spec.cacheRef}`, '--cache-to', `type=registry,ref=${spec.cacheRef},mode=max`];
-    }
-}
-/** Errors worth another try: the registry was busy or the connection dropped, not a refusal. */
-function isTransientRegistryError(output) {
-    if (/unauthorized|denied|forbidden|not found|manifest invalid|name unknown/i.test(output))
-        return false;
-    return /\b(50[0234]|429)\b|too many requests|toomanyrequests|timeout|timed out|connection reset|broken pipe|unexpected EOF|\bEOF\b|service unavailable|bad gateway|temporar/i.test(output);
-}
-/** Errors meaning the credentials were refused, which no retry will fix. */
-function isAuthError(output) {
-    return /unauthorized|authentication required|denied|incorrect username or password|401/i.test(output);
-}
-/** What a GHCR token needs, for the error when the registry refuses one. */
-const GHCR_TOKEN_NEEDS = {
-    push: "a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with `permissions: packages: write`",
-    pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
-};
-/**
- * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
- * and with it the only copy of the credentials docker wrote.
- */
-class RegistrySession {
-    registry;
-    configDir;
-    docker;
-    constructor(registry, configDir, docker) {
-        this.registry = registry;
-        this.configDir = configDir;
-        this.docker = docker;
-    }
-    static async open(docker, credentials, parentDir) {
-        const { registry, username, password, inputs, access } = credentials;
-        const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
-        const configDir = made.stdout.trim();
-        const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
-        const login = await session.docker.run(['login', '--username', username, '--password-stdin', registry], {
-            stdin: password,
-            allowFailure: true,
-            timeoutMs: 120_000,
-        });
-        if (login.exitCode !== 0) {
-            await session.close();
-            const output = `${login.stderr}\n${login.stdout}`;
-            if (isAuthError(output)) {
-                throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-                    `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
-                    lastLines(output, 3));
-            }
-            throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
-        }
-        return session;
-    }
-    async close() {
-        await this.docker.shell.run({ args: ['rm', '-rf', this.configDir], allowFailure: true });
-    }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/host/leftovers.ts
-/**
- * What a deployment cut off half-way (runner killed, connection lost) could not remove itself:
- * files that hold secrets, such as an env file or a registry login's DOCKER_CONFIG. The next
- * deployment removes them first, under the deploy lock, so no running deployment's files are touched.
- */
-
-/** Removes the entries of `dir` whose names start with one of `prefixes` (a registry login's always). */
-async function removeLeftovers(shell, dir, log, prefixes = []) {
-    const script = 'dir=$1; shift; for p in "$@"; do for f in "$dir/$p"*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done; done';
-    const removed = await shell.run({ args: ['sh', '-c', script, 'sh', dir, REGISTRY_CONFIG_PREFIX, ...prefixes], timeoutMs: 60_000 });
-    const files = removed.stdout.split('\n').filter(Boolean);
-    if (files.length)
-        log.warning(`${shell.target}: removed ${files.length} file(s) an interrupted deployment left: ${files.join(', ')}`);
-}
-
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-cli.ts
 /**
  * The compose CLI on a target, whichever it has: the v2 plugin (`docker compose`) or the standalone
@@ -69228,6 +69295,43 @@ function upArgs(cli, options) {
 /** `1.29.2`, `v2.24.5-desktop.1`, `2.24.5`: the first dotted version in the text. */
 function parseVersion(text) {
     return /v?(\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/compose/env-file.ts
+/**
+ * The env file compose gets with `--env-file`, written for the compose the target has so that
+ * every value reads back exactly as given: the two versions read it with different rules.
+ *
+ * v1 (docker-compose 1.29) reads it with python-dotenv (0.21 on Debian 12), which expands
+ * `${NAME}` and `${NAME:-default}` in every value, single-quoted ones too, from the file and from
+ * the process environment: `'${HOME}'` became the host's home. `$$` is no escape there (`$${HOME}`
+ * gave `$/root`). What it does take is a default for an empty name: `${:-$}` is a literal `$`, as no
+ * variable is named ''. (Checked with docker-compose 1.29.2 and python3-dotenv 0.21.0.)
+ *
+ * v2 reads it with compose-go's dotenv, whose rules docs.docker.com/compose/how-tos/environment-
+ * variables/variable-interpolation/ documents: single-quoted values are literal; double-quoted ones
+ * take `\\` and `\"` escapes and are interpolated, where `$$` is a literal `$`. A `'` inside single
+ * quotes is not read alike by every v2 release (some keep the `\` of `\'`), so such values, and those
+ * ending in `\` (which would escape the closing quote), are double-quoted.
+ */
+/** Values that read the same unquoted in both versions: no quote, `$`, `\`, `#`, backtick or space. */
+const PLAIN = /^[^'"$\\#\s`]*$/;
+function composeEnvFile(values, v1) {
+    return [...values].map(([key, value]) => `${key}=${v1 ? v1Value(value) : v2Value(value)}\n`).join('');
+}
+function v1Value(value) {
+    if (PLAIN.test(value))
+        return value;
+    // python-dotenv finds the closing quote before it decodes escapes, so a backslash just before a
+    // `'` would read as an escaped quote: only `'` takes a backslash; `\` and `$` become `${:-\}`, `${:-$}`.
+    return `'${value.replace(/[\\$']/g, (c) => (c === "'" ? "\\'" : `\${:-${c}}`))}'`;
+}
+function v2Value(value) {
+    if (PLAIN.test(value))
+        return value;
+    if (!value.includes("'") && !value.endsWith('\\'))
+        return `'${value}'`;
+    return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, () => '$$')}"`;
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/health.ts
@@ -69470,6 +69574,7 @@ async function serviceTaskErrors(docker, service) {
 
 
 
+
 /** The step's own log, for a deployment on the runner. */
 function stepLog() {
     return {
@@ -69508,15 +69613,6 @@ class DeployError extends Error {
 }
 function serviceStates(containers) {
     return containers.map((c) => ({ service: c.service, container: c.name, image: c.image, state: c.state, health: c.health }));
-}
-/** Formats env lines so both dotenv readers (python-dotenv in v1, compose-go in v2) keep values literal. */
-function envFileLine(key, value) {
-    if (/^[^'"$\\#\s`]*$/.test(value))
-        return `${key}=${value}`;
-    // Single quotes: no expansion and no escapes in either reader.
-    if (!value.includes("'") && !/[\r\n]/.test(value))
-        return `${key}='${value}'`;
-    throw new Error(`the value of ${key} has both a single quote and characters compose would expand ($, quotes, #, \\, spaces)`);
 }
 /** One target's compose commands, with the credentials of its registry session when there is one. */
 class Target {
@@ -69632,9 +69728,9 @@ onProject) {
             generated.push(override);
         }
         let envFile;
-        if (plan.envFile !== undefined) {
+        if (plan.env) {
             envFile = external_node_path_namespaceObject.posix.join(tempDir, 'slipway-compose.env');
-            await shell.writeFile(envFile, plan.envFile, 0o600);
+            await shell.writeFile(envFile, composeEnvFile(plan.env, cli.isV1), 0o600);
             generated.push(envFile);
         }
         const project = { name: plan.project, files, envFile };
@@ -69680,7 +69776,7 @@ async function composeUpRemote(shell, plan, log) {
         result.previousRelease = previous?.id;
         const dir = await store.create(plan.releaseId);
         result.release = plan.releaseId;
-        const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store, plan));
+        const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store, plan, cli));
         const project = releaseProject(dir, manifest);
         const activeStore = store;
         const applyNew = async (c, docker) => {
@@ -69745,7 +69841,7 @@ function releaseProject(dir, manifest) {
     };
 }
 /** Uploads the compose files and `upload` paths (one tar), then writes the override, env file and manifest. */
-async function uploadRelease(shell, store, plan) {
+async function uploadRelease(shell, store, plan, cli) {
     const paths = [...new Set([...plan.model.files.map((file) => file.relativePath), ...plan.uploads])];
     const archive = await packFiles(plan.workspace, paths);
     await store.unpack(plan.releaseId, archive);
@@ -69757,10 +69853,10 @@ async function uploadRelease(shell, store, plan) {
         files.push(override);
     }
     let envFile;
-    if (plan.envFile !== undefined) {
+    if (plan.env) {
         envFile = external_node_path_namespaceObject.posix.join(RELEASE_META_DIR, 'compose.env');
         // Kept with the release (0600, in a 0700 directory): re-applying it later needs the same values.
-        await shell.writeFile(external_node_path_namespaceObject.posix.join(dir, envFile), plan.envFile, 0o600);
+        await shell.writeFile(external_node_path_namespaceObject.posix.join(dir, envFile), composeEnvFile(plan.env, cli.isV1), 0o600);
     }
     const manifest = {
         id: plan.releaseId,
@@ -69845,8 +69941,6 @@ function formatBytes(bytes) {
     return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = require("node:fs");
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-file.ts
 /**
  * Compose files as the preflight reads them, on the runner, before any host is touched: each file is
@@ -70046,6 +70140,14 @@ function parseImageRef(input, raw, options = {}) {
     }
     return { registry, repository, tag, digest, lowercased };
 }
+/** Docker Hub's names: `docker login` and the engine take each of them for the same registry. */
+const DOCKER_HUB_NAMES = new Set([DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io']);
+/** Whether two registry hosts are one registry for a login: case aside, and Docker Hub by any of its names. */
+function sameRegistry(a, b) {
+    const x = a.toLowerCase();
+    const y = b.toLowerCase();
+    return x === y || (DOCKER_HUB_NAMES.has(x) && DOCKER_HUB_NAMES.has(y));
+}
 /** `registry/repository`, without tag or digest: the name tags are added to. */
 function imageName(ref) {
     return `${ref.registry}/${ref.repository}`;
@@ -70060,12 +70162,145 @@ function withDigest(ref, digest) {
     return { registry: ref.registry, repository: ref.repository, digest };
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/compose/image-registry.ts
+/**
+ * Which registry a compose deployment logs in to. The token may only ever go to the registry that
+ * serves the images being deployed: the images are read as compose will read them, interpolated
+ * with the values the action is given, and when that does not name one registry the step is
+ * refused before any host is contacted. There is no fallback: a default of ghcr.io once sent a
+ * token for another registry to GitHub whenever an image held a `${VAR}`.
+ */
+
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
+/**
+ * `text` with its variables replaced as compose replaces them (docs.docker.com/reference/compose-file/
+ * interpolation/: `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`,
+ * `${VAR?error}`, `${VAR:+alt}`, `${VAR+alt}`, nested, and `$$` for `$`). A variable not in `values`
+ * counts as unset, as compose would take it but for its environment; undefined when the text needs
+ * the value of one (`${VAR}`, `${VAR:?error}`): only the target's environment could give it.
+ */
+function composeInterpolate(text, values) {
+    let out = '';
+    let i = 0;
+    while (i < text.length) {
+        if (text[i] !== '$') {
+            out += text[i++];
+            continue;
+        }
+        const next = text[i + 1];
+        if (next === '$') {
+            out += '$';
+            i += 2;
+        }
+        else if (next === '{') {
+            const end = closingBrace(text, i + 2);
+            const resolved = end < 0 ? undefined : expression(text.slice(i + 2, end), values);
+            if (resolved === undefined)
+                return undefined;
+            out += resolved;
+            i = end + 1;
+        }
+        else {
+            const name = NAME.exec(text.slice(i + 1))?.[0];
+            if (!name) {
+                // Not a variable: compose v2 keeps the `$` (v1 refuses the file, and then nothing is pulled).
+                out += '$';
+                i += 1;
+                continue;
+            }
+            const value = values.get(name);
+            if (value === undefined)
+                return undefined;
+            out += value;
+            i += 1 + name.length;
+        }
+    }
+    return out;
+}
+function closingBrace(text, from) {
+    let depth = 1;
+    for (let i = from; i < text.length; i++) {
+        if (text[i] === '{')
+            depth++;
+        else if (text[i] === '}' && --depth === 0)
+            return i;
+    }
+    return -1;
+}
+function expression(body, values) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?+])([\s\S]*))?$/.exec(body);
+    if (!match)
+        return undefined;
+    const [, name, colon, operator, argument] = match;
+    const value = values.get(name);
+    const set = value !== undefined && (colon === '' || value !== '');
+    if (operator === undefined)
+        return value;
+    if (operator === '-')
+        return set ? value : composeInterpolate(argument, values);
+    if (operator === '?')
+        return set ? value : undefined;
+    return set ? composeInterpolate(argument, values) : '';
+}
+/**
+ * The registry to log in to with the token, or an `InputError` naming `input` (`registry`). Given,
+ * it is taken unless the images, all known and none built, plainly come from elsewhere. Otherwise
+ * it is the one registry host the pulled images name: Docker Hub's (`nginx`) are public pulls and
+ * do not count; several hosts, or an image whose reference needs a variable no input gives, refuse.
+ */
+function loginRegistry(input, given, { model, images, values }) {
+    const hosts = new Set();
+    const unresolved = [];
+    let builds = false;
+    for (const service of model.services.values()) {
+        const override = images.get(service.name);
+        // A service with a build section has its image made on the target, not pulled (its base images
+        // may be; only a given `registry` can say from where).
+        if (override === undefined && service.buildContext !== undefined)
+            builds = true;
+        const reference = override ?? (service.buildContext === undefined ? service.image : undefined);
+        if (reference === undefined)
+            continue;
+        const text = override ?? composeInterpolate(reference, values);
+        if (text === undefined) {
+            unresolved.push(`service ${service.name}'s image "${reference}"`);
+            continue;
+        }
+        try {
+            hosts.add(parseImageRef(input, text).registry);
+        }
+        catch {
+            // Not a reference docker would pull (compose refuses it on the target): it uses no token.
+        }
+    }
+    if (given) {
+        const known = [...hosts];
+        if (!builds && unresolved.length === 0 && known.length && !known.some((host) => sameRegistry(host, given))) {
+            throw new InputError(input, `is ${given}, but the images come from ${known.join(', ')}: the token would go to a registry that serves none of them. Name the images' registry, or leave \`${input}\` empty to take it from the images.`);
+        }
+        return given;
+    }
+    if (unresolved.length) {
+        throw new InputError(input, `is not set, and ${unresolved.join(', ')} needs a variable that no input gives (in \`env\`, \`vars\` or \`env-file\`): give it there, or name the registry to log in to in \`${input}\`.`);
+    }
+    const pulled = [...hosts].filter((host) => !sameRegistry(host, 'docker.io'));
+    if (pulled.length > 1) {
+        throw new InputError(input, `is not set, and the images come from several registries (${pulled.join(', ')}): name the one the token is for in \`${input}\`.`);
+    }
+    if (pulled.length === 0) {
+        throw new InputError(input, 'is not set, and no image comes from a registry host (Docker Hub images such as nginx are public pulls): name the registry the token is for, or remove `registry-password`.');
+    }
+    return pulled[0];
+}
+
 ;// CONCATENATED MODULE: ./src/inputs.ts
 /**
  * The only file that reads compose-up's own inputs: every action.yml input name appears here (the
- * connection inputs shared with ec2-deploy are read by core's `parseConnectionInputs`, the same code
- * as ec2-deploy's). It is also the preflight: the compose files are parsed and checked here, and the
- * connection inputs with them, so every mistake fails before any host is contacted.
+ * connection inputs, and `env`, `env-file` and `vars`, shared with ec2-deploy, are read by core's
+ * `parseConnectionInputs` and `parseEnvInputs`, the same code as ec2-deploy's). It is also the
+ * preflight: the compose files are parsed and checked here, and the connection inputs with them, so
+ * every mistake fails before any host is contacted.
  */
 
 
@@ -70108,10 +70343,11 @@ function getInputs(read, run, workspace = process.cwd()) {
     if (downOnExit && remote) {
         throw new InputError('down-on-exit', 'is for runs on the runner (integration tests); with `hosts` the deployment is meant to stay up. Remove one of them.');
     }
+    const env = parseEnvInputs(read, workspace);
     const password = read('registry-password');
     const registry = password
         ? {
-            registry: read('registry') || defaultRegistry(images, model),
+            registry: loginRegistry('registry', read('registry').trim(), { model, images, values: env.values }),
             username: read('registry-username') || run.actor,
             password,
             inputs: ['registry-username', 'registry-password'],
@@ -70127,7 +70363,8 @@ function getInputs(read, run, workspace = process.cwd()) {
         project,
         services,
         images,
-        envFile: envFileContent(read('env'), read('env-file'), workspace),
+        env: env.values.size ? env.values : undefined,
+        vars: env.vars,
         uploads,
         remoteDir: read('remote-dir') || `~/slipway/${project}`,
         keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
@@ -70142,7 +70379,7 @@ function getInputs(read, run, workspace = process.cwd()) {
         registry,
         remote,
         connection,
-        secrets: [...(connection?.secrets ?? []), ...(password ? [password] : [])],
+        secrets: [...(connection?.secrets ?? []), ...(password ? [password] : []), ...env.secrets],
     };
 }
 function composeFiles(raw, workspace) {
@@ -70229,44 +70466,6 @@ function checkSwarmImages(model, services, images) {
         }
     }
 }
-function defaultRegistry(images, model) {
-    const first = [...images.values()][0];
-    if (first)
-        return parseImageRef('images', first).registry;
-    for (const service of model.services.values()) {
-        if (!service.image || service.image.includes('${'))
-            continue;
-        try {
-            const registry = parseImageRef('compose-files', service.image).registry;
-            if (registry !== 'docker.io')
-                return registry;
-        }
-        catch {
-            // An image compose itself will judge; it says nothing about the registry.
-        }
-    }
-    return 'ghcr.io';
-}
-/** `env-file` first, then `env` (later lines win in both compose versions' readers). */
-function envFileContent(envRaw, envFileRaw, workspace) {
-    const parts = [];
-    if (envFileRaw.trim()) {
-        const path = (0,external_node_path_namespaceObject.resolve)(workspace, envFileRaw.trim());
-        if (!(0,external_node_fs_namespaceObject.existsSync)(path) || !(0,external_node_fs_namespaceObject.statSync)(path).isFile())
-            throw new InputError('env-file', `${envFileRaw.trim()} is not a file in the workspace (${workspace}).`);
-        parts.push((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8').replace(/\r\n/g, '\n').replace(/\n*$/, ''));
-    }
-    const env = parseKeyValues('env', envRaw);
-    for (const [key, value] of env) {
-        try {
-            parts.push(envFileLine(key, value));
-        }
-        catch (error) {
-            throw new InputError('env', `${error.message}: put it in \`env-file\` in the quoting compose expects.`);
-        }
-    }
-    return parts.length ? `${parts.join('\n')}\n` : undefined;
-}
 
 ;// CONCATENATED MODULE: ./src/remote.ts
 /**
@@ -70336,6 +70535,8 @@ async function main() {
     for (const secret of inputs.secrets)
         maskSecret(secret);
     setOutput('project-name', inputs.project);
+    if (inputs.vars.size)
+        info(`Vars: ${describeVars(inputs.vars)}`);
     const plan = {
         project: inputs.project,
         mode: inputs.mode,
@@ -70343,7 +70544,7 @@ async function main() {
         model: inputs.model,
         images: inputs.images,
         services: inputs.services,
-        envFile: inputs.envFile,
+        env: inputs.env,
         uploads: inputs.uploads,
         pull: inputs.pull,
         build: inputs.build,
@@ -70440,6 +70641,7 @@ function summaryMarkdown(inputs, results) {
             ['Mode', inputs.mode],
             ['Compose files', inputs.model.files.map((file) => file.relativePath).join(', ')],
             ['Images', [...inputs.images].map(([service, image]) => `${service}=${image}`).join(', ')],
+            ...(inputs.vars.size ? [['Vars', describeVars(inputs.vars)]] : []),
         ]),
         '',
         '| Target | Result | Compose | Release | Services | Time |',

@@ -19,6 +19,7 @@ function workspace(): string {
   mkdirSync(join(dir, 'nginx'));
   writeFileSync(join(dir, 'nginx/default.conf'), 'server {}\n');
   writeFileSync(join(dir, 'app.env'), 'A=from-file\r\nB=2\n');
+  writeFileSync(join(dir, 'two-registries.yml'), 'services:\n  my-node:\n    image: x\n  cache:\n    image: quay.io/o/cache:1\n');
   return dir;
 }
 
@@ -39,7 +40,7 @@ describe('inputs', () => {
     expect(inputs.model.files.map((f) => f.relativePath)).toEqual(['docker-compose.yml']);
     expect(inputs).toMatchObject({
       project: 'webapp', services: [], remote: false, pull: 'missing', build: true, wait: true, waitTimeoutMs: 120_000,
-      removeOrphans: true, downOnExit: false, mode: 'compose', remoteDir: '~/slipway/webapp', keepReleases: 5, envFile: undefined, registry: undefined,
+      removeOrphans: true, downOnExit: false, mode: 'compose', remoteDir: '~/slipway/webapp', keepReleases: 5, env: undefined, registry: undefined,
     });
   });
 
@@ -61,9 +62,27 @@ describe('inputs', () => {
     });
     expect([...inputs.images]).toEqual([['my-node', `ghcr.io/o/node@${digest}`]]);
     expect(inputs.connection?.hosts.map((h) => h.label)).toEqual(['ec2-user@h1:22']);
-    expect(inputs.secrets).toEqual(expect.arrayContaining([key, 'tok']));
-    // env-file first, then env, each value literal to compose's dotenv readers.
-    expect(inputs.envFile).toBe("A=from-file\nB=2\nB='from env'\nC='$literal'\n");
+    expect(inputs.secrets).toEqual(expect.arrayContaining([key, 'tok', 'from env', '$literal', 'from-file']));
+    // env-file first, then env over it, each value literal (written for the target's compose at deploy time).
+    expect([...(inputs.env ?? [])]).toEqual([['A', 'from-file'], ['B', 'from env'], ['C', '$literal']]);
+  });
+
+  it('hands `vars` on with `env`, unmasked', () => {
+    const inputs = getInputs(reader({ env: 'TOKEN=s3cr3t', vars: 'PORT=2221' }), run, workspace());
+    expect([...(inputs.env ?? [])]).toEqual([['TOKEN', 's3cr3t'], ['PORT', '2221']]);
+    expect([...inputs.vars]).toEqual([['PORT', '2221']]);
+    expect(inputs.secrets).toEqual(['s3cr3t']);
+  });
+
+  it('logs in to the registry the images come from, interpolated with env and vars, and refuses to guess', () => {
+    const ws = workspace();
+    writeFileSync(join(ws, 'docker-compose.yml'), 'services:\n  app:\n    image: ${REG}/o/app:${TAG:-v1}\n  web:\n    image: nginx\n');
+    expect(getInputs(reader({ vars: 'REG=10.0.0.1:5000', 'registry-password': 'tok' }), run, ws).registry?.registry).toBe('10.0.0.1:5000');
+    expect(() => getInputs(reader({ 'registry-password': 'tok' }), run, ws)).toThrow(
+      "Input `registry`: is not set, and service app's image \"${REG}/o/app:${TAG:-v1}\" needs a variable that no input gives",
+    );
+    // No password, no login: nothing to decide.
+    expect(getInputs(reader({}), run, ws).registry).toBeUndefined();
   });
 
   it('parses the connection inputs with core, as ec2-deploy does, only when hosts are given', () => {
@@ -139,8 +158,9 @@ describe('inputs', () => {
     [{ mode: 'k8s' }, 'Input `mode`: "k8s" is not one of: compose, swarm.'],
     [{ pull: 'sometimes' }, 'Input `pull`: "sometimes" is not one of: always, missing, never.'],
     [{ 'wait-timeout': 'soon' }, 'Input `wait-timeout`: "soon" is not a duration'],
-    [{ env: "Q=it's $x" }, 'Input `env`: the value of Q has both a single quote and characters compose would expand'],
     [{ 'env-file': 'none.env' }, 'Input `env-file`: none.env is not a file'],
+    [{ env: 'A=1', vars: 'A=2' }, 'Input `vars`: A is also in `env`'],
+    [{ 'registry-password': 'tok', images: 'my-node=ghcr.io/o/node:1', 'compose-files': 'two-registries.yml' }, 'Input `registry`: is not set, and the images come from several registries (ghcr.io, quay.io)'],
   ])('refuses %j naming the input', (values, message) => {
     expect(() => getInputs(reader(values), run, workspace())).toThrow(message);
   });

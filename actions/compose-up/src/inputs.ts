@@ -1,10 +1,11 @@
 /**
  * The only file that reads compose-up's own inputs: every action.yml input name appears here (the
- * connection inputs shared with ec2-deploy are read by core's `parseConnectionInputs`, the same code
- * as ec2-deploy's). It is also the preflight: the compose files are parsed and checked here, and the
- * connection inputs with them, so every mistake fails before any host is contacted.
+ * connection inputs, and `env`, `env-file` and `vars`, shared with ec2-deploy, are read by core's
+ * `parseConnectionInputs` and `parseEnvInputs`, the same code as ec2-deploy's). It is also the
+ * preflight: the compose files are parsed and checked here, and the connection inputs with them, so
+ * every mistake fails before any host is contacted.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   CONNECTION_INPUTS,
@@ -12,16 +13,16 @@ import {
   InputError,
   PULL_POLICIES,
   checkServiceNames,
-  envFileLine,
   loadComposeFiles,
   localBuildContext,
+  loginRegistry,
   parseBoolean,
   parseChoice,
   parseConnectionInputs,
   parseDuration,
+  parseEnvInputs,
   parseImageRef,
   parseInteger,
-  parseKeyValues,
   parseList,
   workspaceRelative,
   type ComposeModel,
@@ -38,8 +39,10 @@ export interface ComposeUpInputs {
   project: string;
   services: string[];
   images: Map<string, string>;
-  /** Content of the env file compose gets, or undefined when neither `env` nor `env-file` is set. */
-  envFile?: string;
+  /** Interpolation values (`env-file`, then `env` and `vars`), or undefined when none is given. */
+  env?: Map<string, string>;
+  /** `vars`: shown as they are in the log and the summary. */
+  vars: Map<string, string>;
   uploads: string[];
   remoteDir: string;
   keepReleases: number;
@@ -57,7 +60,7 @@ export interface ComposeUpInputs {
   remote: boolean;
   /** The SSH connection to the hosts, parsed by core exactly as ec2-deploy parses it; remote only. */
   connection?: ConnectionSettings;
-  /** Every secret among the inputs, in every form: the step masks them all. */
+  /** Every secret among the inputs (`env` and `env-file` values too): the step masks them all. */
   secrets: string[];
 }
 
@@ -106,10 +109,11 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     throw new InputError('down-on-exit', 'is for runs on the runner (integration tests); with `hosts` the deployment is meant to stay up. Remove one of them.');
   }
 
+  const env = parseEnvInputs(read, workspace);
   const password = read('registry-password');
   const registry: RegistryCredentials | undefined = password
     ? {
-        registry: read('registry') || defaultRegistry(images, model),
+        registry: loginRegistry('registry', read('registry').trim(), { model, images, values: env.values }),
         username: read('registry-username') || run.actor,
         password,
         inputs: ['registry-username', 'registry-password'],
@@ -126,7 +130,8 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     project,
     services,
     images,
-    envFile: envFileContent(read('env'), read('env-file'), workspace),
+    env: env.values.size ? env.values : undefined,
+    vars: env.vars,
     uploads,
     remoteDir: read('remote-dir') || `~/slipway/${project}`,
     keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
@@ -141,7 +146,7 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     registry,
     remote,
     connection,
-    secrets: [...(connection?.secrets ?? []), ...(password ? [password] : [])],
+    secrets: [...(connection?.secrets ?? []), ...(password ? [password] : []), ...env.secrets],
   };
 }
 
@@ -222,38 +227,4 @@ function checkSwarmImages(model: ComposeModel, services: readonly string[], imag
       throw new InputError('mode', `swarm stacks cannot build: service ${service.name} has no image; push one (build-push) and set it in \`images\`.`);
     }
   }
-}
-
-function defaultRegistry(images: ReadonlyMap<string, string>, model: ComposeModel): string {
-  const first = [...images.values()][0];
-  if (first) return parseImageRef('images', first).registry;
-  for (const service of model.services.values()) {
-    if (!service.image || service.image.includes('${')) continue;
-    try {
-      const registry = parseImageRef('compose-files', service.image).registry;
-      if (registry !== 'docker.io') return registry;
-    } catch {
-      // An image compose itself will judge; it says nothing about the registry.
-    }
-  }
-  return 'ghcr.io';
-}
-
-/** `env-file` first, then `env` (later lines win in both compose versions' readers). */
-function envFileContent(envRaw: string, envFileRaw: string, workspace: string): string | undefined {
-  const parts: string[] = [];
-  if (envFileRaw.trim()) {
-    const path = resolve(workspace, envFileRaw.trim());
-    if (!existsSync(path) || !statSync(path).isFile()) throw new InputError('env-file', `${envFileRaw.trim()} is not a file in the workspace (${workspace}).`);
-    parts.push(readFileSync(path, 'utf8').replace(/\r\n/g, '\n').replace(/\n*$/, ''));
-  }
-  const env = parseKeyValues('env', envRaw);
-  for (const [key, value] of env) {
-    try {
-      parts.push(envFileLine(key, value));
-    } catch (error) {
-      throw new InputError('env', `${(error as Error).message}: put it in \`env-file\` in the quoting compose expects.`);
-    }
-  }
-  return parts.length ? `${parts.join('\n')}\n` : undefined;
 }

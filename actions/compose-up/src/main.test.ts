@@ -8,6 +8,7 @@ const inputs = {
   mode: 'compose' as const,
   model: { files: [{ path: '/w/compose.yml', relativePath: 'compose.yml' }], services: new Map() },
   images: new Map([['app', 'ghcr.io/o/app@sha256:abc']]),
+  vars: new Map([['PORT', '2221']]),
 };
 
 const results: TargetResult[] = [
@@ -23,6 +24,7 @@ describe('main', () => {
     const html = await renderedSummary(() => writeSummary('compose-up: shop', summaryMarkdown(inputs, results)));
     expect(html.match(/<table>/g)).toHaveLength(2);
     expect(html).toMatch(/<td>Images<\/td>\s*<td><code>app=ghcr.io\/o\/app@sha256:abc<\/code><\/td>/);
+    expect(html).toMatch(/<td>Vars<\/td>\s*<td><code>PORT=2221<\/code><\/td>/);
     expect(html).toMatch(/<td>ec2-user@10.0.1.10:22<\/td>\s*<td>✅ up<\/td>\s*<td>docker compose 2.24.5<\/td>\s*<td>r2<\/td>\s*<td>app: running \(healthy\)<br>proxy: running<\/td>/);
     expect(html).toContain('<td>❌ failed, r1 restored</td>');
     expect(html).toContain('<p><strong>ec2-user@10.0.1.11:22</strong>: app is unhealthy | exit 1<br>see the log</p>');

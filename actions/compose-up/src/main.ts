@@ -10,6 +10,7 @@ import {
   actionInputs,
   composeDownLocal,
   composeUpLocal,
+  describeVars,
   factsTable,
   formatDuration,
   leftLocks,
@@ -43,6 +44,7 @@ export async function main(): Promise<void> {
   const inputs = getInputs(actionInputs, run, workspace);
   for (const secret of inputs.secrets) maskSecret(secret);
   core.setOutput('project-name', inputs.project);
+  if (inputs.vars.size) core.info(`Vars: ${describeVars(inputs.vars)}`);
 
   const plan: ComposePlan = {
     project: inputs.project,
@@ -51,7 +53,7 @@ export async function main(): Promise<void> {
     model: inputs.model,
     images: inputs.images,
     services: inputs.services,
-    envFile: inputs.envFile,
+    env: inputs.env,
     uploads: inputs.uploads,
     pull: inputs.pull,
     build: inputs.build,
@@ -145,13 +147,14 @@ async function report(inputs: ComposeUpInputs, results: readonly TargetResult[])
 }
 
 /** The job summary: the deployment's facts, then a row per target, then each target's error. */
-export function summaryMarkdown(inputs: Pick<ComposeUpInputs, 'project' | 'mode' | 'model' | 'images'>, results: readonly TargetResult[]): string {
+export function summaryMarkdown(inputs: Pick<ComposeUpInputs, 'project' | 'mode' | 'model' | 'images' | 'vars'>, results: readonly TargetResult[]): string {
   const lines = [
     factsTable([
       ['Project', inputs.project],
       ['Mode', inputs.mode],
       ['Compose files', inputs.model.files.map((file) => file.relativePath).join(', ')],
       ['Images', [...inputs.images].map(([service, image]) => `${service}=${image}`).join(', ')],
+      ...(inputs.vars.size ? [['Vars', describeVars(inputs.vars)] as const] : []),
     ]),
     '',
     '| Target | Result | Compose | Release | Services | Time |',

@@ -63470,6 +63470,8 @@ function maskSecret(value) {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: ../../packages/core/src/ssh/host-address.ts
 /**
  * Host addresses as users write them: `[user@]host[:port]`, with an IPv6 address in brackets
@@ -65528,248 +65530,6 @@ class DeployLock {
     }
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/host/run-locks.ts
-/**
- * The deploy locks one action run holds on its hosts, written down in the step's state as they are
- * taken, so that the action's `post` step (which the runner runs even after a failure or a cancel)
- * can connect again and release those that main could not.
- */
-
-
-
-
-
-/** A lock never released (the runner died, and with it the post step) is taken over after this. */
-const LOCK_EXPIRY_MS = 60 * 60_000;
-/** This run as a lock owner: a fresh token, and a description the one who waits can act on. */
-function runLockOwner(run) {
-    const url = run.owner ? runUrl(run) : undefined;
-    return {
-        token: (0,external_node_crypto_.randomBytes)(16).toString('hex'),
-        description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
-    };
-}
-class RunLocks {
-    stateName;
-    owner;
-    subject;
-    held = new Map();
-    constructor(
-    /** The name of the step state they are saved under. */
-    stateName, owner, subject = '') {
-        this.stateName = stateName;
-        this.owner = owner;
-        this.subject = subject;
-    }
-    /**
-     * Runs `work` under the deploy lock at `path` on `shell`'s host, waiting up to `waitMs` for
-     * another holder. The lock is released after `work`, whatever happened; if that fails (the host
-     * went away), it stays in the state for the post step.
-     */
-    async hold(shell, host, path, waitMs, log, work) {
-        const lock = new DeployLock(shell, path);
-        await lock.acquire(this.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
-        this.held.set(host, path);
-        this.save();
-        log.info(`Deploy lock taken (${path}).`);
-        try {
-            return await work();
-        }
-        finally {
-            if (await lock.release(this.owner.token).catch(() => false)) {
-                this.held.delete(host);
-                this.save();
-                log.info('Deploy lock released.');
-            }
-        }
-    }
-    save() {
-        const state = { token: this.owner.token, subject: this.subject, locks: [...this.held].map(([host, path]) => ({ host, path })) };
-        saveState(this.stateName, JSON.stringify(state));
-    }
-}
-/** In the post step: the locks main left behind, if any. */
-function leftLocks(stateName) {
-    const saved = getState(stateName);
-    if (!saved)
-        return undefined;
-    const state = JSON.parse(saved);
-    return state.locks.length ? state : undefined;
-}
-/**
- * The post step's work: on each host whose lock main left, connect again (same inputs), let
- * `repair` put back what the run left half-way, but only while the lock is still this run's (once
- * it expired, another run may be deploying there), then release it. Failures are warnings: a lock
- * that cannot be released expires on its own.
- */
-async function releaseLeftLocks(state, settings, repair) {
-    const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
-    for (const { host: label, path } of state.locks) {
-        const host = settings.hosts.find((h) => h.label === label);
-        if (!host) {
-            warning(`${label}: not in \`hosts\` any more; its deploy lock ${path} expires on its own.`);
-            continue;
-        }
-        let shell;
-        try {
-            shell = await connectHost(settings, host, log);
-            const lock = new DeployLock(shell, path);
-            if (repair && (await lock.heldBy(state.token)))
-                await repair(shell, label, log);
-            const released = await lock.release(state.token);
-            info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
-        }
-        catch (error) {
-            warning(`${label}: could not release the deploy lock ${path} (${error.message}); it expires on its own.`);
-        }
-        finally {
-            await shell?.close();
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/fleet.ts
-/**
- * Working on many hosts: at most `maxParallel` at once, stopping after a failure when `failFast`,
- * and with each host's log kept together. Hosts that run in parallel write into a buffer that is
- * printed as one group when the host finishes; a host that runs alone streams into its group.
- */
-
-
-const actionsSink = {
-    info: (m) => info(m),
-    warning: (m) => warning(m),
-    error: (m) => error(m),
-    startGroup: (t) => startGroup(t),
-    endGroup: () => endGroup(),
-};
-class BufferedHostLog {
-    sink;
-    live;
-    entries = [];
-    attachments = [];
-    constructor(sink, 
-    /** Streaming: write through at once instead of keeping the lines. */
-    live) {
-        this.sink = sink;
-        this.live = live;
-    }
-    info(text) {
-        this.add({ kind: 'info', text });
-    }
-    warning(text) {
-        this.add({ kind: 'warning', text });
-    }
-    error(text) {
-        this.add({ kind: 'error', text });
-    }
-    attach(title, text) {
-        this.attachments.push({ title, text });
-    }
-    add(entry) {
-        if (this.live)
-            this.sink[entry.kind](entry.text);
-        else
-            this.entries.push(entry);
-    }
-}
-function defaultDescribe(outcome) {
-    if (outcome.status === 'skipped')
-        return `${outcome.host.label}: skipped`;
-    const how = outcome.status === 'ok' ? 'done' : `failed${outcome.error ? `: ${outcome.error.message.split('\n')[0]}` : ''}`;
-    return `${outcome.host.label}: ${how} in ${formatDuration(outcome.durationMs)}`;
-}
-async function forEachHost(hosts, options, work, callbacks = {}) {
-    const sink = callbacks.sink ?? actionsSink;
-    const describe = callbacks.describe ?? defaultDescribe;
-    const parallel = options.maxParallel > 0 ? Math.min(options.maxParallel, hosts.length) : hosts.length;
-    const live = parallel === 1;
-    const outcomes = new Array(hosts.length);
-    let next = 0;
-    let stop = false;
-    const runOne = async (index) => {
-        const host = hosts[index];
-        const log = new BufferedHostLog(sink, live);
-        if (live)
-            sink.startGroup(host.label);
-        const started = Date.now();
-        let outcome;
-        try {
-            const value = await work(host, log);
-            outcome = { host, status: callbacks.failed?.(value) ? 'failed' : 'ok', value, durationMs: Date.now() - started };
-        }
-        catch (error) {
-            outcome = { host, status: 'failed', error: error instanceof Error ? error : new Error(String(error)), durationMs: Date.now() - started };
-        }
-        outcomes[index] = outcome;
-        const summary = describe(outcome);
-        // Printed as one block: no other host's line can land inside it.
-        if (!live) {
-            sink.startGroup(summary);
-            for (const entry of log.entries)
-                sink[entry.kind](entry.text);
-        }
-        sink.info(summary);
-        sink.endGroup();
-        for (const { title, text } of log.attachments) {
-            sink.startGroup(title);
-            sink.info(text);
-            sink.endGroup();
-        }
-        if (outcome.status === 'failed' && options.failFast && options.maxParallel > 0)
-            stop = true;
-    };
-    const worker = async () => {
-        while (!stop && next < hosts.length)
-            await runOne(next++);
-    };
-    await Promise.all(Array.from({ length: parallel }, worker));
-    for (let i = 0; i < hosts.length; i++) {
-        if (!outcomes[i]) {
-            outcomes[i] = { host: hosts[i], status: 'skipped', durationMs: 0 };
-            sink.warning(`${hosts[i].label}: skipped, an earlier host failed (fail-fast).`);
-        }
-    }
-    return outcomes;
-}
-/** A message about one host, with the host in front unless it names it already (core's errors do). */
-function aboutHost(label, message) {
-    return message.startsWith(label) ? message : `${label}: ${message}`;
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
-/** Job summaries: the table a user reads on the run's page instead of the log. */
-
-/** Markdown table cells: a `|` or a newline in a value would break the row. */
-function tableCell(value) {
-    return value.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
-}
-/** Formats a two-column table of facts, values as code. */
-function factsTable(rows) {
-    const lines = ['| | |', '| --- | --- |'];
-    for (const [label, value] of rows)
-        lines.push(`| ${tableCell(label)} | ${value === '' ? '' : `\`${tableCell(value)}\``} |`);
-    return lines.join('\n');
-}
-/** Appends a heading and markdown to the step summary; a no-op when the runner gives no summary file. */
-async function writeSummary(heading, markdown) {
-    if (!process.env.GITHUB_STEP_SUMMARY)
-        return;
-    // The heading is an HTML block, which in GitHub's renderer (cmark-gfm) runs until a blank line:
-    // without one, the table after it stayed literal pipes.
-    await summary.addHeading(heading, 3).addEOL().addRaw(markdown, true).write();
-}
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
 ;// CONCATENATED MODULE: ../../packages/core/src/docker.ts
 /**
  * The docker CLI, spoken through a `Shell` so the same code runs on the runner and on a host.
@@ -65936,8 +65696,331 @@ class RegistrySession {
     }
 }
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
+;// CONCATENATED MODULE: ../../packages/core/src/host/leftovers.ts
+/**
+ * What a deployment cut off half-way (runner killed, connection lost) could not remove itself:
+ * files that hold secrets, such as an env file or a registry login's DOCKER_CONFIG. The next
+ * deployment removes them first, under the deploy lock, so no running deployment's files are touched.
+ */
+
+/**
+ * Removes the entries of `dir` whose names start with one of `prefixes` (a registry login's always),
+ * saying what `left` them.
+ */
+async function removeLeftovers(shell, dir, log, prefixes = [], left = 'an interrupted deployment') {
+    const script = 'dir=$1; shift; for p in "$@"; do for f in "$dir/$p"*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done; done';
+    const removed = await shell.run({ args: ['sh', '-c', script, 'sh', dir, REGISTRY_CONFIG_PREFIX, ...prefixes], timeoutMs: 60_000 });
+    const files = removed.stdout.split('\n').filter(Boolean);
+    if (files.length)
+        log.warning(`${shell.target}: removed ${files.length} file(s) ${left} left: ${files.join(', ')}`);
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/host/run-locks.ts
+/**
+ * The deploy locks one action run holds on its hosts, written down in the step's state as they are
+ * taken, so that the action's `post` step (which the runner runs even after a failure or a cancel)
+ * can connect again and release those that main could not.
+ */
+
+
+
+
+
+
+
+/** A lock never released (the runner died, and with it the post step) is taken over after this. */
+const LOCK_EXPIRY_MS = 60 * 60_000;
+/** This run as a lock owner: a fresh token, and a description the one who waits can act on. */
+function runLockOwner(run) {
+    const url = run.owner ? runUrl(run) : undefined;
+    return {
+        token: (0,external_node_crypto_.randomBytes)(16).toString('hex'),
+        description: `${url ?? 'a workflow run'} (attempt ${run.runAttempt}${process.env.GITHUB_JOB ? `, job ${process.env.GITHUB_JOB}` : ''})`,
+    };
+}
+class RunLocks {
+    stateName;
+    owner;
+    subject;
+    secretFiles;
+    held = new Map();
+    constructor(
+    /** The name of the step state they are saved under. */
+    stateName, owner, subject = '', 
+    /** See `HeldLocks.secretFiles`: beyond a registry login's, which are always removed. */
+    secretFiles = []) {
+        this.stateName = stateName;
+        this.owner = owner;
+        this.subject = subject;
+        this.secretFiles = secretFiles;
+    }
+    /**
+     * Runs `work` under the deploy lock at `path` on `shell`'s host, waiting up to `waitMs` for
+     * another holder. The lock is released after `work`, whatever happened; if that fails (the host
+     * went away), it stays in the state for the post step.
+     */
+    async hold(shell, host, path, waitMs, log, work) {
+        const lock = new DeployLock(shell, path);
+        await lock.acquire(this.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
+        this.held.set(host, path);
+        this.save();
+        log.info(`Deploy lock taken (${path}).`);
+        try {
+            return await work();
+        }
+        finally {
+            if (await lock.release(this.owner.token).catch(() => false)) {
+                this.held.delete(host);
+                this.save();
+                log.info('Deploy lock released.');
+            }
+        }
+    }
+    save() {
+        const state = {
+            token: this.owner.token,
+            subject: this.subject,
+            secretFiles: [...this.secretFiles],
+            locks: [...this.held].map(([host, path]) => ({ host, path })),
+        };
+        saveState(this.stateName, JSON.stringify(state));
+    }
+}
+/** In the post step: the locks main left behind, if any. */
+function leftLocks(stateName) {
+    const saved = getState(stateName);
+    if (!saved)
+        return undefined;
+    const state = JSON.parse(saved);
+    return state.locks.length ? state : undefined;
+}
+/**
+ * The post step's work: on each host whose lock main left (a cancelled or failed run), connect
+ * again (same inputs) and, only while the lock is still this run's (once it expired, another run may
+ * be deploying there): remove the secret files the run made beside the lock (the registry
+ * credential first of all, wherever main was cut off), let `repair` put back what the run left
+ * half-way, then release the lock. Failures are warnings: a lock that cannot be released expires
+ * on its own, and the next deployment removes the files under its own lock.
+ */
+async function releaseLeftLocks(state, settings, repair) {
+    const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
+    for (const { host: label, path } of state.locks) {
+        const host = settings.hosts.find((h) => h.label === label);
+        if (!host) {
+            warning(`${label}: not in \`hosts\` any more; its deploy lock ${path} expires on its own.`);
+            continue;
+        }
+        let shell;
+        try {
+            shell = await connectHost(settings, host, log);
+            const lock = new DeployLock(shell, path);
+            if (await lock.heldBy(state.token)) {
+                // Expected after a cancel: said plainly, not as a warning.
+                await removeLeftovers(shell, external_node_path_namespaceObject.posix.dirname(path), { warning: (m) => info(m) }, state.secretFiles ?? [], 'the cancelled or failed run');
+                if (repair)
+                    await repair(shell, label, log);
+            }
+            const released = await lock.release(state.token);
+            info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
+        }
+        catch (error) {
+            warning(`${label}: could not release the deploy lock ${path} (${error.message}); it expires on its own.`);
+        }
+        finally {
+            await shell?.close();
+        }
+    }
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = require("node:fs");
+;// CONCATENATED MODULE: ../../packages/core/src/env-inputs.ts
+/**
+ * The values a deployment hands on (ec2-deploy: the container's environment and a script's exports;
+ * compose-up: compose's interpolation): `env-file`, `env` and `vars`, read by one parser with one
+ * meaning in both actions, every value literal. `env` and `env-file` are masked in the log, as users
+ * put secrets there; `vars` are not (GitHub's `vars` beside `secrets`, Kamal's clear env beside its
+ * secret env), so `PORT=2221` reads as 2221 rather than `***` wherever it shows.
+ */
+
+
+
+/** The action.yml names of these inputs, the same in ec2-deploy and compose-up. */
+const ENV_INPUTS = { env: 'env', envFile: 'env-file', vars: 'vars' };
+function parseEnvInputs(read, workspace) {
+    const names = ENV_INPUTS;
+    const fromFile = envFile(names.envFile, read(names.envFile).trim(), workspace);
+    const env = parseKeyValues(names.env, read(names.env));
+    const vars = parseKeyValues(names.vars, read(names.vars));
+    for (const key of vars.keys()) {
+        if (env.has(key))
+            throw new InputError(names.vars, `${key} is also in \`${names.env}\`: give it in one of them, \`${names.env}\` for a secret (masked), \`${names.vars}\` for a value to show.`);
+    }
+    const values = new Map();
+    const inputOf = new Map();
+    for (const [input, entries] of [[names.envFile, fromFile], [names.env, env], [names.vars, vars]]) {
+        for (const [key, value] of entries) {
+            values.set(key, value);
+            inputOf.set(key, input);
+        }
+    }
+    return { values, inputOf, vars, secrets: [...fromFile.values(), ...env.values()] };
+}
+function envFile(input, given, workspace) {
+    if (!given)
+        return new Map();
+    const path = (0,external_node_path_namespaceObject.resolve)(workspace, given);
+    if (!(0,external_node_fs_namespaceObject.existsSync)(path) || !(0,external_node_fs_namespaceObject.statSync)(path).isFile())
+        throw new InputError(input, `${given} is not a file (paths are relative to the workspace, ${workspace}).`);
+    return parseKeyValues(input, (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'));
+}
+/** `PORT=2221, REGION=eu-west-1`: `vars` as the log and the summary show them. */
+function describeVars(vars) {
+    return [...vars].map(([key, value]) => `${key}=${value}`).join(', ');
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/fleet.ts
+/**
+ * Working on many hosts: at most `maxParallel` at once, stopping after a failure when `failFast`,
+ * and with each host's log kept together. Hosts that run in parallel write into a buffer that is
+ * printed as one group when the host finishes; a host that runs alone streams into its group.
+ */
+
+
+const actionsSink = {
+    info: (m) => info(m),
+    warning: (m) => warning(m),
+    error: (m) => error(m),
+    startGroup: (t) => startGroup(t),
+    endGroup: () => endGroup(),
+};
+class BufferedHostLog {
+    sink;
+    live;
+    entries = [];
+    attachments = [];
+    constructor(sink, 
+    /** Streaming: write through at once instead of keeping the lines. */
+    live) {
+        this.sink = sink;
+        this.live = live;
+    }
+    info(text) {
+        this.add({ kind: 'info', text });
+    }
+    warning(text) {
+        this.add({ kind: 'warning', text });
+    }
+    error(text) {
+        this.add({ kind: 'error', text });
+    }
+    attach(title, text) {
+        this.attachments.push({ title, text });
+    }
+    add(entry) {
+        if (this.live)
+            this.sink[entry.kind](entry.text);
+        else
+            this.entries.push(entry);
+    }
+}
+function defaultDescribe(outcome) {
+    if (outcome.status === 'skipped')
+        return `${outcome.host.label}: skipped`;
+    const how = outcome.status === 'ok' ? 'done' : `failed${outcome.error ? `: ${outcome.error.message.split('\n')[0]}` : ''}`;
+    return `${outcome.host.label}: ${how} in ${formatDuration(outcome.durationMs)}`;
+}
+async function forEachHost(hosts, options, work, callbacks = {}) {
+    const sink = callbacks.sink ?? actionsSink;
+    const describe = callbacks.describe ?? defaultDescribe;
+    const parallel = options.maxParallel > 0 ? Math.min(options.maxParallel, hosts.length) : hosts.length;
+    const live = parallel === 1;
+    const outcomes = new Array(hosts.length);
+    let next = 0;
+    let stop = false;
+    const runOne = async (index) => {
+        const host = hosts[index];
+        const log = new BufferedHostLog(sink, live);
+        if (live)
+            sink.startGroup(host.label);
+        const started = Date.now();
+        let outcome;
+        try {
+            const value = await work(host, log);
+            outcome = { host, status: callbacks.failed?.(value) ? 'failed' : 'ok', value, durationMs: Date.now() - started };
+        }
+        catch (error) {
+            outcome = { host, status: 'failed', error: error instanceof Error ? error : new Error(String(error)), durationMs: Date.now() - started };
+        }
+        outcomes[index] = outcome;
+        const summary = describe(outcome);
+        // Printed as one block: no other host's line can land inside it.
+        if (!live) {
+            sink.startGroup(summary);
+            for (const entry of log.entries)
+                sink[entry.kind](entry.text);
+        }
+        sink.info(summary);
+        sink.endGroup();
+        for (const { title, text } of log.attachments) {
+            sink.startGroup(title);
+            sink.info(text);
+            sink.endGroup();
+        }
+        if (outcome.status === 'failed' && options.failFast && options.maxParallel > 0)
+            stop = true;
+    };
+    const worker = async () => {
+        while (!stop && next < hosts.length)
+            await runOne(next++);
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+    for (let i = 0; i < hosts.length; i++) {
+        if (!outcomes[i]) {
+            outcomes[i] = { host: hosts[i], status: 'skipped', durationMs: 0 };
+            sink.warning(`${hosts[i].label}: skipped, an earlier host failed (fail-fast).`);
+        }
+    }
+    return outcomes;
+}
+/** A message about one host, with the host in front unless it names it already (core's errors do). */
+function aboutHost(label, message) {
+    return message.startsWith(label) ? message : `${label}: ${message}`;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
+/** Job summaries: the table a user reads on the run's page instead of the log. */
+
+/** Markdown table cells: a `|` or a newline in a value would break the row. */
+function tableCell(value) {
+    return value.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+}
+/** Formats a two-column table of facts, values as code. */
+function factsTable(rows) {
+    const lines = ['| | |', '| --- | --- |'];
+    for (const [label, value] of rows)
+        lines.push(`| ${tableCell(label)} | ${value === '' ? '' : `\`${tableCell(value)}\``} |`);
+    return lines.join('\n');
+}
+/** Appends a heading and markdown to the step summary; a no-op when the runner gives no summary file. */
+async function writeSummary(heading, markdown) {
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    // The heading is an HTML block, which in GitHub's renderer (cmark-gfm) runs until a blank line:
+    // without one, the table after it stayed literal pipes.
+    await summary.addHeading(heading, 3).addEOL().addRaw(markdown, true).write();
+}
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/host/release-history.ts
 class ReleaseHistory {
     shell;
@@ -66067,6 +66150,14 @@ function parseImageRef(input, raw, options = {}) {
     }
     return { registry, repository, tag, digest, lowercased };
 }
+/** Docker Hub's names: `docker login` and the engine take each of them for the same registry. */
+const DOCKER_HUB_NAMES = new Set([DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io']);
+/** Whether two registry hosts are one registry for a login: case aside, and Docker Hub by any of its names. */
+function sameRegistry(a, b) {
+    const x = a.toLowerCase();
+    const y = b.toLowerCase();
+    return x === y || (DOCKER_HUB_NAMES.has(x) && DOCKER_HUB_NAMES.has(y));
+}
 /** `registry/repository`, without tag or digest: the name tags are added to. */
 function imageName(ref) {
     return `${ref.registry}/${ref.repository}`;
@@ -66079,22 +66170,6 @@ function withTag(ref, tag) {
 }
 function withDigest(ref, digest) {
     return { registry: ref.registry, repository: ref.repository, digest };
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/host/leftovers.ts
-/**
- * What a deployment cut off half-way (runner killed, connection lost) could not remove itself:
- * files that hold secrets, such as an env file or a registry login's DOCKER_CONFIG. The next
- * deployment removes them first, under the deploy lock, so no running deployment's files are touched.
- */
-
-/** Removes the entries of `dir` whose names start with one of `prefixes` (a registry login's always). */
-async function removeLeftovers(shell, dir, log, prefixes = []) {
-    const script = 'dir=$1; shift; for p in "$@"; do for f in "$dir/$p"*; do if [ -e "$f" ]; then rm -rf "$f" && echo "$f"; fi; done; done';
-    const removed = await shell.run({ args: ['sh', '-c', script, 'sh', dir, REGISTRY_CONFIG_PREFIX, ...prefixes], timeoutMs: 60_000 });
-    const files = removed.stdout.split('\n').filter(Boolean);
-    if (files.length)
-        log.warning(`${shell.target}: removed ${files.length} file(s) an interrupted deployment left: ${files.join(', ')}`);
 }
 
 ;// CONCATENATED MODULE: ./src/health.ts
@@ -66468,16 +66543,13 @@ class HostDeployment {
     }
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = require("node:fs");
 ;// CONCATENATED MODULE: ./src/inputs.ts
 /**
  * The only file that reads ec2-deploy's own inputs: every action.yml input name appears here (the
- * connection inputs, shared with compose-up, are read by core's `parseConnectionInputs`). Every
- * mistake is an `InputError` naming its input, raised before any host is contacted.
+ * connection inputs, and `env`, `env-file` and `vars`, shared with compose-up, are read by core's
+ * `parseConnectionInputs` and `parseEnvInputs`). Every mistake is an `InputError` naming its input,
+ * raised before any host is contacted.
  */
-
-
 
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const PORT = /^((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?((\d{1,5}(-\d{1,5})?)?:)?\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/;
@@ -66516,22 +66588,13 @@ function getInputs(read, run, workspace = process.cwd()) {
     const username = read('registry-username').trim();
     if (password && !username)
         throw new InputError('registry-username', 'is empty while `registry-password` is set: give the registry user (for GHCR, github.actor).');
-    const env = new Map();
-    const envFile = read('env-file').trim();
-    if (envFile) {
-        const path = (0,external_node_path_namespaceObject.isAbsolute)(envFile) ? envFile : (0,external_node_path_namespaceObject.resolve)(workspace, envFile);
-        if (!(0,external_node_fs_namespaceObject.existsSync)(path))
-            throw new InputError('env-file', `${path} does not exist (paths are relative to the workspace, ${workspace}).`);
-        for (const [key, value] of parseKeyValues('env-file', (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8')))
-            env.set(key, value);
-    }
-    for (const [key, value] of parseKeyValues('env', read('env')))
-        env.set(key, value);
+    const { values: env, inputOf, vars, secrets } = parseEnvInputs(read, workspace);
     if (mode === 'script') {
         // Script mode exports them in bash, which takes only shell names.
-        for (const key of env.keys())
+        for (const key of env.keys()) {
             if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
-                throw new InputError('env', `${key} is not a shell variable name (letters, digits, _), which script mode needs.`);
+                throw new InputError(inputOf.get(key), `${key} is not a shell variable name (letters, digits, _), which script mode needs.`);
+        }
     }
     const name = read('name').trim() || defaultName(run);
     if (!CONTAINER_NAME.test(name))
@@ -66575,7 +66638,8 @@ function getInputs(read, run, workspace = process.cwd()) {
         keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
         lockTimeoutMs: parseDuration('lock-timeout', read('lock-timeout'), '10m'),
         script: mode === 'script' ? script : undefined,
-        secrets: [...connection.secrets, password, ...env.values()].filter((value) => value.length >= 4),
+        vars,
+        secrets: [...connection.secrets, password, ...secrets].filter((value) => value.length >= 4),
     };
 }
 /**
@@ -66709,8 +66773,11 @@ async function main() {
         maskSecret(secret);
     const settings = inputs.connection;
     const url = run.owner ? runUrl(run) : undefined;
-    const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), inputs.container.name);
+    // The env file holds the `env` values: the post step of a cancelled run removes it with the credential.
+    const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), inputs.container.name, [ENV_FILE_PREFIX]);
     const hostKeyLines = [];
+    if (inputs.vars.size)
+        info(`Vars: ${describeVars(inputs.vars)}`);
     const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText;
     info(`${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${settings.maxParallel === 0 ? 'all at once' : `${settings.maxParallel} at a time`}.`);
     const outcomes = await forEachHost(settings.hosts, settings, async (host, log) => {
@@ -66788,7 +66855,7 @@ async function main() {
     setOutput('results', JSON.stringify(results));
     setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
     setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
-    await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results));
+    await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results, inputs.vars));
     const failed = results.filter((r) => !r.ok);
     if (failed.length) {
         setFailed(`${failed.length} of ${results.length} host(s) failed: ${failed.map((r) => aboutHost(r.host, (r.error ?? '').split('\n')[0])).join('; ')}`);
@@ -66850,9 +66917,10 @@ function describeOutcome(outcome) {
     }
     return `${label}: FAILED${result.rolledBack ? ', previous container restored' : ''} (${time}): ${(result.error ?? '').split('\n')[0]}`;
 }
-/** The job summary: a row per host. */
-function summaryTable(results) {
-    const lines = ['| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |'];
+/** The job summary: `vars` when there are any, then a row per host. */
+function summaryTable(results, vars = new Map()) {
+    const lines = vars.size ? [factsTable([['Vars', describeVars(vars)]]), ''] : [];
+    lines.push('| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |');
     for (const r of results) {
         const outcome = r.ok ? '✅ ok' : r.rolledBack ? '↩️ failed, rolled back' : `❌ ${r.error?.startsWith('skipped') ? 'skipped' : 'failed'}`;
         const code = (value) => (value ? `\`${tableCell(value)}\`` : '');

@@ -23,7 +23,7 @@ import type { ContainerSpec, HealthCheck } from './inputs.js';
 
 export const PREVIOUS_SUFFIX = '-slipway-previous';
 /** The env file of `docker run`, which lives only until the container exists. */
-const ENV_FILE_PREFIX = 'env-';
+export const ENV_FILE_PREFIX = 'env-';
 
 /**
  * Puts back the previous container a deployment that died half-way (runner killed, connection

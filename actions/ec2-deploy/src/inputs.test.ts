@@ -65,6 +65,14 @@ describe('inputs', () => {
     expect(inputs.secrets).toEqual(expect.arrayContaining(['ghp_token', 'from-env', key]));
   });
 
+  it('hands `vars` to the container and the script like `env`, without masking them', () => {
+    const inputs = getInputs(reader({ ...base(), image: '', script: 'echo $PORT', env: 'TOKEN=s3cr3t', vars: 'PORT=2221' }), run, workspace);
+    expect([...inputs.container.env]).toEqual([['TOKEN', 's3cr3t'], ['PORT', '2221']]);
+    expect([...inputs.vars]).toEqual([['PORT', '2221']]);
+    expect(inputs.secrets).toContain('s3cr3t');
+    expect(inputs.secrets).not.toContain('2221');
+  });
+
   it('knows rollback and script modes', () => {
     expect(getInputs(reader({ ...base(), image: '', rollback: 'true' }), run, workspace).mode).toBe('rollback');
     const script = getInputs(reader({ ...base(), image: '', script: 'docker ps', env: 'X=1' }), run, workspace);
@@ -79,6 +87,8 @@ describe('inputs', () => {
     [{ image: '', script: 'x', rollback: 'true' }, 'Input `rollback`: is true while `script` is set'],
     [{ image: '', script: 'x', env: 'MY-VAR=1' }, 'Input `env`: MY-VAR is not a shell variable name'],
     [{ env: 'no equals' }, 'Input `env`: line 1 has no "="'],
+    [{ env: 'PORT=1', vars: 'PORT=2' }, 'Input `vars`: PORT is also in `env`'],
+    [{ image: '', script: 'x', vars: 'MY-VAR=1' }, 'Input `vars`: MY-VAR is not a shell variable name'],
     [{ 'env-file': 'missing.env' }, 'Input `env-file`:'],
     [{ name: '-bad' }, 'Input `name`'],
     [{ ports: '80:eighty' }, 'Input `ports`'],

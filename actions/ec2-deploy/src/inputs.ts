@@ -1,19 +1,18 @@
 /**
  * The only file that reads ec2-deploy's own inputs: every action.yml input name appears here (the
- * connection inputs, shared with compose-up, are read by core's `parseConnectionInputs`). Every
- * mistake is an `InputError` naming its input, raised before any host is contacted.
+ * connection inputs, and `env`, `env-file` and `vars`, shared with compose-up, are read by core's
+ * `parseConnectionInputs` and `parseEnvInputs`). Every mistake is an `InputError` naming its input,
+ * raised before any host is contacted.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import {
   InputError,
   formatImageRef,
   parseBoolean,
   parseConnectionInputs,
   parseDuration,
+  parseEnvInputs,
   parseImageRef,
   parseInteger,
-  parseKeyValues,
   parseList,
   type ConnectionSettings,
   type ImageRef,
@@ -30,7 +29,7 @@ export interface ContainerSpec {
   name: string;
   /** `-p` values. */
   ports: string[];
-  /** KEY=VALUE pairs, `env-file` first then `env`; delivered in a 0600 file, never argv. */
+  /** KEY=VALUE pairs, `env-file` first then `env` and `vars`; delivered in a 0600 file, never argv. */
   env: Map<string, string>;
   /** `-v` values (named volumes or bind mounts). */
   volumes: string[];
@@ -56,7 +55,9 @@ export interface Ec2DeployInputs {
   lockTimeoutMs: number;
   /** Script mode: run this under bash on every host. */
   script?: string;
-  /** Every secret value to mask (keys in all their forms, passphrase, registry password, env values). */
+  /** `vars`: shown as they are in the log and the summary. */
+  vars: Map<string, string>;
+  /** Every secret value to mask (keys in all their forms, passphrase, registry password, `env` and `env-file` values). */
   secrets: string[];
 }
 
@@ -97,17 +98,12 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
   const username = read('registry-username').trim();
   if (password && !username) throw new InputError('registry-username', 'is empty while `registry-password` is set: give the registry user (for GHCR, github.actor).');
 
-  const env = new Map<string, string>();
-  const envFile = read('env-file').trim();
-  if (envFile) {
-    const path = isAbsolute(envFile) ? envFile : resolve(workspace, envFile);
-    if (!existsSync(path)) throw new InputError('env-file', `${path} does not exist (paths are relative to the workspace, ${workspace}).`);
-    for (const [key, value] of parseKeyValues('env-file', readFileSync(path, 'utf8'))) env.set(key, value);
-  }
-  for (const [key, value] of parseKeyValues('env', read('env'))) env.set(key, value);
+  const { values: env, inputOf, vars, secrets } = parseEnvInputs(read, workspace);
   if (mode === 'script') {
     // Script mode exports them in bash, which takes only shell names.
-    for (const key of env.keys()) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new InputError('env', `${key} is not a shell variable name (letters, digits, _), which script mode needs.`);
+    for (const key of env.keys()) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new InputError(inputOf.get(key)!, `${key} is not a shell variable name (letters, digits, _), which script mode needs.`);
+    }
   }
 
   const name = read('name').trim() || defaultName(run);
@@ -147,7 +143,8 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
     lockTimeoutMs: parseDuration('lock-timeout', read('lock-timeout'), '10m'),
     script: mode === 'script' ? script : undefined,
-    secrets: [...connection.secrets, password, ...env.values()].filter((value) => value.length >= 4),
+    vars,
+    secrets: [...connection.secrets, password, ...secrets].filter((value) => value.length >= 4),
   };
 }
 

@@ -23,4 +23,10 @@ describe('main', () => {
     expect(html).toContain('<td>❌ skipped<br>skipped: an earlier host failed (fail-fast)</td>');
     expect(html).not.toContain('| --- |');
   });
+
+  itRendersSummary('shows `vars` as they are, above the hosts', async () => {
+    const html = await renderedSummary(() => writeSummary('ec2-deploy: script', summaryTable([result('ec2-user@10.0.1.10:22', {})], new Map([['PORT', '2221']]))));
+    expect(html.match(/<table>/g)).toHaveLength(2);
+    expect(html).toMatch(/<td>Vars<\/td>\s*<td><code>PORT=2221<\/code><\/td>/);
+  });
 });

@@ -11,6 +11,8 @@ import {
   DockerCli,
   RunLocks,
   connectHost,
+  describeVars,
+  factsTable,
   type SshShell,
   actionInputs,
   forEachHost,
@@ -32,7 +34,7 @@ import {
   type HostLog,
   type HostOutcome,
 } from '@slipway/core';
-import { HostDeployment, ReleaseFailedError, hostPaths, restoreInterrupted } from './deploy.js';
+import { ENV_FILE_PREFIX, HostDeployment, ReleaseFailedError, hostPaths, restoreInterrupted } from './deploy.js';
 import { getInputs, type Ec2DeployInputs } from './inputs.js';
 import { OUTPUT_CHARS, outputTail } from './script-output.js';
 
@@ -61,8 +63,10 @@ export async function main(): Promise<void> {
   for (const secret of inputs.secrets) maskSecret(secret);
   const settings = inputs.connection;
   const url = run.owner ? runUrl(run) : undefined;
-  const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), inputs.container.name);
+  // The env file holds the `env` values: the post step of a cancelled run removes it with the credential.
+  const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), inputs.container.name, [ENV_FILE_PREFIX]);
   const hostKeyLines: string[] = [];
+  if (inputs.vars.size) core.info(`Vars: ${describeVars(inputs.vars)}`);
   const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText!;
   core.info(`${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${
     settings.maxParallel === 0 ? 'all at once' : `${settings.maxParallel} at a time`
@@ -151,7 +155,7 @@ export async function main(): Promise<void> {
   core.setOutput('results', JSON.stringify(results));
   core.setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
   core.setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
-  await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results));
+  await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results, inputs.vars));
 
   const failed = results.filter((r) => !r.ok);
   if (failed.length) {
@@ -214,9 +218,10 @@ function describeOutcome(outcome: HostOutcome<HostResult>): string {
   return `${label}: FAILED${result.rolledBack ? ', previous container restored' : ''} (${time}): ${(result.error ?? '').split('\n')[0]}`;
 }
 
-/** The job summary: a row per host. */
-export function summaryTable(results: readonly HostResult[]): string {
-  const lines = ['| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |'];
+/** The job summary: `vars` when there are any, then a row per host. */
+export function summaryTable(results: readonly HostResult[], vars: ReadonlyMap<string, string> = new Map()): string {
+  const lines = vars.size ? [factsTable([['Vars', describeVars(vars)]]), ''] : [];
+  lines.push('| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     const outcome = r.ok ? '✅ ok' : r.rolledBack ? '↩️ failed, rolled back' : `❌ ${r.error?.startsWith('skipped') ? 'skipped' : 'failed'}`;
     const code = (value: string | null) => (value ? `\`${tableCell(value)}\`` : '');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { formatImageRef, imageName, parseImageRef } from './image-ref.js';
+import { formatImageRef, imageName, parseImageRef, sameRegistry } from './image-ref.js';
 
 const digest = `sha256:${'a'.repeat(64)}`;
 
@@ -47,5 +47,13 @@ describe('image-ref', () => {
     for (const text of ['ghcr.io/o/app', 'ghcr.io/o/app:v1', `ghcr.io/o/app@${digest}`, '127.0.0.1:5000/a/b/c:t']) {
       expect(formatImageRef(parseImageRef('image', text))).toBe(text);
     }
+  });
+
+  it('takes two names for one registry when a login to one is a login to the other', () => {
+    expect(sameRegistry('GHCR.io', 'ghcr.io')).toBe(true);
+    expect(sameRegistry('docker.io', 'index.docker.io')).toBe(true);
+    expect(sameRegistry('registry-1.docker.io', 'docker.io')).toBe(true);
+    expect(sameRegistry('ghcr.io', 'docker.io')).toBe(false);
+    expect(sameRegistry('10.0.0.1:5000', '10.0.0.1:5001')).toBe(false);
   });
 });

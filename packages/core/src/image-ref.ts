@@ -80,6 +80,16 @@ export function parseImageRef(input: string, raw: string, options: ParseImageOpt
   return { registry, repository, tag, digest, lowercased };
 }
 
+/** Docker Hub's names: `docker login` and the engine take each of them for the same registry. */
+const DOCKER_HUB_NAMES = new Set([DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io']);
+
+/** Whether two registry hosts are one registry for a login: case aside, and Docker Hub by any of its names. */
+export function sameRegistry(a: string, b: string): boolean {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  return x === y || (DOCKER_HUB_NAMES.has(x) && DOCKER_HUB_NAMES.has(y));
+}
+
 /** `registry/repository`, without tag or digest: the name tags are added to. */
 export function imageName(ref: ImageRef): string {
   return `${ref.registry}/${ref.repository}`;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exec, mustExec } from './exec.js';
 import { pushImage } from './registry.js';
-import { runAction, type ActionResult } from './run-action.js';
+import { runAction, type ActionResult, type RunOptions } from './run-action.js';
 import { publishedAt, type Sandbox, type SandboxHost } from './sandbox.js';
 
 export const appRepository = (sandbox: Sandbox) => `${sandbox.registry.host}/slipway-tests/ec2-app`;
@@ -59,10 +59,14 @@ export function connectionInputs(sandbox: Sandbox, hosts: readonly SandboxHost[]
   };
 }
 
-export function ec2Deploy(inputs: Record<string, string>, options: { state?: Record<string, string>; timeoutMs?: number; runId?: number } = {}): Promise<ActionResult> {
+export function ec2Deploy(
+  inputs: Record<string, string>,
+  options: { state?: Record<string, string>; timeoutMs?: number; runId?: number; cancelOn?: RunOptions['cancelOn'] } = {},
+): Promise<ActionResult> {
   return runAction('ec2-deploy', {
     inputs,
     state: options.state,
+    cancelOn: options.cancelOn,
     timeoutMs: options.timeoutMs ?? 300_000,
     context: options.runId ? { runId: options.runId } : undefined,
   });

@@ -48,6 +48,11 @@ export interface RunOptions {
   /** State saved by the main step, to run the post step with. */
   state?: Record<string, string>;
   timeoutMs?: number;
+  /**
+   * Cancel the step as GitHub does once its output matches (`afterMs` later): SIGINT, SIGTERM
+   * 7.5 s later, SIGKILL 2.5 s after that.
+   */
+  cancelOn?: { output: RegExp; afterMs?: number };
 }
 
 export interface ActionResult {
@@ -162,11 +167,28 @@ export async function runAction(action: string, options: RunOptions = {}): Promi
 
   const child = spawn(node24, [join(actionDir, 'dist/index.js')], { cwd: options.cwd ?? dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let raw = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
+  const cancelTimers: NodeJS.Timeout[] = [];
+  const cancelIfDue = () => {
+    if (!options.cancelOn || cancelTimers.length || !options.cancelOn.output.test(raw)) return;
+    const at = options.cancelOn.afterMs ?? 0;
+    cancelTimers.push(
+      setTimeout(() => child.kill('SIGINT'), at),
+      setTimeout(() => child.kill('SIGTERM'), at + 7_500),
+      setTimeout(() => child.kill('SIGKILL'), at + 10_000),
+    );
+  };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    raw += chunk;
+    cancelIfDue();
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    raw += chunk;
+    cancelIfDue();
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
   const exitCode = await new Promise<number>((done) => child.on('close', (code) => done(code ?? 1)));
   clearTimeout(timer);
+  for (const cancelTimer of cancelTimers) clearTimeout(cancelTimer);
 
   return {
     exitCode,

@@ -13,6 +13,7 @@ import { removeLeftovers } from '../host/leftovers.js';
 import type { HostLog } from '../ssh/fleet.js';
 import { ComposeCli, type ComposeProject, type PullPolicy } from './compose-cli.js';
 import type { ComposeModel } from './compose-file.js';
+import { composeEnvFile } from './env-file.js';
 import { ServicesNotReadyError, projectContainers, waitForServices, type ContainerStatus } from './health.js';
 import { OVERRIDE_FILE_NAME, composeOverride } from './override.js';
 import { RELEASE_META_DIR, ReleaseStore, packFiles, resolveRemoteDir, type ReleaseManifest } from './release.js';
@@ -30,8 +31,8 @@ export interface ComposePlan {
   images: ReadonlyMap<string, string>;
   /** Services to start; empty for all. */
   services: readonly string[];
-  /** Content of the interpolation env file (`env-file` then `env`), if any. */
-  envFile?: string;
+  /** Interpolation values (`env-file`, `env`, `vars`), written per target for its compose; none: no env file. */
+  env?: ReadonlyMap<string, string>;
   /** Extra paths to upload, relative to the workspace (build contexts, configs). */
   uploads: readonly string[];
   pull: PullPolicy;
@@ -135,14 +136,6 @@ export class DeployError extends Error {
 
 export function serviceStates(containers: readonly ContainerStatus[]): ServiceState[] {
   return containers.map((c) => ({ service: c.service, container: c.name, image: c.image, state: c.state, health: c.health }));
-}
-
-/** Formats env lines so both dotenv readers (python-dotenv in v1, compose-go in v2) keep values literal. */
-export function envFileLine(key: string, value: string): string {
-  if (/^[^'"$\\#\s`]*$/.test(value)) return `${key}=${value}`;
-  // Single quotes: no expansion and no escapes in either reader.
-  if (!value.includes("'") && !/[\r\n]/.test(value)) return `${key}='${value}'`;
-  throw new Error(`the value of ${key} has both a single quote and characters compose would expand ($, quotes, #, \\, spaces)`);
 }
 
 interface Applied {
@@ -284,9 +277,9 @@ export async function composeUpLocal(
       generated.push(override);
     }
     let envFile: string | undefined;
-    if (plan.envFile !== undefined) {
+    if (plan.env) {
       envFile = posix.join(tempDir, 'slipway-compose.env');
-      await shell.writeFile(envFile, plan.envFile, 0o600);
+      await shell.writeFile(envFile, composeEnvFile(plan.env, cli.isV1), 0o600);
       generated.push(envFile);
     }
     const project: ComposeProject = { name: plan.project, files, envFile };
@@ -332,7 +325,7 @@ export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: Depl
     const dir = await store.create(plan.releaseId);
     result.release = plan.releaseId;
 
-    const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store!, plan));
+    const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store!, plan, cli!));
     const project = releaseProject(dir, manifest);
     const activeStore = store;
     const applyNew = async (c: ComposeCli, docker: DockerCli): Promise<ServiceState[]> => {
@@ -392,7 +385,7 @@ function releaseProject(dir: string, manifest: ReleaseManifest): ComposeProject 
 }
 
 /** Uploads the compose files and `upload` paths (one tar), then writes the override, env file and manifest. */
-async function uploadRelease(shell: Shell, store: ReleaseStore, plan: ComposePlan): Promise<ReleaseManifest> {
+async function uploadRelease(shell: Shell, store: ReleaseStore, plan: ComposePlan, cli: ComposeCli): Promise<ReleaseManifest> {
   const paths = [...new Set([...plan.model.files.map((file) => file.relativePath), ...plan.uploads])];
   const archive = await packFiles(plan.workspace, paths);
   await store.unpack(plan.releaseId, archive);
@@ -404,10 +397,10 @@ async function uploadRelease(shell: Shell, store: ReleaseStore, plan: ComposePla
     files.push(override);
   }
   let envFile: string | undefined;
-  if (plan.envFile !== undefined) {
+  if (plan.env) {
     envFile = posix.join(RELEASE_META_DIR, 'compose.env');
     // Kept with the release (0600, in a 0700 directory): re-applying it later needs the same values.
-    await shell.writeFile(posix.join(dir, envFile), plan.envFile, 0o600);
+    await shell.writeFile(posix.join(dir, envFile), composeEnvFile(plan.env, cli.isV1), 0o600);
   }
   const manifest: ReleaseManifest = {
     id: plan.releaseId,

@@ -5,3 +5,5 @@ export * from './health.js';
 export * from './release.js';
 export * from './swarm.js';
 export * from './compose-up.js';
+export * from './env-file.js';
+export * from './image-registry.js';

@@ -4,6 +4,7 @@
  * can connect again and release those that main could not.
  */
 import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
 import * as core from '@actions/core';
 import { runUrl, type RunContext } from '../github-context.js';
 import type { Shell } from '../shell.js';
@@ -11,6 +12,7 @@ import { connectHost } from '../ssh/connect-host.js';
 import type { ConnectionSettings } from '../ssh/connection-inputs.js';
 import type { HostLog } from '../ssh/fleet.js';
 import { DeployLock, type LockOwner } from './deploy-lock.js';
+import { removeLeftovers } from './leftovers.js';
 
 /** A lock never released (the runner died, and with it the post step) is taken over after this. */
 export const LOCK_EXPIRY_MS = 60 * 60_000;
@@ -20,6 +22,11 @@ export interface HeldLocks {
   token: string;
   /** Whatever the action needs to repair a host it left half-way (ec2-deploy: the container name). */
   subject: string;
+  /**
+   * Name prefixes of the secret files a run makes beside its lock (a registry login's DOCKER_CONFIG
+   * always), which the post step removes from a host whose lock main left.
+   */
+  secretFiles?: string[];
   locks: { host: string; path: string }[];
 }
 
@@ -40,6 +47,8 @@ export class RunLocks {
     readonly stateName: string,
     readonly owner: LockOwner,
     readonly subject = '',
+    /** See `HeldLocks.secretFiles`: beyond a registry login's, which are always removed. */
+    readonly secretFiles: readonly string[] = [],
   ) {}
 
   /**
@@ -65,7 +74,12 @@ export class RunLocks {
   }
 
   private save(): void {
-    const state: HeldLocks = { token: this.owner.token, subject: this.subject, locks: [...this.held].map(([host, path]) => ({ host, path })) };
+    const state: HeldLocks = {
+      token: this.owner.token,
+      subject: this.subject,
+      secretFiles: [...this.secretFiles],
+      locks: [...this.held].map(([host, path]) => ({ host, path })),
+    };
     core.saveState(this.stateName, JSON.stringify(state));
   }
 }
@@ -79,10 +93,12 @@ export function leftLocks(stateName: string): HeldLocks | undefined {
 }
 
 /**
- * The post step's work: on each host whose lock main left, connect again (same inputs), let
- * `repair` put back what the run left half-way, but only while the lock is still this run's (once
- * it expired, another run may be deploying there), then release it. Failures are warnings: a lock
- * that cannot be released expires on its own.
+ * The post step's work: on each host whose lock main left (a cancelled or failed run), connect
+ * again (same inputs) and, only while the lock is still this run's (once it expired, another run may
+ * be deploying there): remove the secret files the run made beside the lock (the registry
+ * credential first of all, wherever main was cut off), let `repair` put back what the run left
+ * half-way, then release the lock. Failures are warnings: a lock that cannot be released expires
+ * on its own, and the next deployment removes the files under its own lock.
  */
 export async function releaseLeftLocks(state: HeldLocks, settings: ConnectionSettings, repair?: (shell: Shell, host: string, log: HostLog) => Promise<void>): Promise<void> {
   const log: HostLog = { info: (m) => core.info(m), warning: (m) => core.warning(m), error: (m) => core.error(m), attach: () => {} };
@@ -96,7 +112,11 @@ export async function releaseLeftLocks(state: HeldLocks, settings: ConnectionSet
     try {
       shell = await connectHost(settings, host, log);
       const lock = new DeployLock(shell, path);
-      if (repair && (await lock.heldBy(state.token))) await repair(shell, label, log);
+      if (await lock.heldBy(state.token)) {
+        // Expected after a cancel: said plainly, not as a warning.
+        await removeLeftovers(shell, posix.dirname(path), { warning: (m) => core.info(m) }, state.secretFiles ?? [], 'the cancelled or failed run');
+        if (repair) await repair(shell, label, log);
+      }
       const released = await lock.release(state.token);
       core.info(released ? `${label}: deploy lock released.` : `${label}: the deploy lock was no longer ours (already released or taken over).`);
     } catch (error) {

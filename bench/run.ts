@@ -24,6 +24,7 @@ import { loadSandbox, type Sandbox, type SandboxHost } from '../test/e2e/support
 const ACTIONS = ['build-push', 'ec2-deploy', 'compose-up'] as const;
 const FAN_OUT = [1, 4, 8] as const;
 const CONTAINER = 'bench-app';
+const BENCH_PORT = 18090;
 
 interface Options {
   runs: number;
@@ -144,8 +145,9 @@ function deployInputs(sandbox: Sandbox, hosts: SandboxHost[], image: string, ext
     ...connectionInputs(sandbox, hosts),
     image,
     name: CONTAINER,
-    // The same port on every host, as on EC2: each sandbox host is a network namespace of its own.
-    ports: '8080:8080',
+    // The same port on every host, as on EC2: each sandbox host is a network namespace of its own
+    // (not 8080, which the demo's container mode keeps).
+    ports: `${BENCH_PORT}:8080`,
     'run-args': '--init',
     'registry-username': sandbox.registry.username,
     'registry-password': sandbox.registry.password,
@@ -173,7 +175,7 @@ async function directDeploy(sandbox: Sandbox, host: SandboxHost, image: string):
   try {
     await docker(['login', '-u', sandbox.registry.username, '--password-stdin', sandbox.registry.host], sandbox.registry.password);
     await docker(['pull', image]);
-    await docker(['run', '--detach', '--name', CONTAINER, '--restart', 'unless-stopped', '--publish', '8080:8080', '--init', image]);
+    await docker(['run', '--detach', '--name', CONTAINER, '--restart', 'unless-stopped', '--publish', `${BENCH_PORT}:8080`, '--init', image]);
     // Polled finely: this is the moment docker itself knows the container is healthy.
     for (;;) {
       const health = await docker(['inspect', '--format', '{{.State.Health.Status}}', CONTAINER]);

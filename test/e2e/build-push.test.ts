@@ -3,8 +3,8 @@
  * docker builder and pushes to the sandbox's authenticated registry; a sandbox host then pulls the
  * result by digest from its own engine.
  */
-import { beforeAll, describe, expect, it } from '@jest/globals';
-import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import { beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
@@ -12,6 +12,9 @@ import { docker, exec, mustExec } from './support/exec.js';
 import { filesContaining } from './support/files.js';
 import { repoRoot, runAction } from './support/run-action.js';
 import { loadSandbox, type Sandbox } from './support/sandbox.js';
+
+// Builds and pushes against real daemons: seconds each, more on a busy machine.
+jest.setTimeout(120_000);
 
 let sandbox: Sandbox;
 let workspace: string;
@@ -104,6 +107,26 @@ describe('build-push', () => {
     expect(registryTags('slipway-tests/release-app')).toEqual(['1', '1.4', '1.4.2', 'latest', 'sha-5e1f4c0']);
     const greeting = mustExec(['docker', 'run', '--rm', `${sandbox.registry.host}/slipway-tests/release-app:1.4.2`, 'cat', '/www/greeting.txt']);
     expect(greeting).toBe('from a release');
+  });
+
+  it('names in image-ref the repository the digest was pushed to when tags put it in another one, and a host pulls that', async () => {
+    const other = `${sandbox.registry.host}/slipway-tests/other-repo`;
+    const result = await push({ inputs: { image: `${sandbox.registry.host}/slipway-tests/hello-app`, tags: `${other}:v9` } });
+    expect(result.errors).toEqual([]);
+    expect(registryTags('slipway-tests/other-repo')).toEqual(['v9']);
+    expect(result.outputs.image).toBe(other);
+    expect(result.outputs['image-ref']).toBe(`${other}@${result.outputs.digest}`);
+    // The registry answers for that reference: a host pulls it exactly as given.
+    const host = sandbox.hosts[0];
+    const hostConfig = mkdtempSync(join(tmpdir(), 'slipway-host-docker-'));
+    try {
+      const env = { DOCKER_CONFIG: hostConfig };
+      mustExec(['docker', '-H', host.dockerHost, 'login', '-u', sandbox.registry.username, '--password-stdin', sandbox.registry.host], { input: sandbox.registry.password, env });
+      mustExec(['docker', '-H', host.dockerHost, 'pull', result.outputs['image-ref']], { env });
+    } finally {
+      rmSync(hostConfig, { recursive: true, force: true });
+      docker(host.dockerHost, 'image', 'rm', result.outputs['image-ref']);
+    }
   });
 
   it('builds without pushing when push is false, needing no credentials', async () => {

@@ -167,6 +167,22 @@ describe('ec2-deploy (SSH)', () => {
     expect(wrongJumpPin.errors.join('\n')).toContain(`${hostAddress(jump)} presented the host key ssh-ed25519 ${jump.hostKeyFingerprint}, which matches none pinned in \`jump-host-fingerprints\``);
   });
 
+  it("caps the script's outputs below GitHub's 1 MB, keeping the end and all of it in the log, a failed script's too", async () => {
+    // 3 MB of numbered lines, then a failure: the end, where the failure shows, is what the outputs keep.
+    const script = 'seq -f "line %07g of a long build log" 1 90000\necho last words\nexit 3';
+    const result = await ec2Deploy({ ...connectionInputs(sandbox, [hosts[0]]), script });
+    expect(result.exitCode).toBe(1);
+    expect(result.errors.join('\n')).toContain('the script exited with code 3');
+    expect(result.log).toContain('line 0000001 of a long build log');
+    expect(result.log).toContain('line 0090000 of a long build log');
+    const stdout = result.outputs.stdout;
+    expect(stdout.length).toBeLessThanOrEqual(100_000);
+    expect(stdout).toMatch(/line 0090000 of a long build log\nlast words\n?$/);
+    expect(stdout).not.toContain('line 0000001 of');
+    expect(JSON.parse(result.outputs.results)[0].stdout).toBe(stdout);
+    expect(result.raw).toMatch(/^::notice::.*the `stdout` and `results` outputs hold its last/m);
+  });
+
   it('fails a script at its first failing command (set -euo pipefail), and counts a command killed by a signal as a failure', async () => {
     const failing = await ec2Deploy({ ...connectionInputs(sandbox, [hosts[0]]), script: 'echo before\nfalse | cat\necho after' });
     expect(failing.exitCode).toBe(1);

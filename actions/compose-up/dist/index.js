@@ -69456,6 +69456,12 @@ function composeOverride(images) {
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/swarm.ts
+/**
+ * `mode: swarm`: the same compose files deployed as a stack on a swarm manager, for users who have
+ * outgrown one host. `docker stack deploy` returns once the services are *updated*, not running, so
+ * convergence (every service at its desired replicas, its update finished) is polled here.
+ */
+
 
 
 class NotASwarmManagerError extends Error {
@@ -69470,6 +69476,48 @@ async function checkSwarmManager(docker) {
     const [state, control] = info.stdout.trim().split(' ');
     if (state !== 'active' || control !== 'true')
         throw new NotASwarmManagerError(docker.shell.target, state);
+}
+/**
+ * A failed update's default `failure_action` is `pause`: the service is left half updated, `paused`,
+ * until someone acts. Services that do not choose get `rollback` in the rendered stack file: swarm
+ * then puts the previous version back by itself. Returns the file and the services given the default.
+ */
+function withRollbackOnFailure(rendered) {
+    const document = yaml.load(rendered);
+    const defaulted = [];
+    for (const [name, service] of Object.entries(document?.services ?? {})) {
+        if (!service)
+            continue;
+        const deploy = (service.deploy ??= {});
+        const update = (deploy.update_config ??= {});
+        if (update.failure_action === undefined) {
+            update.failure_action = 'rollback';
+            defaulted.push(name);
+        }
+    }
+    return defaulted.length ? { text: yaml.dump(document, { lineWidth: -1, noRefs: true }), defaulted } : { text: rendered, defaulted };
+}
+/**
+ * Services whose updates start each new task before stopping its old one (`order: start-first`)
+ * while every node is at its `max_replicas_per_node` (replicas ≥ limit × nodes that take tasks): the
+ * new task has nowhere to start, and the update stays pending for ever (moby/moby#40797).
+ */
+function startFirstAtLimit(rendered, nodes) {
+    const document = yaml.load(rendered);
+    return Object.entries(document?.services ?? {})
+        .filter(([, service]) => {
+        const deploy = service?.deploy;
+        const limit = deploy?.placement?.max_replicas_per_node;
+        if (!deploy || deploy.update_config?.order !== 'start-first' || !limit || deploy.mode === 'global')
+            return false;
+        return (deploy.replicas ?? 1) >= limit * nodes;
+    })
+        .map(([name]) => name);
+}
+/** Nodes that take tasks: ready, and available (not paused or drained). */
+async function activeNodeCount(docker) {
+    const listed = await docker.run(['node', 'ls', '--format', '{{.Status}} {{.Availability}}'], { timeoutMs: 60_000 });
+    return listed.stdout.split('\n').filter((line) => line.trim() === 'Ready Active').length;
 }
 /**
  * Deploys the stack from one rendered compose file. `--with-registry-auth` hands the manager's
@@ -69495,16 +69543,18 @@ async function stackServices(docker, stack) {
     for (const row of rows) {
         const [name, replicas, image] = row.split('\t');
         const match = /^(\d+)\/(\d+)/.exec(replicas ?? '');
-        const update = await docker.run(['service', 'inspect', '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}', name], {
+        const update = await docker.run(['service', 'inspect', '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}\t{{.UpdateStatus.Message}}{{end}}', name], {
             allowFailure: true,
             timeoutMs: 60_000,
         });
+        const [updateState = '', updateMessage = ''] = update.stdout.trim().split('\t');
         services.push({
             name,
             replicas,
             running: match ? Number(match[1]) : 0,
             desired: match ? Number(match[2]) : 0,
-            updateState: update.stdout.trim(),
+            updateState,
+            updateMessage,
             image: image ?? '',
         });
     }
@@ -69520,7 +69570,20 @@ class StackNotConvergedError extends Error {
         this.name = 'StackNotConvergedError';
     }
 }
-const FAILED_UPDATE_STATES = new Set(['paused', 'rollback_started', 'rollback_paused', 'rollback_completed']);
+/** Updates that ended badly. `rollback_started` is not one yet: swarm is putting the previous version back, wait for it. */
+const FAILED_UPDATE_STATES = new Set(['paused', 'rollback_paused', 'rollback_completed']);
+/** What a failed update left, in words: `rollback_completed` means the previous version runs again. */
+function describeFailedUpdate(service) {
+    const why = service.updateMessage ? ` (${service.updateMessage})` : '';
+    switch (service.updateState) {
+        case 'rollback_completed':
+            return `swarm rolled ${service.name} back to its previous version after its update failed${why}`;
+        case 'rollback_paused':
+            return `the rollback of ${service.name} paused${why}: run \`docker service rollback ${service.name}\` or deploy again`;
+        default:
+            return `the update of ${service.name} ended ${service.updateState}${why}`;
+    }
+}
 /** Waits until every service of the stack runs its desired replicas and no update is in progress. */
 async function waitForStack(docker, stack, options) {
     const sleep = options.sleep ?? retry_sleep;
@@ -69531,7 +69594,7 @@ async function waitForStack(docker, stack, options) {
         const services = await stackServices(docker, stack);
         const failed = services.filter((s) => FAILED_UPDATE_STATES.has(s.updateState));
         if (failed.length) {
-            throw new StackNotConvergedError(failed.map((s) => s.name), services, `Stack ${stack}: the update of ${failed.map((s) => `${s.name} ended ${s.updateState}`).join(', ')}.`);
+            throw new StackNotConvergedError(failed.map((s) => s.name), services, `Stack ${stack}: ${failed.map(describeFailedUpdate).join('; ')}.`);
         }
         const pending = services.filter((s) => s.running !== s.desired || s.updateState === 'updating' || s.updateState === 'rollback_started');
         if (services.length && pending.length === 0)
@@ -69545,6 +69608,50 @@ async function waitForStack(docker, stack, options) {
         }
         await sleep(Math.min(options.intervalMs ?? 2_000, Math.max(0, deadline - now())));
     }
+}
+/**
+ * The tasks meant to be running (desired state running) of a stack, with the node each is on:
+ * `stack ps` names nodes by hostname only, so the node IDs come from the tasks and their
+ * addresses from the nodes.
+ */
+async function stackTasks(docker, stack) {
+    const listed = await docker.run(['stack', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Error}}', stack], { allowFailure: true, timeoutMs: 60_000 });
+    const rows = listed.stdout.split('\n').filter((line) => line.trim()).map((line) => line.split('\t'));
+    if (listed.exitCode !== 0 || rows.length === 0)
+        return [];
+    const inspected = await docker.run(['inspect', '--type', 'task', '--format', '{{.ID}}\t{{.NodeID}}\t{{.Status.State}}', ...rows.map((r) => r[0])], {
+        allowFailure: true,
+        timeoutMs: 60_000,
+    });
+    const byTask = new Map();
+    for (const line of inspected.stdout.split('\n').filter((l) => l.trim())) {
+        const [id, node, state] = line.split('\t');
+        byTask.set(id, { node, state });
+    }
+    const nodeIds = [...new Set([...byTask.values()].map((t) => t.node).filter(Boolean))];
+    const nodes = new Map();
+    if (nodeIds.length) {
+        const described = await docker.run(['node', 'inspect', '--format', '{{.ID}}\t{{.Description.Hostname}}\t{{.Status.Addr}}', ...nodeIds], { allowFailure: true, timeoutMs: 60_000 });
+        for (const line of described.stdout.split('\n').filter((l) => l.trim())) {
+            const [id, hostname, addr] = line.split('\t');
+            nodes.set(id, { hostname, addr });
+        }
+    }
+    return rows
+        .map(([id, name, image, error]) => {
+        const task = byTask.get(id);
+        const node = task ? nodes.get(task.node) : undefined;
+        return {
+            service: name.replace(/\.[^.]*$/, ''),
+            task: name,
+            node: node?.hostname ?? task?.node ?? '',
+            nodeAddress: node?.addr ?? '',
+            state: task?.state ?? '',
+            image,
+            error: error ?? '',
+        };
+    })
+        .sort((a, b) => a.task.localeCompare(b.task, undefined, { numeric: true }));
 }
 /** The tasks of a service that did not start, with docker's reason: what a user needs to see. */
 async function serviceTaskErrors(docker, service) {
@@ -69605,9 +69712,13 @@ function hostDeployLog(log) {
 /** A deployment (compose `up`, or a swarm stack) that failed after it changed the target, with the failing services' logs. */
 class DeployError extends Error {
     logs;
-    constructor(message, logs) {
+    tasks;
+    constructor(message, logs, 
+    /** Swarm: where the stack's tasks are, as it failed. */
+    tasks) {
         super(message);
         this.logs = logs;
+        this.tasks = tasks;
         this.name = 'DeployError';
     }
 }
@@ -69738,7 +69849,9 @@ onProject) {
         onProject?.(state);
         if (plan.mode === 'swarm') {
             await checkSwarmManager(target.docker);
-            result.services = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
+            const deployed = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
+            result.services = deployed.services;
+            result.tasks = deployed.tasks;
         }
         else {
             const applied = await target.withRegistry(cli, tempDir, (c, docker) => target.apply(c, docker, project, plan));
@@ -69748,6 +69861,8 @@ onProject) {
     }
     catch (error) {
         result.error = errorMessage(error);
+        if (error instanceof DeployError && error.tasks)
+            result.tasks = error.tasks;
         if (error instanceof DeployError && error.logs)
             log.attach(`Logs of the failing services on ${shell.target}`, error.logs);
     }
@@ -69783,9 +69898,11 @@ async function composeUpRemote(shell, plan, log) {
             if (plan.mode === 'swarm')
                 return deploySwarm(target, c, docker, project, external_node_path_namespaceObject.posix.join(dir, RELEASE_META_DIR), () => (changed = true));
             const applied = await target.apply(c, docker, project, { ...plan, beforeUp: () => (changed = true) });
-            return serviceStates(applied.containers);
+            return { services: serviceStates(applied.containers) };
         };
-        result.services = await target.withRegistry(cli, activeStore.baseDir, applyNew);
+        const deployed = await target.withRegistry(cli, activeStore.baseDir, applyNew);
+        result.services = deployed.services;
+        result.tasks = deployed.tasks;
         await activeStore.activate(plan.releaseId);
         const pruned = await activeStore.prune(plan.keepReleases, [plan.releaseId]);
         if (pruned.length)
@@ -69794,6 +69911,8 @@ async function composeUpRemote(shell, plan, log) {
     }
     catch (error) {
         result.error = errorMessage(error);
+        if (error instanceof DeployError && error.tasks)
+            result.tasks = error.tasks;
         const logs = error instanceof DeployError ? error.logs : '';
         if (logs)
             log.attach(`Logs of the failing services on ${shell.target}`, logs);
@@ -69879,15 +69998,27 @@ async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy) 
     // The caller checked that the engine is a swarm manager; `config` validates as `config --quiet` does.
     const { plan, log, shell } = target;
     const rendered = external_node_path_namespaceObject.posix.join(metaDir, 'stack.yml');
-    await shell.writeFile(rendered, await cli.resolvedConfig(project), 0o600);
+    const stackFile = withRollbackOnFailure(await cli.resolvedConfig(project));
+    if (stackFile.defaulted.length)
+        log.info(`update_config.failure_action: rollback for ${stackFile.defaulted.join(', ')} (swarm's default, pause, would leave a failed update half done)`);
+    if (/max_replicas_per_node/.test(stackFile.text)) {
+        const nodes = await activeNodeCount(docker);
+        for (const service of startFirstAtLimit(stackFile.text, nodes)) {
+            log.warning(`${service}: its replicas fill max_replicas_per_node on all ${nodes} active nodes, so an update with order: start-first has nowhere to start a new task and stays pending (moby/moby#40797): allow one more task per node, or use stop-first.`);
+        }
+    }
+    await shell.writeFile(rendered, stackFile.text, 0o600);
     beforeDeploy?.();
     await log.group(`docker stack deploy ${project.name}`, () => deployStack(docker, project.name, rendered, plan.removeOrphans));
     if (!plan.wait)
-        return [];
+        return { services: [] };
     log.info(`Waiting up to ${formatDuration(plan.waitTimeoutMs)} for every service of stack ${project.name} to converge`);
     try {
         const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m) });
-        return services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.replicas} replicas`, health: s.updateState || 'none' }));
+        const tasks = await stackTasks(docker, project.name);
+        for (const task of tasks)
+            log.info(`${task.task}: ${task.state} on ${task.node}${task.nodeAddress ? ` (${task.nodeAddress})` : ''}`);
+        return { services: services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.running}/${s.desired} replicas`, health: s.updateState || 'none' })), tasks };
     }
     catch (error) {
         if (!(error instanceof StackNotConvergedError))
@@ -69895,7 +70026,7 @@ async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy) 
         const logs = [];
         for (const service of error.failing)
             logs.push(`--- ${service}\n${await serviceTaskErrors(docker, service)}`);
-        throw new DeployError(error.message, logs.join('\n'));
+        throw new DeployError(error.message, logs.join('\n'), await stackTasks(docker, project.name));
     }
 }
 /** `down` for the post step of a local run: logs first, then containers and networks, never volumes. */
@@ -70469,7 +70600,8 @@ function checkSwarmImages(model, services, images) {
 
 ;// CONCATENATED MODULE: ./src/remote.ts
 /**
- * Remote mode: the same deployment on every host in `hosts`, over SSH. Scheduling (max-parallel,
+ * Remote mode: the same deployment on every host in `hosts`, over SSH (in swarm mode, on the first
+ * of them that answers and is a manager: a stack is deployed once, for the whole swarm). Scheduling (max-parallel,
  * fail-fast, each host's log kept together) is core's `forEachHost`, and each host's Shell is core's
  * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`, run
  * under the project's deploy lock on the host so that two runs never deploy it there at once.
@@ -70477,6 +70609,8 @@ function checkSwarmImages(model, services, images) {
 
 
 async function deployToHosts(settings, plan, locks, lockTimeoutMs) {
+    if (plan.mode === 'swarm')
+        return deployToSwarm(settings, plan, locks, lockTimeoutMs);
     const hostKeys = [];
     const outcomes = await forEachHost(settings.hosts, settings, async (host, log) => {
         const started = Date.now();
@@ -70511,6 +70645,58 @@ function describe(outcome) {
     if (result.ok)
         return `${label}: release ${result.release} is up (${time})`;
     return `${label}: FAILED${result.rolledBack ? `, release ${result.previousRelease} restored` : ''} (${time}): ${(result.error ?? '').split('\n')[0]}`;
+}
+/**
+ * Swarm mode: `hosts` names the swarm's managers; the stack is deployed once, through the first
+ * that answers and is a manager (any manager can deploy; a manager that is down or was demoted is
+ * passed over, and says why). Its release directory and deploy lock are on that manager.
+ */
+async function deployToSwarm(settings, plan, locks, lockTimeoutMs) {
+    const hostKeys = [];
+    const passedOver = [];
+    for (const [index, candidate] of settings.hosts.entries()) {
+        const [outcome] = await forEachHost([candidate], { maxParallel: 1, failFast: false }, async (host, log) => {
+            const started = Date.now();
+            const failed = (error, usable) => ({
+                result: { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: error.message },
+                usable,
+            });
+            let shell;
+            try {
+                try {
+                    shell = await connectHost(settings, host, log);
+                    hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
+                    await checkSwarmManager(new DockerCli(shell));
+                }
+                catch (error) {
+                    if (index < settings.hosts.length - 1)
+                        log.info(`${host.label} cannot deploy the stack; trying the next host in hosts.`);
+                    return failed(error, false);
+                }
+                const connected = shell;
+                log.info(`Deploying stack ${plan.project} through the swarm manager ${host.label}.`);
+                const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
+                const result = await locks.hold(connected, host.label, external_node_path_namespaceObject.posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)));
+                return { result, usable: true };
+            }
+            catch (error) {
+                return failed(error, true);
+            }
+            finally {
+                await shell?.close();
+            }
+        }, {
+            failed: (attempt) => !attempt.result.ok,
+            describe: (o) => (o.value && !o.value.usable ? `${o.host.label}: passed over: ${(o.value.result.error ?? '').split('\n')[0]}` : describe({ ...o, value: o.value?.result })),
+        });
+        const attempt = outcome.value ?? { result: skipped(outcome.host), usable: false };
+        if (attempt.usable)
+            return { results: [attempt.result], hostKeys: hostKeys.sort() };
+        passedOver.push(attempt.result);
+    }
+    // No host could deploy: each one's reason.
+    const results = passedOver.length > 1 ? passedOver.map((r) => ({ ...r, error: `no host in hosts is a swarm manager that answers: ${r.error}` })) : passedOver;
+    return { results, hostKeys: hostKeys.sort() };
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
@@ -70617,6 +70803,7 @@ async function post() {
 }
 async function report(inputs, results) {
     setOutput('services', JSON.stringify(results.flatMap((result) => result.services.map((service) => ({ target: result.target, ...service })))));
+    setOutput('tasks', JSON.stringify(results.flatMap((result) => (result.tasks ?? []).map((task) => ({ target: result.target, ...task })))));
     setOutput('results', JSON.stringify(results.map((r) => ({
         target: r.target,
         ok: r.ok,
@@ -70651,6 +70838,15 @@ function summaryMarkdown(inputs, results) {
         const outcome = r.ok ? '✅ up' : r.rolledBack ? `❌ failed, ${r.previousRelease} restored` : '❌ failed';
         const services = r.services.map((s) => `${s.service}: ${s.state}${s.health === 'none' ? '' : ` (${s.health})`}`).join('<br>');
         lines.push(`| ${tableCell(r.target)} | ${tableCell(outcome)} | ${tableCell(r.compose ?? '')} | ${tableCell(r.release ?? '')} | ${services} | ${formatDuration(r.durationMs)} |`);
+    }
+    const tasks = results.flatMap((r) => (r.tasks ?? []).map((task) => ({ target: r.target, ...task })));
+    if (tasks.length) {
+        lines.push('', '| Manager | Task | Node | State | Image |', '| --- | --- | --- | --- | --- |');
+        for (const t of tasks) {
+            const node = t.nodeAddress ? `${t.node} (${t.nodeAddress})` : t.node;
+            const state = t.error ? `${t.state}: ${t.error}` : t.state;
+            lines.push(`| ${tableCell(t.target)} | ${tableCell(t.task)} | ${tableCell(node)} | ${tableCell(state)} | ${tableCell(t.image)} |`);
+        }
     }
     const errors = results.filter((r) => r.error);
     if (errors.length)

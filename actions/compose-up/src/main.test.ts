@@ -30,4 +30,21 @@ describe('main', () => {
     expect(html).toContain('<p><strong>ec2-user@10.0.1.11:22</strong>: app is unhealthy | exit 1<br>see the log</p>');
     expect(html).not.toContain('| --- |');
   });
+
+  itRendersSummary('lists a swarm stack\'s tasks with the node each runs on', async () => {
+    const swarm: TargetResult[] = [
+      {
+        target: 'ec2-user@10.0.1.10:22', ok: true, compose: 'docker compose 2.24.5', release: 'r3', rolledBack: false, durationMs: 20_000,
+        services: [{ service: 'shop_app', container: '', image: 'ghcr.io/o/app@sha256:abc', state: '2/2 replicas', health: 'completed' }],
+        tasks: [
+          { service: 'shop_app', task: 'shop_app.1', node: 'ip-10-0-1-10', nodeAddress: '10.0.1.10', state: 'running', image: 'ghcr.io/o/app@sha256:abc', error: '' },
+          { service: 'shop_app', task: 'shop_app.2', node: 'ip-10-0-1-11', nodeAddress: '10.0.1.11', state: 'running', image: 'ghcr.io/o/app@sha256:abc', error: '' },
+        ],
+      },
+    ];
+    const html = await renderedSummary(() => writeSummary('compose-up: shop', summaryMarkdown({ ...inputs, mode: 'swarm' }, swarm)));
+    expect(html.match(/<table>/g)).toHaveLength(3);
+    expect(html).toMatch(/<td>ec2-user@10.0.1.10:22<\/td>\s*<td>shop_app.1<\/td>\s*<td>ip-10-0-1-10 \(10.0.1.10\)<\/td>\s*<td>running<\/td>/);
+    expect(html).toMatch(/<td>shop_app.2<\/td>\s*<td>ip-10-0-1-11 \(10.0.1.11\)<\/td>/);
+  });
 });

@@ -125,6 +125,7 @@ export async function post(): Promise<void> {
 
 async function report(inputs: ComposeUpInputs, results: readonly TargetResult[]): Promise<void> {
   core.setOutput('services', JSON.stringify(results.flatMap((result) => result.services.map((service) => ({ target: result.target, ...service })))));
+  core.setOutput('tasks', JSON.stringify(results.flatMap((result) => (result.tasks ?? []).map((task) => ({ target: result.target, ...task })))));
   core.setOutput(
     'results',
     JSON.stringify(
@@ -164,6 +165,15 @@ export function summaryMarkdown(inputs: Pick<ComposeUpInputs, 'project' | 'mode'
     const outcome = r.ok ? '✅ up' : r.rolledBack ? `❌ failed, ${r.previousRelease} restored` : '❌ failed';
     const services = r.services.map((s) => `${s.service}: ${s.state}${s.health === 'none' ? '' : ` (${s.health})`}`).join('<br>');
     lines.push(`| ${tableCell(r.target)} | ${tableCell(outcome)} | ${tableCell(r.compose ?? '')} | ${tableCell(r.release ?? '')} | ${services} | ${formatDuration(r.durationMs)} |`);
+  }
+  const tasks = results.flatMap((r) => (r.tasks ?? []).map((task) => ({ target: r.target, ...task })));
+  if (tasks.length) {
+    lines.push('', '| Manager | Task | Node | State | Image |', '| --- | --- | --- | --- | --- |');
+    for (const t of tasks) {
+      const node = t.nodeAddress ? `${t.node} (${t.nodeAddress})` : t.node;
+      const state = t.error ? `${t.state}: ${t.error}` : t.state;
+      lines.push(`| ${tableCell(t.target)} | ${tableCell(t.task)} | ${tableCell(node)} | ${tableCell(state)} | ${tableCell(t.image)} |`);
+    }
   }
   const errors = results.filter((r) => r.error);
   if (errors.length) lines.push('', ...errors.map((r) => `**${tableCell(r.target)}**: ${tableCell(r.error ?? '')}`));

@@ -1,11 +1,14 @@
 /**
- * Remote mode: the same deployment on every host in `hosts`, over SSH. Scheduling (max-parallel,
+ * Remote mode: the same deployment on every host in `hosts`, over SSH (in swarm mode, on the first
+ * of them that answers and is a manager: a stack is deployed once, for the whole swarm). Scheduling (max-parallel,
  * fail-fast, each host's log kept together) is core's `forEachHost`, and each host's Shell is core's
  * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`, run
  * under the project's deploy lock on the host so that two runs never deploy it there at once.
  */
 import { posix } from 'node:path';
 import {
+  DockerCli,
+  checkSwarmManager,
   composeUpRemote,
   connectHost,
   forEachHost,
@@ -30,6 +33,7 @@ export interface RemoteResults {
 }
 
 export async function deployToHosts(settings: ConnectionSettings, plan: ComposePlan, locks: RunLocks, lockTimeoutMs: number): Promise<RemoteResults> {
+  if (plan.mode === 'swarm') return deployToSwarm(settings, plan, locks, lockTimeoutMs);
   const hostKeys: string[] = [];
   const outcomes = await forEachHost(
     settings.hosts,
@@ -69,4 +73,65 @@ function describe(outcome: HostOutcome<TargetResult>): string {
   const time = formatDuration(result.durationMs || outcome.durationMs);
   if (result.ok) return `${label}: release ${result.release} is up (${time})`;
   return `${label}: FAILED${result.rolledBack ? `, release ${result.previousRelease} restored` : ''} (${time}): ${(result.error ?? '').split('\n')[0]}`;
+}
+
+/** One manager tried in swarm mode: `usable` false when it could not deploy at all (unreachable, not a manager). */
+interface ManagerAttempt {
+  result: TargetResult;
+  usable: boolean;
+}
+
+/**
+ * Swarm mode: `hosts` names the swarm's managers; the stack is deployed once, through the first
+ * that answers and is a manager (any manager can deploy; a manager that is down or was demoted is
+ * passed over, and says why). Its release directory and deploy lock are on that manager.
+ */
+async function deployToSwarm(settings: ConnectionSettings, plan: ComposePlan, locks: RunLocks, lockTimeoutMs: number): Promise<RemoteResults> {
+  const hostKeys: string[] = [];
+  const passedOver: TargetResult[] = [];
+  for (const [index, candidate] of settings.hosts.entries()) {
+    const [outcome] = await forEachHost(
+      [candidate],
+      { maxParallel: 1, failFast: false },
+      async (host, log): Promise<ManagerAttempt> => {
+        const started = Date.now();
+        const failed = (error: unknown, usable: boolean): ManagerAttempt => ({
+          result: { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: (error as Error).message },
+          usable,
+        });
+        let shell: SshShell | undefined;
+        try {
+          try {
+            shell = await connectHost(settings, host, log);
+            hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
+            await checkSwarmManager(new DockerCli(shell));
+          } catch (error) {
+            if (index < settings.hosts.length - 1) log.info(`${host.label} cannot deploy the stack; trying the next host in hosts.`);
+            return failed(error, false);
+          }
+          const connected = shell;
+          log.info(`Deploying stack ${plan.project} through the swarm manager ${host.label}.`);
+          const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
+          const result = await locks.hold(connected, host.label, posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () =>
+            composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)),
+          );
+          return { result, usable: true };
+        } catch (error) {
+          return failed(error, true);
+        } finally {
+          await shell?.close();
+        }
+      },
+      {
+        failed: (attempt) => !attempt.result.ok,
+        describe: (o) => (o.value && !o.value.usable ? `${o.host.label}: passed over: ${(o.value.result.error ?? '').split('\n')[0]}` : describe({ ...o, value: o.value?.result })),
+      },
+    );
+    const attempt = outcome.value ?? { result: skipped(outcome.host), usable: false };
+    if (attempt.usable) return { results: [attempt.result], hostKeys: hostKeys.sort() };
+    passedOver.push(attempt.result);
+  }
+  // No host could deploy: each one's reason.
+  const results = passedOver.length > 1 ? passedOver.map((r) => ({ ...r, error: `no host in hosts is a swarm manager that answers: ${r.error}` })) : passedOver;
+  return { results, hostKeys: hostKeys.sort() };
 }

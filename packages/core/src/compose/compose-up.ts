@@ -17,7 +17,18 @@ import { composeEnvFile } from './env-file.js';
 import { ServicesNotReadyError, projectContainers, waitForServices, type ContainerStatus } from './health.js';
 import { OVERRIDE_FILE_NAME, composeOverride } from './override.js';
 import { RELEASE_META_DIR, ReleaseStore, packFiles, resolveRemoteDir, type ReleaseManifest } from './release.js';
-import { StackNotConvergedError, checkSwarmManager, deployStack, serviceTaskErrors, waitForStack } from './swarm.js';
+import {
+  StackNotConvergedError,
+  activeNodeCount,
+  checkSwarmManager,
+  deployStack,
+  serviceTaskErrors,
+  stackTasks,
+  startFirstAtLimit,
+  waitForStack,
+  withRollbackOnFailure,
+  type SwarmTask,
+} from './swarm.js';
 
 export type DeployMode = 'compose' | 'swarm';
 
@@ -66,6 +77,8 @@ export interface TargetResult {
   /** The previous release was applied again after this one failed. */
   rolledBack: boolean;
   services: ServiceState[];
+  /** Swarm: each task meant to be running, with its node and state (after a failure too). */
+  tasks?: SwarmTask[];
   durationMs: number;
   error?: string;
 }
@@ -128,6 +141,8 @@ export class DeployError extends Error {
   constructor(
     message: string,
     readonly logs: string,
+    /** Swarm: where the stack's tasks are, as it failed. */
+    readonly tasks?: SwarmTask[],
   ) {
     super(message);
     this.name = 'DeployError';
@@ -288,7 +303,9 @@ export async function composeUpLocal(
 
     if (plan.mode === 'swarm') {
       await checkSwarmManager(target.docker);
-      result.services = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
+      const deployed = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
+      result.services = deployed.services;
+      result.tasks = deployed.tasks;
     } else {
       const applied = await target.withRegistry(cli, tempDir, (c, docker) => target.apply(c, docker, project, plan));
       result.services = serviceStates(applied.containers);
@@ -296,6 +313,7 @@ export async function composeUpLocal(
     result.ok = true;
   } catch (error) {
     result.error = errorMessage(error);
+    if (error instanceof DeployError && error.tasks) result.tasks = error.tasks;
     if (error instanceof DeployError && error.logs) log.attach(`Logs of the failing services on ${shell.target}`, error.logs);
   }
   result.durationMs = Date.now() - started;
@@ -328,18 +346,21 @@ export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: Depl
     const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store!, plan, cli!));
     const project = releaseProject(dir, manifest);
     const activeStore = store;
-    const applyNew = async (c: ComposeCli, docker: DockerCli): Promise<ServiceState[]> => {
+    const applyNew = async (c: ComposeCli, docker: DockerCli): Promise<{ services: ServiceState[]; tasks?: SwarmTask[] }> => {
       if (plan.mode === 'swarm') return deploySwarm(target, c, docker, project, posix.join(dir, RELEASE_META_DIR), () => (changed = true));
       const applied = await target.apply(c, docker, project, { ...plan, beforeUp: () => (changed = true) });
-      return serviceStates(applied.containers);
+      return { services: serviceStates(applied.containers) };
     };
-    result.services = await target.withRegistry(cli, activeStore.baseDir, applyNew);
+    const deployed = await target.withRegistry(cli, activeStore.baseDir, applyNew);
+    result.services = deployed.services;
+    result.tasks = deployed.tasks;
     await activeStore.activate(plan.releaseId);
     const pruned = await activeStore.prune(plan.keepReleases, [plan.releaseId]);
     if (pruned.length) log.info(`Removed old releases ${pruned.join(', ')}`);
     result.ok = true;
   } catch (error) {
     result.error = errorMessage(error);
+    if (error instanceof DeployError && error.tasks) result.tasks = error.tasks;
     const logs = error instanceof DeployError ? error.logs : '';
     if (logs) log.attach(`Logs of the failing services on ${shell.target}`, logs);
     if (changed && previous && store && cli) {
@@ -427,23 +448,35 @@ async function deploySwarm(
   project: ComposeProject,
   metaDir: string,
   beforeDeploy?: () => void,
-): Promise<ServiceState[]> {
+): Promise<{ services: ServiceState[]; tasks?: SwarmTask[] }> {
   // The caller checked that the engine is a swarm manager; `config` validates as `config --quiet` does.
   const { plan, log, shell } = target;
   const rendered = posix.join(metaDir, 'stack.yml');
-  await shell.writeFile(rendered, await cli.resolvedConfig(project), 0o600);
+  const stackFile = withRollbackOnFailure(await cli.resolvedConfig(project));
+  if (stackFile.defaulted.length) log.info(`update_config.failure_action: rollback for ${stackFile.defaulted.join(', ')} (swarm's default, pause, would leave a failed update half done)`);
+  if (/max_replicas_per_node/.test(stackFile.text)) {
+    const nodes = await activeNodeCount(docker);
+    for (const service of startFirstAtLimit(stackFile.text, nodes)) {
+      log.warning(
+        `${service}: its replicas fill max_replicas_per_node on all ${nodes} active nodes, so an update with order: start-first has nowhere to start a new task and stays pending (moby/moby#40797): allow one more task per node, or use stop-first.`,
+      );
+    }
+  }
+  await shell.writeFile(rendered, stackFile.text, 0o600);
   beforeDeploy?.();
   await log.group(`docker stack deploy ${project.name}`, () => deployStack(docker, project.name, rendered, plan.removeOrphans));
-  if (!plan.wait) return [];
+  if (!plan.wait) return { services: [] };
   log.info(`Waiting up to ${formatDuration(plan.waitTimeoutMs)} for every service of stack ${project.name} to converge`);
   try {
     const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m) });
-    return services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.replicas} replicas`, health: s.updateState || 'none' }));
+    const tasks = await stackTasks(docker, project.name);
+    for (const task of tasks) log.info(`${task.task}: ${task.state} on ${task.node}${task.nodeAddress ? ` (${task.nodeAddress})` : ''}`);
+    return { services: services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.running}/${s.desired} replicas`, health: s.updateState || 'none' })), tasks };
   } catch (error) {
     if (!(error instanceof StackNotConvergedError)) throw error;
     const logs: string[] = [];
     for (const service of error.failing) logs.push(`--- ${service}\n${await serviceTaskErrors(docker, service)}`);
-    throw new DeployError(error.message, logs.join('\n'));
+    throw new DeployError(error.message, logs.join('\n'), await stackTasks(docker, project.name));
   }
 }
 

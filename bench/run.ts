@@ -297,7 +297,7 @@ async function main(): Promise<void> {
     `Measured by \`bench/run.sh\` (${options.runs} runs a measurement, medians) on ${date}.`,
     '',
     `Machine: ${machine()}. Hosts are the sandbox's (\`test/sandbox\`): a network namespace with an sshd and a`,
-    `dockerd each, on this same machine, so every host shares its 2 cores; the registry is the sandbox's TLS registry at ${'`'}${'$'}{loadSandbox().registry.host}${'`'}.`,
+    `dockerd each, on this same machine, so every host shares its 2 cores; the registry is the sandbox's TLS registry at \`${loadSandbox().registry.host}\`.`,
     '',
     '## Targets',
     '',

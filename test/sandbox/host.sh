@@ -57,7 +57,8 @@ case $action in
   undelay) relay_stop "$i" ;;
   exec)
     (($#)) || usage
-    exec nsenter --net="/run/netns/$(host_netns "$i")" "$@"
+    in_host "$i" "$@"
+    exit
     ;;
   *) usage ;;
 esac

@@ -99,12 +99,14 @@ function parseArgs(argv: readonly string[]): Options {
 function preflight(): void {
   const problems: string[] = [];
   if (!existsSync('/etc/debian_version') || !existsSync('/usr/bin/apt-get')) {
-    problems.push('a Debian or Ubuntu machine (the sandbox uses Debian\'s docker.io, docker-registry and openssh-server packages)');
+    problems.push("a Debian or Ubuntu machine (the sandbox uses Debian's docker.io, docker-registry and openssh-server packages)");
   }
   if (process.getuid?.() !== 0) {
     problems.push('root (sudo pnpm demo): the sandbox starts dockerd, sshd and a registry and adds the deploy users');
   }
-  const missing = Object.entries(needed).filter(([command]) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).status !== 0);
+  const missing = Object.entries(needed).filter(
+    ([command]) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).status !== 0,
+  );
   if (missing.length) {
     problems.push(`${missing.map(([command, pkg]) => `${command} (${pkg})`).join(', ')}: run \`sudo bash scripts/setup.sh\`, which installs them`);
   }
@@ -209,7 +211,12 @@ export function renderMarkdownForTerminal(markdown: string): string {
       i--;
       const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => (row[c] ?? '').length)));
       rows.forEach((row, r) => {
-        out.push(row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
+        out.push(
+          row
+            .map((cell, c) => cell.padEnd(widths[c]))
+            .join('  ')
+            .trimEnd(),
+        );
         if (r === 0 && row.some((cell) => cell)) out.push(widths.map((w) => '-'.repeat(w)).join('  '));
       });
       continue;
@@ -220,7 +227,10 @@ export function renderMarkdownForTerminal(markdown: string): string {
       out.push(text, (heading[1].length <= 2 ? '=' : '-').repeat(text.length));
     } else out.push(inline(lines[i]));
   }
-  return out.join('\n').replace(/\n{3,}/g, '\n\n').trim();
+  return out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
 }
 
 /** A step: main, then (as the runner does at the end of the job) post with main's saved state. */
@@ -242,7 +252,21 @@ function ssh(sandbox: Sandbox, host: SandboxHost, script: string): string {
   // goes on stdin, not in argv.
   const result = spawnSync(
     'ssh',
-    ['-q', '-i', sandbox.keys.ed25519, '-p', String(host.port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${sandbox.knownHosts}`, `${host.user}@${host.address}`, 'sh -s'],
+    [
+      '-q',
+      '-i',
+      sandbox.keys.ed25519,
+      '-p',
+      String(host.port),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${sandbox.knownHosts}`,
+      `${host.user}@${host.address}`,
+      'sh -s',
+    ],
     { input: script, encoding: 'utf8', timeout: 30_000 },
   );
   return result.status === 0 ? result.stdout.trimEnd() : `(ssh failed: ${result.stderr.trim()})`;
@@ -255,8 +279,8 @@ function releaseHistory(sandbox: Sandbox, host: SandboxHost, mode: Mode): string
     const rows = lines
       .split('\n')
       .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .map((r) => `| ${String(r.time ?? '')} | ${String(r.action ?? '')} | ${String(r.result ?? '')} | ${String(r.runUrl ?? '').replace(/^.*\/runs\//, 'run ')} | ${String(r.image ?? '')} |`);
+      .map((line) => JSON.parse(line) as Partial<Record<string, string>>)
+      .map((r) => `| ${r.time ?? ''} | ${r.action ?? ''} | ${r.result ?? ''} | ${(r.runUrl ?? '').replace(/^.*\/runs\//, 'run ')} | ${r.image ?? ''} |`);
     return rows.length ? renderMarkdownForTerminal(['| time | action | result | by | image |', '| --- | --- | --- | --- | --- |', ...rows].join('\n')) : lines || '(no history yet)';
   }
   return ssh(
@@ -404,7 +428,9 @@ async function main(): Promise<void> {
     }
     say(`==> deployed: ${deployedRef || '(see the history above)'}`);
     say(`==> stamp: ${options.rollback ? '(rollback: the page of the release rolled back to)' : stamp}`);
-    say(`Try: curl ${answers[0]}   ·   again: sudo pnpm demo${options.mode === 'container' ? ' --mode container' : ''}   ·   roll back: sudo pnpm demo --rollback${options.mode === 'container' ? ' --mode container' : ''}`);
+    say(
+      `Try: curl ${answers[0]}   ·   again: sudo pnpm demo${options.mode === 'container' ? ' --mode container' : ''}   ·   roll back: sudo pnpm demo --rollback${options.mode === 'container' ? ' --mode container' : ''}`,
+    );
   } finally {
     saveState(state);
   }

@@ -53,7 +53,10 @@ for (const name of actionNames) {
   metadata[name] = doc;
   for (const key of ['name', 'description', 'author']) if (!doc?.[key]) report(file, `"${key}" is missing`, 'metadata');
   if (!doc?.branding?.icon || !doc?.branding?.color) report(file, 'branding needs an icon and a color (the Marketplace shows them)', 'metadata');
-  for (const [kind, entries] of [['input', doc?.inputs], ['output', doc?.outputs]]) {
+  for (const [kind, entries] of [
+    ['input', doc?.inputs],
+    ['output', doc?.outputs],
+  ]) {
     for (const [id, spec] of Object.entries(entries ?? {})) {
       if (!spec?.description?.trim()) report(file, `${kind} "${id}" has no description`, 'metadata');
       if (!/^[a-z][a-z0-9-]*$/.test(id)) report(file, `${kind} "${id}" is not kebab-case`, 'metadata');
@@ -88,10 +91,14 @@ for (const file of workflows) {
         report(file, `job "${jobId}" calls ${job.uses}, which is not a reusable workflow (on: workflow_call)`, 'call');
         continue;
       }
-      for (const [kind, declared, given] of [['input', call.inputs, job.with], ['secret', call.secrets, job.secrets === 'inherit' ? undefined : job.secrets]]) {
+      for (const [kind, declared, given] of [
+        ['input', call.inputs, job.with],
+        ['secret', call.secrets, job.secrets === 'inherit' ? undefined : job.secrets],
+      ]) {
         for (const id of Object.keys(given ?? {})) if (!(id in (declared ?? {}))) report(file, `job "${jobId}": ${job.uses} has no ${kind} "${id}"`, 'call');
         if (kind === 'secret' && job.secrets === 'inherit') continue;
-        for (const [id, spec] of Object.entries(declared ?? {})) if (spec?.required && !(id in (given ?? {}))) report(file, `job "${jobId}": required ${kind} "${id}" of ${job.uses} is not given`, 'call');
+        for (const [id, spec] of Object.entries(declared ?? {}))
+          if (spec?.required && !(id in (given ?? {}))) report(file, `job "${jobId}": required ${kind} "${id}" of ${job.uses} is not given`, 'call');
       }
     }
     for (const [index, step] of (job?.steps ?? []).entries()) {
@@ -104,7 +111,8 @@ for (const file of workflows) {
         continue;
       }
       for (const id of Object.keys(step.with ?? {})) if (!(id in (action.inputs ?? {}))) report(file, `${where}: ${own[1]} has no input "${id}"`, 'action');
-      for (const [id, spec] of Object.entries(action.inputs ?? {})) if (spec?.required && !(id in (step.with ?? {}))) report(file, `${where}: required input "${id}" of ${own[1]} is not given`, 'action');
+      for (const [id, spec] of Object.entries(action.inputs ?? {}))
+        if (spec?.required && !(id in (step.with ?? {}))) report(file, `${where}: required input "${id}" of ${own[1]} is not given`, 'action');
     }
   }
 }

@@ -28,7 +28,7 @@ function secretFiles(dir: string): string[] {
 function expectCancelled(run: ActionResult): void {
   expect(run.exitCode).not.toBe(0);
   // What main saved for the post step: the lock it held when it was cut off.
-  expect(JSON.parse(run.state['deploy-locks'] ?? '{"locks":[]}').locks).toHaveLength(1);
+  expect((JSON.parse(run.state['deploy-locks'] ?? '{"locks":[]}') as { locks: unknown[] }).locks).toHaveLength(1);
 }
 
 beforeAll(() => {

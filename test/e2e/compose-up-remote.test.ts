@@ -165,7 +165,7 @@ describe('compose-up (hosts)', () => {
     });
   }, 300_000);
 
-  it('releases its deploy lock after every deployment, and waits for another run\'s lock, then fails naming it', async () => {
+  it("releases its deploy lock after every deployment, and waits for another run's lock, then fails naming it", async () => {
     const host = hosts[0];
     const lock = join(releaseBase(host), 'deploy.lock');
     expect(existsSync(lock)).toBe(false);

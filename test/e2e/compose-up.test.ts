@@ -19,7 +19,9 @@ let sandbox: Sandbox;
 let appV1: string;
 
 function projectContainers(): string[] {
-  return mustExec(['docker', 'ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`]).split('\n').filter(Boolean);
+  return mustExec(['docker', 'ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`])
+    .split('\n')
+    .filter(Boolean);
 }
 
 function sha256(file: string): string {
@@ -131,22 +133,36 @@ describe('compose-up (runner)', () => {
   }, 300_000);
 
   it.each([
-    ['a malformed compose file', { 'compose-files': 'compose.yml' }, 'services:\n  app:\n    image: x\n   ports: [\n', 'Input `compose-files`: compose.yml line 4, column 4: bad indentation of a mapping entry.'],
-    ['an unknown service in images', { images: 'app=127.0.0.1:5000/o/app:v1\napi=127.0.0.1:5000/o/api:v1' }, undefined, 'Input `images`: line 2: "api" is not a service of compose.yml (services: proxy, app).'],
+    [
+      'a malformed compose file',
+      { 'compose-files': 'compose.yml' },
+      'services:\n  app:\n    image: x\n   ports: [\n',
+      'Input `compose-files`: compose.yml line 4, column 4: bad indentation of a mapping entry.',
+    ],
+    [
+      'an unknown service in images',
+      { images: 'app=127.0.0.1:5000/o/app:v1\napi=127.0.0.1:5000/o/api:v1' },
+      undefined,
+      'Input `images`: line 2: "api" is not a service of compose.yml (services: proxy, app).',
+    ],
     ['a missing upload path', { upload: 'proxy/\nnginx/' }, undefined, 'Input `upload`: nginx/ does not exist in the workspace'],
     ['a build context that is not uploaded', {}, undefined, 'Input `upload`: service proxy is built on the host from proxy/, which is not uploaded: add "proxy/" to `upload`.'],
-  ])('refuses %s before connecting to any host', async (_what, inputs: Record<string, string>, composeText: string | undefined, message: string) => {
-    const workspace = composeWorkspace(sandbox);
-    if (composeText) writeFileSync(join(workspace, 'compose.yml'), composeText);
-    const host = sandbox.hosts[0];
-    const sshdLog = existsSync(host.sshdLog) ? statSync(host.sshdLog).size : 0;
-    const result = await runAction('compose-up', {
-      cwd: workspace,
-      inputs: { hosts: `${host.user}@${host.address}:${host.port}`, 'ssh-key': readFileSync(sandbox.keys.ed25519, 'utf8'), ...inputs },
-    });
-    expect(result.exitCode).toBe(1);
-    expect(result.errors.join('\n')).toContain(message);
-    // No connection was attempted: the host's sshd logged nothing new.
-    expect(existsSync(host.sshdLog) ? statSync(host.sshdLog).size : 0).toBe(sshdLog);
-  }, 60_000);
+  ])(
+    'refuses %s before connecting to any host',
+    async (_what, inputs: Record<string, string>, composeText: string | undefined, message: string) => {
+      const workspace = composeWorkspace(sandbox);
+      if (composeText) writeFileSync(join(workspace, 'compose.yml'), composeText);
+      const host = sandbox.hosts[0];
+      const sshdLog = existsSync(host.sshdLog) ? statSync(host.sshdLog).size : 0;
+      const result = await runAction('compose-up', {
+        cwd: workspace,
+        inputs: { hosts: `${host.user}@${host.address}:${host.port}`, 'ssh-key': readFileSync(sandbox.keys.ed25519, 'utf8'), ...inputs },
+      });
+      expect(result.exitCode).toBe(1);
+      expect(result.errors.join('\n')).toContain(message);
+      // No connection was attempted: the host's sshd logged nothing new.
+      expect(existsSync(host.sshdLog) ? statSync(host.sshdLog).size : 0).toBe(sshdLog);
+    },
+    60_000,
+  );
 });

@@ -89,9 +89,15 @@ beforeAll(() => {
 }, 120_000);
 
 afterAll(() => {
-  removeProject((...args) => mustExec(['docker', ...args]), (id) => exec(['docker', 'rm', '-f', id]));
+  removeProject(
+    (...args) => mustExec(['docker', ...args]),
+    (id) => exec(['docker', 'rm', '-f', id]),
+  );
   exec(['docker', 'network', 'rm', `${project}_default`]);
-  removeProject((...args) => hostDocker(host, ...args), (id) => docker(host.dockerHost, 'rm', '-f', id));
+  removeProject(
+    (...args) => hostDocker(host, ...args),
+    (id) => docker(host.dockerHost, 'rm', '-f', id),
+  );
   docker(host.dockerHost, 'network', 'rm', `${project}_default`);
   exec(['rm', '-rf', join(host.home, 'slipway', project)]);
 });

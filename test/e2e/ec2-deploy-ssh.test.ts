@@ -179,7 +179,7 @@ describe('ec2-deploy (SSH)', () => {
     expect(stdout.length).toBeLessThanOrEqual(100_000);
     expect(stdout).toMatch(/line 0090000 of a long build log\nlast words\n?$/);
     expect(stdout).not.toContain('line 0000001 of');
-    expect(JSON.parse(result.outputs.results)[0].stdout).toBe(stdout);
+    expect((JSON.parse(result.outputs.results) as { stdout: string }[])[0].stdout).toBe(stdout);
     expect(result.raw).toMatch(/^::notice::.*the `stdout` and `results` outputs hold its last/m);
   });
 
@@ -198,7 +198,11 @@ describe('ec2-deploy (SSH)', () => {
     expect(timedOut.exitCode).toBe(1);
     expect(timedOut.errors.join('\n')).toContain('the script timed out');
     // The timeout reached the host: sshd signalled the command's process group, nothing is left running.
-    expect(mustExec(['ps', '-eo', 'args']).split('\n').filter((line) => line.startsWith('sleep 987'))).toEqual([]);
+    expect(
+      mustExec(['ps', '-eo', 'args'])
+        .split('\n')
+        .filter((line) => line.startsWith('sleep 987')),
+    ).toEqual([]);
   });
 
   it('retries a refused connection with backoff, then fails the host', async () => {

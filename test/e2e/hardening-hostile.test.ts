@@ -129,13 +129,7 @@ describe('hardening: hostile inputs (ec2-deploy on h3)', () => {
   it('runs a script with hostile env values and text literally, newlines and unicode included', async () => {
     const scriptEnv = env.filter(([key]) => key !== 'EMPTY');
     const heredoc = `literal $(touch ${marker(12)}) \`touch ${marker(13)}\`; it's "fine" — ünïcödé 🚀\n  indented line; touch ${marker(14)}`;
-    const script = [
-      ...scriptEnv.map(([key]) => `printf '%s\\n' "$${key}"`),
-      "cat <<'SLIPWAY_END'",
-      heredoc,
-      'SLIPWAY_END',
-      `echo "arg with  spaces" 'single $quoted' "$(printf 'a;b')"`,
-    ].join('\n');
+    const script = [...scriptEnv.map(([key]) => `printf '%s\\n' "$${key}"`), "cat <<'SLIPWAY_END'", heredoc, 'SLIPWAY_END', `echo "arg with  spaces" 'single $quoted' "$(printf 'a;b')"`].join('\n');
     const result = await deploy({
       ...connection(),
       script,

@@ -143,7 +143,11 @@ const buildPushRows: Row[] = [
   ['build-push', buildPushInputs({ 'build-args': 'NO_EQUALS_SIGN' }), 'Input `build-args`: line 1 has no "="'],
   // A login to one registry and a push to another.
   ['build-push', buildPushInputs({ registry: sandbox.registry.host }), `Input \`registry\`: is ${sandbox.registry.host}, but ${listening}/slipway-tests/hardening is pushed to ${listening}`],
-  ['build-push', buildPushInputs({ tags: `v1\n${sandbox.registry.host}/slipway-tests/hardening:v1` }), `Input \`tags\`: ${sandbox.registry.host}/slipway-tests/hardening is on ${sandbox.registry.host}`],
+  [
+    'build-push',
+    buildPushInputs({ tags: `v1\n${sandbox.registry.host}/slipway-tests/hardening:v1` }),
+    `Input \`tags\`: ${sandbox.registry.host}/slipway-tests/hardening is on ${sandbox.registry.host}`,
+  ],
   ['build-push', buildPushInputs({ labels: 'org.example label=x' }), 'Input `labels`'],
   // Outside GitHub: no ref or commit to name automatic tags after.
   ['build-push', buildPushInputs({}), 'Input `tags`: is empty and no tag can be derived from the run', { GITHUB_REF: '', GITHUB_SHA: '' }],
@@ -170,8 +174,16 @@ const composeRows: Row[] = [
   ['compose-up', { env: 'PORT=1', vars: 'PORT=2' }, 'Input `vars`: PORT is also in `env`'],
   // A registry token with no one registry to go to: never a default one.
   ['compose-up', { 'registry-password': 'a-token-value' }, 'Input `registry`: is not set, and no image comes from a registry host'],
-  ['compose-up', { 'registry-password': 'a-token-value', 'compose-files': 'variable-image.yml' }, 'Input `registry`: is not set, and service app\'s image "${REGISTRY}/slipway-tests/app:v1" needs a variable'],
-  ['compose-up', { 'registry-password': 'a-token-value', 'compose-files': 'two-registries.yml' }, `Input \`registry\`: is not set, and the images come from several registries (${sandbox.registry.host}, ghcr.io)`],
+  [
+    'compose-up',
+    { 'registry-password': 'a-token-value', 'compose-files': 'variable-image.yml' },
+    'Input `registry`: is not set, and service app\'s image "${REGISTRY}/slipway-tests/app:v1" needs a variable',
+  ],
+  [
+    'compose-up',
+    { 'registry-password': 'a-token-value', 'compose-files': 'two-registries.yml' },
+    `Input \`registry\`: is not set, and the images come from several registries (${sandbox.registry.host}, ghcr.io)`,
+  ],
   ['compose-up', { 'registry-password': 'a-token-value', 'compose-files': 'two-registries.yml', registry: 'quay.io' }, 'Input `registry`: is quay.io, but the images come from'],
   // On hosts: the connection inputs, parsed by the same core code as ec2-deploy's.
   ['compose-up', composeOnHosts({ hosts: 'deploy1@127.0.0.1:99999' }), 'Input `hosts`'],
@@ -202,7 +214,11 @@ describe('hardening: bad inputs', () => {
     // Nothing was contacted: no SSH host, no Docker engine, no registry.
     expect(listener.count()).toBe(before);
     // And the key is in no form in what the runner would print.
-    for (const line of key.trim().split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'))) expect(result.log).not.toContain(line);
+    for (const line of key
+      .trim()
+      .split('\n')
+      .filter((l) => l.length > 20 && !l.startsWith('-----')))
+      expect(result.log).not.toContain(line);
   });
 
   it('ran none of the commands hidden in refused inputs', () => {

@@ -28,10 +28,27 @@ function ssh(address: string, port: number, command: string): Exec {
   writeFileSync(knownHosts, `${port === 22 ? address : `[${address}]:${port}`} ${host.knownHostsLine.split(' ').slice(1).join(' ')}\n`);
   try {
     const result = exec([
-      'ssh', '-F', 'none', '-i', sandbox.keys.ed25519, '-p', String(port),
-      '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
-      '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=3', '-o', 'LogLevel=ERROR',
-      `${host.user}@${address}`, command,
+      'ssh',
+      '-F',
+      'none',
+      '-i',
+      sandbox.keys.ed25519,
+      '-p',
+      String(port),
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'ConnectTimeout=3',
+      '-o',
+      'LogLevel=ERROR',
+      `${host.user}@${address}`,
+      command,
     ]);
     return { ...result, stdout: result.stdout.trim() };
   } finally {
@@ -110,9 +127,7 @@ describe('sandbox hosts', () => {
       const through = ssh('127.0.0.1', host.delayPort, 'docker info --format "{{.DockerRootDir}}"');
       expect(through.stderr).toBe('');
       expect(through.stdout).toBe(host.dataRoot);
-      expect(readFileSync(join(sandbox.stateDir, 'relays', `h${index}.log`), 'utf8')).toContain(
-        `127.0.0.1:${host.delayPort} -> ${host.address}:22, +100 ms a round trip`,
-      );
+      expect(readFileSync(join(sandbox.stateDir, 'relays', `h${index}.log`), 'utf8')).toContain(`127.0.0.1:${host.delayPort} -> ${host.address}:22, +100 ms a round trip`);
     } finally {
       sandboxScript('host.sh', 'undelay', index);
     }

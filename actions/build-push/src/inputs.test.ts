@@ -6,8 +6,17 @@ import type { RunContext } from '@slipway/core';
 import { getInputs } from './inputs.js';
 
 const run: RunContext = {
-  eventName: 'push', sha: 'abc1234def', ref: 'refs/heads/main', defaultBranch: 'main', owner: 'My-Org', repo: 'Web-App',
-  actor: 'octocat', serverUrl: 'https://github.com', runId: 1, runAttempt: 1, workflow: 'ci',
+  eventName: 'push',
+  sha: 'abc1234def',
+  ref: 'refs/heads/main',
+  defaultBranch: 'main',
+  owner: 'My-Org',
+  repo: 'Web-App',
+  actor: 'octocat',
+  serverUrl: 'https://github.com',
+  runId: 1,
+  runAttempt: 1,
+  workflow: 'ci',
 };
 
 function workspace(): string {
@@ -38,19 +47,41 @@ describe('inputs', () => {
     const ws = workspace();
     const inputs = getInputs(
       reader({
-        image: '127.0.0.1:5000/team/api', registry: '127.0.0.1:5000', username: 'ci', password: 'p', context: 'api', file: 'api/Containerfile',
-        target: 'prod', 'build-args': 'A=1\nB=2', labels: 'org.opencontainers.image.title=API', tags: 'v1\n127.0.0.1:5000/team/api:stable',
-        platforms: 'linux/amd64, linux/arm64', cache: 'gha', push: 'false', 'no-cache': 'true', pull: 'true',
+        image: '127.0.0.1:5000/team/api',
+        registry: '127.0.0.1:5000',
+        username: 'ci',
+        password: 'p',
+        context: 'api',
+        file: 'api/Containerfile',
+        target: 'prod',
+        'build-args': 'A=1\nB=2',
+        labels: 'org.opencontainers.image.title=API',
+        tags: 'v1\n127.0.0.1:5000/team/api:stable',
+        platforms: 'linux/amd64, linux/arm64',
+        cache: 'gha',
+        push: 'false',
+        'no-cache': 'true',
+        pull: 'true',
       }),
       run,
       ws,
     );
     expect(inputs).toMatchObject({
-      image: { registry: '127.0.0.1:5000', repository: 'team/api' }, context: join(ws, 'api'), file: join(ws, 'api/Containerfile'), target: 'prod',
-      tags: ['127.0.0.1:5000/team/api:v1', '127.0.0.1:5000/team/api:stable'], platforms: ['linux/amd64', 'linux/arm64'], cache: 'gha',
-      push: false, noCache: true, pull: true,
+      image: { registry: '127.0.0.1:5000', repository: 'team/api' },
+      context: join(ws, 'api'),
+      file: join(ws, 'api/Containerfile'),
+      target: 'prod',
+      tags: ['127.0.0.1:5000/team/api:v1', '127.0.0.1:5000/team/api:stable'],
+      platforms: ['linux/amd64', 'linux/arm64'],
+      cache: 'gha',
+      push: false,
+      noCache: true,
+      pull: true,
     });
-    expect([...inputs.buildArgs]).toEqual([['A', '1'], ['B', '2']]);
+    expect([...inputs.buildArgs]).toEqual([
+      ['A', '1'],
+      ['B', '2'],
+    ]);
     expect([...inputs.labels]).toEqual([['org.opencontainers.image.title', 'API']]);
   });
 

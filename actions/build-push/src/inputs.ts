@@ -119,7 +119,10 @@ function checkPushedToRegistry(registry: string, given: boolean, pushed: readonl
   const elsewhere = pushed.find((ref) => !sameRegistry(ref.registry, registry));
   if (!elsewhere) return;
   if (given) {
-    throw new InputError('registry', `is ${registry}, but ${imageName(elsewhere)} is pushed to ${elsewhere.registry}: name the image on ${registry} in \`image\` (and \`tags\`), or log in to ${elsewhere.registry}.`);
+    throw new InputError(
+      'registry',
+      `is ${registry}, but ${imageName(elsewhere)} is pushed to ${elsewhere.registry}: name the image on ${registry} in \`image\` (and \`tags\`), or log in to ${elsewhere.registry}.`,
+    );
   }
   throw new InputError('tags', `${imageName(elsewhere)} is on ${elsewhere.registry}, but the login is for the image's registry, ${registry}: push to one registry in a step.`);
 }

@@ -7,8 +7,17 @@ import type { RunContext } from '@slipway/core';
 import { getInputs, normalizeProjectName } from './inputs.js';
 
 const run: RunContext = {
-  eventName: 'push', sha: 'abc1234def', ref: 'refs/heads/main', defaultBranch: 'main', owner: 'My-Org', repo: 'Web.App',
-  actor: 'octocat', serverUrl: 'https://github.com', runId: 1, runAttempt: 1, workflow: 'ci',
+  eventName: 'push',
+  sha: 'abc1234def',
+  ref: 'refs/heads/main',
+  defaultBranch: 'main',
+  owner: 'My-Org',
+  repo: 'Web.App',
+  actor: 'octocat',
+  serverUrl: 'https://github.com',
+  runId: 1,
+  runAttempt: 1,
+  workflow: 'ci',
 };
 
 const digest = `sha256:${'c'.repeat(64)}`;
@@ -39,8 +48,20 @@ describe('inputs', () => {
     const inputs = getInputs(reader({}), run, workspace());
     expect(inputs.model.files.map((f) => f.relativePath)).toEqual(['docker-compose.yml']);
     expect(inputs).toMatchObject({
-      project: 'webapp', services: [], remote: false, pull: 'missing', build: true, wait: true, waitTimeoutMs: 120_000,
-      removeOrphans: true, downOnExit: false, mode: 'compose', remoteDir: '~/slipway/webapp', keepReleases: 5, env: undefined, registry: undefined,
+      project: 'webapp',
+      services: [],
+      remote: false,
+      pull: 'missing',
+      build: true,
+      wait: true,
+      waitTimeoutMs: 120_000,
+      removeOrphans: true,
+      downOnExit: false,
+      mode: 'compose',
+      remoteDir: '~/slipway/webapp',
+      keepReleases: 5,
+      env: undefined,
+      registry: undefined,
     });
   });
 
@@ -48,28 +69,57 @@ describe('inputs', () => {
     const ws = workspace();
     const inputs = getInputs(
       reader({
-        hosts: 'h1', 'ssh-key': key, 'host-fingerprints': FP, 'project-name': 'shop', services: 'my-node', images: `my-node=ghcr.io/o/node@${digest}`, env: 'B=from env\nC=$literal',
-        'env-file': 'app.env', upload: 'nginx/', 'remote-dir': '/srv/shop', 'keep-releases': '3', build: 'false', wait: 'false',
-        'wait-timeout': '5m', 'remove-orphans': 'false', 'registry-password': 'tok',
+        hosts: 'h1',
+        'ssh-key': key,
+        'host-fingerprints': FP,
+        'project-name': 'shop',
+        services: 'my-node',
+        images: `my-node=ghcr.io/o/node@${digest}`,
+        env: 'B=from env\nC=$literal',
+        'env-file': 'app.env',
+        upload: 'nginx/',
+        'remote-dir': '/srv/shop',
+        'keep-releases': '3',
+        build: 'false',
+        wait: 'false',
+        'wait-timeout': '5m',
+        'remove-orphans': 'false',
+        'registry-password': 'tok',
       }),
       run,
       ws,
     );
     expect(inputs).toMatchObject({
-      project: 'shop', services: ['my-node'], remote: true, pull: 'always', build: false, wait: false, waitTimeoutMs: 300_000,
-      removeOrphans: false, uploads: ['nginx'], remoteDir: '/srv/shop', keepReleases: 3,
+      project: 'shop',
+      services: ['my-node'],
+      remote: true,
+      pull: 'always',
+      build: false,
+      wait: false,
+      waitTimeoutMs: 300_000,
+      removeOrphans: false,
+      uploads: ['nginx'],
+      remoteDir: '/srv/shop',
+      keepReleases: 3,
       registry: { registry: 'ghcr.io', username: 'octocat', password: 'tok', inputs: ['registry-username', 'registry-password'], access: 'pull' },
     });
     expect([...inputs.images]).toEqual([['my-node', `ghcr.io/o/node@${digest}`]]);
     expect(inputs.connection?.hosts.map((h) => h.label)).toEqual(['ec2-user@h1:22']);
     expect(inputs.secrets).toEqual(expect.arrayContaining([key, 'tok', 'from env', '$literal', 'from-file']));
     // env-file first, then env over it, each value literal (written for the target's compose at deploy time).
-    expect([...(inputs.env ?? [])]).toEqual([['A', 'from-file'], ['B', 'from env'], ['C', '$literal']]);
+    expect([...(inputs.env ?? [])]).toEqual([
+      ['A', 'from-file'],
+      ['B', 'from env'],
+      ['C', '$literal'],
+    ]);
   });
 
   it('hands `vars` on with `env`, unmasked', () => {
     const inputs = getInputs(reader({ env: 'TOKEN=s3cr3t', vars: 'PORT=2221' }), run, workspace());
-    expect([...(inputs.env ?? [])]).toEqual([['TOKEN', 's3cr3t'], ['PORT', '2221']]);
+    expect([...(inputs.env ?? [])]).toEqual([
+      ['TOKEN', 's3cr3t'],
+      ['PORT', '2221'],
+    ]);
     expect([...inputs.vars]).toEqual([['PORT', '2221']]);
     expect(inputs.secrets).toEqual(['s3cr3t']);
   });
@@ -79,7 +129,7 @@ describe('inputs', () => {
     writeFileSync(join(ws, 'docker-compose.yml'), 'services:\n  app:\n    image: ${REG}/o/app:${TAG:-v1}\n  web:\n    image: nginx\n');
     expect(getInputs(reader({ vars: 'REG=10.0.0.1:5000', 'registry-password': 'tok' }), run, ws).registry?.registry).toBe('10.0.0.1:5000');
     expect(() => getInputs(reader({ 'registry-password': 'tok' }), run, ws)).toThrow(
-      "Input `registry`: is not set, and service app's image \"${REG}/o/app:${TAG:-v1}\" needs a variable that no input gives",
+      'Input `registry`: is not set, and service app\'s image "${REG}/o/app:${TAG:-v1}" needs a variable that no input gives',
     );
     // No password, no login: nothing to decide.
     expect(getInputs(reader({}), run, ws).registry).toBeUndefined();
@@ -160,7 +210,10 @@ describe('inputs', () => {
     [{ 'wait-timeout': 'soon' }, 'Input `wait-timeout`: "soon" is not a duration'],
     [{ 'env-file': 'none.env' }, 'Input `env-file`: none.env is not a file'],
     [{ env: 'A=1', vars: 'A=2' }, 'Input `vars`: A is also in `env`'],
-    [{ 'registry-password': 'tok', images: 'my-node=ghcr.io/o/node:1', 'compose-files': 'two-registries.yml' }, 'Input `registry`: is not set, and the images come from several registries (ghcr.io, quay.io)'],
+    [
+      { 'registry-password': 'tok', images: 'my-node=ghcr.io/o/node:1', 'compose-files': 'two-registries.yml' },
+      'Input `registry`: is not set, and the images come from several registries (ghcr.io, quay.io)',
+    ],
   ])('refuses %j naming the input', (values, message) => {
     expect(() => getInputs(reader(values), run, workspace())).toThrow(message);
   });

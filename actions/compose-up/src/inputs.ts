@@ -70,7 +70,10 @@ const MODES = ['compose', 'swarm'] as const;
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
 export function normalizeProjectName(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '')
+    .replace(/^[_-]+/, '');
 }
 
 /** Connection inputs without an action.yml default: set without `hosts`, they show a mistake. */
@@ -97,7 +100,11 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
 
   const project = projectName(read('project-name'), run);
   const services = parseList(read('services'));
-  checkServiceNames(model, 'services', services.map((name) => ({ name })));
+  checkServiceNames(
+    model,
+    'services',
+    services.map((name) => ({ name })),
+  );
   const images = parseImages(read('images'), model);
 
   const uploads = parseList(read('upload'), { commas: false }).map((path) => uploadPath(path, workspace));
@@ -162,7 +169,10 @@ function projectName(raw: string, run: RunContext): string {
   const given = raw.trim();
   if (given) {
     if (!PROJECT_NAME.test(given)) {
-      throw new InputError('project-name', `"${given}" is not a compose project name: lowercase letters, digits, _ and -, starting with a letter or digit (e.g. "${normalizeProjectName(given) || 'app'}").`);
+      throw new InputError(
+        'project-name',
+        `"${given}" is not a compose project name: lowercase letters, digits, _ and -, starting with a letter or digit (e.g. "${normalizeProjectName(given) || 'app'}").`,
+      );
     }
     return given;
   }

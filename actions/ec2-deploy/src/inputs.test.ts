@@ -7,8 +7,16 @@ import type { RunContext } from '@slipway/core';
 import { getInputs, splitWords } from './inputs.js';
 
 const run: RunContext = {
-  eventName: 'workflow_dispatch', sha: 'abc', ref: 'refs/heads/main', owner: 'My-Org', repo: 'Web_App', actor: 'octocat',
-  serverUrl: 'https://github.com', runId: 7, runAttempt: 1, workflow: 'deploy',
+  eventName: 'workflow_dispatch',
+  sha: 'abc',
+  ref: 'refs/heads/main',
+  owner: 'My-Org',
+  repo: 'Web_App',
+  actor: 'octocat',
+  serverUrl: 'https://github.com',
+  runId: 7,
+  runAttempt: 1,
+  workflow: 'deploy',
 };
 const FP = 'SHA256:YM5uzrYXRF94lPFDSherNITUFDGVX2fIpASmSvVb0BI';
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -45,19 +53,39 @@ describe('inputs', () => {
   it('reads every deploy input; env wins over env-file; the password and env values are secrets', () => {
     const inputs = getInputs(
       reader({
-        ...base(), image: 'ghcr.io/my-org/web', 'registry-username': 'octocat', 'registry-password': 'ghp_token', name: 'web', ports: '8080:80, 127.0.0.1:9090:9090/udp',
-        env: 'A=from-env\nC=x y', 'env-file': 'app.env', volumes: 'data:/var/lib/app\n/srv/conf:/conf:ro', network: 'backend', restart: 'on-failure:3',
-        'run-args': `--init --memory 512m --label "team=web ops" --entrypoint=''`, 'health-url': 'http://127.0.0.1:8080/health', 'health-timeout': '2m',
-        'keep-releases': '2', 'lock-timeout': '30s',
+        ...base(),
+        image: 'ghcr.io/my-org/web',
+        'registry-username': 'octocat',
+        'registry-password': 'ghp_token',
+        name: 'web',
+        ports: '8080:80, 127.0.0.1:9090:9090/udp',
+        env: 'A=from-env\nC=x y',
+        'env-file': 'app.env',
+        volumes: 'data:/var/lib/app\n/srv/conf:/conf:ro',
+        network: 'backend',
+        restart: 'on-failure:3',
+        'run-args': `--init --memory 512m --label "team=web ops" --entrypoint=''`,
+        'health-url': 'http://127.0.0.1:8080/health',
+        'health-timeout': '2m',
+        'keep-releases': '2',
+        'lock-timeout': '30s',
       }),
       run,
       workspace,
     );
     expect(inputs.imageText).toBe('ghcr.io/my-org/web:latest');
     expect(inputs.registryAuth).toEqual({ username: 'octocat', password: 'ghp_token' });
-    expect([...inputs.container.env]).toEqual([['A', 'from-env'], ['B', 'file'], ['C', 'x y']]);
+    expect([...inputs.container.env]).toEqual([
+      ['A', 'from-env'],
+      ['B', 'file'],
+      ['C', 'x y'],
+    ]);
     expect(inputs.container).toMatchObject({
-      name: 'web', ports: ['8080:80', '127.0.0.1:9090:9090/udp'], volumes: ['data:/var/lib/app', '/srv/conf:/conf:ro'], network: 'backend', restart: 'on-failure:3',
+      name: 'web',
+      ports: ['8080:80', '127.0.0.1:9090:9090/udp'],
+      volumes: ['data:/var/lib/app', '/srv/conf:/conf:ro'],
+      network: 'backend',
+      restart: 'on-failure:3',
       runArgs: ['--init', '--memory', '512m', '--label', 'team=web ops', '--entrypoint='],
     });
     expect(inputs.health).toEqual({ kind: 'url', url: 'http://127.0.0.1:8080/health' });
@@ -67,7 +95,10 @@ describe('inputs', () => {
 
   it('hands `vars` to the container and the script like `env`, without masking them', () => {
     const inputs = getInputs(reader({ ...base(), image: '', script: 'echo $PORT', env: 'TOKEN=s3cr3t', vars: 'PORT=2221' }), run, workspace);
-    expect([...inputs.container.env]).toEqual([['TOKEN', 's3cr3t'], ['PORT', '2221']]);
+    expect([...inputs.container.env]).toEqual([
+      ['TOKEN', 's3cr3t'],
+      ['PORT', '2221'],
+    ]);
     expect([...inputs.vars]).toEqual([['PORT', '2221']]);
     expect(inputs.secrets).toContain('s3cr3t');
     expect(inputs.secrets).not.toContain('2221');

@@ -4,8 +4,19 @@ import { itRendersSummary, renderedSummary } from '@slipway/core/testing';
 import { summaryTable, type HostResult } from './main.js';
 
 const result = (host: string, fields: Partial<HostResult>): HostResult => ({
-  host, ok: true, mode: 'deploy', image: 'ghcr.io/o/app@sha256:abc', imageId: null, digest: null, previousImage: null, rolledBack: false, health: null,
-  hostKey: 'SHA256:YM5uzrYXRF94lPFDSherNITUFDGVX2fIpASmSvVb0BI', durationMs: 4_200, error: null, ...fields,
+  host,
+  ok: true,
+  mode: 'deploy',
+  image: 'ghcr.io/o/app@sha256:abc',
+  imageId: null,
+  digest: null,
+  previousImage: null,
+  rolledBack: false,
+  health: null,
+  hostKey: 'SHA256:YM5uzrYXRF94lPFDSherNITUFDGVX2fIpASmSvVb0BI',
+  durationMs: 4_200,
+  error: null,
+  ...fields,
 });
 
 describe('main', () => {

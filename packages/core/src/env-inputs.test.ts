@@ -15,8 +15,17 @@ function workspace(): string {
 describe('env-inputs', () => {
   it('reads env-file, then env and vars over it, values literal; masks env and env-file, not vars', () => {
     const read = parseEnvInputs(reader({ 'env-file': 'app.env', env: 'A=secret-a\nTOKEN=s3cr3t', vars: 'PORT=2221\nREGION=eu-west-1' }), workspace());
-    expect([...read.values]).toEqual([['A', 'secret-a'], ['B', '"kept as written"'], ['PORT', '2221'], ['TOKEN', 's3cr3t'], ['REGION', 'eu-west-1']]);
-    expect([...read.vars]).toEqual([['PORT', '2221'], ['REGION', 'eu-west-1']]);
+    expect([...read.values]).toEqual([
+      ['A', 'secret-a'],
+      ['B', '"kept as written"'],
+      ['PORT', '2221'],
+      ['TOKEN', 's3cr3t'],
+      ['REGION', 'eu-west-1'],
+    ]);
+    expect([...read.vars]).toEqual([
+      ['PORT', '2221'],
+      ['REGION', 'eu-west-1'],
+    ]);
     expect(read.inputOf.get('B')).toBe('env-file');
     expect(read.inputOf.get('PORT')).toBe('vars');
     expect(read.secrets).toEqual(expect.arrayContaining(['secret-a', 's3cr3t', 'from-file']));

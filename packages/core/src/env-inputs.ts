@@ -33,7 +33,11 @@ export function parseEnvInputs(read: InputReader, workspace: string): EnvInputs 
   }
   const values = new Map<string, string>();
   const inputOf = new Map<string, string>();
-  for (const [input, entries] of [[names.envFile, fromFile], [names.env, env], [names.vars, vars]] as const) {
+  for (const [input, entries] of [
+    [names.envFile, fromFile],
+    [names.env, env],
+    [names.vars, vars],
+  ] as const) {
     for (const [key, value] of entries) {
       values.set(key, value);
       inputOf.set(key, input);

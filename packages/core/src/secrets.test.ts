@@ -13,7 +13,11 @@ function maskedBy(action: () => void): string[] {
   } finally {
     spy.mockRestore();
   }
-  return written.join('').split('\n').filter((line) => line.startsWith('::add-mask::')).map((line) => line.slice('::add-mask::'.length));
+  return written
+    .join('')
+    .split('\n')
+    .filter((line) => line.startsWith('::add-mask::'))
+    .map((line) => line.slice('::add-mask::'.length));
 }
 
 describe('secrets', () => {

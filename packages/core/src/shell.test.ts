@@ -11,7 +11,7 @@ describe('shell', () => {
   });
 
   it('quotes so that a real POSIX shell sees each argument literally', () => {
-    const hostile = ['$(touch /tmp/slipway-pwned)', '`id`', 'a;b', "q'uo\"te", 'new\nline', 'ünïcødé ✓', '*', '~', '-n', '$HOME'];
+    const hostile = ['$(touch /tmp/slipway-pwned)', '`id`', 'a;b', 'q\'uo"te', 'new\nline', 'ünïcødé ✓', '*', '~', '-n', '$HOME'];
     const script = `printf '%s\\0' ${quoteArgs(hostile)}`;
     const printed = spawnSync('sh', ['-c', script], { encoding: 'utf8' }).stdout;
     expect(printed.split('\0').slice(0, -1)).toEqual(hostile);

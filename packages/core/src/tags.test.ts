@@ -9,10 +9,7 @@ describe('tags', () => {
   });
 
   it('tags another branch without latest, sanitizing its name', () => {
-    expect(automaticTags({ eventName: 'workflow_dispatch', sha, ref: 'refs/heads/Feature/Login#2', defaultBranch: 'main' })).toEqual([
-      'feature-login-2',
-      'sha-0123456',
-    ]);
+    expect(automaticTags({ eventName: 'workflow_dispatch', sha, ref: 'refs/heads/Feature/Login#2', defaultBranch: 'main' })).toEqual(['feature-login-2', 'sha-0123456']);
   });
 
   it('tags a vX.Y.Z release with X.Y.Z, X.Y, X and latest', () => {

@@ -26,10 +26,7 @@ export function pushAppImage(sandbox: Sandbox, tag: string, body: string, option
   cpSync(join(fixtureDir, 'app'), context, { recursive: true });
   writeFileSync(join(context, 'www/index.html'), `${body}\n`);
   if (options.broken) {
-    writeFileSync(
-      join(context, 'Dockerfile'),
-      `FROM ${sandbox.baseImage}\nCMD ["sh", "-c", "echo '${body}: this build never starts its web server'; exec sleep 100000"]\n`,
-    );
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${sandbox.baseImage}\nCMD ["sh", "-c", "echo '${body}: this build never starts its web server'; exec sleep 100000"]\n`);
   }
   return pushImage(sandbox, appRepository(sandbox), tag, context);
 }

@@ -64,9 +64,7 @@ describe('compose-file', () => {
 
   it('reports a YAML syntax error with the file, line and column', () => {
     const ws = workspace({ 'compose.yml': 'services:\n  app:\n    image: x\n   ports: [\n' });
-    expect(() => loadComposeFiles('compose-files', ws, ['compose.yml'])).toThrow(
-      'Input `compose-files`: compose.yml line 4, column 4: bad indentation of a mapping entry.',
-    );
+    expect(() => loadComposeFiles('compose-files', ws, ['compose.yml'])).toThrow('Input `compose-files`: compose.yml line 4, column 4: bad indentation of a mapping entry.');
     const duplicate = workspace({ 'compose.yml': 'services:\n  app:\n    image: x\n  app:\n    image: y\n' });
     expect(() => loadComposeFiles('compose-files', duplicate, ['compose.yml'])).toThrow('compose.yml line 4, column 3: duplicated mapping key.');
   });

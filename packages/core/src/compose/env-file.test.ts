@@ -59,13 +59,22 @@ function readByV2Rules(text: string): Record<string, string> {
 
 describe('env-file', () => {
   it('writes plain values bare, one KEY=VALUE a line, for both versions', () => {
-    const plain = new Map([['A', 'plain-1.2'], ['URL', 'postgres://db:5432/app?x=1']]);
+    const plain = new Map([
+      ['A', 'plain-1.2'],
+      ['URL', 'postgres://db:5432/app?x=1'],
+    ]);
     expect(composeEnvFile(plain, true)).toBe('A=plain-1.2\nURL=postgres://db:5432/app?x=1\n');
     expect(composeEnvFile(plain, false)).toBe('A=plain-1.2\nURL=postgres://db:5432/app?x=1\n');
   });
 
   it('v1: writes $ and \\ as defaults of the empty name, which python-dotenv cannot expand, and escapes only quotes', () => {
-    const file = composeEnvFile(new Map([['A', '${HOME}$x'], ['B', "it's \\"]]), true);
+    const file = composeEnvFile(
+      new Map([
+        ['A', '${HOME}$x'],
+        ['B', "it's \\"],
+      ]),
+      true,
+    );
     expect(file).toBe("A='${:-$}{HOME}${:-$}x'\nB='it\\'s ${:-\\}'\n");
   });
 
@@ -76,9 +85,16 @@ describe('env-file', () => {
   });
 
   it('v2: single-quotes what has no quote and no final backslash, and double-quotes the rest with $$ for $', () => {
-    expect(composeEnvFile(new Map([['A', '${HOME}$x'], ['B', `it's $HOME`], ['C', 'dir\\']]), false)).toBe(
-      `A='\${HOME}$x'\nB="it's $$HOME"\nC="dir\\\\"\n`,
-    );
+    expect(
+      composeEnvFile(
+        new Map([
+          ['A', '${HOME}$x'],
+          ['B', `it's $HOME`],
+          ['C', 'dir\\'],
+        ]),
+        false,
+      ),
+    ).toBe(`A='\${HOME}$x'\nB="it's $$HOME"\nC="dir\\\\"\n`);
   });
 
   it('v2: reads back as given by the documented env file rules', () => {

@@ -32,5 +32,8 @@ function v1Value(value: string): string {
 function v2Value(value: string): string {
   if (PLAIN.test(value)) return value;
   if (!value.includes("'") && !value.endsWith('\\')) return `'${value}'`;
-  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, () => '$$')}"`;
+  return `"${value
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(/\$/g, () => '$$')}"`;
 }

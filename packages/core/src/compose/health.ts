@@ -48,11 +48,13 @@ interface InspectedContainer {
 
 /** The project's service containers (not `run` one-offs), as docker reports them now. */
 export async function projectContainers(docker: DockerCli, project: string): Promise<ContainerStatus[]> {
-  const listed = await docker.run(
-    ['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.oneoff=False'],
-    { timeoutMs: 60_000 },
-  );
-  const ids = listed.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+  const listed = await docker.run(['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.oneoff=False'], {
+    timeoutMs: 60_000,
+  });
+  const ids = listed.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   if (ids.length === 0) return [];
   // A container can go between ps and inspect (compose replacing it): inspect what is still there.
   const inspected = await docker.run(['inspect', '--type', 'container', ...ids], { allowFailure: true, timeoutMs: 60_000 });
@@ -125,12 +127,7 @@ export async function waitForServices(docker: DockerCli, project: string, servic
     lastReport = report;
     const left = deadline - now();
     if (left <= 0) {
-      throw new ServicesNotReadyError(
-        notReady,
-        containers,
-        true,
-        `Service(s) ${notReady.join(', ')} not ready after ${formatDuration(options.timeoutMs)}: ${report}.`,
-      );
+      throw new ServicesNotReadyError(notReady, containers, true, `Service(s) ${notReady.join(', ')} not ready after ${formatDuration(options.timeoutMs)}: ${report}.`);
     }
     await sleep(Math.min(interval, left));
   }
@@ -139,5 +136,8 @@ export async function waitForServices(docker: DockerCli, project: string, servic
 function describeService(service: string, containers: readonly ContainerStatus[]): string {
   const own = containers.filter((c) => c.service === service);
   if (own.length === 0) return `${service} (no container)`;
-  return `${service} (${own.filter((c) => readiness(c) !== 'ready').map(describeContainer).join('; ')})`;
+  return `${service} (${own
+    .filter((c) => readiness(c) !== 'ready')
+    .map(describeContainer)
+    .join('; ')})`;
 }

@@ -13,7 +13,11 @@ const none = new Map<string, string>();
 
 describe('image-registry', () => {
   it('interpolates as compose does, with the values given', () => {
-    const values = new Map([['REG', '10.0.0.1:5000'], ['TAG', 'v1'], ['EMPTY', '']]);
+    const values = new Map([
+      ['REG', '10.0.0.1:5000'],
+      ['TAG', 'v1'],
+      ['EMPTY', ''],
+    ]);
     expect(composeInterpolate('${REG}/app:$TAG', values)).toBe('10.0.0.1:5000/app:v1');
     expect(composeInterpolate('a$$b', none)).toBe('a$b');
     expect(composeInterpolate('${MISSING:-ghcr.io}/${EMPTY:-o}/${EMPTY-x}app', values)).toBe('ghcr.io/o/app');
@@ -37,7 +41,7 @@ describe('image-registry', () => {
   it('never falls back to a registry the images do not name', () => {
     const files = model({ app: { image: '${REG}/o/app:v1' }, web: { image: 'nginx' } });
     expect(() => loginRegistry('registry', '', { model: files, images: none, values: none })).toThrow(
-      "Input `registry`: is not set, and service app's image \"${REG}/o/app:v1\" needs a variable that no input gives",
+      'Input `registry`: is not set, and service app\'s image "${REG}/o/app:v1" needs a variable that no input gives',
     );
     expect(() => loginRegistry('registry', '', { model: model({ web: { image: 'nginx' }, proxy: { buildContext: './proxy', image: 'ghcr.io/o/proxy' } }), images: none, values: none })).toThrow(
       'Input `registry`: is not set, and no image comes from a registry host',

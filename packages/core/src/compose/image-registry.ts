@@ -113,19 +113,28 @@ export function loginRegistry(input: string, given: string, { model, images, val
   if (given) {
     const known = [...hosts];
     if (!builds && unresolved.length === 0 && known.length && !known.some((host) => sameRegistry(host, given))) {
-      throw new InputError(input, `is ${given}, but the images come from ${known.join(', ')}: the token would go to a registry that serves none of them. Name the images' registry, or leave \`${input}\` empty to take it from the images.`);
+      throw new InputError(
+        input,
+        `is ${given}, but the images come from ${known.join(', ')}: the token would go to a registry that serves none of them. Name the images' registry, or leave \`${input}\` empty to take it from the images.`,
+      );
     }
     return given;
   }
   if (unresolved.length) {
-    throw new InputError(input, `is not set, and ${unresolved.join(', ')} needs a variable that no input gives (in \`env\`, \`vars\` or \`env-file\`): give it there, or name the registry to log in to in \`${input}\`.`);
+    throw new InputError(
+      input,
+      `is not set, and ${unresolved.join(', ')} needs a variable that no input gives (in \`env\`, \`vars\` or \`env-file\`): give it there, or name the registry to log in to in \`${input}\`.`,
+    );
   }
   const pulled = [...hosts].filter((host) => !sameRegistry(host, 'docker.io'));
   if (pulled.length > 1) {
     throw new InputError(input, `is not set, and the images come from several registries (${pulled.join(', ')}): name the one the token is for in \`${input}\`.`);
   }
   if (pulled.length === 0) {
-    throw new InputError(input, 'is not set, and no image comes from a registry host (Docker Hub images such as nginx are public pulls): name the registry the token is for, or remove `registry-password`.');
+    throw new InputError(
+      input,
+      'is not set, and no image comes from a registry host (Docker Hub images such as nginx are public pulls): name the registry the token is for, or remove `registry-password`.',
+    );
   }
   return pulled[0];
 }

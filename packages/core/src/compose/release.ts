@@ -34,7 +34,10 @@ export interface ReleaseManifest {
  * random end keeps two deployments of one run in the same second (two steps, a re-run) apart.
  */
 export function releaseId(date: Date, runId: number, runAttempt: number, random = randomBytes(2).toString('hex')): string {
-  const stamp = date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${runId}-${runAttempt}-${random}`;
 }
 
@@ -110,7 +113,11 @@ export class ReleaseStore {
     const listed = await this.shell.run({ args: ['ls', '-1', this.releasesDir], timeoutMs: 30_000 });
     const current = await this.shell.run({ args: ['readlink', this.currentLink], allowFailure: true });
     const keepIds = new Set([...protect, posix.basename(current.stdout.trim())]);
-    const ids = listed.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort();
+    const ids = listed.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .sort();
     const old = ids.slice(0, Math.max(0, ids.length - keep)).filter((id) => !keepIds.has(id));
     if (old.length) await this.shell.run({ args: ['rm', '-rf', '--', ...old.map((id) => this.dir(id))], timeoutMs: 120_000 });
     return old;

@@ -68,10 +68,7 @@ export function parseConnectionInputs(read: InputReader): ConnectionSettings {
   const insecure = parseBoolean(names.insecureSkipHostKeyCheck, read(names.insecureSkipHostKeyCheck), false);
   const hostKeys = parseHostKeyPins(names.hostFingerprints, read(names.hostFingerprints));
   if (insecure && hostKeys.length) {
-    throw new InputError(
-      names.insecureSkipHostKeyCheck,
-      `is true while \`${names.hostFingerprints}\` pins host keys: remove one (keep the pins; the check is what makes the connection safe).`,
-    );
+    throw new InputError(names.insecureSkipHostKeyCheck, `is true while \`${names.hostFingerprints}\` pins host keys: remove one (keep the pins; the check is what makes the connection safe).`);
   }
 
   let jump: SshEndpoint | undefined;

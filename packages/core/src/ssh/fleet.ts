@@ -103,7 +103,7 @@ export async function forEachHost<T>(
   const describe = callbacks.describe ?? defaultDescribe;
   const parallel = options.maxParallel > 0 ? Math.min(options.maxParallel, hosts.length) : hosts.length;
   const live = parallel === 1;
-  const outcomes: HostOutcome<T>[] = new Array(hosts.length);
+  const outcomes: HostOutcome<T>[] = new Array<HostOutcome<T>>(hosts.length);
   let next = 0;
   let stop = false;
 

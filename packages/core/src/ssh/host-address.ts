@@ -53,7 +53,7 @@ export function parseHostAddress(input: string, raw: string, defaults: HostDefau
   }
 
   let host: string;
-  let portText = '';
+  let portText: string;
   if (rest.startsWith('[')) {
     const close = rest.indexOf(']');
     if (close < 0) throw new InputError(input, `"${text}" opens [ without closing it: ${example}, or [2001:db8::1]:22.`);

@@ -102,8 +102,7 @@ describe('host-keys', () => {
   it('names the key types a host has when none is of a pinned type', () => {
     expect(hostKeyTypes(['rsa-sha2-512', 'rsa-sha2-256', 'ecdsa-sha2-nistp256', 'ssh-ed25519'])).toEqual(['ssh-rsa', 'ecdsa-sha2-nistp256', 'ssh-ed25519']);
     expect(describeHostKeyTypeMismatch('u@h:22', ['ssh-ed25519'], parseHostKeyPins('p', `ssh-rsa ${ED25519_FP}`), 'host-fingerprints')).toBe(
-      'u@h:22 has ssh-ed25519 host keys, and `host-fingerprints` pins only ssh-rsa keys for it: pin its ssh-ed25519 key ' +
-        '(on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).',
+      'u@h:22 has ssh-ed25519 host keys, and `host-fingerprints` pins only ssh-rsa keys for it: pin its ssh-ed25519 key ' + '(on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).',
     );
   });
 

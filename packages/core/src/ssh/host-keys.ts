@@ -127,7 +127,12 @@ function matchesHashedName(pattern: string, name: string): boolean {
 }
 
 function wildcardMatch(pattern: string, text: string): boolean {
-  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const regex = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return regex.test(text);
 }
 
@@ -190,10 +195,7 @@ function parseKnownHostsLine(input: string, tokens: string[], where: string): Ho
   }
   const [keyType, base64] = rest;
   if (!keyType || !base64 || !looksLikeKeyType(keyType)) {
-    throw new InputError(
-      input,
-      `${where} is neither a SHA256 fingerprint nor a known_hosts line: give SHA256:… (ssh-keygen -lf) or "host ssh-ed25519 AAAA…" (ssh-keyscan).`,
-    );
+    throw new InputError(input, `${where} is neither a SHA256 fingerprint nor a known_hosts line: give SHA256:… (ssh-keygen -lf) or "host ssh-ed25519 AAAA…" (ssh-keyscan).`);
   }
   if (!HOST_KEY_ALGORITHMS[keyType]) {
     throw new InputError(input, `${where}: host key type ${keyType} is not supported (use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa keys).`);
@@ -211,7 +213,10 @@ function looksLikeKeyType(token: string): boolean {
 
 /** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
 function hostKeyFileKind(keyType: string): string {
-  return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
+  return keyType
+    .replace(/^ssh-/, '')
+    .replace(/-sha2-nistp\d+$/, '')
+    .replace(/^dss$/, 'dsa');
 }
 
 /**

@@ -67,7 +67,7 @@ export function parsePrivateKey(input: string, raw: string, passphrase: string, 
     );
   }
   if (!/-----BEGIN [A-Z0-9 ]+PRIVATE KEY-----/.test(text)) {
-    throw new InputError(input, 'is not a private key: expected the key file\'s content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.');
+    throw new InputError(input, "is not a private key: expected the key file's content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.");
   }
 
   const parsed = utils.parseKey(text, passphrase || undefined);

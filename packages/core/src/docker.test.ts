@@ -1,32 +1,22 @@
 import { describe, expect, it } from '@jest/globals';
 import { DockerCli, RegistrySession, isAuthError, isTransientRegistryError } from './docker.js';
-import type { Command, CommandResult, Shell } from './shell.js';
-import { checkResult } from './shell.js';
-
-/** A Shell that records commands and answers from a script: the process boundary, faked. */
-class ScriptedShell implements Shell {
-  readonly target = 'fake';
-  readonly commands: Command[] = [];
-  constructor(private readonly answer: (command: Command) => Partial<CommandResult>) {}
-  async run(command: Command): Promise<CommandResult> {
-    this.commands.push(command);
-    const result = { exitCode: 0, timedOut: false, stdout: '', stderr: '', durationMs: 1, ...this.answer(command) };
-    return checkResult(this.target, command, result);
-  }
-  async writeFile(): Promise<void> {}
-  async close(): Promise<void> {}
-}
+import { ScriptedShell } from './testing/scripted-shell.js';
 
 const digest = `sha256:${'b'.repeat(64)}`;
 
 describe('docker', () => {
   it('picks buildx when the plugin answers, else the classic builder', async () => {
-    expect(await new DockerCli(new ScriptedShell(() => ({ exitCode: 0 }))).detectBuilder()).toBe('buildx');
-    expect(await new DockerCli(new ScriptedShell(() => ({ exitCode: 1 }))).detectBuilder()).toBe('legacy');
+    const withPlugin = new ScriptedShell();
+    withPlugin.on(['docker', 'buildx', 'version'], { stdout: 'github.com/docker/buildx v0.12.1\n' });
+    expect(await new DockerCli(withPlugin).detectBuilder()).toBe('buildx');
+    const without = new ScriptedShell();
+    without.on(['docker', 'buildx', 'version'], { exitCode: 1, stderr: "docker: 'buildx' is not a docker command.\n" });
+    expect(await new DockerCli(without).detectBuilder()).toBe('legacy');
   });
 
   it('builds with the classic builder from an argument array, labels and build args as single arguments', async () => {
-    const shell = new ScriptedShell(() => ({}));
+    const shell = new ScriptedShell();
+    shell.on({ prefix: ['docker', 'build'] });
     await new DockerCli(shell).build('legacy', {
       context: '/w/app',
       file: '/w/app/Dockerfile',
@@ -42,39 +32,78 @@ describe('docker', () => {
     });
     const [command] = shell.commands;
     expect(command.args).toEqual([
-      'docker', 'build', '--file', '/w/app/Dockerfile', '--target', 'prod', '--tag', 'r/o/app:main', '--tag', 'r/o/app:sha-1234567',
-      '--label', 'org.opencontainers.image.title=my app; $(x)', '--build-arg', 'NODE_ENV=production', '--no-cache', '--pull', '/w/app',
+      'docker',
+      'build',
+      '--file',
+      '/w/app/Dockerfile',
+      '--target',
+      'prod',
+      '--tag',
+      'r/o/app:main',
+      '--tag',
+      'r/o/app:sha-1234567',
+      '--label',
+      'org.opencontainers.image.title=my app; $(x)',
+      '--build-arg',
+      'NODE_ENV=production',
+      '--no-cache',
+      '--pull',
+      '/w/app',
     ]);
     expect(command.env).toEqual({ DOCKER_BUILDKIT: '0' });
   });
 
   it('builds and pushes in one go with buildx, with platforms and cache', async () => {
-    const shell = new ScriptedShell(() => ({}));
+    const shell = new ScriptedShell();
+    shell.on({ prefix: ['docker', 'buildx', 'build'] });
     await new DockerCli(shell).build(
       'buildx',
-      { context: '.', file: 'Dockerfile', tags: ['r/o/app:v1'], labels: new Map(), buildArgs: new Map(), platforms: ['linux/amd64', 'linux/arm64'], cache: 'registry', cacheRef: 'r/o/app:buildcache', noCache: false, pull: false, push: true },
+      {
+        context: '.',
+        file: 'Dockerfile',
+        tags: ['r/o/app:v1'],
+        labels: new Map(),
+        buildArgs: new Map(),
+        platforms: ['linux/amd64', 'linux/arm64'],
+        cache: 'registry',
+        cacheRef: 'r/o/app:buildcache',
+        noCache: false,
+        pull: false,
+        push: true,
+      },
       '/tmp/meta.json',
     );
     expect(shell.commands[0].args).toEqual([
-      'docker', 'buildx', 'build', '--file', 'Dockerfile', '--tag', 'r/o/app:v1', '--platform', 'linux/amd64,linux/arm64',
-      '--cache-from', 'type=registry,ref=r/o/app:buildcache', '--cache-to', 'type=registry,ref=r/o/app:buildcache,mode=max',
-      '--push', '--metadata-file', '/tmp/meta.json', '.',
+      'docker',
+      'buildx',
+      'build',
+      '--file',
+      'Dockerfile',
+      '--tag',
+      'r/o/app:v1',
+      '--platform',
+      'linux/amd64,linux/arm64',
+      '--cache-from',
+      'type=registry,ref=r/o/app:buildcache',
+      '--cache-to',
+      'type=registry,ref=r/o/app:buildcache,mode=max',
+      '--push',
+      '--metadata-file',
+      '/tmp/meta.json',
+      '.',
     ]);
   });
 
   it('pushes, trying again after a transient registry error, and returns the digest', async () => {
-    let attempts = 0;
-    const shell = new ScriptedShell(() =>
-      ++attempts === 1
-        ? { exitCode: 1, stderr: 'received unexpected HTTP status: 503 Service Unavailable' }
-        : { stdout: `v1: digest: ${digest} size: 527\n` },
-    );
+    const shell = new ScriptedShell();
+    const push = shell.on(['docker', 'push', 'r/o/app:v1'], [{ exitCode: 1, stderr: 'received unexpected HTTP status: 503 Service Unavailable' }, { stdout: `v1: digest: ${digest} size: 527\n` }]);
     expect(await new DockerCli(shell).push('r/o/app:v1')).toBe(digest);
-    expect(attempts).toBe(2);
+    expect(push.calls).toBe(2);
   }, 10_000);
 
   it('does not try again when the registry refuses the credentials', async () => {
-    const shell = new ScriptedShell(() => ({ exitCode: 1, stderr: 'unauthorized: authentication required' }));
+    const shell = new ScriptedShell();
+    shell.on(['docker', 'push', 'r/o/app:v1'], { exitCode: 1, stderr: 'unauthorized: authentication required' });
     await expect(new DockerCli(shell).push('r/o/app:v1')).rejects.toThrow('unauthorized');
     expect(shell.commands).toHaveLength(1);
   });
@@ -88,7 +117,10 @@ describe('docker', () => {
   });
 
   it('logs in with the password on stdin only, into its own config directory, and removes it', async () => {
-    const shell = new ScriptedShell((command) => (command.args[0] === 'mktemp' ? { stdout: '/tmp/slipway-docker-abc\n' } : {}));
+    const shell = new ScriptedShell({ target: 'fake' });
+    shell.on({ prefix: ['mktemp'] }, { stdout: '/tmp/slipway-docker-abc\n' });
+    shell.on({ prefix: ['docker', 'login'] }, { stdout: 'Login Succeeded\n' });
+    shell.on({ prefix: ['rm'] });
     const session = await RegistrySession.open(new DockerCli(shell), { registry: 'ghcr.io', username: 'me', password: 's3cret', inputs: ['username', 'password'], access: 'push' });
     const login = shell.commands[1];
     expect(login.args).toEqual(['docker', 'login', '--username', 'me', '--password-stdin', 'ghcr.io']);
@@ -99,9 +131,10 @@ describe('docker', () => {
   });
 
   it('names the inputs when the registry refuses the credentials, and leaves no config behind', async () => {
-    const shell = new ScriptedShell((command) =>
-      command.args[0] === 'mktemp' ? { stdout: '/tmp/d\n' } : command.args[1] === 'login' ? { exitCode: 1, stderr: 'Error: 401 Unauthorized' } : {},
-    );
+    const shell = new ScriptedShell({ target: 'fake' });
+    shell.on({ prefix: ['mktemp'] }, { stdout: '/tmp/d\n' });
+    shell.on({ prefix: ['docker', 'login'] }, { exitCode: 1, stderr: 'Error: 401 Unauthorized' });
+    shell.on({ prefix: ['rm'] });
     await expect(
       RegistrySession.open(new DockerCli(shell), { registry: 'ghcr.io', username: 'me', password: 'x', inputs: ['registry-username', 'registry-password'], access: 'pull' }),
     ).rejects.toThrow(

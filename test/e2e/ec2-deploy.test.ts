@@ -11,16 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
 import { docker, exec } from './support/exec.js';
-import {
-  connectionInputs,
-  ec2Deploy,
-  hostAddress,
-  hostDocker,
-  logGroups,
-  pushAppImage,
-  served,
-  type AppImage,
-} from './support/ec2-deploy.js';
+import { connectionInputs, ec2Deploy, hostAddress, hostDocker, logGroups, pushAppImage, served, type AppImage } from './support/ec2-deploy.js';
 import { filesContaining } from './support/files.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
 
@@ -45,7 +36,12 @@ interface Release {
 
 function history(host: SandboxHost): Release[] {
   const file = join(deployDir(host), 'releases.jsonl');
-  return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Release) : [];
+  return existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Release)
+    : [];
 }
 
 /** The image reference the container `name` on `host` was deployed as. */
@@ -222,10 +218,7 @@ describe('ec2-deploy', () => {
   it('serialises two concurrent deployments to one host with the deploy lock', async () => {
     const host = hosts[1];
     const before = history(host).length;
-    const [a, b] = await Promise.all([
-      ec2Deploy(deployInputs([host], images.v2), { runId: 5001 }),
-      ec2Deploy(deployInputs([host], images.v1), { runId: 5002 }),
-    ]);
+    const [a, b] = await Promise.all([ec2Deploy(deployInputs([host], images.v2), { runId: 5001 }), ec2Deploy(deployInputs([host], images.v1), { runId: 5002 })]);
     expect(a.errors).toEqual([]);
     expect(b.errors).toEqual([]);
     const waited = [a, b].filter((r) => r.log.includes('Waiting for the deploy lock, held by https://github.com/slipway-tests/app/actions/runs/'));
@@ -267,7 +260,7 @@ describe('ec2-deploy', () => {
 
     const next = await ec2Deploy(deployInputs([host], images.v2));
     expect(next.errors).toEqual([]);
-    expect(JSON.parse(next.outputs.results)[0]).toMatchObject({ ok: true, previousImage: images.v1.ref, image: images.v2.ref });
+    expect((JSON.parse(next.outputs.results) as unknown[])[0]).toMatchObject({ ok: true, previousImage: images.v1.ref, image: images.v2.ref });
     expect(served(host, name)).toBe('app v2');
     expect(docker(host.dockerHost, 'volume', 'inspect', volume).status).toBe(0);
   });

@@ -12,17 +12,7 @@ import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
 import { docker, exec, mustExec } from './support/exec.js';
 import { countingListener, ec2Deploy, hostAddress, hostDocker, pushAppImage, served, type AppImage } from './support/ec2-deploy.js';
-import {
-  erroringRegistry,
-  faultHost,
-  filesLeftOnHost,
-  killActionRun,
-  killSshSessions,
-  sandboxScript,
-  secretLeaks,
-  silentListener,
-  waitFor,
-} from './support/hardening.js';
+import { erroringRegistry, faultHost, filesLeftOnHost, killActionRun, killSshSessions, sandboxScript, secretLeaks, silentListener, waitFor } from './support/hardening.js';
 import type { ActionResult } from './support/run-action.js';
 import type { Sandbox, SandboxHost } from './support/sandbox.js';
 
@@ -191,7 +181,11 @@ describe('hardening: faults (ec2-deploy on h3)', () => {
     expect(served(host, name)).toBe('hardening v1');
     // The lock was released all the same, and no DOCKER_CONFIG is left.
     expect(existsSync(lockDir())).toBe(false);
-    expect(mustExec(['ls', '-A', deployDir()]).split('\n').filter((f) => f.startsWith('slipway-docker-'))).toEqual([]);
+    expect(
+      mustExec(['ls', '-A', deployDir()])
+        .split('\n')
+        .filter((f) => f.startsWith('slipway-docker-')),
+    ).toEqual([]);
   });
 
   it('registry answering 503 during the pull: fails naming the host, the running release untouched', async () => {

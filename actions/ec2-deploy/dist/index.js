@@ -63512,7 +63512,7 @@ function parseHostAddress(input, raw, defaults) {
             throw new InputError(input, `"${user}" in "${text}" is not a valid user name.`);
     }
     let host;
-    let portText = '';
+    let portText;
     if (rest.startsWith('[')) {
         const close = rest.indexOf(']');
         if (close < 0)
@@ -63660,7 +63660,10 @@ function matchesHashedName(pattern, name) {
     return (0,external_node_crypto_.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
 }
 function wildcardMatch(pattern, text) {
-    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    const regex = new RegExp(`^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`);
     return regex.test(text);
 }
 /** Parses a `host-fingerprints`-style input: one pin a line; `#` lines and blank lines ignored. */
@@ -63738,7 +63741,10 @@ function looksLikeKeyType(token) {
 }
 /** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
 function hostKeyFileKind(keyType) {
-    return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
+    return keyType
+        .replace(/^ssh-/, '')
+        .replace(/-sha2-nistp\d+$/, '')
+        .replace(/^dss$/, 'dsa');
 }
 /**
  * Why the key exchange failed when the host has no key of a pinned type (negotiation offers only
@@ -63822,7 +63828,7 @@ function parsePrivateKey(input, raw, passphrase, passphraseInput) {
             '`ssh-keygen -p -f <key file>` (it rewrites the file in place) and give the new content.');
     }
     if (!/-----BEGIN [A-Z0-9 ]+PRIVATE KEY-----/.test(text)) {
-        throw new InputError(input, 'is not a private key: expected the key file\'s content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.');
+        throw new InputError(input, "is not a private key: expected the key file's content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.");
     }
     const parsed = ssh2_lib.utils.parseKey(text, passphrase || undefined);
     if (parsed instanceof Error) {
@@ -64839,17 +64845,24 @@ class LocalShell {
         let stdout = '';
         let stderr = '';
         const streamer = command.stream ? new LineStreamer() : undefined;
+        const outLines = command.onLine ? new LineStreamer((line) => command.onLine(line, 'stdout')) : undefined;
+        const errLines = command.onLine ? new LineStreamer((line) => command.onLine(line, 'stderr')) : undefined;
         child.stdout.setEncoding('utf8').on('data', (chunk) => {
             stdout += chunk;
             streamer?.push(chunk);
+            outLines?.push(chunk);
         });
         child.stderr.setEncoding('utf8').on('data', (chunk) => {
             stderr += chunk;
             streamer?.push(chunk);
+            errLines?.push(chunk);
         });
         // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
         child.stdin.on('error', () => { });
-        child.stdin.end(command.stdin ?? '');
+        if (command.holdStdin)
+            child.stdin.write(command.stdin ?? '');
+        else
+            child.stdin.end(command.stdin ?? '');
         let timedOut = false;
         let killTimer;
         const timer = command.timeoutMs
@@ -64877,7 +64890,11 @@ class LocalShell {
         });
         clearTimeout(timer);
         clearTimeout(killTimer);
+        if (command.holdStdin)
+            child.stdin.end();
         streamer?.flush();
+        outLines?.flush();
+        errLines?.flush();
         return checkResult(this.target, command, result);
     }
     async writeFile(path, content, mode) {
@@ -65097,6 +65114,12 @@ class SshShell {
         const err = new Collector();
         const log = this.options.log ?? actionsLog;
         const streamer = command.stream ? new LineStreamer((text) => log.info(text)) : undefined;
+        const outLines = command.onLine ? new LineStreamer((text) => command.onLine(text, 'stdout')) : undefined;
+        const errLines = command.onLine ? new LineStreamer((text) => command.onLine(text, 'stderr')) : undefined;
+        // Held open, stdin ends only when we end it after the command, or when the session goes.
+        const heldStdin = command.holdStdin ? new external_node_stream_.PassThrough() : undefined;
+        if (heldStdin && command.stdin !== undefined)
+            heldStdin.write(command.stdin);
         let channel;
         let timedOut = false;
         const timers = [];
@@ -65104,7 +65127,7 @@ class SshShell {
         const abandoned = new Promise((resolve) => (giveUp = () => resolve(null)));
         const execution = this.session.ssh
             .execCommand(line, {
-            stdin: command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : external_node_stream_.Readable.from([command.stdin]),
+            stdin: heldStdin ?? (command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : external_node_stream_.Readable.from([command.stdin])),
             noTrim: true,
             onChannel: (ch) => {
                 channel = ch;
@@ -65114,10 +65137,12 @@ class SshShell {
             onStdout: (chunk) => {
                 const text = out.push(chunk);
                 streamer?.push(text);
+                outLines?.push(text);
             },
             onStderr: (chunk) => {
                 const text = err.push(chunk);
                 streamer?.push(text);
+                errLines?.push(text);
             },
         })
             .catch((error) => {
@@ -65135,9 +65160,12 @@ class SshShell {
         const response = await Promise.race([execution, abandoned]);
         for (const timer of timers)
             clearTimeout(timer);
+        heldStdin?.end();
         streamer?.flush();
+        outLines?.flush();
+        errLines?.flush();
         let exitCode = response?.code ?? CONNECTION_LOST_EXIT;
-        let signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
+        const signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
         if (response && response.code === null && !response.signal && !timedOut) {
             // No exit status: the channel closed under the command (connection lost). Never a success.
             err.text += `${this.target}: the connection ended before the command reported its exit status${this.lostReason ? ` (${this.lostReason})` : ''}.\n`;
@@ -65346,9 +65374,7 @@ offered) {
     }
     if (/no matching host key format/i.test(message)) {
         const pins = pinsForHost(endpoint.hostKeys, endpoint.host.host, endpoint.host.port);
-        const why = offered
-            ? describeHostKeyTypeMismatch(label, offered, pins, endpoint.hostKeysInput)
-            : `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`;
+        const why = offered ? describeHostKeyTypeMismatch(label, offered, pins, endpoint.hostKeysInput) : `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`;
         return new SshConnectError(label, 'host-key', why, false);
     }
     if (error.level === 'client-timeout' || /timed out/i.test(message)) {
@@ -65404,12 +65430,78 @@ class LockTimeoutError extends Error {
         this.name = 'LockTimeoutError';
     }
 }
-const GUARD = `
-guard() {
+/**
+ * The lock's steps as shell functions, shared by the one-shot scripts below and by the remote
+ * programs that take the lock themselves (container/program.ts), so both speak the same protocol and
+ * exclude each other. The caller sets `lock`, `token`, `ttl` (seconds) and `info`. The flock guard is
+ * dropped after each step: a long program that held it would stall every waiter.
+ */
+const LOCK_FUNCTIONS = `
+lock_guard() {
   if command -v flock >/dev/null 2>&1; then
     exec 9>"$lock.guard"
-    flock -w 30 9 || { echo "could not take $lock.guard" >&2; exit 1; }
+    flock -w 30 9 || { echo "could not take $lock.guard" >&2; return 1; }
   fi
+}
+# Status 1 only when the lock directory is there already: any other reason mkdir gives (a
+# read-only or full disk, no permission, a file in the way) is status 3, or it would pass for a
+# lock held by someone else and be waited on until lock-timeout.
+lock_take() {
+  if ! lock_err=$(mkdir "$lock" 2>&1); then
+    [ -d "$lock" ] && return 1
+    echo "cannot create the deploy lock $lock: \${lock_err:-mkdir failed}" >&2
+    return 3
+  fi
+  if printf '%s\\n%s\\n%s\\n' "$token" "$(($(date +%s) + ttl))" "$info" >"$lock/owner.tmp" && mv "$lock/owner.tmp" "$lock/owner"; then
+    return 0
+  fi
+  rm -rf "$lock"
+  echo "cannot write the deploy lock's owner file in $lock" >&2
+  return 3
+}
+# Prints acquired, took-over (then the old owner file) or held (then the owner file).
+lock_try_guarded() {
+  lock_take && { echo acquired; return 0; }
+  [ $? -eq 3 ] && return 3
+  if [ -f "$lock/owner" ]; then
+    lock_held=$(sed -n 1p "$lock/owner")
+    lock_expires=$(sed -n 2p "$lock/owner")
+    if [ "$lock_held" = "$token" ]; then echo acquired; return 0; fi
+    case $lock_expires in ''|*[!0-9]*) lock_expires=0 ;; esac
+    if [ "$(date +%s)" -ge "$lock_expires" ]; then
+      lock_old=$(cat "$lock/owner")
+      rm -rf "$lock"
+      lock_take && { echo took-over; printf '%s\\n' "$lock_old"; return 0; }
+      [ $? -eq 3 ] && return 3
+    fi
+  elif [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+    # A lock directory with no owner for over a minute: a holder died between mkdir and mv.
+    rm -rf "$lock"
+    lock_take && { echo acquired; return 0; }
+    [ $? -eq 3 ] && return 3
+  fi
+  echo held
+  cat "$lock/owner" 2>/dev/null || true
+  return 0
+}
+lock_try() {
+  mkdir -p "$(dirname "$lock")" || return 3
+  lock_guard || return 3
+  lock_try_guarded && lock_status=0 || lock_status=$?
+  exec 9>&-
+  return $lock_status
+}
+# Prints released, not-ours or absent.
+lock_release() {
+  [ -d "$lock" ] || { echo absent; return 0; }
+  lock_guard || return 1
+  if [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ]; then
+    rm -rf "$lock"
+    echo released
+  else
+    echo not-ours
+  fi
+  exec 9>&-
 }
 `;
 const ACQUIRE_SCRIPT = `set -eu
@@ -65417,53 +65509,13 @@ lock=$1 token=$2 ttl=$3 info=$4
 # The lock may be the first thing in its directory: create it (and its parents) for the user alone,
 # as a deployment's directory must be (env files and registry logins pass through it).
 umask 077
-mkdir -p "$(dirname "$lock")"
-${GUARD}
-# Fails (status 1) only when the lock directory is there already: any other reason mkdir gives (a
-# read-only or full disk, no permission, a file in the way) ends the script, or it would pass for
-# a lock held by someone else and be waited on until lock-timeout.
-take() {
-  if ! err=$(mkdir "$lock" 2>&1); then
-    [ -d "$lock" ] && return 1
-    echo "cannot create the deploy lock $lock: \${err:-mkdir failed}" >&2
-    exit 3
-  fi
-  now=$(date +%s)
-  printf '%s\\n%s\\n%s\\n' "$token" "$((now + ttl))" "$info" >"$lock/owner.tmp" &&
-    mv "$lock/owner.tmp" "$lock/owner" ||
-    { rm -rf "$lock"; echo "cannot write the deploy lock's owner file in $lock" >&2; exit 3; }
-}
-guard
-if take; then echo acquired; exit 0; fi
-if [ -f "$lock/owner" ]; then
-  held=$(sed -n 1p "$lock/owner")
-  expires=$(sed -n 2p "$lock/owner")
-  if [ "$held" = "$token" ]; then echo acquired; exit 0; fi
-  case $expires in ''|*[!0-9]*) expires=0 ;; esac
-  if [ "$(date +%s)" -ge "$expires" ]; then
-    old=$(cat "$lock/owner")
-    rm -rf "$lock"
-    if take; then echo took-over; printf '%s\\n' "$old"; exit 0; fi
-  fi
-elif [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
-  # A lock directory with no owner for over a minute: a holder died between mkdir and mv.
-  rm -rf "$lock"
-  if take; then echo acquired; exit 0; fi
-fi
-echo held
-cat "$lock/owner" 2>/dev/null || true
+${LOCK_FUNCTIONS}
+lock_try
 `;
 const RELEASE_SCRIPT = `set -eu
 lock=$1 token=$2
-${GUARD}
-[ -d "$lock" ] || { echo absent; exit 0; }
-guard
-if [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ]; then
-  rm -rf "$lock"
-  echo released
-else
-  echo not-ours
-fi
+${LOCK_FUNCTIONS}
+lock_release
 `;
 function parseHolder(lines) {
     if (lines.length < 2 || !lines[0])
@@ -65656,6 +65708,14 @@ const GHCR_TOKEN_NEEDS = {
     push: "a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with `permissions: packages: write`",
     pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
 };
+/** The error for a failed `docker login`: when the registry refused the credentials, which inputs to check. */
+function loginFailure(credentials, target, output) {
+    const { registry, inputs, access } = credentials;
+    if (isAuthError(output)) {
+        return new Error(`${registry} refused the credentials on ${target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` + `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` + lastLines(output, 3));
+    }
+    return new Error(`docker login to ${registry} failed on ${target}:\n${lastLines(output, 5)}`);
+}
 /**
  * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
  * and with it the only copy of the credentials docker wrote.
@@ -65670,7 +65730,7 @@ class RegistrySession {
         this.docker = docker;
     }
     static async open(docker, credentials, parentDir) {
-        const { registry, username, password, inputs, access } = credentials;
+        const { registry, username, password } = credentials;
         const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
         const configDir = made.stdout.trim();
         const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
@@ -65681,13 +65741,7 @@ class RegistrySession {
         });
         if (login.exitCode !== 0) {
             await session.close();
-            const output = `${login.stderr}\n${login.stdout}`;
-            if (isAuthError(output)) {
-                throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-                    `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
-                    lastLines(output, 3));
-            }
-            throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
+            throw loginFailure(credentials, docker.shell.target, `${login.stderr}\n${login.stdout}`);
         }
         return session;
     }
@@ -65776,6 +65830,23 @@ class RunLocks {
             }
         }
     }
+    /**
+     * For a lock a remote program takes and releases itself (container/deployment.ts): noted before
+     * the program starts, so the post step looks for it even when the run dies before the program
+     * says it has it (the post step only acts on a lock its owner file names this run as holding).
+     * A relative path is relative to the SSH session's directory, the user's home.
+     */
+    noteTaking(host, path) {
+        if (this.held.get(host) === path)
+            return;
+        this.held.set(host, path);
+        this.save();
+    }
+    noteReleased(host) {
+        if (!this.held.delete(host))
+            return;
+        this.save();
+    }
     save() {
         const state = {
             token: this.owner.token,
@@ -65832,6 +65903,365 @@ async function releaseLeftLocks(state, settings, repair) {
     }
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/container/program.ts
+/**
+ * The host side of a container deployment, as one POSIX sh program fed to `sh -s` on stdin: every
+ * step that used to be an exec of its own (lock, leftovers, pull, inspect, start, health, history,
+ * prune, unlock) runs on the host, so a deployment costs one or two exchanges instead of dozens of
+ * round trips. It uses only what a bare EC2 image has: sh, coreutils, sed and docker.
+ *
+ * - Values reach it as assignments at the top of the program (`programText`), quoted as single
+ *   words: secrets (a registry password, env values) travel on stdin, never in argv.
+ * - It reports on stdout in lines `@@slipway<TAB>event<TAB>field...` (`progress.ts` reads them), so
+ *   the runner logs step by step, times the phases and names the step of an error; anything else
+ *   it prints (docker pull's progress) is shown as it comes.
+ * - It ends with its SSH session: a watcher reads the stdin the runner keeps open (Command.holdStdin)
+ *   and, when it closes (the run was cancelled or killed and the connection went), stops the program
+ *   and the docker commands it started. Secret files are removed on the way out, whatever happened.
+ * - Stage `prepare` takes the lock, repairs what an interrupted deployment left, reports the running
+ *   container and the release history, and (deploying) pulls the image. Stage `release` replaces the
+ *   container, waits for health on the host, puts the previous one back if the new one fails,
+ *   appends the release record, prunes and releases the lock. Between them the runner decides what
+ *   to release (a rollback's target) and writes the record's JSON, so no JSON is parsed in sh.
+ *
+ * The whole program is one brace group: sh reads all of it before running any of it, and it exits
+ * from inside, so sh never reads on into the stdin the watcher is waiting on.
+ */
+
+
+
+/** The marker a progress line starts with. */
+const EVENT_MARK = '@@slipway';
+/** Name of a deployment's previous container while the new one proves itself. */
+const PREVIOUS_SUFFIX = '-slipway-previous';
+/** The env file of `docker run`, which lives only until the container exists. */
+const ENV_FILE_PREFIX = 'env-';
+/** The label that keeps the reference a container was deployed as. */
+const IMAGE_LABEL = 'slipway.image';
+const PROGRAM = `
+T=$(printf '\\t')
+ev() {
+  printf '%s' '${EVENT_MARK}'
+  for ev_field in "$@"; do printf '\\t%s' "$(printf '%s' "$ev_field" | tr '\\t\\r\\n' '   ')"; done
+  printf '\\n'
+}
+# Each line of stdin (or of a file) as an event of its own.
+ev_lines() { sed "s/^/${EVENT_MARK}$T$1$T/"; }
+fail() { ev fail "$step" "$1"; exit "\${2:-1}"; }
+phase() { step=$1; ev phase "$1"; }
+nap() { sleep "$1" 2>/dev/null || sleep 1; }
+# A JSON string's inside: quotes and backslashes escaped, control characters made spaces.
+json_text() { printf '%s' "$1" | tr '\\t\\r\\n' '   ' | tr -d '\\000-\\037' | sed 's/\\\\/\\\\\\\\/g; s/"/\\\\"/g'; }
+
+# Files removed on the way out, whatever happened: registry logins, env files, pull output.
+scratch=
+cleanup() {
+  [ -n "$scratch" ] && rm -rf $scratch
+  [ -n "\${watcher:-}" ] && kill "$watcher" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
+
+# One signal, so there is a narrow gap: a command the shell forks just after it (the shell acts on
+# a trap once its foreground command ends) runs to its end before the program stops.
+exec 3<&0
+( read -r ev_ignored <&3; kill -TERM 0 ) >/dev/null 2>&1 &
+watcher=$!
+
+umask 077
+step=connect
+ev home "$HOME"
+dir="$HOME/.slipway/ec2-deploy/$name"
+lock="$dir/deploy.lock"
+aside="$name${PREVIOUS_SUFFIX}"
+history="$dir/releases.jsonl"
+
+unlock() {
+  unlock_said=$(lock_release 2>&1) || unlock_said="could not release: $unlock_said"
+  ev unlocked "$unlock_said"
+}
+# Fails the step after giving the lock back: for failures before anything on the host changed.
+fail_unlocked() { unlock; fail "$@"; }
+
+transient() {
+  grep -Eiq 'unauthorized|denied|forbidden|not found|manifest invalid|name unknown' "$1" && return 1
+  grep -Eiq '(50[0234]|429)|too many requests|toomanyrequests|timeout|timed out|connection reset|broken pipe|unexpected EOF|EOF|service unavailable|bad gateway|temporar' "$1"
+}
+
+# pull REF: a throwaway DOCKER_CONFIG when there are credentials, removed right after; tried again
+# (2 s, then 4 s) on what a busy registry answers.
+pull() {
+  pull_config=
+  if [ -n "$reg_user" ]; then
+    pull_config=$(mktemp -d "$dir/${REGISTRY_CONFIG_PREFIX}XXXXXXXX") || fail_unlocked "could not make a directory for the registry login in $dir"
+    pull_out="$pull_config.out"
+    scratch="$scratch $pull_config $pull_out"
+    if ! printf '%s' "$reg_pass" | docker --config "$pull_config" login --username "$reg_user" --password-stdin "$reg" >"$pull_out" 2>&1; then
+      ev login-failed "$reg" "$(tail -n 5 "$pull_out")"
+      rm -rf "$pull_config" "$pull_out"
+      fail_unlocked "docker login to $reg failed"
+    fi
+  else
+    pull_out=$(mktemp "$dir/pull-XXXXXXXX")
+    scratch="$scratch $pull_out"
+  fi
+  pull_try=1 pull_delay=2
+  while :; do
+    pull_status=0
+    { docker \${pull_config:+--config "$pull_config"} pull "$1" 2>&1 || echo "$?" >"$pull_out.status"; } | tee "$pull_out"
+    [ -f "$pull_out.status" ] && pull_status=$(cat "$pull_out.status") && rm -f "$pull_out.status"
+    [ "$pull_status" = 0 ] && break
+    if [ "$pull_try" -ge 3 ] || ! transient "$pull_out"; then
+      pull_tail=$(tail -n 5 "$pull_out")
+      rm -rf "$pull_config" "$pull_out"
+      fail_unlocked "docker pull $1 failed: $pull_tail"
+    fi
+    ev retry "$1" "$pull_try" "$pull_delay" "$(tail -n 1 "$pull_out")"
+    nap "$pull_delay"
+    pull_try=$((pull_try + 1)) pull_delay=$((pull_delay * 2))
+  done
+  rm -rf "$pull_config" "$pull_out"
+}
+
+# The container NAME as "imageId status label configImage" (label "-" when there is none), or nothing.
+container_state() {
+  docker container inspect --format '{{.Image}} {{.State.Status}} {{with index .Config.Labels "${IMAGE_LABEL}"}}{{.}}{{else}}-{{end}} {{.Config.Image}}' "$1" 2>/dev/null
+}
+
+prepare() {
+  phase lock
+  lock_started=$(date +%s) told=
+  while :; do
+    attempt=$(lock_try 2>&1) || fail "could not take the deploy lock $lock: $(printf '%s' "$attempt" | tail -n 3)" 3
+    case $attempt in
+      acquired*) break ;;
+      took-over*) ev took-over "$(printf '%s\\n' "$attempt" | sed -n 4p)"; break ;;
+    esac
+    holder=$(printf '%s\\n' "$attempt" | sed -n 4p) expires=$(printf '%s\\n' "$attempt" | sed -n 3p)
+    waited=$(($(date +%s) - lock_started))
+    [ "$waited" -ge "$lock_wait" ] && { ev lock-timeout "$holder" "$expires" "$waited"; exit 4; }
+    [ -z "$told" ] && { ev lock-wait "$holder"; told=1; }
+    nap 3
+  done
+  ev locked "$lock"
+
+  for leftover in "$dir/${REGISTRY_CONFIG_PREFIX}"* "$dir/${ENV_FILE_PREFIX}"* "$dir/pull-"*; do
+    [ -e "$leftover" ] && rm -rf "$leftover" && ev leftover "$leftover"
+  done
+  if container_state "$aside" >/dev/null; then
+    ev restoring "$aside"
+    docker rm --force "$name" >/dev/null 2>&1
+    docker rename "$aside" "$name" && docker start "$name" >/dev/null || fail_unlocked "could not put back $aside as $name"
+  fi
+  current=$(container_state "$name") && ev current $current
+  [ -f "$history" ] && ev_lines history <"$history"
+
+  if [ -n "$image" ]; then
+    phase pull
+    pull "$image"
+    pulled=$(docker image inspect --format '{{.Id}}{{range .RepoDigests}} {{.}}{{end}}' "$image") || fail_unlocked "docker image inspect $image failed after the pull"
+    ev image "$pulled"
+  fi
+  ev prepared
+}
+
+# Waits until the new container is healthy; prints how that was decided, or fails.
+health_wait() {
+  health_started=$(date +%s)
+  state=$(docker container inspect --format '{{.RestartCount}} {{if .State.Health}}docker{{else}}none{{end}}' "$name") || { unhealthy="container $name is gone"; return 1; }
+  restarts0=\${state%% *}
+  mode=$health_kind
+  [ "\${state#* }" = docker ] && mode=docker
+  poll=0.25
+  [ "$mode" = auto ] && poll=1
+  last=
+  while :; do
+    state=$(docker container inspect --format '{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$name" 2>/dev/null) || { unhealthy="container $name is gone"; return 1; }
+    set -- $state
+    case $1 in exited|dead) unhealthy="container $name exited with code $3"; return 1 ;; esac
+    if [ "$2" -gt "$restarts0" ] || [ "$1" = restarting ]; then unhealthy="container $name is restarting (it crashed; $2 restarts)"; return 1; fi
+    elapsed=$(($(date +%s) - health_started))
+    if [ "$1" = running ]; then
+      case $mode in
+        docker)
+          case $4 in
+            healthy) healthy="the image's HEALTHCHECK reports healthy"; return 0 ;;
+            unhealthy)
+              probe=$(docker container inspect --format '{{range .State.Health.Log}}{{.Output}}{{end}}' "$name" 2>/dev/null | sed '/^[[:space:]]*$/d' | tail -n 5)
+              unhealthy="the image's HEALTHCHECK reports unhealthy\${probe:+: $probe}"
+              return 1 ;;
+            *) last="health: $4" ;;
+          esac ;;
+        cmd)
+          probe=$(bounded 30 sh -c "$health_cmd" 2>&1 </dev/null) && { healthy="health-cmd \\\`$health_cmd\\\` succeeded"; return 0; }
+          probe_status=$?
+          last="\\\`$health_cmd\\\` exited with $probe_status\${probe:+: $(printf '%s\\n' "$probe" | tail -n 3)}" ;;
+        url)
+          # curl where the host has it (Amazon Linux, Ubuntu), else wget (busybox, Alpine).
+          if command -v curl >/dev/null 2>&1; then
+            probe=$(curl -fsS -o /dev/null --max-time 5 "$health_url" 2>&1) && { healthy="$health_url answered"; return 0; }
+          else
+            probe=$(bounded 5 wget -q -O /dev/null "$health_url" 2>&1) && { healthy="$health_url answered"; return 0; }
+          fi
+          last="GET $health_url failed\${probe:+: $(printf '%s\\n' "$probe" | tail -n 3)}" ;;
+        auto)
+          if [ "$elapsed" -ge "$settle" ]; then healthy="running for \${settle}s without restarting"; return 0; fi ;;
+      esac
+    else
+      last="container status: $1"
+    fi
+    if [ "$elapsed" -ge "$health_timeout" ]; then unhealthy="not healthy after \${health_timeout}s\${last:+ ($last)}"; return 1; fi
+    nap "$poll"
+  done
+}
+# A probe bounded in time where the host has timeout(1). GNU timeout puts the probe in a process
+# group of its own unless --foreground, and then the watcher's kill would miss it.
+bounded() {
+  if [ -z "\${timeout_kind:-}" ]; then
+    if timeout --foreground 1 true >/dev/null 2>&1; then timeout_kind=foreground
+    elif command -v timeout >/dev/null 2>&1; then timeout_kind=plain
+    else timeout_kind=none; fi
+  fi
+  case $timeout_kind in
+    foreground) timeout --foreground "$@" ;;
+    plain) timeout "$@" ;;
+    *) shift; "$@" ;;
+  esac
+}
+
+# Appends the release record: the runner wrote it up to its result, this adds the rest.
+record() {
+  record_error=
+  [ -n "\${2:-}" ] && record_error=",\\"error\\":\\"$(json_text "$2")\\""
+  printf '%s"%s","durationMs":%s%s}\\n' "$record_head" "$1" "$((elapsed_ms + ($(date +%s) - release_started) * 1000))" "$record_error" >>"$history" ||
+    ev warning "could not record the release in $history"
+}
+
+prune() {
+  [ -n "$prune" ] || return 0
+  used=$(docker ps --all --quiet --no-trunc | xargs -r docker inspect --type container --format '{{.Image}}' 2>/dev/null)
+  for id in $prune; do
+    printf '%s\\n' "$used" | grep -qxF "$id" && continue
+    # Digests first: removing a repository's last tag removes its digest references too (moby's
+    # ImageDelete), and with them the image, so a digest named after the tag was "No such image".
+    docker image inspect "$id" >/dev/null 2>&1 || continue # already gone
+    names=$(docker image inspect --format '{{range .RepoDigests}}{{.}}{{"\\n"}}{{end}}{{range .RepoTags}}{{.}}{{"\\n"}}{{end}}' "$id" | sed '/^$/d')
+    if out=$(docker image rm \${names:-$id} 2>&1); then ev pruned "$(printf '%s\\n' "\${names:-$id}" | tail -n 1)"
+    else ev prune-failed "$id" "$(printf '%s\\n' "$out" | tail -n 2)"; fi
+  done
+}
+
+release() {
+  release_started=$(date +%s)
+  step=release
+  [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ] || fail "the deploy lock $lock is no longer this run's (it expired and another deployment took it)"
+  # A rollback's image may have been pruned since: pulled again by digest, its immutable name.
+  if [ "$action" = rollback ] && ! docker image inspect "$run_image" >/dev/null 2>&1; then
+    [ -n "$pull_ref" ] || fail_unlocked "the image of the release to roll back to ($label) is no longer on the host and has no digest to pull it by."
+    phase pull
+    pull "$pull_ref"
+  fi
+  phase start
+  previous=$(docker container inspect --format '{{.State.Status}}' "$name" 2>/dev/null)
+  if [ -n "$previous" ]; then
+    # Stopped and renamed, not removed: it is the way back if the new one fails.
+    docker stop "$name" >/dev/null || fail_unlocked "could not stop $name to replace it"
+    if ! docker rename "$name" "$aside"; then
+      docker start "$name" >/dev/null 2>&1
+      fail_unlocked "could not set $name aside as $aside to replace it"
+    fi
+  fi
+  envfile=
+  if [ -n "$env_content" ]; then
+    envfile="$dir/${ENV_FILE_PREFIX}$$"
+    scratch="$scratch $envfile"
+    printf '%s' "$env_content" >"$envfile"
+  fi
+  ev starting
+  if started=$(docker run \${envfile:+--env-file "$envfile"} "$@" 2>&1); then
+    [ -n "$envfile" ] && rm -f "$envfile"
+    phase health
+    if health_wait; then
+      ev healthy "$healthy"
+      [ -n "$previous" ] && docker rm "$aside" >/dev/null
+      phase commit
+      record ok
+      prune
+      unlock
+      ev done
+      exit 0
+    fi
+  else
+    [ -n "$envfile" ] && rm -f "$envfile"
+    unhealthy="docker run failed: $(printf '%s\\n' "$started" | tail -n 5)"
+  fi
+
+  # The new container failed: its logs, then the previous one back as it was.
+  ev unhealthy "$unhealthy"
+  docker logs --tail 100 "$name" 2>&1 | ev_lines logs
+  docker rm --force "$name" >/dev/null 2>&1
+  if [ -z "$previous" ]; then
+    record failed "$unhealthy; there was no previous container to restore (the failed one was removed)."
+    unlock
+    fail "$unhealthy; there was no previous container to restore (the failed one was removed)." 5
+  fi
+  restored=
+  if docker rename "$aside" "$name"; then
+    case $previous in
+      running|restarting) docker start "$name" >/dev/null && restored=1 ;;
+      *) restored=1 ;;
+    esac
+  fi
+  if [ -z "$restored" ]; then
+    record failed "$unhealthy; restoring the previous container failed"
+    unlock
+    fail "$unhealthy; restoring the previous container failed: it is kept as $aside if it was not restored, and the next deployment to this host puts it back first." 5
+  fi
+  ev restored
+  record rolled-back "$unhealthy; rolled back to $previous_image."
+  unlock
+  fail "$unhealthy; rolled back to $previous_image." 6
+}
+
+${LOCK_FUNCTIONS}
+`;
+/** The program as sent: its comment lines are for this file's reader, not worth bytes on every deploy. */
+const WITHOUT_COMMENTS = PROGRAM.split('\n')
+    .filter((line) => line.trim() && !line.trim().startsWith('#'))
+    .join('\n');
+/** The program for one stage: quoted values, then the program, in one brace group. */
+function programText(values) {
+    const run = values.run;
+    const assign = [
+        ['name', values.name],
+        ['token', values.lock.token],
+        ['ttl', String(values.lock.ttlSeconds)],
+        ['info', values.lock.info.replace(/[\r\n]+/g, ' ')],
+        ['lock_wait', String(values.lock.waitSeconds)],
+        ['image', values.image ?? ''],
+        ['reg', values.registry?.host ?? ''],
+        ['reg_user', values.registry?.username ?? ''],
+        ['reg_pass', values.registry?.password ?? ''],
+        ['action', run?.action ?? ''],
+        ['run_image', run?.image ?? ''],
+        ['label', run?.label ?? ''],
+        ['pull_ref', run?.pullRef ?? ''],
+        ['env_content', run?.env ?? ''],
+        ['health_kind', run?.health.kind ?? 'auto'],
+        ['health_cmd', run?.health.command ?? ''],
+        ['health_url', run?.health.url ?? ''],
+        ['health_timeout', String(run?.health.timeoutSeconds ?? 0)],
+        ['settle', String(run?.health.settleSeconds ?? 0)],
+        ['record_head', run?.recordHead ?? ''],
+        ['previous_image', run?.previousImage ?? ''],
+        ['prune', (run?.prune ?? []).join(' ')],
+        ['elapsed_ms', String(Math.round(run?.elapsedMs ?? 0))],
+    ];
+    const lines = assign.map(([key, value]) => `${key}=${quoteArg(value)}`);
+    const main = values.stage === 'prepare' ? 'prepare\nexit 0' : `set -- ${(run?.args ?? []).map(quoteArg).join(' ')}\nrelease "$@"`;
+    return `{\nset -u\n${lines.join('\n')}\n${WITHOUT_COMMENTS}\n${main}\n}\n`;
+}
+
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = require("node:fs");
 ;// CONCATENATED MODULE: ../../packages/core/src/env-inputs.ts
@@ -65858,7 +66288,11 @@ function parseEnvInputs(read, workspace) {
     }
     const values = new Map();
     const inputOf = new Map();
-    for (const [input, entries] of [[names.envFile, fromFile], [names.env, env], [names.vars, vars]]) {
+    for (const [input, entries] of [
+        [names.envFile, fromFile],
+        [names.env, env],
+        [names.vars, vars],
+    ]) {
         for (const [key, value] of entries) {
             values.set(key, value);
             inputOf.set(key, input);
@@ -65988,107 +66422,6 @@ function aboutHost(label, message) {
     return message.startsWith(label) ? message : `${label}: ${message}`;
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
-/** Job summaries: the table a user reads on the run's page instead of the log. */
-
-/** Markdown table cells: a `|` or a newline in a value would break the row. */
-function tableCell(value) {
-    return value.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
-}
-/** Formats a two-column table of facts, values as code. */
-function factsTable(rows) {
-    const lines = ['| | |', '| --- | --- |'];
-    for (const [label, value] of rows)
-        lines.push(`| ${tableCell(label)} | ${value === '' ? '' : `\`${tableCell(value)}\``} |`);
-    return lines.join('\n');
-}
-/** Appends a heading and markdown to the step summary; a no-op when the runner gives no summary file. */
-async function writeSummary(heading, markdown) {
-    if (!process.env.GITHUB_STEP_SUMMARY)
-        return;
-    // The heading is an HTML block, which in GitHub's renderer (cmark-gfm) runs until a blank line:
-    // without one, the table after it stayed literal pipes.
-    await summary.addHeading(heading, 3).addEOL().addRaw(markdown, true).write();
-}
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/host/release-history.ts
-class ReleaseHistory {
-    shell;
-    file;
-    constructor(shell, 
-    /** Absolute path of the history file on the host. */
-    file) {
-        this.shell = shell;
-        this.file = file;
-    }
-    /** The records, oldest first; lines that are not records (a torn write) are skipped. */
-    async read() {
-        const result = await this.shell.run({ args: ['cat', this.file], allowFailure: true, timeoutMs: 60_000 });
-        if (result.exitCode !== 0)
-            return [];
-        return parseHistory(result.stdout);
-    }
-    async append(record) {
-        await this.shell.run({
-            args: ['sh', '-c', 'umask 077 && cat >>"$1"', 'sh', this.file],
-            stdin: `${JSON.stringify(record)}\n`,
-            timeoutMs: 60_000,
-        });
-    }
-}
-function parseHistory(text) {
-    const records = [];
-    for (const line of text.split('\n')) {
-        if (!line.trim())
-            continue;
-        try {
-            const record = JSON.parse(line);
-            if (record && typeof record.imageId === 'string' && typeof record.image === 'string')
-                records.push(record);
-        }
-        catch {
-            // Not a record: skipped.
-        }
-    }
-    return records;
-}
-/** Image IDs of successful releases, newest first, each once. */
-function releasedImages(records) {
-    const seen = new Set();
-    const images = [];
-    for (const record of [...records].reverse()) {
-        if (record.result !== 'ok' || seen.has(record.imageId))
-            continue;
-        seen.add(record.imageId);
-        images.push({ imageId: record.imageId, image: record.image, digest: record.digest });
-    }
-    return images;
-}
-/** The release to go back to: the newest successful one whose image is not the one running now. */
-function rollbackTarget(records, runningImageId) {
-    return releasedImages(records).find((release) => release.imageId !== runningImageId);
-}
-/**
- * Images to remove: those of successful releases beyond the newest `keep`, never one in `inUse`.
- * Only images this history deployed are candidates: nothing else on the host is touched.
- */
-function imagesToPrune(records, keep, inUse) {
-    const released = releasedImages(records).map((release) => release.imageId);
-    const failed = records.filter((record) => record.result !== 'ok').map((record) => record.imageId);
-    const kept = new Set(released.slice(0, keep));
-    return [...new Set([...released.slice(keep), ...failed])].filter((id) => !kept.has(id) && !inUse.has(id));
-}
-
 ;// CONCATENATED MODULE: ../../packages/core/src/image-ref.ts
 /**
  * Image references: `registry/namespace/name[:tag][@digest]`, following the grammar of
@@ -66172,150 +66505,156 @@ function withDigest(ref, digest) {
     return { registry: ref.registry, repository: ref.repository, digest };
 }
 
-;// CONCATENATED MODULE: ./src/health.ts
-/**
- * When is a new container good? Docker's health status when the image has a HEALTHCHECK; else the
- * user's `health-cmd` or `health-url`, run on the host; else running for a few seconds without
- * restarting. In every case a container that exits, dies or restarts has failed at once.
- */
-
-const IMAGE_LABEL = 'slipway.image';
-/** The container called `name`, or undefined when there is none. */
-async function inspectContainer(docker, name) {
-    const result = await docker.run(['container', 'inspect', '--format', '{{json .}}', name], { allowFailure: true, timeoutMs: 60_000 });
-    if (result.exitCode !== 0) {
-        if (/no such (container|object)/i.test(result.stderr))
-            return undefined;
-        throw new Error(`docker container inspect ${name} failed on ${docker.shell.target}: ${lastLines(result.stderr, 3)}`);
+;// CONCATENATED MODULE: ../../packages/core/src/host/release-history.ts
+class ReleaseHistory {
+    shell;
+    file;
+    constructor(shell, 
+    /** Absolute path of the history file on the host. */
+    file) {
+        this.shell = shell;
+        this.file = file;
     }
-    const c = JSON.parse(result.stdout);
-    const log = c.State.Health?.Log ?? [];
-    return {
-        id: c.Id,
-        name: c.Name.replace(/^\//, ''),
-        imageId: c.Image,
-        image: c.Config.Labels?.[IMAGE_LABEL] || c.Config.Image,
-        status: c.State.Status,
-        exitCode: c.State.ExitCode,
-        restartCount: c.RestartCount,
-        health: c.State.Health?.Status,
-        healthOutput: log.length ? log[log.length - 1].Output.trim() : undefined,
-    };
-}
-class UnhealthyError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'UnhealthyError';
+    /** The records, oldest first; lines that are not records (a torn write) are skipped. */
+    async read() {
+        const result = await this.shell.run({ args: ['cat', this.file], allowFailure: true, timeoutMs: 60_000 });
+        if (result.exitCode !== 0)
+            return [];
+        return parseHistory(result.stdout);
+    }
+    async append(record) {
+        await this.shell.run({
+            args: ['sh', '-c', 'umask 077 && cat >>"$1"', 'sh', this.file],
+            stdin: `${JSON.stringify(record)}\n`,
+            timeoutMs: 60_000,
+        });
     }
 }
+function parseHistory(text) {
+    const records = [];
+    for (const line of text.split('\n')) {
+        if (!line.trim())
+            continue;
+        try {
+            const record = JSON.parse(line);
+            if (record && typeof record.imageId === 'string' && typeof record.image === 'string')
+                records.push(record);
+        }
+        catch {
+            // Not a record: skipped.
+        }
+    }
+    return records;
+}
+/** Image IDs of successful releases, newest first, each once. */
+function releasedImages(records) {
+    const seen = new Set();
+    const images = [];
+    for (const record of [...records].reverse()) {
+        if (record.result !== 'ok' || seen.has(record.imageId))
+            continue;
+        seen.add(record.imageId);
+        images.push({ imageId: record.imageId, image: record.image, digest: record.digest });
+    }
+    return images;
+}
+/** The release to go back to: the newest successful one whose image is not the one running now. */
+function rollbackTarget(records, runningImageId) {
+    return releasedImages(records).find((release) => release.imageId !== runningImageId);
+}
 /**
- * How often the container is looked at. A look is one `docker inspect` over the open SSH
- * connection (~20 ms), so a short interval costs little and a long one is paid in full by every
- * deploy: with 1 s, a container healthy after 1.1 s was seen healthy only at 2 s.
+ * Images to remove: those of successful releases beyond the newest `keep`, never one in `inUse`.
+ * Only images this history deployed are candidates: nothing else on the host is touched.
  */
-const POLL_MS = 250;
-const AUTO_POLL_MS = 1_000;
-/** Waits until the container is healthy; returns how that was decided, or throws `UnhealthyError`. */
-async function waitUntilHealthy(docker, name, check, options) {
-    const sleep = options.sleep ?? retry_sleep;
-    const now = options.now ?? Date.now;
-    const started = now();
-    const settleMs = Math.min(options.settleMs ?? 5_000, options.timeoutMs);
-    let c = await inspectContainer(docker, name);
-    if (!c)
-        throw new UnhealthyError(`container ${name} is gone`);
-    const restarts = c.restartCount;
-    const mode = c.health !== undefined ? 'docker' : check.kind;
-    // Waiting out the settle time needs no quick looks: a crash shows in the restart count anyway.
-    const pollMs = options.pollMs ?? (mode === 'auto' ? AUTO_POLL_MS : POLL_MS);
-    let last = '';
-    for (;;) {
-        if (c.status === 'exited' || c.status === 'dead')
-            throw new UnhealthyError(`container ${name} exited with code ${c.exitCode}`);
-        if (c.restartCount > restarts || c.status === 'restarting')
-            throw new UnhealthyError(`container ${name} is restarting (it crashed; ${c.restartCount} restarts)`);
-        const elapsed = now() - started;
-        const remaining = options.timeoutMs - elapsed;
-        if (c.status === 'running') {
-            if (mode === 'docker') {
-                if (c.health === 'healthy')
-                    return 'the image\'s HEALTHCHECK reports healthy';
-                if (c.health === 'unhealthy')
-                    throw new UnhealthyError(`the image's HEALTHCHECK reports unhealthy${c.healthOutput ? `: ${lastLines(c.healthOutput, 5)}` : ''}`);
-                last = c.healthOutput ? `health: ${c.health}: ${lastLines(c.healthOutput, 3)}` : `health: ${c.health}`;
-            }
-            else if (check.kind === 'cmd' || check.kind === 'url') {
-                const args = check.kind === 'cmd'
-                    ? ['sh', '-c', check.command]
-                    : // curl where the host has it (Amazon Linux, Ubuntu), else wget (busybox, Alpine).
-                        ['sh', '-c', 'if command -v curl >/dev/null 2>&1; then exec curl -fsS -o /dev/null --max-time 5 "$1"; else exec wget -q -O /dev/null "$1"; fi', 'sh', check.url];
-                const probe = await docker.shell.run({ args, allowFailure: true, timeoutMs: Math.max(1_000, Math.min(30_000, remaining)) });
-                if (probe.exitCode === 0 && !probe.signal && !probe.timedOut) {
-                    return check.kind === 'cmd' ? `health-cmd \`${check.command}\` succeeded` : `${check.url} answered`;
-                }
-                const what = check.kind === 'cmd' ? `\`${check.command}\`` : quoteArgs(['GET', check.url]);
-                const output = probe.stderr.trim() || probe.stdout.trim();
-                last = `${what} ${probe.timedOut ? 'timed out' : `exited with ${probe.exitCode}`}${output ? `: ${lastLines(output, 3)}` : ''}`;
-            }
-            else if (mode === 'auto' && elapsed >= settleMs) {
-                return `running for ${Math.round(settleMs / 1000)}s without restarting`;
-            }
-        }
-        else {
-            last = `container status: ${c.status}`;
-        }
-        if (now() - started >= options.timeoutMs) {
-            throw new UnhealthyError(`not healthy after ${Math.round(options.timeoutMs / 1000)}s${last ? ` (${last})` : ''}`);
-        }
-        await sleep(Math.min(pollMs, Math.max(100, options.timeoutMs - (now() - started))));
-        c = await inspectContainer(docker, name);
-        if (!c)
-            throw new UnhealthyError(`container ${name} is gone`);
+function imagesToPrune(records, keep, inUse) {
+    const released = releasedImages(records).map((release) => release.imageId);
+    const failed = records.filter((record) => record.result !== 'ok').map((record) => record.imageId);
+    const kept = new Set(released.slice(0, keep));
+    return [...new Set([...released.slice(keep), ...failed])].filter((id) => !kept.has(id) && !inUse.has(id));
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/container/timeline.ts
+/**
+ * When each phase of a host's deployment started and ended, as the runner saw the progress lines
+ * arrive, drawn in the job summary as a mermaid gantt chart (which GitHub renders).
+ */
+const PHASES = ['connect', 'lock', 'pull', 'start', 'health', 'commit'];
+class PhaseTimeline {
+    now;
+    spans = [];
+    open;
+    constructor(now = Date.now) {
+        this.now = now;
+    }
+    /** Ends the phase in progress, if any, and starts `phase`. */
+    start(phase) {
+        this.end();
+        this.open = { phase, startMs: this.now(), endMs: this.now() };
+    }
+    end() {
+        if (!this.open)
+            return;
+        this.open.endMs = this.now();
+        this.spans.push(this.open);
+        this.open = undefined;
     }
 }
-
-;// CONCATENATED MODULE: ./src/deploy.ts
+function isPhase(name) {
+    return PHASES.includes(name);
+}
+/** Characters mermaid reads as syntax in a section or task name. */
+const MERMAID_SYNTAX = /[:#;\n\r]/g;
 /**
- * One host's deployment, on a `Shell` (SSH in the action, a fake in unit tests): pull, record what
- * runs now, replace the container, wait until it is healthy, and if it is not, put the previous
- * container back exactly as it was. Volumes are never removed: containers are removed without `-v`
- * and nothing here prunes volumes.
+ * A mermaid gantt block with a section a host, its phases as tasks on one time axis: milliseconds
+ * from the first phase's start (so the axis reads seconds from the start of the step).
+ */
+function ganttChart(hosts) {
+    const all = hosts.flatMap((h) => h.spans);
+    if (!all.length)
+        return '';
+    const origin = Math.min(...all.map((s) => s.startMs));
+    const lines = ['```mermaid', 'gantt', '  dateFormat x', '  axisFormat %M:%S'];
+    for (const { host, spans } of hosts) {
+        if (!spans.length)
+            continue;
+        lines.push(`  section ${host.replace(MERMAID_SYNTAX, ' ')}`);
+        for (const span of spans) {
+            // A phase shorter than a pixel still shows as one: at least 1 ms long.
+            const start = span.startMs - origin;
+            lines.push(`  ${span.phase} ${((span.endMs - span.startMs) / 1000).toFixed(2)}s : ${start}, ${Math.max(start + 1, span.endMs - origin)}`);
+        }
+    }
+    lines.push('```');
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/container/deployment.ts
+/**
+ * One host's container deployment, run on the host by the program in program.ts in two exchanges:
+ * `prepare` (lock, repair, what runs now, the history, the pull), then `release` (replace, health,
+ * record, prune, unlock). Between them the runner decides what to release and writes its record.
+ * Volumes are never removed: containers are removed without `-v` and nothing prunes volumes.
  */
 
 
 
-const PREVIOUS_SUFFIX = '-slipway-previous';
-/** The env file of `docker run`, which lives only until the container exists. */
-const ENV_FILE_PREFIX = 'env-';
-/**
- * Puts back the previous container a deployment that died half-way (runner killed, connection
- * lost) set aside as `<name>-slipway-previous`: it is the last one known good, and the unproven
- * container in its place is removed. Run under the deploy lock: by the next deployment, and by the
- * post step of the interrupted one. Returns whether there was one to restore.
- */
-async function restoreInterrupted(docker, name, log) {
-    const setAside = await inspectContainer(docker, name + PREVIOUS_SUFFIX);
-    if (!setAside)
-        return false;
-    log.warning(`${setAside.name} was left by an interrupted deployment: restoring it as ${name} (volumes are kept).`);
-    await docker.run(['rm', '--force', name], { allowFailure: true });
-    await docker.run(['rename', setAside.name, name]);
-    await docker.run(['start', name]);
-    return true;
+
+
+
+
+
+
+/** Where a deployment keeps its files on the host, relative to the SSH session's directory (the home). */
+function deploymentDir(name) {
+    return external_node_path_namespaceObject.posix.join('.slipway', 'ec2-deploy', name);
 }
-/** `reg/app:tag@sha256:…` → `reg/app`, as docker writes it in an image's RepoDigests. */
-function repositoryOf(image) {
-    return image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-}
-/** Where a deployment keeps its files on the host, all under one 0700 directory. */
-function hostPaths(home, name) {
-    const dir = external_node_path_namespaceObject.posix.join(home, '.slipway', 'ec2-deploy', name);
-    return { dir, lock: external_node_path_namespaceObject.posix.join(dir, 'deploy.lock'), history: external_node_path_namespaceObject.posix.join(dir, 'releases.jsonl') };
-}
+/** The exit status ssh gives when the connection, not the command, failed. */
+const deployment_CONNECTION_LOST_EXIT = 255;
+/** How long a container without any check must keep running to count as healthy. */
+const SETTLE_MS = 5_000;
 /** A deployment that failed after it changed the host; `rolledBack` says whether the previous container is back. */
 class ReleaseFailedError extends Error {
     rolledBack;
-    /** What ran before, filled in by the deployment for the results. */
     previousImage;
     imageId;
     constructor(message, rolledBack) {
@@ -66324,85 +66663,72 @@ class ReleaseFailedError extends Error {
         this.name = 'ReleaseFailedError';
     }
 }
-class HostDeployment {
+/**
+ * `reg/app:tag@sha256:…` → `reg/app`, as docker writes it in an image's RepoDigests: Docker Hub's
+ * images by their short name (`docker.io/library/nginx` is `nginx` there).
+ */
+function repositoryOf(image) {
+    return image
+        .replace(/@.*$/, '')
+        .replace(/:[^/:]*$/, '')
+        .replace(/^docker\.io\//, '')
+        .replace(/^library\//, '');
+}
+class ContainerDeployment {
     shell;
-    paths;
     options;
     log;
-    docker;
-    history;
-    constructor(shell, paths, options, log) {
+    lockEvents;
+    timeline = new PhaseTimeline();
+    lockPath;
+    /** When this deployment took the lock: where its release record starts, as it always has. */
+    lockedAt = Date.now();
+    constructor(shell, options, log, lockEvents) {
         this.shell = shell;
-        this.paths = paths;
         this.options = options;
         this.log = log;
-        this.docker = new DockerCli(shell);
-        this.history = new ReleaseHistory(shell, paths.history);
-    }
-    /**
-     * Pulls `image`, logging in first when credentials are given: the token goes to `docker login` on
-     * stdin, into a DOCKER_CONFIG made for this pull inside the deployment's 0700 directory, deleted
-     * right after the pull, whatever happened.
-     */
-    async pull(image) {
-        const auth = this.options.registryAuth;
-        this.log.info(`Pulling ${image}`);
-        if (!auth) {
-            await this.pullWithRetries(this.docker, image);
-            return;
-        }
-        const registry = parseImageRef('image', image).registry;
-        const session = await RegistrySession.open(this.docker, { registry, username: auth.username, password: auth.password, inputs: ['registry-username', 'registry-password'], access: 'pull' }, this.paths.dir);
-        try {
-            await this.pullWithRetries(session.docker, image);
-        }
-        finally {
-            await session.close();
-        }
-    }
-    async pullWithRetries(docker, image) {
-        await docker.pull(image, { timeoutMs: this.options.pullTimeoutMs, warn: (message) => this.log.warning(`${this.shell.target}: ${message}`) });
+        this.lockEvents = lockEvents;
+        this.lockPath = external_node_path_namespaceObject.posix.join(deploymentDir(options.container.name), 'deploy.lock');
     }
     /** Deploys `image` (deploy mode). */
     async deploy(image) {
-        const started = new Date();
-        await removeLeftovers(this.shell, this.paths.dir, this.log, [ENV_FILE_PREFIX]);
-        await this.pull(image);
-        const info = await this.docker.inspectImage(image);
-        const repository = repositoryOf(image);
-        const digest = info.repoDigests.find((ref) => ref.startsWith(`${repository}@`))?.replace(/^.*@/, '');
-        return this.release({ action: 'deploy', image, imageId: info.id, digest, run: image, started });
+        const prepared = await this.prepare(image);
+        const pulled = prepared.pulled;
+        const digest = pulled.digests.find((ref) => repositoryOf(ref) === repositoryOf(image))?.replace(/^.*@/, '');
+        return this.release(prepared, { action: 'deploy', image, imageId: pulled.id, digest, run: image });
     }
     /** Switches back to the newest earlier release (rollback mode). */
     async rollback() {
-        const started = new Date();
-        await removeLeftovers(this.shell, this.paths.dir, this.log, [ENV_FILE_PREFIX]);
-        const records = await this.history.read();
-        const current = await inspectContainer(this.docker, this.options.container.name);
-        const target = rollbackTarget(records, current?.imageId);
+        const prepared = await this.prepare();
+        const target = rollbackTarget(prepared.history, prepared.current?.imageId);
         if (!target) {
-            throw new Error(`no earlier release to roll back to in ${this.paths.history} (running: ${current?.image ?? 'nothing'}); ` +
+            await this.unlock();
+            throw new Error(`no earlier release to roll back to in ${external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(this.lockPath), 'releases.jsonl')} (running: ${prepared.current?.image ?? 'nothing'}); ` +
                 `releases are recorded by ec2-deploy from its first deployment on.`);
         }
-        this.log.info(`Rolling back from ${current?.image ?? 'nothing'} to ${target.image} (${target.imageId.slice(0, 19)})`);
-        const present = await this.docker.run(['image', 'inspect', '--format', '{{.Id}}', target.imageId], { allowFailure: true, timeoutMs: 60_000 });
-        if (present.exitCode !== 0) {
-            // Pruned since: pull it again by digest, the immutable name of that same image.
-            if (!target.digest)
-                throw new Error(`the image of the release to roll back to (${target.image}) is no longer on the host and has no digest to pull it by.`);
-            await this.pull(`${repositoryOf(target.image)}@${target.digest}`);
-        }
-        return this.release({ action: 'rollback', image: target.image, imageId: target.imageId, digest: target.digest, run: target.imageId, started });
+        this.log.info(`Rolling back from ${prepared.current?.image ?? 'nothing'} to ${target.image} (${target.imageId.slice(0, 19)})`);
+        const pullRef = target.digest ? `${repositoryOf(target.image)}@${target.digest}` : undefined;
+        return this.release(prepared, { action: 'rollback', image: target.image, imageId: target.imageId, digest: target.digest, run: target.imageId, pullRef });
     }
-    async release(release) {
-        const { name } = this.options.container;
-        const previous = await this.currentContainer();
-        if (previous)
-            this.log.info(`Running now: ${previous.image} (${previous.imageId.slice(0, 19)}, ${previous.status})`);
+    async prepare(image) {
+        this.lockEvents.taking(this.lockPath);
+        const report = await this.runStage({ ...this.baseValues('prepare'), image }, image);
+        if (report.lockTimeout) {
+            const { holder, expiresAt, waitedMs } = report.lockTimeout;
+            throw new LockTimeoutError(this.shell.target, holder ? { token: '', expiresAt, description: holder } : undefined, waitedMs);
+        }
+        this.raiseFailure(report, false);
+        const current = report.current;
+        if (current)
+            this.log.info(`Running now: ${current.image} (${current.imageId.slice(0, 19)}, ${current.status})`);
         else
-            this.log.info(`No container ${name} yet: first deployment on this host.`);
-        const record = (result, error) => ({
-            time: release.started.toISOString(),
+            this.log.info(`No container ${this.options.container.name} yet: first deployment on this host.`);
+        return report;
+    }
+    async release(prepared, release) {
+        const previous = prepared.current;
+        const record = {
+            time: new Date(this.lockedAt).toISOString(),
             action: release.action,
             image: release.image,
             imageId: release.imageId,
@@ -66410,137 +66736,278 @@ class HostDeployment {
             previousImage: previous?.image,
             previousImageId: previous?.imageId,
             runUrl: this.options.runUrl,
-            result,
-            durationMs: Date.now() - release.started.getTime(),
-            error,
+        };
+        const prune = imagesToPrune([...prepared.history, { ...record, result: 'ok' }], this.options.keepReleases, new Set([release.imageId]));
+        const spec = this.options.container;
+        const health = this.options.health;
+        const report = await this.runStage({
+            ...this.baseValues('release'),
+            run: {
+                action: release.action,
+                label: release.image,
+                image: release.run,
+                pullRef: release.pullRef,
+                args: runArguments(spec, release.image, release.run),
+                env: [...spec.env].map(([key, value]) => `${key}=${value}\n`).join(''),
+                health: {
+                    kind: health.kind,
+                    command: health.kind === 'cmd' ? health.command : undefined,
+                    url: health.kind === 'url' ? health.url : undefined,
+                    timeoutSeconds: Math.ceil(this.options.healthTimeoutMs / 1000),
+                    settleSeconds: Math.ceil(Math.min(SETTLE_MS, this.options.healthTimeoutMs) / 1000),
+                },
+                recordHead: `${JSON.stringify(record).slice(0, -1)},"result":`,
+                previousImage: previous?.image,
+                prune,
+                elapsedMs: Date.now() - this.lockedAt,
+            },
+        }, release.pullRef ?? release.image);
+        if (report.logs.length)
+            this.log.attach(`${this.shell.target}: last logs of the failed container ${spec.name}`, report.logs.join('\n').trimEnd() || '(no output)');
+        try {
+            this.raiseFailure(report, true, previous);
+        }
+        catch (error) {
+            if (error instanceof ReleaseFailedError) {
+                error.previousImage = previous?.image;
+                error.imageId = release.imageId;
+            }
+            throw error;
+        }
+        return { image: release.image, imageId: release.imageId, digest: release.digest, previousImage: previous?.image, health: report.healthy ?? '' };
+    }
+    baseValues(stage) {
+        const { lock, container } = this.options;
+        return {
+            stage,
+            name: container.name,
+            lock: { token: lock.owner.token, ttlSeconds: Math.max(1, Math.ceil(lock.expiryMs / 1000)), info: lock.owner.description, waitSeconds: Math.ceil(lock.waitMs / 1000) },
+        };
+    }
+    /** Runs one stage of the program, logging its progress as it comes. */
+    async runStage(values, pulling) {
+        const auth = this.options.registryAuth;
+        if (auth && pulling)
+            values.registry = { host: parseImageRef('image', pulling).registry, username: auth.username, password: auth.password };
+        const report = { history: [], logs: [], unlocked: false, result: undefined };
+        const name = this.options.container.name;
+        const onEvent = (event, fields) => {
+            switch (event) {
+                case 'home':
+                    this.lockPath = external_node_path_namespaceObject.posix.join(fields[0], deploymentDir(name), 'deploy.lock');
+                    this.lockEvents.taking(this.lockPath);
+                    break;
+                case 'phase':
+                    if (isPhase(fields[0]))
+                        this.timeline.start(fields[0]);
+                    if (fields[0] === 'pull' && pulling)
+                        this.log.info(`Pulling ${pulling}`);
+                    break;
+                case 'locked':
+                    this.lockedAt = Date.now();
+                    this.log.info(`Deploy lock taken (${fields[0]}).`);
+                    break;
+                case 'lock-wait':
+                    this.log.info(`Waiting for the deploy lock, held by ${fields[0] || 'another deployment'} (up to ${formatDuration(this.options.lock.waitMs)}).`);
+                    break;
+                case 'took-over':
+                    this.log.info(`Took over an expired deploy lock from ${fields[0] || 'an unknown holder'}.`);
+                    break;
+                case 'lock-timeout':
+                    report.lockTimeout = { holder: fields[0], expiresAt: Number(fields[1]) || 0, waitedMs: Number(fields[2]) * 1000 };
+                    break;
+                case 'leftover':
+                    this.log.warning(`${this.shell.target}: removed ${fields[0]}, which an interrupted deployment left.`);
+                    break;
+                case 'restoring':
+                    this.log.warning(`${fields[0]} was left by an interrupted deployment: restoring it as ${name} (volumes are kept).`);
+                    break;
+                case 'current': {
+                    const [imageId, status, label, configImage] = fields;
+                    report.current = { imageId, status, image: label && label !== '-' ? label : configImage };
+                    break;
+                }
+                case 'history':
+                    report.history.push(...parseHistory(fields[0]));
+                    break;
+                case 'retry':
+                    this.log.warning(`${this.shell.target}: pull of ${fields[0]} failed (attempt ${fields[1]} of 3), trying again in ${fields[2]}s: ${fields[3]}`);
+                    break;
+                case 'image': {
+                    const [id, ...digests] = fields[0].split(' ').filter(Boolean);
+                    report.pulled = { id, digests };
+                    break;
+                }
+                case 'login-failed':
+                    report.loginFailed = { registry: fields[0], output: fields[1] ?? '' };
+                    break;
+                case 'starting':
+                    this.log.info(`Starting ${name} from ${values.run?.label}`);
+                    break;
+                case 'healthy':
+                    report.healthy = fields[0];
+                    this.log.info(`Healthy: ${fields[0]}.`);
+                    break;
+                case 'unhealthy':
+                    this.log.error(`${this.shell.target}: the new container failed: ${fields[0]}`);
+                    break;
+                case 'logs':
+                    report.logs.push(fields.join('\t'));
+                    break;
+                case 'restored':
+                    this.log.warning(`${this.shell.target}: restored the previous container, ${values.run?.previousImage}.`);
+                    break;
+                case 'pruned':
+                    this.log.info(`Pruned ${fields[0]} (older than the last ${this.options.keepReleases} releases).`);
+                    break;
+                case 'prune-failed':
+                    this.log.warning(`Could not prune ${fields[0]}: ${fields[1]}`);
+                    break;
+                case 'warning':
+                    this.log.warning(`${this.shell.target}: ${fields[0]}`);
+                    break;
+                case 'unlocked':
+                    report.unlocked = true;
+                    this.lockEvents.released();
+                    if (fields[0] === 'released')
+                        this.log.info('Deploy lock released.');
+                    else
+                        this.log.warning(`${this.shell.target}: the deploy lock ${this.lockPath}: ${fields[0]}`);
+                    break;
+                case 'fail':
+                    report.fail = { step: fields[0], message: fields[1] ?? '' };
+                    break;
+            }
+        };
+        const prefix = `${EVENT_MARK}\t`;
+        report.result = await this.shell.run({
+            args: ['sh', '-s'],
+            stdin: programText(values),
+            holdStdin: true,
+            allowFailure: true,
+            timeoutMs: this.options.lock.waitMs + this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
+            onLine: (line) => {
+                if (line.startsWith(prefix)) {
+                    const [event, ...fields] = line.slice(prefix.length).split('\t');
+                    onEvent(event, fields);
+                }
+                else if (line.trim()) {
+                    this.log.info(line);
+                }
+            },
         });
-        let health;
-        try {
-            health = await this.replace(release.run, release.image, previous);
-        }
-        catch (error) {
-            const failure = error instanceof ReleaseFailedError ? error : new ReleaseFailedError(error.message, false);
-            failure.previousImage = previous?.image;
-            failure.imageId = release.imageId;
-            // Best effort: when the host went away mid-deploy this fails too, and must not hide why the release failed.
-            await this.history
-                .append(record(failure.rolledBack ? 'rolled-back' : 'failed', failure.message))
-                .catch((appendError) => this.log.warning(`${this.shell.target}: could not record the failed release in ${this.paths.history}: ${appendError.message}`));
-            throw failure;
-        }
-        await this.history.append(record('ok'));
-        await this.prune();
-        return { image: release.image, imageId: release.imageId, digest: release.digest, previousImage: previous?.image, health };
+        this.timeline.end();
+        return report;
     }
-    /**
-     * The container running now, after repairing what a deployment that died half-way (runner killed,
-     * job cancelled) left: its previous container set aside as `<name>-slipway-previous` is the last
-     * one known good, so it is put back, and the unproven container in its place is removed.
-     */
-    async currentContainer() {
-        await restoreInterrupted(this.docker, this.options.container.name, this.log);
-        return inspectContainer(this.docker, this.options.container.name);
-    }
-    /** Replaces the container; returns how health was decided, or throws `ReleaseFailedError`. */
-    async replace(imageToRun, imageLabel, previous) {
-        const spec = this.options.container;
-        const aside = spec.name + PREVIOUS_SUFFIX;
-        if (previous) {
-            // Stopped and renamed, not removed: it is the way back if the new one fails.
-            await this.docker.run(['stop', spec.name], { timeoutMs: 120_000 });
-            await this.docker.run(['rename', spec.name, aside]);
-        }
-        try {
-            await this.start(imageToRun, imageLabel);
-            const how = await waitUntilHealthy(this.docker, spec.name, this.options.health, this.options.healthOptions);
-            this.log.info(`Healthy: ${how}.`);
-            if (previous)
-                await this.docker.run(['rm', aside]);
-            return how;
-        }
-        catch (error) {
-            const reason = error.message;
-            this.log.error(`${this.shell.target}: the new container failed: ${reason}`);
-            try {
-                const logs = await this.docker.run(['logs', '--tail', '100', spec.name], { allowFailure: true, timeoutMs: 60_000 });
-                if (logs.exitCode === 0)
-                    this.log.attach(`${this.shell.target}: last logs of the failed container ${spec.name}`, (logs.stdout + logs.stderr).trimEnd() || '(no output)');
-                await this.docker.run(['rm', '--force', spec.name], { allowFailure: true });
-                if (!previous)
-                    throw new ReleaseFailedError(`${reason}; there was no previous container to restore (the failed one was removed).`, false);
-                await this.docker.run(['rename', aside, spec.name]);
-                if (previous.status === 'running' || previous.status === 'restarting')
-                    await this.docker.run(['start', spec.name]);
-            }
-            catch (restoreError) {
-                if (restoreError instanceof ReleaseFailedError || !previous)
-                    throw restoreError;
-                // The host went away (or docker failed) half-way through the restore: say where the previous
-                // release is, and that the next deployment puts it back first (currentContainer).
-                throw new ReleaseFailedError(`${reason}; restoring the previous container failed (${restoreError.message.split('\n')[0]}): ` +
-                    `${previous.image} is kept as ${aside} if it was not restored, and the next deployment to this host puts it back first.`, false);
-            }
-            this.log.warning(`${this.shell.target}: restored the previous container, ${previous.image}.`);
-            throw new ReleaseFailedError(`${reason}; rolled back to ${previous.image}.`, true);
-        }
-    }
-    async start(imageToRun, imageLabel) {
-        const spec = this.options.container;
-        const args = ['run', '--detach', '--name', spec.name, '--restart', spec.restart, '--label', `${IMAGE_LABEL}=${imageLabel}`];
-        for (const port of spec.ports)
-            args.push('--publish', port);
-        for (const volume of spec.volumes)
-            args.push('--volume', volume);
-        if (spec.network)
-            args.push('--network', spec.network);
-        let envFile;
-        if (spec.env.size) {
-            // Values reach docker in a 0600 file that lives only until the container is created.
-            envFile = external_node_path_namespaceObject.posix.join(this.paths.dir, `${ENV_FILE_PREFIX}${Date.now()}-${Math.random().toString(16).slice(2, 8)}`);
-            await this.shell.writeFile(envFile, [...spec.env].map(([key, value]) => `${key}=${value}\n`).join(''), 0o600);
-            args.push('--env-file', envFile);
-        }
-        args.push(...spec.runArgs, imageToRun);
-        try {
-            this.log.info(`Starting ${spec.name} from ${imageLabel}`);
-            const started = await this.docker.run(args, { allowFailure: true, timeoutMs: 120_000 });
-            if (started.exitCode !== 0)
-                throw new Error(`docker run failed: ${lastLines(started.stderr || started.stdout, 5)}`);
-        }
-        finally {
-            if (envFile)
-                await this.shell.run({ args: ['rm', '-f', envFile], allowFailure: true });
-        }
-    }
-    /** Removes images of releases beyond `keep-releases` (never one a container uses, never a volume). */
-    async prune() {
-        const records = await this.history.read();
-        // Nothing old enough (most deployments): no need to ask docker which images are in use.
-        if (imagesToPrune(records, this.options.keepReleases, new Set()).length === 0)
+    /** Throws the error a stage that did not succeed stands for. */
+    raiseFailure(report, releasing, previous) {
+        const { result, fail } = report;
+        if (result.exitCode === 0 && !result.signal && !result.timedOut && !fail)
             return;
-        const used = await this.docker.run(['ps', '--all', '--no-trunc', '--format', '{{.ID}}'], { allowFailure: true, timeoutMs: 60_000 });
-        const inUse = new Set();
-        const ids = used.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
-        if (ids.length) {
-            const images = await this.docker.run(['inspect', '--type', 'container', '--format', '{{.Image}}', ...ids], { allowFailure: true, timeoutMs: 60_000 });
-            for (const id of images.stdout.split('\n'))
-                if (id.trim())
-                    inUse.add(id.trim());
+        if (report.loginFailed) {
+            throw loginFailure({ registry: report.loginFailed.registry, inputs: ['registry-username', 'registry-password'], access: 'pull' }, this.shell.target, report.loginFailed.output);
         }
-        for (const imageId of imagesToPrune(records, this.options.keepReleases, inUse)) {
-            // Digests first: removing a repository's last tag removes its digest references too (moby's
-            // ImageDelete), and with them the image, so a digest named after the tag was "No such image".
-            const refs = await this.docker.run(['image', 'inspect', '--format', '{{join .RepoDigests "\\n"}}\n{{join .RepoTags "\\n"}}', imageId], { allowFailure: true, timeoutMs: 60_000 });
-            if (refs.exitCode !== 0)
-                continue; // already gone
-            const names = refs.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
-            const removed = await this.docker.run(['image', 'rm', ...(names.length ? names : [imageId])], { allowFailure: true, timeoutMs: 120_000 });
-            if (removed.exitCode === 0)
-                this.log.info(`Pruned ${names.at(-1) ?? imageId} (older than the last ${this.options.keepReleases} releases).`);
-            else
-                this.log.warning(`Could not prune ${imageId}: ${lastLines(removed.stderr, 2)}`);
+        if (fail) {
+            // Exit 6: the new container failed and the previous one runs again; 5: it failed and could not be.
+            if (releasing && (result.exitCode === 5 || result.exitCode === 6))
+                throw new ReleaseFailedError(fail.message, result.exitCode === 6);
+            throw new Error(fail.step === 'lock' ? `${this.shell.target}: ${fail.message}` : `${fail.step}: ${fail.message}`);
+        }
+        // No word from the program about why: the connection went, or it was killed or timed out.
+        const phase = this.timeline.spans.at(-1)?.phase ?? 'connect';
+        const detail = lastLines(result.stderr, 3);
+        const how = result.exitCode === deployment_CONNECTION_LOST_EXIT && !result.signal && !result.timedOut ? 'the connection to the host was lost' : `the deployment ${howItEnded(result)}`;
+        const aside = `${this.options.container.name}${PREVIOUS_SUFFIX}`;
+        const left = releasing && previous && ['start', 'health', 'commit'].includes(phase)
+            ? `; ${previous.image} is kept as ${aside} if it was not restored, and this run's post step or the next deployment to this host puts it back first`
+            : '';
+        throw new ReleaseFailedError(`${how} during ${phase}${detail ? ` (${detail.replace(/\n/g, '; ')})` : ''}${left}`, false);
+    }
+    /** Releases the lock after `prepare` when there is nothing to release. */
+    async unlock() {
+        if (await new DeployLock(this.shell, this.lockPath).release(this.options.lock.owner.token).catch(() => false)) {
+            this.lockEvents.released();
+            this.log.info('Deploy lock released.');
         }
     }
+}
+/** `docker run` arguments after `run`: the container's settings, then the image. */
+function runArguments(spec, label, image) {
+    const args = ['--detach', '--name', spec.name, '--restart', spec.restart, '--label', `${IMAGE_LABEL}=${label}`];
+    for (const port of spec.ports)
+        args.push('--publish', port);
+    for (const volume of spec.volumes)
+        args.push('--volume', volume);
+    if (spec.network)
+        args.push('--network', spec.network);
+    args.push(...spec.runArgs, image);
+    return args;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/summary.ts
+/** Job summaries: the table a user reads on the run's page instead of the log. */
+
+/** Markdown table cells: a `|` or a newline in a value would break the row. */
+function tableCell(value) {
+    return value.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+}
+/** Formats a two-column table of facts, values as code. */
+function factsTable(rows) {
+    const lines = ['| | |', '| --- | --- |'];
+    for (const [label, value] of rows)
+        lines.push(`| ${tableCell(label)} | ${value === '' ? '' : `\`${tableCell(value)}\``} |`);
+    return lines.join('\n');
+}
+/** Appends a heading and markdown to the step summary; a no-op when the runner gives no summary file. */
+async function writeSummary(heading, markdown) {
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    // The heading is an HTML block, which in GitHub's renderer (cmark-gfm) runs until a blank line:
+    // without one, the table after it stayed literal pipes.
+    await summary.addHeading(heading, 3).addEOL().addRaw(markdown, true).write();
+}
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/container/inspect.ts
+/**
+ * The runner's own look at a deployment's container, for the post step of a run that could not
+ * finish: it runs without the program (program.ts), one docker command at a time.
+ */
+
+
+/** Whether the container `name` exists. */
+async function inspect_exists(docker, name) {
+    const result = await docker.run(['container', 'inspect', '--format', '{{.Id}}', name], { allowFailure: true, timeoutMs: 60_000 });
+    if (result.exitCode === 0)
+        return true;
+    if (/no such (container|object)/i.test(result.stderr))
+        return false;
+    throw new Error(`docker container inspect ${name} failed on ${docker.shell.target}: ${lastLines(result.stderr, 3)}`);
+}
+/**
+ * Puts back the previous container a deployment that died half-way (runner killed, connection
+ * lost) set aside as `<name>-slipway-previous`: it is the last one known good, and the unproven
+ * container in its place is removed. Returns whether there was one to restore. The program does
+ * the same first thing in its `prepare` stage.
+ */
+async function restoreInterrupted(docker, name, log) {
+    const aside = name + PREVIOUS_SUFFIX;
+    if (!(await inspect_exists(docker, aside)))
+        return false;
+    log.warning(`${aside} was left by an interrupted deployment: restoring it as ${name} (volumes are kept).`);
+    await docker.run(['rm', '--force', name], { allowFailure: true });
+    await docker.run(['rename', aside, name]);
+    await docker.run(['start', name]);
+    return true;
 }
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
@@ -66574,7 +67041,7 @@ function getInputs(read, run, workspace = process.cwd()) {
     }
     const mode = script.trim() ? 'script' : rollback ? 'rollback' : 'deploy';
     if (mode === 'deploy' && !rawImage) {
-        throw new InputError('image', 'is empty: give the image to deploy (build-push\'s image-ref output), or `script`, or `rollback: true`.');
+        throw new InputError('image', "is empty: give the image to deploy (build-push's image-ref output), or `script`, or `rollback: true`.");
     }
     let image;
     let imageText;
@@ -66661,7 +67128,10 @@ function checkVolume(volume) {
 }
 /** The repository's name, as a container name: `owner/My App` gives `my-app`. */
 function defaultName(run) {
-    const name = run.repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+    const name = run.repo
+        .toLowerCase()
+        .replace(/[^a-z0-9_.-]+/g, '-')
+        .replace(/^[^a-z0-9]+/, '');
     if (!name)
         throw new InputError('name', 'is empty and the repository name is unknown: give the container name.');
     return name;
@@ -66763,7 +67233,6 @@ function outputTail(text, max) {
 
 
 
-
 /** Locks this run holds, saved as they are taken so the post step can release them if main could not. */
 const LOCKS_STATE = 'deploy-locks';
 async function main() {
@@ -66786,6 +67255,7 @@ async function main() {
         let shell;
         try {
             shell = await connectHost(settings, host, log);
+            const connected = Date.now();
             result.hostKey = shell.hostKey.fingerprint;
             hostKeyLines.push(knownHostsLine(host.host, host.port, shell.hostKey));
             if (inputs.mode === 'script') {
@@ -66796,28 +67266,26 @@ async function main() {
                 result.ok = true;
                 return result;
             }
-            // The deploy lock creates paths.dir, for the user alone (DeployLock's umask 077).
-            const paths = hostPaths(await homeDirectory(shell), inputs.container.name);
-            const connected = shell;
-            await locks.hold(connected, host.label, paths.lock, inputs.lockTimeoutMs, log, async () => {
-                const deployment = new HostDeployment(connected, paths, {
-                    container: inputs.container,
-                    health: inputs.health,
-                    healthOptions: { timeoutMs: inputs.healthTimeoutMs },
-                    keepReleases: inputs.keepReleases,
-                    registryAuth: inputs.registryAuth,
-                    runUrl: url,
-                    pullTimeoutMs: settings.commandTimeoutMs,
-                }, log);
-                const release = inputs.mode === 'rollback' ? await deployment.rollback() : await deployment.deploy(inputs.imageText);
-                Object.assign(result, {
-                    ok: true,
-                    image: release.image,
-                    imageId: release.imageId,
-                    digest: release.digest ?? null,
-                    previousImage: release.previousImage ?? null,
-                    health: release.health,
-                });
+            const deployment = new ContainerDeployment(shell, {
+                container: inputs.container,
+                health: inputs.health,
+                healthTimeoutMs: inputs.healthTimeoutMs,
+                keepReleases: inputs.keepReleases,
+                registryAuth: inputs.registryAuth,
+                runUrl: url,
+                pullTimeoutMs: settings.commandTimeoutMs,
+                lock: { owner: locks.owner, expiryMs: LOCK_EXPIRY_MS, waitMs: inputs.lockTimeoutMs },
+            }, log, { taking: (path) => locks.noteTaking(host.label, path), released: () => locks.noteReleased(host.label) });
+            deployment.timeline.spans.push({ phase: 'connect', startMs: started, endMs: connected });
+            result.phases = deployment.timeline.spans;
+            const release = inputs.mode === 'rollback' ? await deployment.rollback() : await deployment.deploy(inputs.imageText);
+            Object.assign(result, {
+                ok: true,
+                image: release.image,
+                imageId: release.imageId,
+                digest: release.digest ?? null,
+                previousImage: release.previousImage ?? null,
+                health: release.health,
             });
         }
         catch (error) {
@@ -66852,7 +67320,7 @@ async function main() {
         }
         setOutput('stdout', results.length === 1 ? (results[0].stdout ?? '') : results.map((r) => `==> ${r.host} <==\n${r.stdout ?? ''}`).join('\n'));
     }
-    setOutput('results', JSON.stringify(results));
+    setOutput('results', JSON.stringify(results.map(({ phases: _phases, ...result }) => result)));
     setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
     setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
     await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results, inputs.vars));
@@ -66920,6 +67388,9 @@ function describeOutcome(outcome) {
 /** The job summary: `vars` when there are any, then a row per host. */
 function summaryTable(results, vars = new Map()) {
     const lines = vars.size ? [factsTable([['Vars', describeVars(vars)]]), ''] : [];
+    const chart = ganttChart(results.filter((r) => r.phases?.length).map((r) => ({ host: r.host, spans: r.phases })));
+    if (chart)
+        lines.push(chart, '');
     lines.push('| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |');
     for (const r of results) {
         const outcome = r.ok ? '✅ ok' : r.rolledBack ? '↩️ failed, rolled back' : `❌ ${r.error?.startsWith('skipped') ? 'skipped' : 'failed'}`;

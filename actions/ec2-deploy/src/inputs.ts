@@ -15,29 +15,15 @@ import {
   parseInteger,
   parseList,
   type ConnectionSettings,
+  type ContainerSpec,
+  type HealthCheck,
   type ImageRef,
   type InputReader,
   type RunContext,
 } from '@slipway/core';
 
 export type Mode = 'deploy' | 'rollback' | 'script';
-
-export type HealthCheck = { kind: 'cmd'; command: string } | { kind: 'url'; url: string } | { kind: 'auto' };
-
-export interface ContainerSpec {
-  /** Container name on every host. */
-  name: string;
-  /** `-p` values. */
-  ports: string[];
-  /** KEY=VALUE pairs, `env-file` first then `env` and `vars`; delivered in a 0600 file, never argv. */
-  env: Map<string, string>;
-  /** `-v` values (named volumes or bind mounts). */
-  volumes: string[];
-  network?: string;
-  restart: string;
-  /** Extra `docker run` arguments, already split into words. */
-  runArgs: string[];
-}
+export type { ContainerSpec, HealthCheck };
 
 export interface Ec2DeployInputs {
   mode: Mode;
@@ -83,7 +69,7 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
   }
   const mode: Mode = script.trim() ? 'script' : rollback ? 'rollback' : 'deploy';
   if (mode === 'deploy' && !rawImage) {
-    throw new InputError('image', 'is empty: give the image to deploy (build-push\'s image-ref output), or `script`, or `rollback: true`.');
+    throw new InputError('image', "is empty: give the image to deploy (build-push's image-ref output), or `script`, or `rollback: true`.");
   }
 
   let image: ImageRef | undefined;
@@ -165,7 +151,10 @@ function checkVolume(volume: string): void {
 
 /** The repository's name, as a container name: `owner/My App` gives `my-app`. */
 function defaultName(run: RunContext): string {
-  const name = run.repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+  const name = run.repo
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '');
   if (!name) throw new InputError('name', 'is empty and the repository name is unknown: give the container name.');
   return name;
 }

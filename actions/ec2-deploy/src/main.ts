@@ -8,8 +8,15 @@ import {
   aboutHost,
   howItEnded,
   succeeded,
+  ContainerDeployment,
   DockerCli,
+  ENV_FILE_PREFIX,
+  LOCK_EXPIRY_MS,
+  ReleaseFailedError,
   RunLocks,
+  ganttChart,
+  restoreInterrupted,
+  type PhaseSpan,
   connectHost,
   describeVars,
   factsTable,
@@ -18,7 +25,6 @@ import {
   forEachHost,
   formatBytes,
   formatDuration,
-  homeDirectory,
   knownHostsLine,
   leftLocks,
   maskSecret,
@@ -34,7 +40,6 @@ import {
   type HostLog,
   type HostOutcome,
 } from '@slipway/core';
-import { ENV_FILE_PREFIX, HostDeployment, ReleaseFailedError, hostPaths, restoreInterrupted } from './deploy.js';
 import { getInputs, type Ec2DeployInputs } from './inputs.js';
 import { OUTPUT_CHARS, outputTail } from './script-output.js';
 
@@ -55,6 +60,8 @@ export interface HostResult {
   durationMs: number;
   error: string | null;
   stdout?: string;
+  /** When each phase ran (not in the `results` output). */
+  phases?: PhaseSpan[];
 }
 
 export async function main(): Promise<void> {
@@ -68,9 +75,11 @@ export async function main(): Promise<void> {
   const hostKeyLines: string[] = [];
   if (inputs.vars.size) core.info(`Vars: ${describeVars(inputs.vars)}`);
   const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText!;
-  core.info(`${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${
-    settings.maxParallel === 0 ? 'all at once' : `${settings.maxParallel} at a time`
-  }.`);
+  core.info(
+    `${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${
+      settings.maxParallel === 0 ? 'all at once' : `${settings.maxParallel} at a time`
+    }.`,
+  );
 
   const outcomes = await forEachHost(
     settings.hosts,
@@ -81,6 +90,7 @@ export async function main(): Promise<void> {
       let shell: SshShell | undefined;
       try {
         shell = await connectHost(settings, host, log);
+        const connected = Date.now();
         result.hostKey = shell.hostKey.fingerprint;
         hostKeyLines.push(knownHostsLine(host.host, host.port, shell.hostKey));
         if (inputs.mode === 'script') {
@@ -90,33 +100,31 @@ export async function main(): Promise<void> {
           result.ok = true;
           return result;
         }
-        // The deploy lock creates paths.dir, for the user alone (DeployLock's umask 077).
-        const paths = hostPaths(await homeDirectory(shell), inputs.container.name);
-        const connected = shell;
-        await locks.hold(connected, host.label, paths.lock, inputs.lockTimeoutMs, log, async () => {
-          const deployment = new HostDeployment(
-            connected,
-            paths,
-            {
-              container: inputs.container,
-              health: inputs.health,
-              healthOptions: { timeoutMs: inputs.healthTimeoutMs },
-              keepReleases: inputs.keepReleases,
-              registryAuth: inputs.registryAuth,
-              runUrl: url,
-              pullTimeoutMs: settings.commandTimeoutMs,
-            },
-            log,
-          );
-          const release = inputs.mode === 'rollback' ? await deployment.rollback() : await deployment.deploy(inputs.imageText!);
-          Object.assign(result, {
-            ok: true,
-            image: release.image,
-            imageId: release.imageId,
-            digest: release.digest ?? null,
-            previousImage: release.previousImage ?? null,
-            health: release.health,
-          });
+        const deployment = new ContainerDeployment(
+          shell,
+          {
+            container: inputs.container,
+            health: inputs.health,
+            healthTimeoutMs: inputs.healthTimeoutMs,
+            keepReleases: inputs.keepReleases,
+            registryAuth: inputs.registryAuth,
+            runUrl: url,
+            pullTimeoutMs: settings.commandTimeoutMs,
+            lock: { owner: locks.owner, expiryMs: LOCK_EXPIRY_MS, waitMs: inputs.lockTimeoutMs },
+          },
+          log,
+          { taking: (path) => locks.noteTaking(host.label, path), released: () => locks.noteReleased(host.label) },
+        );
+        deployment.timeline.spans.push({ phase: 'connect', startMs: started, endMs: connected });
+        result.phases = deployment.timeline.spans;
+        const release = inputs.mode === 'rollback' ? await deployment.rollback() : await deployment.deploy(inputs.imageText!);
+        Object.assign(result, {
+          ok: true,
+          image: release.image,
+          imageId: release.imageId,
+          digest: release.digest ?? null,
+          previousImage: release.previousImage ?? null,
+          health: release.health,
         });
       } catch (error) {
         result.error = (error as Error).message;
@@ -152,7 +160,7 @@ export async function main(): Promise<void> {
     }
     core.setOutput('stdout', results.length === 1 ? (results[0].stdout ?? '') : results.map((r) => `==> ${r.host} <==\n${r.stdout ?? ''}`).join('\n'));
   }
-  core.setOutput('results', JSON.stringify(results));
+  core.setOutput('results', JSON.stringify(results.map(({ phases: _phases, ...result }) => result)));
   core.setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
   core.setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
   await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results, inputs.vars));
@@ -221,6 +229,8 @@ function describeOutcome(outcome: HostOutcome<HostResult>): string {
 /** The job summary: `vars` when there are any, then a row per host. */
 export function summaryTable(results: readonly HostResult[], vars: ReadonlyMap<string, string> = new Map()): string {
   const lines = vars.size ? [factsTable([['Vars', describeVars(vars)]]), ''] : [];
+  const chart = ganttChart(results.filter((r) => r.phases?.length).map((r) => ({ host: r.host, spans: r.phases! })));
+  if (chart) lines.push(chart, '');
   lines.push('| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     const outcome = r.ok ? '✅ ok' : r.rolledBack ? '↩️ failed, rolled back' : `❌ ${r.error?.startsWith('skipped') ? 'skipped' : 'failed'}`;

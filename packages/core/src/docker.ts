@@ -152,9 +152,7 @@ function buildxCacheArgs(spec: BuildSpec): string[] {
 /** Errors worth another try: the registry was busy or the connection dropped, not a refusal. */
 export function isTransientRegistryError(output: string): boolean {
   if (/unauthorized|denied|forbidden|not found|manifest invalid|name unknown/i.test(output)) return false;
-  return /\b(50[0234]|429)\b|too many requests|toomanyrequests|timeout|timed out|connection reset|broken pipe|unexpected EOF|\bEOF\b|service unavailable|bad gateway|temporar/i.test(
-    output,
-  );
+  return /\b(50[0234]|429)\b|too many requests|toomanyrequests|timeout|timed out|connection reset|broken pipe|unexpected EOF|\bEOF\b|service unavailable|bad gateway|temporar/i.test(output);
 }
 
 /** Errors meaning the credentials were refused, which no retry will fix. */
@@ -178,6 +176,15 @@ const GHCR_TOKEN_NEEDS: Record<RegistryCredentials['access'], string> = {
   pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
 };
 
+/** The error for a failed `docker login`: when the registry refused the credentials, which inputs to check. */
+export function loginFailure(credentials: Pick<RegistryCredentials, 'registry' | 'inputs' | 'access'>, target: string, output: string): Error {
+  const { registry, inputs, access } = credentials;
+  if (isAuthError(output)) {
+    return new Error(`${registry} refused the credentials on ${target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` + `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` + lastLines(output, 3));
+  }
+  return new Error(`docker login to ${registry} failed on ${target}:\n${lastLines(output, 5)}`);
+}
+
 /**
  * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
  * and with it the only copy of the credentials docker wrote.
@@ -190,7 +197,7 @@ export class RegistrySession {
   ) {}
 
   static async open(docker: DockerCli, credentials: RegistryCredentials, parentDir?: string): Promise<RegistrySession> {
-    const { registry, username, password, inputs, access } = credentials;
+    const { registry, username, password } = credentials;
     const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
     const configDir = made.stdout.trim();
     const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
@@ -201,15 +208,7 @@ export class RegistrySession {
     });
     if (login.exitCode !== 0) {
       await session.close();
-      const output = `${login.stderr}\n${login.stdout}`;
-      if (isAuthError(output)) {
-        throw new Error(
-          `${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-            `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
-            lastLines(output, 3),
-        );
-      }
-      throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
+      throw loginFailure(credentials, docker.shell.target, `${login.stderr}\n${login.stdout}`);
     }
     return session;
   }

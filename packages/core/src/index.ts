@@ -14,3 +14,4 @@ export * from './action-run.js';
 export * from './compose/index.js';
 export * from './ssh/index.js';
 export * from './host/index.js';
+export * from './container/index.js';

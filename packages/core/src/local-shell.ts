@@ -22,17 +22,22 @@ export class LocalShell implements Shell {
     let stdout = '';
     let stderr = '';
     const streamer = command.stream ? new LineStreamer() : undefined;
+    const outLines = command.onLine ? new LineStreamer((line) => command.onLine!(line, 'stdout')) : undefined;
+    const errLines = command.onLine ? new LineStreamer((line) => command.onLine!(line, 'stderr')) : undefined;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
       streamer?.push(chunk);
+      outLines?.push(chunk);
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
       streamer?.push(chunk);
+      errLines?.push(chunk);
     });
     // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
     child.stdin.on('error', () => {});
-    child.stdin.end(command.stdin ?? '');
+    if (command.holdStdin) child.stdin.write(command.stdin ?? '');
+    else child.stdin.end(command.stdin ?? '');
 
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
@@ -62,7 +67,10 @@ export class LocalShell implements Shell {
     });
     clearTimeout(timer);
     clearTimeout(killTimer);
+    if (command.holdStdin) child.stdin.end();
     streamer?.flush();
+    outLines?.flush();
+    errLines?.flush();
     return checkResult(this.target, command, result);
   }
 

@@ -18,6 +18,14 @@ export interface Command {
   stream?: boolean;
   /** Return a failed result instead of throwing `CommandError`. */
   allowFailure?: boolean;
+  /** Called with each whole line of output as it comes: how a remote program reports its progress. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * Keep the command's stdin open until it exits, instead of closing it after `stdin`: a remote
+   * program that watches its stdin then sees it close when the SSH session ends (a cancelled or
+   * killed run), and stops itself and what it started (see container/program.ts).
+   */
+  holdStdin?: boolean;
 }
 
 export interface CommandResult {

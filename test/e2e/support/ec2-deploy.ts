@@ -27,18 +27,14 @@ export interface AppImage {
  */
 export function pushAppImage(sandbox: Sandbox, tag: string, body: string, options: { healthcheck?: boolean; broken?: boolean } = {}): AppImage {
   const context = mkdtempSync(join(tmpdir(), 'slipway-ec2-app-'));
-  const start = options.broken
-    ? `echo '${body} starting, but its web server never will'; exec sleep 100000`
-    : `echo '${body} started'; exec httpd -f -p 8080 -h /www`;
+  const start = options.broken ? `echo '${body} starting, but its web server never will'; exec sleep 100000` : `echo '${body} started'; exec httpd -f -p 8080 -h /www`;
   writeFileSync(
     join(context, 'Dockerfile'),
     [
       `FROM ${sandbox.baseImage}`,
       `RUN mkdir -p /www /data && echo '${body}' >/www/index.html`,
       // busybox wget segfaults with -T (see test/sandbox/README.md): timeout(1) bounds it instead.
-      options.healthcheck || options.broken
-        ? 'HEALTHCHECK --interval=1s --timeout=3s --retries=2 CMD timeout 2 wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1'
-        : '',
+      options.healthcheck || options.broken ? 'HEALTHCHECK --interval=1s --timeout=3s --retries=2 CMD timeout 2 wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1' : '',
       `CMD ${JSON.stringify(['sh', '-c', `echo '${body}' >>/data/starts; ${start}`])}`,
       '',
     ].join('\n'),
@@ -61,10 +57,11 @@ export function connectionInputs(sandbox: Sandbox, hosts: readonly SandboxHost[]
 
 export function ec2Deploy(
   inputs: Record<string, string>,
-  options: { state?: Record<string, string>; timeoutMs?: number; runId?: number; cancelOn?: RunOptions['cancelOn'] } = {},
+  options: { state?: Record<string, string>; timeoutMs?: number; runId?: number; cancelOn?: RunOptions['cancelOn']; actionDir?: string } = {},
 ): Promise<ActionResult> {
   return runAction('ec2-deploy', {
     inputs,
+    actionDir: options.actionDir,
     state: options.state,
     cancelOn: options.cancelOn,
     timeoutMs: options.timeoutMs ?? 300_000,

@@ -49,11 +49,12 @@ function pidsTitled(name: string): number[] {
 }
 
 /**
- * Cuts every open SSH session of `user` (the privileged sshd process of each), as a host that
- * goes away does: `host.sh stop-sshd` stops the listener only, open sessions live on.
+ * Cuts every open SSH session of `user`, as a host that goes away does (`host.sh stop-sshd` stops
+ * the listener only, open sessions live on): the privileged sshd process of each, and the user's
+ * own, which holds the connection and would otherwise carry a running command on to its end.
  */
 export function killSshSessions(user: string): number {
-  const pids = pidsTitled(`sshd: ${user} [priv]`);
+  const pids = [...pidsTitled(`sshd: ${user} [priv]`), ...pidsTitled(`sshd: ${user}@notty`)];
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -175,7 +176,11 @@ export function filesLeftOnHost(host: SandboxHost, stateDir: string): string[] {
   return [
     ...filesUnder(host.home, () => true),
     ...filesUnder('/tmp', (_, owner) => owner === uid),
-    ...filesUnder('/var/tmp', (_, owner) => owner === uid, (path) => path === stateDir),
+    ...filesUnder(
+      '/var/tmp',
+      (_, owner) => owner === uid,
+      (path) => path === stateDir,
+    ),
   ];
 }
 

@@ -53,6 +53,8 @@ export interface RunOptions {
    * 7.5 s later, SIGKILL 2.5 s after that.
    */
   cancelOn?: { output: RegExp; afterMs?: number };
+  /** Run the action from this directory (its action.yml and dist/index.js) instead of actions/<action>: an earlier release's bundle. */
+  actionDir?: string;
 }
 
 export interface ActionResult {
@@ -108,7 +110,13 @@ export function renderLog(raw: string): { log: string; masked: string[]; errors:
     }
     let text = line;
     for (const secret of [...masked].sort((a, b) => b.length - a.length)) text = text.split(secret).join('***');
-    if (command?.[1] === 'error') errors.push(text.replace(/^::error[^:]*::/, '').replace(/%0A/g, '\n').replace(/%25/g, '%'));
+    if (command?.[1] === 'error')
+      errors.push(
+        text
+          .replace(/^::error[^:]*::/, '')
+          .replace(/%0A/g, '\n')
+          .replace(/%25/g, '%'),
+      );
     shown.push(text);
   }
   return { log: shown.join('\n'), masked, errors };
@@ -116,7 +124,7 @@ export function renderLog(raw: string): { log: string; masked: string[]; errors:
 
 export async function runAction(action: string, options: RunOptions = {}): Promise<ActionResult> {
   const context = { ...defaultContext, ...options.context };
-  const actionDir = join(repoRoot, 'actions', action);
+  const actionDir = options.actionDir ?? join(repoRoot, 'actions', action);
   const metadata = yaml.load(readFileSync(join(actionDir, 'action.yml'), 'utf8')) as {
     inputs?: Record<string, { default?: string }>;
   };

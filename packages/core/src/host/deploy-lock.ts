@@ -56,12 +56,78 @@ export class LockTimeoutError extends Error {
   }
 }
 
-const GUARD = `
-guard() {
+/**
+ * The lock's steps as shell functions, shared by the one-shot scripts below and by the remote
+ * programs that take the lock themselves (container/program.ts), so both speak the same protocol and
+ * exclude each other. The caller sets `lock`, `token`, `ttl` (seconds) and `info`. The flock guard is
+ * dropped after each step: a long program that held it would stall every waiter.
+ */
+export const LOCK_FUNCTIONS = `
+lock_guard() {
   if command -v flock >/dev/null 2>&1; then
     exec 9>"$lock.guard"
-    flock -w 30 9 || { echo "could not take $lock.guard" >&2; exit 1; }
+    flock -w 30 9 || { echo "could not take $lock.guard" >&2; return 1; }
   fi
+}
+# Status 1 only when the lock directory is there already: any other reason mkdir gives (a
+# read-only or full disk, no permission, a file in the way) is status 3, or it would pass for a
+# lock held by someone else and be waited on until lock-timeout.
+lock_take() {
+  if ! lock_err=$(mkdir "$lock" 2>&1); then
+    [ -d "$lock" ] && return 1
+    echo "cannot create the deploy lock $lock: \${lock_err:-mkdir failed}" >&2
+    return 3
+  fi
+  if printf '%s\\n%s\\n%s\\n' "$token" "$(($(date +%s) + ttl))" "$info" >"$lock/owner.tmp" && mv "$lock/owner.tmp" "$lock/owner"; then
+    return 0
+  fi
+  rm -rf "$lock"
+  echo "cannot write the deploy lock's owner file in $lock" >&2
+  return 3
+}
+# Prints acquired, took-over (then the old owner file) or held (then the owner file).
+lock_try_guarded() {
+  lock_take && { echo acquired; return 0; }
+  [ $? -eq 3 ] && return 3
+  if [ -f "$lock/owner" ]; then
+    lock_held=$(sed -n 1p "$lock/owner")
+    lock_expires=$(sed -n 2p "$lock/owner")
+    if [ "$lock_held" = "$token" ]; then echo acquired; return 0; fi
+    case $lock_expires in ''|*[!0-9]*) lock_expires=0 ;; esac
+    if [ "$(date +%s)" -ge "$lock_expires" ]; then
+      lock_old=$(cat "$lock/owner")
+      rm -rf "$lock"
+      lock_take && { echo took-over; printf '%s\\n' "$lock_old"; return 0; }
+      [ $? -eq 3 ] && return 3
+    fi
+  elif [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+    # A lock directory with no owner for over a minute: a holder died between mkdir and mv.
+    rm -rf "$lock"
+    lock_take && { echo acquired; return 0; }
+    [ $? -eq 3 ] && return 3
+  fi
+  echo held
+  cat "$lock/owner" 2>/dev/null || true
+  return 0
+}
+lock_try() {
+  mkdir -p "$(dirname "$lock")" || return 3
+  lock_guard || return 3
+  lock_try_guarded && lock_status=0 || lock_status=$?
+  exec 9>&-
+  return $lock_status
+}
+# Prints released, not-ours or absent.
+lock_release() {
+  [ -d "$lock" ] || { echo absent; return 0; }
+  lock_guard || return 1
+  if [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ]; then
+    rm -rf "$lock"
+    echo released
+  else
+    echo not-ours
+  fi
+  exec 9>&-
 }
 `;
 
@@ -70,54 +136,14 @@ lock=$1 token=$2 ttl=$3 info=$4
 # The lock may be the first thing in its directory: create it (and its parents) for the user alone,
 # as a deployment's directory must be (env files and registry logins pass through it).
 umask 077
-mkdir -p "$(dirname "$lock")"
-${GUARD}
-# Fails (status 1) only when the lock directory is there already: any other reason mkdir gives (a
-# read-only or full disk, no permission, a file in the way) ends the script, or it would pass for
-# a lock held by someone else and be waited on until lock-timeout.
-take() {
-  if ! err=$(mkdir "$lock" 2>&1); then
-    [ -d "$lock" ] && return 1
-    echo "cannot create the deploy lock $lock: \${err:-mkdir failed}" >&2
-    exit 3
-  fi
-  now=$(date +%s)
-  printf '%s\\n%s\\n%s\\n' "$token" "$((now + ttl))" "$info" >"$lock/owner.tmp" &&
-    mv "$lock/owner.tmp" "$lock/owner" ||
-    { rm -rf "$lock"; echo "cannot write the deploy lock's owner file in $lock" >&2; exit 3; }
-}
-guard
-if take; then echo acquired; exit 0; fi
-if [ -f "$lock/owner" ]; then
-  held=$(sed -n 1p "$lock/owner")
-  expires=$(sed -n 2p "$lock/owner")
-  if [ "$held" = "$token" ]; then echo acquired; exit 0; fi
-  case $expires in ''|*[!0-9]*) expires=0 ;; esac
-  if [ "$(date +%s)" -ge "$expires" ]; then
-    old=$(cat "$lock/owner")
-    rm -rf "$lock"
-    if take; then echo took-over; printf '%s\\n' "$old"; exit 0; fi
-  fi
-elif [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
-  # A lock directory with no owner for over a minute: a holder died between mkdir and mv.
-  rm -rf "$lock"
-  if take; then echo acquired; exit 0; fi
-fi
-echo held
-cat "$lock/owner" 2>/dev/null || true
+${LOCK_FUNCTIONS}
+lock_try
 `;
 
 const RELEASE_SCRIPT = `set -eu
 lock=$1 token=$2
-${GUARD}
-[ -d "$lock" ] || { echo absent; exit 0; }
-guard
-if [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ]; then
-  rm -rf "$lock"
-  echo released
-else
-  echo not-ours
-fi
+${LOCK_FUNCTIONS}
+lock_release
 `;
 
 function parseHolder(lines: string[]): LockHolder | undefined {

@@ -73,6 +73,23 @@ export class RunLocks {
     }
   }
 
+  /**
+   * For a lock a remote program takes and releases itself (container/deployment.ts): noted before
+   * the program starts, so the post step looks for it even when the run dies before the program
+   * says it has it (the post step only acts on a lock its owner file names this run as holding).
+   * A relative path is relative to the SSH session's directory, the user's home.
+   */
+  noteTaking(host: string, path: string): void {
+    if (this.held.get(host) === path) return;
+    this.held.set(host, path);
+    this.save();
+  }
+
+  noteReleased(host: string): void {
+    if (!this.held.delete(host)) return;
+    this.save();
+  }
+
   private save(): void {
     const state: HeldLocks = {
       token: this.owner.token,

@@ -10,7 +10,7 @@
  *   own once connected, and a late ECONNRESET with no listener crashes Node (node-ssh #421).
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { Readable, type Duplex } from 'node:stream';
+import { PassThrough, Readable, type Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import * as core from '@actions/core';
 import { NodeSSH } from 'node-ssh';
@@ -132,8 +132,7 @@ export class SshShell implements Shell {
         initialDelayMs: options.retryDelayMs ?? 2_000,
         sleep: options.sleep,
         retryable: (error) => error instanceof SshConnectError && error.retryable,
-        onRetry: (error, attempt, delay) =>
-          log.warning(`${label}: connection attempt ${attempt} of ${options.connectRetries} failed (${(error as Error).message}); trying again in ${delay / 1000}s.`),
+        onRetry: (error, attempt, delay) => log.warning(`${label}: connection attempt ${attempt} of ${options.connectRetries} failed (${(error as Error).message}); trying again in ${delay / 1000}s.`),
       },
     );
   }
@@ -148,6 +147,11 @@ export class SshShell implements Shell {
     const err = new Collector();
     const log = this.options.log ?? actionsLog;
     const streamer = command.stream ? new LineStreamer((text) => log.info(text)) : undefined;
+    const outLines = command.onLine ? new LineStreamer((text) => command.onLine!(text, 'stdout')) : undefined;
+    const errLines = command.onLine ? new LineStreamer((text) => command.onLine!(text, 'stderr')) : undefined;
+    // Held open, stdin ends only when we end it after the command, or when the session goes.
+    const heldStdin = command.holdStdin ? new PassThrough() : undefined;
+    if (heldStdin && command.stdin !== undefined) heldStdin.write(command.stdin);
 
     let channel: ClientChannel | undefined;
     let timedOut = false;
@@ -157,7 +161,7 @@ export class SshShell implements Shell {
 
     const execution = this.session.ssh
       .execCommand(line, {
-        stdin: command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : Readable.from([command.stdin]),
+        stdin: heldStdin ?? (command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : Readable.from([command.stdin])),
         noTrim: true,
         onChannel: (ch) => {
           channel = ch;
@@ -167,10 +171,12 @@ export class SshShell implements Shell {
         onStdout: (chunk) => {
           const text = out.push(chunk);
           streamer?.push(text);
+          outLines?.push(text);
         },
         onStderr: (chunk) => {
           const text = err.push(chunk);
           streamer?.push(text);
+          errLines?.push(text);
         },
       })
       .catch((error: Error) => {
@@ -190,10 +196,13 @@ export class SshShell implements Shell {
     );
     const response = await Promise.race([execution, abandoned]);
     for (const timer of timers) clearTimeout(timer);
+    heldStdin?.end();
     streamer?.flush();
+    outLines?.flush();
+    errLines?.flush();
 
     let exitCode = response?.code ?? CONNECTION_LOST_EXIT;
-    let signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
+    const signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
     if (response && response.code === null && !response.signal && !timedOut) {
       // No exit status: the channel closed under the command (connection lost). Never a success.
       err.text += `${this.target}: the connection ended before the command reported its exit status${this.lostReason ? ` (${this.lostReason})` : ''}.\n`;
@@ -348,7 +357,7 @@ async function openSession(endpoint: SshEndpoint, sock: Duplex, options: SshShel
   const pins = pinsForHost(endpoint.hostKeys, host.host, host.port);
   const ssh = new NodeSSH();
   const connecting = ssh.connect({
-    sock: sock as Socket,
+    sock: sock,
     username: host.user,
     privateKey: endpoint.key.text,
     passphrase: endpoint.key.passphrase,
@@ -412,9 +421,7 @@ function classifyConnectError(
   }
   if (/no matching host key format/i.test(message)) {
     const pins = pinsForHost(endpoint.hostKeys, endpoint.host.host, endpoint.host.port);
-    const why = offered
-      ? describeHostKeyTypeMismatch(label, offered, pins, endpoint.hostKeysInput)
-      : `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`;
+    const why = offered ? describeHostKeyTypeMismatch(label, offered, pins, endpoint.hostKeysInput) : `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`;
     return new SshConnectError(label, 'host-key', why, false);
   }
   if (error.level === 'client-timeout' || /timed out/i.test(message)) {

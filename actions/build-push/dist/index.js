@@ -38036,6 +38036,14 @@ const GHCR_TOKEN_NEEDS = {
     push: "a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with `permissions: packages: write`",
     pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
 };
+/** The error for a failed `docker login`: when the registry refused the credentials, which inputs to check. */
+function loginFailure(credentials, target, output) {
+    const { registry, inputs, access } = credentials;
+    if (isAuthError(output)) {
+        return new Error(`${registry} refused the credentials on ${target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` + `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` + lastLines(output, 3));
+    }
+    return new Error(`docker login to ${registry} failed on ${target}:\n${lastLines(output, 5)}`);
+}
 /**
  * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
  * and with it the only copy of the credentials docker wrote.
@@ -38050,7 +38058,7 @@ class RegistrySession {
         this.docker = docker;
     }
     static async open(docker, credentials, parentDir) {
-        const { registry, username, password, inputs, access } = credentials;
+        const { registry, username, password } = credentials;
         const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
         const configDir = made.stdout.trim();
         const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
@@ -38061,13 +38069,7 @@ class RegistrySession {
         });
         if (login.exitCode !== 0) {
             await session.close();
-            const output = `${login.stderr}\n${login.stdout}`;
-            if (isAuthError(output)) {
-                throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-                    `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
-                    lastLines(output, 3));
-            }
-            throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
+            throw loginFailure(credentials, docker.shell.target, `${login.stderr}\n${login.stdout}`);
         }
         return session;
     }
@@ -38099,17 +38101,24 @@ class LocalShell {
         let stdout = '';
         let stderr = '';
         const streamer = command.stream ? new LineStreamer() : undefined;
+        const outLines = command.onLine ? new LineStreamer((line) => command.onLine(line, 'stdout')) : undefined;
+        const errLines = command.onLine ? new LineStreamer((line) => command.onLine(line, 'stderr')) : undefined;
         child.stdout.setEncoding('utf8').on('data', (chunk) => {
             stdout += chunk;
             streamer?.push(chunk);
+            outLines?.push(chunk);
         });
         child.stderr.setEncoding('utf8').on('data', (chunk) => {
             stderr += chunk;
             streamer?.push(chunk);
+            errLines?.push(chunk);
         });
         // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
         child.stdin.on('error', () => { });
-        child.stdin.end(command.stdin ?? '');
+        if (command.holdStdin)
+            child.stdin.write(command.stdin ?? '');
+        else
+            child.stdin.end(command.stdin ?? '');
         let timedOut = false;
         let killTimer;
         const timer = command.timeoutMs
@@ -38137,7 +38146,11 @@ class LocalShell {
         });
         clearTimeout(timer);
         clearTimeout(killTimer);
+        if (command.holdStdin)
+            child.stdin.end();
         streamer?.flush();
+        outLines?.flush();
+        errLines?.flush();
         return checkResult(this.target, command, result);
     }
     async writeFile(path, content, mode) {

@@ -63500,7 +63500,11 @@ function parseEnvInputs(read, workspace) {
     }
     const values = new Map();
     const inputOf = new Map();
-    for (const [input, entries] of [[names.envFile, fromFile], [names.env, env], [names.vars, vars]]) {
+    for (const [input, entries] of [
+        [names.envFile, fromFile],
+        [names.env, env],
+        [names.vars, vars],
+    ]) {
         for (const [key, value] of entries) {
             values.set(key, value);
             inputOf.set(key, input);
@@ -63605,7 +63609,10 @@ const RELEASE_MANIFEST = 'release.json';
  * random end keeps two deployments of one run in the same second (two steps, a re-run) apart.
  */
 function releaseId(date, runId, runAttempt, random = (0,external_node_crypto_.randomBytes)(2).toString('hex')) {
-    const stamp = date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const stamp = date
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d+Z$/, 'Z');
     return `${stamp}-${runId}-${runAttempt}-${random}`;
 }
 /** Expands a leading `~` against the target's home: no shell is there to do it, argv is literal. */
@@ -63676,7 +63683,11 @@ class ReleaseStore {
         const listed = await this.shell.run({ args: ['ls', '-1', this.releasesDir], timeoutMs: 30_000 });
         const current = await this.shell.run({ args: ['readlink', this.currentLink], allowFailure: true });
         const keepIds = new Set([...protect, external_node_path_namespaceObject.posix.basename(current.stdout.trim())]);
-        const ids = listed.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort();
+        const ids = listed.stdout
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean)
+            .sort();
         const old = ids.slice(0, Math.max(0, ids.length - keep)).filter((id) => !keepIds.has(id));
         if (old.length)
             await this.shell.run({ args: ['rm', '-rf', '--', ...old.map((id) => this.dir(id))], timeoutMs: 120_000 });
@@ -63747,7 +63758,7 @@ function parseHostAddress(input, raw, defaults) {
             throw new InputError(input, `"${user}" in "${text}" is not a valid user name.`);
     }
     let host;
-    let portText = '';
+    let portText;
     if (rest.startsWith('[')) {
         const close = rest.indexOf(']');
         if (close < 0)
@@ -63895,7 +63906,10 @@ function matchesHashedName(pattern, name) {
     return (0,external_node_crypto_.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
 }
 function wildcardMatch(pattern, text) {
-    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    const regex = new RegExp(`^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`);
     return regex.test(text);
 }
 /** Parses a `host-fingerprints`-style input: one pin a line; `#` lines and blank lines ignored. */
@@ -63973,7 +63987,10 @@ function looksLikeKeyType(token) {
 }
 /** `ssh-ed25519` → `ed25519`, `ecdsa-sha2-nistp256` → `ecdsa`: the name in /etc/ssh/ssh_host_<kind>_key. */
 function hostKeyFileKind(keyType) {
-    return keyType.replace(/^ssh-/, '').replace(/-sha2-nistp\d+$/, '').replace(/^dss$/, 'dsa');
+    return keyType
+        .replace(/^ssh-/, '')
+        .replace(/-sha2-nistp\d+$/, '')
+        .replace(/^dss$/, 'dsa');
 }
 /**
  * Why the key exchange failed when the host has no key of a pinned type (negotiation offers only
@@ -64057,7 +64074,7 @@ function parsePrivateKey(input, raw, passphrase, passphraseInput) {
             '`ssh-keygen -p -f <key file>` (it rewrites the file in place) and give the new content.');
     }
     if (!/-----BEGIN [A-Z0-9 ]+PRIVATE KEY-----/.test(text)) {
-        throw new InputError(input, 'is not a private key: expected the key file\'s content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.');
+        throw new InputError(input, "is not a private key: expected the key file's content (-----BEGIN OPENSSH PRIVATE KEY----- …), raw or base64-encoded.");
     }
     const parsed = ssh2_lib.utils.parseKey(text, passphrase || undefined);
     if (parsed instanceof Error) {
@@ -65070,17 +65087,24 @@ class LocalShell {
         let stdout = '';
         let stderr = '';
         const streamer = command.stream ? new LineStreamer() : undefined;
+        const outLines = command.onLine ? new LineStreamer((line) => command.onLine(line, 'stdout')) : undefined;
+        const errLines = command.onLine ? new LineStreamer((line) => command.onLine(line, 'stderr')) : undefined;
         child.stdout.setEncoding('utf8').on('data', (chunk) => {
             stdout += chunk;
             streamer?.push(chunk);
+            outLines?.push(chunk);
         });
         child.stderr.setEncoding('utf8').on('data', (chunk) => {
             stderr += chunk;
             streamer?.push(chunk);
+            errLines?.push(chunk);
         });
         // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
         child.stdin.on('error', () => { });
-        child.stdin.end(command.stdin ?? '');
+        if (command.holdStdin)
+            child.stdin.write(command.stdin ?? '');
+        else
+            child.stdin.end(command.stdin ?? '');
         let timedOut = false;
         let killTimer;
         const timer = command.timeoutMs
@@ -65108,7 +65132,11 @@ class LocalShell {
         });
         clearTimeout(timer);
         clearTimeout(killTimer);
+        if (command.holdStdin)
+            child.stdin.end();
         streamer?.flush();
+        outLines?.flush();
+        errLines?.flush();
         return checkResult(this.target, command, result);
     }
     async writeFile(path, content, mode) {
@@ -65269,6 +65297,12 @@ class SshShell {
         const err = new Collector();
         const log = this.options.log ?? actionsLog;
         const streamer = command.stream ? new LineStreamer((text) => log.info(text)) : undefined;
+        const outLines = command.onLine ? new LineStreamer((text) => command.onLine(text, 'stdout')) : undefined;
+        const errLines = command.onLine ? new LineStreamer((text) => command.onLine(text, 'stderr')) : undefined;
+        // Held open, stdin ends only when we end it after the command, or when the session goes.
+        const heldStdin = command.holdStdin ? new external_node_stream_.PassThrough() : undefined;
+        if (heldStdin && command.stdin !== undefined)
+            heldStdin.write(command.stdin);
         let channel;
         let timedOut = false;
         const timers = [];
@@ -65276,7 +65310,7 @@ class SshShell {
         const abandoned = new Promise((resolve) => (giveUp = () => resolve(null)));
         const execution = this.session.ssh
             .execCommand(line, {
-            stdin: command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : external_node_stream_.Readable.from([command.stdin]),
+            stdin: heldStdin ?? (command.stdin === undefined ? undefined : typeof command.stdin === 'string' ? command.stdin : external_node_stream_.Readable.from([command.stdin])),
             noTrim: true,
             onChannel: (ch) => {
                 channel = ch;
@@ -65286,10 +65320,12 @@ class SshShell {
             onStdout: (chunk) => {
                 const text = out.push(chunk);
                 streamer?.push(text);
+                outLines?.push(text);
             },
             onStderr: (chunk) => {
                 const text = err.push(chunk);
                 streamer?.push(text);
+                errLines?.push(text);
             },
         })
             .catch((error) => {
@@ -65307,9 +65343,12 @@ class SshShell {
         const response = await Promise.race([execution, abandoned]);
         for (const timer of timers)
             clearTimeout(timer);
+        heldStdin?.end();
         streamer?.flush();
+        outLines?.flush();
+        errLines?.flush();
         let exitCode = response?.code ?? CONNECTION_LOST_EXIT;
-        let signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
+        const signal = response?.signal ? (response.signal.startsWith('SIG') ? response.signal : `SIG${response.signal}`) : undefined;
         if (response && response.code === null && !response.signal && !timedOut) {
             // No exit status: the channel closed under the command (connection lost). Never a success.
             err.text += `${this.target}: the connection ended before the command reported its exit status${this.lostReason ? ` (${this.lostReason})` : ''}.\n`;
@@ -65518,9 +65557,7 @@ offered) {
     }
     if (/no matching host key format/i.test(message)) {
         const pins = pinsForHost(endpoint.hostKeys, endpoint.host.host, endpoint.host.port);
-        const why = offered
-            ? describeHostKeyTypeMismatch(label, offered, pins, endpoint.hostKeysInput)
-            : `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`;
+        const why = offered ? describeHostKeyTypeMismatch(label, offered, pins, endpoint.hostKeysInput) : `${label}: the host offers none of the pinned host key types (${message}); pin the key it has.`;
         return new SshConnectError(label, 'host-key', why, false);
     }
     if (error.level === 'client-timeout' || /timed out/i.test(message)) {
@@ -65576,12 +65613,78 @@ class LockTimeoutError extends Error {
         this.name = 'LockTimeoutError';
     }
 }
-const GUARD = `
-guard() {
+/**
+ * The lock's steps as shell functions, shared by the one-shot scripts below and by the remote
+ * programs that take the lock themselves (container/program.ts), so both speak the same protocol and
+ * exclude each other. The caller sets `lock`, `token`, `ttl` (seconds) and `info`. The flock guard is
+ * dropped after each step: a long program that held it would stall every waiter.
+ */
+const LOCK_FUNCTIONS = `
+lock_guard() {
   if command -v flock >/dev/null 2>&1; then
     exec 9>"$lock.guard"
-    flock -w 30 9 || { echo "could not take $lock.guard" >&2; exit 1; }
+    flock -w 30 9 || { echo "could not take $lock.guard" >&2; return 1; }
   fi
+}
+# Status 1 only when the lock directory is there already: any other reason mkdir gives (a
+# read-only or full disk, no permission, a file in the way) is status 3, or it would pass for a
+# lock held by someone else and be waited on until lock-timeout.
+lock_take() {
+  if ! lock_err=$(mkdir "$lock" 2>&1); then
+    [ -d "$lock" ] && return 1
+    echo "cannot create the deploy lock $lock: \${lock_err:-mkdir failed}" >&2
+    return 3
+  fi
+  if printf '%s\\n%s\\n%s\\n' "$token" "$(($(date +%s) + ttl))" "$info" >"$lock/owner.tmp" && mv "$lock/owner.tmp" "$lock/owner"; then
+    return 0
+  fi
+  rm -rf "$lock"
+  echo "cannot write the deploy lock's owner file in $lock" >&2
+  return 3
+}
+# Prints acquired, took-over (then the old owner file) or held (then the owner file).
+lock_try_guarded() {
+  lock_take && { echo acquired; return 0; }
+  [ $? -eq 3 ] && return 3
+  if [ -f "$lock/owner" ]; then
+    lock_held=$(sed -n 1p "$lock/owner")
+    lock_expires=$(sed -n 2p "$lock/owner")
+    if [ "$lock_held" = "$token" ]; then echo acquired; return 0; fi
+    case $lock_expires in ''|*[!0-9]*) lock_expires=0 ;; esac
+    if [ "$(date +%s)" -ge "$lock_expires" ]; then
+      lock_old=$(cat "$lock/owner")
+      rm -rf "$lock"
+      lock_take && { echo took-over; printf '%s\\n' "$lock_old"; return 0; }
+      [ $? -eq 3 ] && return 3
+    fi
+  elif [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+    # A lock directory with no owner for over a minute: a holder died between mkdir and mv.
+    rm -rf "$lock"
+    lock_take && { echo acquired; return 0; }
+    [ $? -eq 3 ] && return 3
+  fi
+  echo held
+  cat "$lock/owner" 2>/dev/null || true
+  return 0
+}
+lock_try() {
+  mkdir -p "$(dirname "$lock")" || return 3
+  lock_guard || return 3
+  lock_try_guarded && lock_status=0 || lock_status=$?
+  exec 9>&-
+  return $lock_status
+}
+# Prints released, not-ours or absent.
+lock_release() {
+  [ -d "$lock" ] || { echo absent; return 0; }
+  lock_guard || return 1
+  if [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ]; then
+    rm -rf "$lock"
+    echo released
+  else
+    echo not-ours
+  fi
+  exec 9>&-
 }
 `;
 const ACQUIRE_SCRIPT = `set -eu
@@ -65589,53 +65692,13 @@ lock=$1 token=$2 ttl=$3 info=$4
 # The lock may be the first thing in its directory: create it (and its parents) for the user alone,
 # as a deployment's directory must be (env files and registry logins pass through it).
 umask 077
-mkdir -p "$(dirname "$lock")"
-${GUARD}
-# Fails (status 1) only when the lock directory is there already: any other reason mkdir gives (a
-# read-only or full disk, no permission, a file in the way) ends the script, or it would pass for
-# a lock held by someone else and be waited on until lock-timeout.
-take() {
-  if ! err=$(mkdir "$lock" 2>&1); then
-    [ -d "$lock" ] && return 1
-    echo "cannot create the deploy lock $lock: \${err:-mkdir failed}" >&2
-    exit 3
-  fi
-  now=$(date +%s)
-  printf '%s\\n%s\\n%s\\n' "$token" "$((now + ttl))" "$info" >"$lock/owner.tmp" &&
-    mv "$lock/owner.tmp" "$lock/owner" ||
-    { rm -rf "$lock"; echo "cannot write the deploy lock's owner file in $lock" >&2; exit 3; }
-}
-guard
-if take; then echo acquired; exit 0; fi
-if [ -f "$lock/owner" ]; then
-  held=$(sed -n 1p "$lock/owner")
-  expires=$(sed -n 2p "$lock/owner")
-  if [ "$held" = "$token" ]; then echo acquired; exit 0; fi
-  case $expires in ''|*[!0-9]*) expires=0 ;; esac
-  if [ "$(date +%s)" -ge "$expires" ]; then
-    old=$(cat "$lock/owner")
-    rm -rf "$lock"
-    if take; then echo took-over; printf '%s\\n' "$old"; exit 0; fi
-  fi
-elif [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
-  # A lock directory with no owner for over a minute: a holder died between mkdir and mv.
-  rm -rf "$lock"
-  if take; then echo acquired; exit 0; fi
-fi
-echo held
-cat "$lock/owner" 2>/dev/null || true
+${LOCK_FUNCTIONS}
+lock_try
 `;
 const RELEASE_SCRIPT = `set -eu
 lock=$1 token=$2
-${GUARD}
-[ -d "$lock" ] || { echo absent; exit 0; }
-guard
-if [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ]; then
-  rm -rf "$lock"
-  echo released
-else
-  echo not-ours
-fi
+${LOCK_FUNCTIONS}
+lock_release
 `;
 function parseHolder(lines) {
     if (lines.length < 2 || !lines[0])
@@ -65828,6 +65891,14 @@ const GHCR_TOKEN_NEEDS = {
     push: "a token allowed to write packages, e.g. the workflow's GITHUB_TOKEN with `permissions: packages: write`",
     pull: "a token allowed to read packages (read:packages), e.g. the workflow's GITHUB_TOKEN with `permissions: packages: read`",
 };
+/** The error for a failed `docker login`: when the registry refused the credentials, which inputs to check. */
+function loginFailure(credentials, target, output) {
+    const { registry, inputs, access } = credentials;
+    if (isAuthError(output)) {
+        return new Error(`${registry} refused the credentials on ${target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` + `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` + lastLines(output, 3));
+    }
+    return new Error(`docker login to ${registry} failed on ${target}:\n${lastLines(output, 5)}`);
+}
 /**
  * `docker login` into a new DOCKER_CONFIG directory made for this session; `close` deletes it,
  * and with it the only copy of the credentials docker wrote.
@@ -65842,7 +65913,7 @@ class RegistrySession {
         this.docker = docker;
     }
     static async open(docker, credentials, parentDir) {
-        const { registry, username, password, inputs, access } = credentials;
+        const { registry, username, password } = credentials;
         const made = await docker.shell.run({ args: ['mktemp', '-d', ...(parentDir ? ['-p', parentDir] : []), `${REGISTRY_CONFIG_PREFIX}XXXXXXXX`] });
         const configDir = made.stdout.trim();
         const session = new RegistrySession(registry, configDir, docker.withConfigDir(configDir));
@@ -65853,13 +65924,7 @@ class RegistrySession {
         });
         if (login.exitCode !== 0) {
             await session.close();
-            const output = `${login.stderr}\n${login.stdout}`;
-            if (isAuthError(output)) {
-                throw new Error(`${registry} refused the credentials on ${docker.shell.target}: check the \`${inputs[0]}\` and \`${inputs[1]}\` inputs ` +
-                    `(for GHCR, ${GHCR_TOKEN_NEEDS[access]}).\n` +
-                    lastLines(output, 3));
-            }
-            throw new Error(`docker login to ${registry} failed on ${docker.shell.target}:\n${lastLines(output, 5)}`);
+            throw loginFailure(credentials, docker.shell.target, `${login.stderr}\n${login.stdout}`);
         }
         return session;
     }
@@ -65947,6 +66012,23 @@ class RunLocks {
                 log.info('Deploy lock released.');
             }
         }
+    }
+    /**
+     * For a lock a remote program takes and releases itself (container/deployment.ts): noted before
+     * the program starts, so the post step looks for it even when the run dies before the program
+     * says it has it (the post step only acts on a lock its owner file names this run as holding).
+     * A relative path is relative to the SSH session's directory, the user's home.
+     */
+    noteTaking(host, path) {
+        if (this.held.get(host) === path)
+            return;
+        this.held.set(host, path);
+        this.save();
+    }
+    noteReleased(host) {
+        if (!this.held.delete(host))
+            return;
+        this.save();
     }
     save() {
         const state = {
@@ -69331,7 +69413,10 @@ function v2Value(value) {
         return value;
     if (!value.includes("'") && !value.endsWith('\\'))
         return `'${value}'`;
-    return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, () => '$$')}"`;
+    return `"${value
+        .replace(/\\/g, '\\\\')
+        .replace(/"/g, '\\"')
+        .replace(/\$/g, () => '$$')}"`;
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/health.ts
@@ -69354,8 +69439,13 @@ function readiness(container) {
 }
 /** The project's service containers (not `run` one-offs), as docker reports them now. */
 async function projectContainers(docker, project) {
-    const listed = await docker.run(['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.oneoff=False'], { timeoutMs: 60_000 });
-    const ids = listed.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+    const listed = await docker.run(['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.oneoff=False'], {
+        timeoutMs: 60_000,
+    });
+    const ids = listed.stdout
+        .split('\n')
+        .map((line) => line.trim())
+        .filter(Boolean);
     if (ids.length === 0)
         return [];
     // A container can go between ps and inspect (compose replacing it): inspect what is still there.
@@ -69429,7 +69519,10 @@ function describeService(service, containers) {
     const own = containers.filter((c) => c.service === service);
     if (own.length === 0)
         return `${service} (no container)`;
-    return `${service} (${own.filter((c) => readiness(c) !== 'ready').map(describeContainer).join('; ')})`;
+    return `${service} (${own
+        .filter((c) => readiness(c) !== 'ready')
+        .map(describeContainer)
+        .join('; ')})`;
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/override.ts
@@ -69461,6 +69554,7 @@ function composeOverride(images) {
  * outgrown one host. `docker stack deploy` returns once the services are *updated*, not running, so
  * convergence (every service at its desired replicas, its update finished) is polled here.
  */
+
 
 
 
@@ -69518,6 +69612,57 @@ function startFirstAtLimit(rendered, nodes) {
 async function activeNodeCount(docker) {
     const listed = await docker.run(['node', 'ls', '--format', '{{.Status}} {{.Availability}}'], { timeoutMs: 60_000 });
     return listed.stdout.split('\n').filter((line) => line.trim() === 'Ready Active').length;
+}
+async function swarmNodes(docker) {
+    const ids = (await docker.run(['node', 'ls', '-q'], { timeoutMs: 60_000 })).stdout.split('\n').filter((id) => id.trim());
+    if (!ids.length)
+        return [];
+    const described = await docker.run(['node', 'inspect', '--format', '{{.ID}}\t{{.Description.Hostname}}\t{{.Status.Addr}}\t{{.Status.State}}\t{{.Spec.Availability}}', ...ids], {
+        allowFailure: true,
+        timeoutMs: 60_000,
+    });
+    return described.stdout
+        .split('\n')
+        .filter((line) => line.trim())
+        .map((line) => {
+        const [id, hostname, address, state, availability] = line.split('\t');
+        return { id, hostname, address, state, availability };
+    });
+}
+/** `ip-10-0-1-11 (10.0.1.11)`: EC2 hostnames say little, and nodes may share one. */
+function describeNode(node) {
+    return node.address ? `${node.hostname} (${node.address})` : node.hostname;
+}
+/**
+ * The tasks now running in a slot that ran, before the deployment, on a node that is down since:
+ * swarm started them again on another node. Each gets `movedFrom`.
+ */
+function movedTasks(before, after, down) {
+    const downAddresses = new Set(down.map((node) => node.address).filter(Boolean));
+    return after.flatMap((task) => {
+        const was = before.find((old) => old.task === task.task && downAddresses.has(old.nodeAddress));
+        return was && was.nodeAddress !== task.nodeAddress ? [{ ...task, movedFrom: describeNode({ hostname: was.node, address: was.nodeAddress }) }] : [];
+    });
+}
+/**
+ * GitHub's workflow token (and any GitHub App installation token) starts `ghs_` and dies with the
+ * job, or within the hour: a swarm keeps the forwarded login and pulls with it whenever it starts
+ * a task on a node without the image, long after the job.
+ * https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/
+ */
+function isShortLivedGitHubToken(password) {
+    return password.startsWith('ghs_');
+}
+/** What a swarm deployment with a registry login says about it: a warning when the token dies with the job. */
+function forwardedLoginNotice(registry, password) {
+    const advice = 'give a long-lived read-only token (GHCR: a read:packages token, or a GitHub App token refreshed on the hosts), or have the images on every node';
+    if (isShortLivedGitHubToken(password)) {
+        return {
+            level: 'warning',
+            message: `registry-password is a GitHub token that dies with this job (ghs_…), and the swarm keeps it for later pulls: a task rescheduled after the job on a node without the image will fail to pull. For mode: swarm, ${advice}.`,
+        };
+    }
+    return { level: 'info', message: `The swarm keeps the login to ${registry} for later pulls (tasks rescheduled after this job): it must outlive the job; otherwise ${advice}.` };
 }
 /**
  * Deploys the stack from one rendered compose file. `--with-registry-auth` hands the manager's
@@ -69584,11 +69729,30 @@ function describeFailedUpdate(service) {
             return `the update of ${service.name} ended ${service.updateState}${why}`;
     }
 }
-/** Waits until every service of the stack runs its desired replicas and no update is in progress. */
+/**
+ * How long a task may stay pending with "no suitable node" before the wait gives up on it. Swarm
+ * places it only once the swarm changes (a node comes back or joins, a constraint or limit is
+ * changed), which a deployment does not do by waiting; a few polls' grace covers the moments of an
+ * update when a node is briefly full (a replaced task still stopping).
+ */
+const UNPLACEABLE_GRACE_MS = 30_000;
+/** Tasks swarm found no node for: node constraints, max_replicas_per_node, resources, nodes down. */
+function unplaceableTasks(tasks) {
+    return tasks.filter((task) => task.state === 'pending' && /no suitable node/i.test(task.error));
+}
+/**
+ * Waits until every service of the stack runs its desired replicas and no update is in progress.
+ * While it waits it looks at the nodes (one down: said once, its tasks move to the others) and at
+ * the tasks: a task swarm cannot place fails the wait after `unplaceableGraceMs`, with docker's
+ * reason, rather than at the timeout.
+ */
 async function waitForStack(docker, stack, options) {
     const sleep = options.sleep ?? retry_sleep;
     const now = options.now ?? Date.now;
     const deadline = now() + options.timeoutMs;
+    const grace = options.unplaceableGraceMs ?? UNPLACEABLE_GRACE_MS;
+    const down = new Map();
+    let unplaceableSince;
     let lastReport = '';
     for (;;) {
         const services = await stackServices(docker, stack);
@@ -69596,10 +69760,41 @@ async function waitForStack(docker, stack, options) {
         if (failed.length) {
             throw new StackNotConvergedError(failed.map((s) => s.name), services, `Stack ${stack}: ${failed.map(describeFailedUpdate).join('; ')}.`);
         }
-        const pending = services.filter((s) => s.running !== s.desired || s.updateState === 'updating' || s.updateState === 'rollback_started');
+        const inProgress = (s) => s.updateState === 'updating' || s.updateState === 'rollback_started';
+        const nodes = await swarmNodes(docker);
+        const notReady = nodes.filter((node) => node.state !== 'ready');
+        for (const node of notReady) {
+            if (down.has(node.id))
+                continue;
+            down.set(node.id, node);
+            options.onNodeDown?.(node);
+        }
+        let pending = services.filter((s) => s.running !== s.desired || inProgress(s));
+        const tasks = services.length && (pending.length || notReady.length) ? await stackTasks(docker, stack) : [];
+        if (notReady.length) {
+            // A task on a node that is down still counts as running in `service ls` (`4/3`, or a full `5/5`
+            // with one task pending): its node cannot report otherwise. What counts then is the tasks meant
+            // to run (desired state running) that do.
+            const gone = new Set(notReady.map((node) => node.address).filter(Boolean));
+            for (const s of services) {
+                const running = tasks.filter((t) => t.service === s.name && t.state === 'running' && !gone.has(t.nodeAddress)).length;
+                Object.assign(s, { running, replicas: s.replicas.replace(/^\d+\/\d+/, `${running}/${s.desired}`) });
+            }
+            pending = services.filter((s) => s.running !== s.desired || inProgress(s));
+        }
         if (services.length && pending.length === 0)
             return services;
-        const report = services.length ? pending.map((s) => `${s.name} ${s.replicas}${s.updateState ? ` (${s.updateState})` : ''}`).join(', ') : 'no services yet';
+        const unplaceable = unplaceableTasks(tasks);
+        unplaceableSince = unplaceable.length ? (unplaceableSince ?? now()) : undefined;
+        if (unplaceableSince !== undefined && now() - unplaceableSince >= grace) {
+            const nodesDown = [...down.values()].map((node) => `${describeNode(node)} ${node.state}`);
+            throw new StackNotConvergedError([...new Set(unplaceable.map((task) => task.service))], services, `Stack ${stack}: swarm has no node for ${unplaceable.map((t) => `${t.task} (${t.error})`).join(', ')}, pending for ${formatDuration(now() - unplaceableSince)}` +
+                `${nodesDown.length ? `; node${nodesDown.length > 1 ? 's' : ''} ${nodesDown.join(', ')}` : ''}. It starts once a node can take it: bring a node back or add one, ` +
+                'or lower replicas or loosen placement (constraints, max_replicas_per_node, reservations).');
+        }
+        const report = services.length
+            ? pending.map((s) => `${s.name} ${s.replicas}${s.updateState ? ` (${s.updateState})` : ''}`).join(', ') + unplaceable.map((t) => `; ${t.task} pending: ${t.error}`).join('')
+            : 'no services yet';
         if (report !== lastReport)
             options.onProgress?.(`Waiting for ${report}`);
         lastReport = report;
@@ -69615,8 +69810,14 @@ async function waitForStack(docker, stack, options) {
  * addresses from the nodes.
  */
 async function stackTasks(docker, stack) {
-    const listed = await docker.run(['stack', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Error}}', stack], { allowFailure: true, timeoutMs: 60_000 });
-    const rows = listed.stdout.split('\n').filter((line) => line.trim()).map((line) => line.split('\t'));
+    const listed = await docker.run(['stack', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Error}}', stack], {
+        allowFailure: true,
+        timeoutMs: 60_000,
+    });
+    const rows = listed.stdout
+        .split('\n')
+        .filter((line) => line.trim())
+        .map((line) => line.split('\t'));
     if (listed.exitCode !== 0 || rows.length === 0)
         return [];
     const inspected = await docker.run(['inspect', '--type', 'task', '--format', '{{.ID}}\t{{.NodeID}}\t{{.Status.State}}', ...rows.map((r) => r[0])], {
@@ -69661,6 +69862,101 @@ async function serviceTaskErrors(docker, service) {
     });
     const logs = await docker.run(['service', 'logs', '--no-task-ids', '--tail', '50', service], { allowFailure: true, timeoutMs: 60_000 });
     return `${tasks.stdout}${tasks.stderr}\n${logs.stdout}${logs.stderr}`.trim();
+}
+/**
+ * One deployment of a stack at a time across the whole swarm. The deploy lock beside the release
+ * directory is per manager: two runs going through different managers would not see each other's.
+ * This lock is a swarm config named after the project: the managers' Raft store refuses a second
+ * config of one name (AlreadyExists), so `config create` is an atomic take, on whichever manager.
+ * The holder's token and expiry are labels (configs are immutable); an expired lock is removed by
+ * its ID, so two waiters that both saw it expire cannot remove each other's new lock.
+ */
+const SWARM_LOCK_LABELS = { token: 'dev.slipway.lock.token', expires: 'dev.slipway.lock.expires', owner: 'dev.slipway.lock.owner' };
+/** Config names are at most 64 characters: a long project name is replaced by its hash. */
+function swarmLockName(project) {
+    const name = `slipway-deploy-lock-${project}`;
+    return name.length <= 64 ? name : `slipway-deploy-lock-${(0,external_node_crypto_.createHash)('sha256').update(project).digest('hex').slice(0, 32)}`;
+}
+class SwarmLock {
+    docker;
+    name;
+    constructor(docker, project) {
+        this.docker = docker;
+        this.name = swarmLockName(project);
+    }
+    async holder(ref) {
+        const label = (name) => `{{index .Spec.Labels "${name}"}}`;
+        const format = ['{{.ID}}', label(SWARM_LOCK_LABELS.token), label(SWARM_LOCK_LABELS.expires), label(SWARM_LOCK_LABELS.owner)].join('\t');
+        const inspected = await this.docker.run(['config', 'inspect', '--format', format, ref], { allowFailure: true, timeoutMs: 60_000 });
+        if (inspected.exitCode !== 0)
+            return undefined;
+        const [id, token, expires, description] = inspected.stdout.trim().split('\t');
+        return { id, token, expiresAt: Number(expires) || 0, description: description ?? '' };
+    }
+    async create(owner, expiryMs, now) {
+        const expires = Math.ceil((now + expiryMs) / 1000);
+        const args = ['config', 'create', '--label', `${SWARM_LOCK_LABELS.token}=${owner.token}`, '--label', `${SWARM_LOCK_LABELS.expires}=${expires}`];
+        args.push('--label', `${SWARM_LOCK_LABELS.owner}=${owner.description.replace(/[\r\n]+/g, ' ')}`, this.name, '-');
+        const created = await this.docker.run(args, { stdin: owner.token, allowFailure: true, timeoutMs: 60_000 });
+        if (created.exitCode === 0)
+            return created.stdout.trim();
+        if (/already exists|AlreadyExists/i.test(created.stderr))
+            return undefined;
+        throw new Error(`${this.docker.shell.target}: could not take the swarm deploy lock (config ${this.name}): ${lastLine(created.stderr || created.stdout)}`);
+    }
+    /** One attempt: taken (with its config ID), or who holds it. An expired holder's lock is removed first. */
+    async tryAcquire(owner, expiryMs, now) {
+        const id = await this.create(owner, expiryMs, now);
+        if (id)
+            return { id };
+        const holder = await this.holder(this.name);
+        if (!holder)
+            return {};
+        if (holder.token === owner.token)
+            return { id: holder.id };
+        if (holder.expiresAt * 1000 > now)
+            return { holder };
+        await this.docker.run(['config', 'rm', holder.id], { allowFailure: true, timeoutMs: 60_000 });
+        const taken = await this.create(owner, expiryMs, now);
+        return taken ? { id: taken, tookOverFrom: holder.description || 'an unknown holder' } : { holder: await this.holder(this.name) };
+    }
+    /** Takes the lock, waiting for another holder up to `waitMs`. */
+    async acquire(owner, options) {
+        const sleep = options.sleep ?? retry_sleep;
+        const now = options.now ?? Date.now;
+        const started = now();
+        let told = false;
+        for (;;) {
+            const attempt = await this.tryAcquire(owner, options.expiryMs, now());
+            if ('id' in attempt) {
+                if (attempt.tookOverFrom)
+                    options.onWait?.(`Took over an expired swarm deploy lock from ${attempt.tookOverFrom}.`);
+                return { name: this.name, id: attempt.id, token: owner.token };
+            }
+            const waited = now() - started;
+            const holder = attempt.holder;
+            if (waited >= options.waitMs) {
+                throw new Error(`${this.docker.shell.target}: another deployment of this stack holds the swarm deploy lock (config ${this.name}, ${holder?.description || 'holder unknown'}); ` +
+                    `gave up after waiting ${formatDuration(waited)}. It is released when that deployment ends, or expires at ${holder ? new Date(holder.expiresAt * 1000).toISOString() : 'its expiry'}.`);
+            }
+            if (!told) {
+                options.onWait?.(`Waiting for the swarm deploy lock (config ${this.name}), held by ${holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
+                told = true;
+            }
+            await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
+        }
+    }
+    /** Removes the lock if it is still the one `held` took (by its ID): never a lock taken over since. */
+    async release(held) {
+        const holder = await this.holder(held.id);
+        if (!holder || holder.token !== held.token)
+            return false;
+        const removed = await this.docker.run(['config', 'rm', held.id], { allowFailure: true, timeoutMs: 60_000 });
+        return removed.exitCode === 0;
+    }
+}
+function lastLine(text) {
+    return text.trim().split('\n').pop() ?? '';
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-up.ts
@@ -69713,12 +70009,14 @@ function hostDeployLog(log) {
 class DeployError extends Error {
     logs;
     tasks;
+    nodesDown;
     constructor(message, logs, 
     /** Swarm: where the stack's tasks are, as it failed. */
-    tasks) {
+    tasks, nodesDown) {
         super(message);
         this.logs = logs;
         this.tasks = tasks;
+        this.nodesDown = nodesDown;
         this.name = 'DeployError';
     }
 }
@@ -69852,6 +70150,7 @@ onProject) {
             const deployed = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
             result.services = deployed.services;
             result.tasks = deployed.tasks;
+            result.nodesDown = deployed.nodesDown;
         }
         else {
             const applied = await target.withRegistry(cli, tempDir, (c, docker) => target.apply(c, docker, project, plan));
@@ -69863,6 +70162,8 @@ onProject) {
         result.error = errorMessage(error);
         if (error instanceof DeployError && error.tasks)
             result.tasks = error.tasks;
+        if (error instanceof DeployError && error.nodesDown)
+            result.nodesDown = error.nodesDown;
         if (error instanceof DeployError && error.logs)
             log.attach(`Logs of the failing services on ${shell.target}`, error.logs);
     }
@@ -69903,6 +70204,7 @@ async function composeUpRemote(shell, plan, log) {
         const deployed = await target.withRegistry(cli, activeStore.baseDir, applyNew);
         result.services = deployed.services;
         result.tasks = deployed.tasks;
+        result.nodesDown = deployed.nodesDown;
         await activeStore.activate(plan.releaseId);
         const pruned = await activeStore.prune(plan.keepReleases, [plan.releaseId]);
         if (pruned.length)
@@ -69913,6 +70215,8 @@ async function composeUpRemote(shell, plan, log) {
         result.error = errorMessage(error);
         if (error instanceof DeployError && error.tasks)
             result.tasks = error.tasks;
+        if (error instanceof DeployError && error.nodesDown)
+            result.nodesDown = error.nodesDown;
         const logs = error instanceof DeployError ? error.logs : '';
         if (logs)
             log.attach(`Logs of the failing services on ${shell.target}`, logs);
@@ -70007,18 +70311,41 @@ async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy) 
             log.warning(`${service}: its replicas fill max_replicas_per_node on all ${nodes} active nodes, so an update with order: start-first has nowhere to start a new task and stays pending (moby/moby#40797): allow one more task per node, or use stop-first.`);
         }
     }
+    if (plan.registry) {
+        // The swarm keeps the forwarded login and pulls with it whenever it starts a task on a node without the image.
+        const notice = forwardedLoginNotice(plan.registry.registry, plan.registry.password);
+        log[notice.level](notice.message);
+    }
+    // Where each slot runs now: a slot on a node that goes down is reported as moved.
+    const before = plan.wait ? await stackTasks(docker, project.name) : [];
     await shell.writeFile(rendered, stackFile.text, 0o600);
     beforeDeploy?.();
     await log.group(`docker stack deploy ${project.name}`, () => deployStack(docker, project.name, rendered, plan.removeOrphans));
     if (!plan.wait)
         return { services: [] };
     log.info(`Waiting up to ${formatDuration(plan.waitTimeoutMs)} for every service of stack ${project.name} to converge`);
-    try {
-        const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m) });
+    const down = [];
+    const onNodeDown = (node) => {
+        down.push(node);
+        log.warning(`Swarm node ${describeNode(node)} is ${node.state}: swarm starts its tasks on the other nodes.`);
+    };
+    const placed = async () => {
         const tasks = await stackTasks(docker, project.name);
+        const moved = movedTasks(before, tasks, down);
+        for (const task of moved)
+            log.info(`${task.task} moved from ${task.movedFrom}, which is down, to ${describeNode({ hostname: task.node, address: task.nodeAddress })}`);
+        return { tasks: tasks.map((task) => moved.find((m) => m.task === task.task) ?? task), nodesDown: down.length ? down.map(describeNode) : undefined };
+    };
+    try {
+        const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m), onNodeDown });
+        const { tasks, nodesDown } = await placed();
         for (const task of tasks)
             log.info(`${task.task}: ${task.state} on ${task.node}${task.nodeAddress ? ` (${task.nodeAddress})` : ''}`);
-        return { services: services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.running}/${s.desired} replicas`, health: s.updateState || 'none' })), tasks };
+        return {
+            services: services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.running}/${s.desired} replicas`, health: s.updateState || 'none' })),
+            tasks,
+            nodesDown,
+        };
     }
     catch (error) {
         if (!(error instanceof StackNotConvergedError))
@@ -70026,7 +70353,8 @@ async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy) 
         const logs = [];
         for (const service of error.failing)
             logs.push(`--- ${service}\n${await serviceTaskErrors(docker, service)}`);
-        throw new DeployError(error.message, logs.join('\n'), await stackTasks(docker, project.name));
+        const { tasks, nodesDown } = await placed();
+        throw new DeployError(error.message, logs.join('\n'), tasks, nodesDown);
     }
 }
 /** `down` for the post step of a local run: logs first, then containers and networks, never volumes. */
@@ -70440,7 +70768,10 @@ const MODES = ['compose', 'swarm'];
 /** Compose's rule for project names (v2 refuses others; v1 silently strips what does not fit). */
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 function normalizeProjectName(name) {
-    return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
+    return name
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '')
+        .replace(/^[_-]+/, '');
 }
 /** Connection inputs without an action.yml default: set without `hosts`, they show a mistake. */
 const CONNECTION_ONLY = [
@@ -70604,10 +70935,14 @@ function checkSwarmImages(model, services, images) {
  * of them that answers and is a manager: a stack is deployed once, for the whole swarm). Scheduling (max-parallel,
  * fail-fast, each host's log kept together) is core's `forEachHost`, and each host's Shell is core's
  * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`, run
- * under the project's deploy lock on the host so that two runs never deploy it there at once.
+ * under the project's deploy lock on the host so that two runs never deploy it there at once (in swarm
+ * mode, also under the stack's swarm-wide lock: two runs through two managers exclude each other too).
  */
 
 
+
+/** Swarm mode: the swarm deploy lock this run holds, for the post step to release after a cancel. */
+const SWARM_LOCK_STATE = 'swarm-lock';
 async function deployToHosts(settings, plan, locks, lockTimeoutMs) {
     if (plan.mode === 'swarm')
         return deployToSwarm(settings, plan, locks, lockTimeoutMs);
@@ -70676,7 +71011,7 @@ async function deployToSwarm(settings, plan, locks, lockTimeoutMs) {
                 const connected = shell;
                 log.info(`Deploying stack ${plan.project} through the swarm manager ${host.label}.`);
                 const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
-                const result = await locks.hold(connected, host.label, external_node_path_namespaceObject.posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)));
+                const result = await holdSwarmLock(connected, host.label, plan.project, locks, lockTimeoutMs, log, () => locks.hold(connected, host.label, external_node_path_namespaceObject.posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log))));
                 return { result, usable: true };
             }
             catch (error) {
@@ -70697,6 +71032,48 @@ async function deployToSwarm(settings, plan, locks, lockTimeoutMs) {
     // No host could deploy: each one's reason.
     const results = passedOver.length > 1 ? passedOver.map((r) => ({ ...r, error: `no host in hosts is a swarm manager that answers: ${r.error}` })) : passedOver;
     return { results, hostKeys: hostKeys.sort() };
+}
+/**
+ * Runs `work` under the stack's swarm-wide deploy lock (core's `SwarmLock`, a swarm config): the
+ * deploy lock beside the release directory is the chosen manager's alone, and two runs through two
+ * managers would not see each other's. Saved in the step state while held, for the post step.
+ */
+async function holdSwarmLock(shell, host, project, locks, waitMs, log, work) {
+    const lock = new SwarmLock(new DockerCli(shell), project);
+    const held = await lock.acquire(locks.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
+    saveState(SWARM_LOCK_STATE, JSON.stringify({ ...held, host }));
+    log.info(`Swarm deploy lock taken (config ${held.name}).`);
+    try {
+        return await work();
+    }
+    finally {
+        if (await lock.release(held).catch(() => false)) {
+            saveState(SWARM_LOCK_STATE, '');
+            log.info('Swarm deploy lock released.');
+        }
+    }
+}
+/** The post step: the swarm deploy lock a cancelled or cut-off main left, released if still ours. */
+async function releaseLeftSwarmLock(saved, settings) {
+    const left = JSON.parse(saved);
+    const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
+    const host = settings.hosts.find((h) => h.label === left.host);
+    if (!host) {
+        warning(`${left.host}: not in \`hosts\` any more; the swarm deploy lock (config ${left.name}) expires on its own.`);
+        return;
+    }
+    let shell;
+    try {
+        shell = await connectHost(settings, host, log);
+        const released = await new SwarmLock(new DockerCli(shell), '').release(left);
+        info(released ? `Swarm deploy lock (config ${left.name}) released.` : `The swarm deploy lock (config ${left.name}) was no longer ours.`);
+    }
+    catch (error) {
+        warning(`${left.host}: could not release the swarm deploy lock (config ${left.name}): ${error.message}; it expires on its own.`);
+    }
+    finally {
+        await shell?.close();
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
@@ -70782,11 +71159,15 @@ async function deployLocally(inputs, plan) {
  */
 async function post() {
     const left = leftLocks(LOCKS_STATE);
-    if (left) {
+    const leftSwarmLock = getState(SWARM_LOCK_STATE);
+    if (left || leftSwarmLock) {
         const settings = parseConnectionInputs(actionInputs);
         for (const secret of settings.secrets)
             maskSecret(secret);
-        await releaseLeftLocks(left, settings);
+        if (left)
+            await releaseLeftLocks(left, settings);
+        if (leftSwarmLock)
+            await releaseLeftSwarmLock(leftSwarmLock, settings);
     }
     const saved = getState(LOCAL_PROJECT_STATE);
     const tempDir = getState(TEMP_DIR_STATE);
@@ -70811,6 +71192,7 @@ async function report(inputs, results) {
         release: r.release ?? null,
         previousRelease: r.previousRelease ?? null,
         rolledBack: r.rolledBack,
+        ...(r.nodesDown ? { nodesDown: r.nodesDown } : {}),
         durationMs: r.durationMs,
         error: r.error ?? null,
     }))));
@@ -70845,9 +71227,12 @@ function summaryMarkdown(inputs, results) {
         for (const t of tasks) {
             const node = t.nodeAddress ? `${t.node} (${t.nodeAddress})` : t.node;
             const state = t.error ? `${t.state}: ${t.error}` : t.state;
-            lines.push(`| ${tableCell(t.target)} | ${tableCell(t.task)} | ${tableCell(node)} | ${tableCell(state)} | ${tableCell(t.image)} |`);
+            lines.push(`| ${tableCell(t.target)} | ${tableCell(t.task)} | ${tableCell(node)} | ${tableCell(t.movedFrom ? `${state} (moved from ${t.movedFrom}, down)` : state)} | ${tableCell(t.image)} |`);
         }
     }
+    const nodesDown = results.flatMap((r) => r.nodesDown ?? []);
+    if (nodesDown.length)
+        lines.push('', `**Swarm nodes down during the deployment**: ${tableCell(nodesDown.join(', '))}; swarm started their tasks on the other nodes.`);
     const errors = results.filter((r) => r.error);
     if (errors.length)
         lines.push('', ...errors.map((r) => `**${tableCell(r.target)}**: ${tableCell(r.error ?? '')}`));

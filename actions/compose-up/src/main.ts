@@ -29,7 +29,7 @@ import {
   type TargetResult,
 } from '@slipway/core';
 import { getInputs, type ComposeUpInputs } from './inputs.js';
-import { deployToHosts } from './remote.js';
+import { SWARM_LOCK_STATE, deployToHosts, releaseLeftSwarmLock } from './remote.js';
 
 /** Saved for the post step: the local project to take down, and our temp directory to remove. */
 const LOCAL_PROJECT_STATE = 'compose-project';
@@ -106,10 +106,12 @@ async function deployLocally(inputs: ComposeUpInputs, plan: ComposePlan): Promis
  */
 export async function post(): Promise<void> {
   const left = leftLocks(LOCKS_STATE);
-  if (left) {
+  const leftSwarmLock = core.getState(SWARM_LOCK_STATE);
+  if (left || leftSwarmLock) {
     const settings = parseConnectionInputs(actionInputs);
     for (const secret of settings.secrets) maskSecret(secret);
-    await releaseLeftLocks(left, settings);
+    if (left) await releaseLeftLocks(left, settings);
+    if (leftSwarmLock) await releaseLeftSwarmLock(leftSwarmLock, settings);
   }
   const saved = core.getState(LOCAL_PROJECT_STATE);
   const tempDir = core.getState(TEMP_DIR_STATE);
@@ -136,6 +138,7 @@ async function report(inputs: ComposeUpInputs, results: readonly TargetResult[])
         release: r.release ?? null,
         previousRelease: r.previousRelease ?? null,
         rolledBack: r.rolledBack,
+        ...(r.nodesDown ? { nodesDown: r.nodesDown } : {}),
         durationMs: r.durationMs,
         error: r.error ?? null,
       })),
@@ -172,9 +175,11 @@ export function summaryMarkdown(inputs: Pick<ComposeUpInputs, 'project' | 'mode'
     for (const t of tasks) {
       const node = t.nodeAddress ? `${t.node} (${t.nodeAddress})` : t.node;
       const state = t.error ? `${t.state}: ${t.error}` : t.state;
-      lines.push(`| ${tableCell(t.target)} | ${tableCell(t.task)} | ${tableCell(node)} | ${tableCell(state)} | ${tableCell(t.image)} |`);
+      lines.push(`| ${tableCell(t.target)} | ${tableCell(t.task)} | ${tableCell(node)} | ${tableCell(t.movedFrom ? `${state} (moved from ${t.movedFrom}, down)` : state)} | ${tableCell(t.image)} |`);
     }
   }
+  const nodesDown = results.flatMap((r) => r.nodesDown ?? []);
+  if (nodesDown.length) lines.push('', `**Swarm nodes down during the deployment**: ${tableCell(nodesDown.join(', '))}; swarm started their tasks on the other nodes.`);
   const errors = results.filter((r) => r.error);
   if (errors.length) lines.push('', ...errors.map((r) => `**${tableCell(r.target)}**: ${tableCell(r.error ?? '')}`));
   return lines.join('\n');

@@ -3,11 +3,15 @@
  * of them that answers and is a manager: a stack is deployed once, for the whole swarm). Scheduling (max-parallel,
  * fail-fast, each host's log kept together) is core's `forEachHost`, and each host's Shell is core's
  * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`, run
- * under the project's deploy lock on the host so that two runs never deploy it there at once.
+ * under the project's deploy lock on the host so that two runs never deploy it there at once (in swarm
+ * mode, also under the stack's swarm-wide lock: two runs through two managers exclude each other too).
  */
 import { posix } from 'node:path';
+import * as core from '@actions/core';
 import {
   DockerCli,
+  LOCK_EXPIRY_MS,
+  SwarmLock,
   checkSwarmManager,
   composeUpRemote,
   connectHost,
@@ -18,6 +22,8 @@ import {
   resolveRemoteDir,
   type ComposePlan,
   type ConnectionSettings,
+  type HeldSwarmLock,
+  type HostLog,
   type HostOutcome,
   type RunLocks,
   type SshHost,
@@ -30,6 +36,14 @@ export interface RemoteResults {
   results: TargetResult[];
   /** The host key of each host reached, as known_hosts lines: what to pin. */
   hostKeys: string[];
+}
+
+/** Swarm mode: the swarm deploy lock this run holds, for the post step to release after a cancel. */
+export const SWARM_LOCK_STATE = 'swarm-lock';
+
+interface SavedSwarmLock extends HeldSwarmLock {
+  /** The manager it was taken through (any manager can release it). */
+  host: string;
 }
 
 export async function deployToHosts(settings: ConnectionSettings, plan: ComposePlan, locks: RunLocks, lockTimeoutMs: number): Promise<RemoteResults> {
@@ -46,9 +60,7 @@ export async function deployToHosts(settings: ConnectionSettings, plan: ComposeP
         hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
         const connected = shell;
         const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
-        return await locks.hold(connected, host.label, posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () =>
-          composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)),
-        );
+        return await locks.hold(connected, host.label, posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)));
       } catch (error) {
         // The connection or the lock: composeUpRemote reports its own failures in its result.
         return { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: (error as Error).message };
@@ -112,8 +124,8 @@ async function deployToSwarm(settings: ConnectionSettings, plan: ComposePlan, lo
           const connected = shell;
           log.info(`Deploying stack ${plan.project} through the swarm manager ${host.label}.`);
           const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
-          const result = await locks.hold(connected, host.label, posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () =>
-            composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)),
+          const result = await holdSwarmLock(connected, host.label, plan.project, locks, lockTimeoutMs, log, () =>
+            locks.hold(connected, host.label, posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log))),
           );
           return { result, usable: true };
         } catch (error) {
@@ -134,4 +146,45 @@ async function deployToSwarm(settings: ConnectionSettings, plan: ComposePlan, lo
   // No host could deploy: each one's reason.
   const results = passedOver.length > 1 ? passedOver.map((r) => ({ ...r, error: `no host in hosts is a swarm manager that answers: ${r.error}` })) : passedOver;
   return { results, hostKeys: hostKeys.sort() };
+}
+
+/**
+ * Runs `work` under the stack's swarm-wide deploy lock (core's `SwarmLock`, a swarm config): the
+ * deploy lock beside the release directory is the chosen manager's alone, and two runs through two
+ * managers would not see each other's. Saved in the step state while held, for the post step.
+ */
+async function holdSwarmLock<T>(shell: SshShell, host: string, project: string, locks: RunLocks, waitMs: number, log: HostLog, work: () => Promise<T>): Promise<T> {
+  const lock = new SwarmLock(new DockerCli(shell), project);
+  const held = await lock.acquire(locks.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
+  core.saveState(SWARM_LOCK_STATE, JSON.stringify({ ...held, host } satisfies SavedSwarmLock));
+  log.info(`Swarm deploy lock taken (config ${held.name}).`);
+  try {
+    return await work();
+  } finally {
+    if (await lock.release(held).catch(() => false)) {
+      core.saveState(SWARM_LOCK_STATE, '');
+      log.info('Swarm deploy lock released.');
+    }
+  }
+}
+
+/** The post step: the swarm deploy lock a cancelled or cut-off main left, released if still ours. */
+export async function releaseLeftSwarmLock(saved: string, settings: ConnectionSettings): Promise<void> {
+  const left = JSON.parse(saved) as SavedSwarmLock;
+  const log: HostLog = { info: (m) => core.info(m), warning: (m) => core.warning(m), error: (m) => core.error(m), attach: () => {} };
+  const host = settings.hosts.find((h) => h.label === left.host);
+  if (!host) {
+    core.warning(`${left.host}: not in \`hosts\` any more; the swarm deploy lock (config ${left.name}) expires on its own.`);
+    return;
+  }
+  let shell: SshShell | undefined;
+  try {
+    shell = await connectHost(settings, host, log);
+    const released = await new SwarmLock(new DockerCli(shell), '').release(left);
+    core.info(released ? `Swarm deploy lock (config ${left.name}) released.` : `The swarm deploy lock (config ${left.name}) was no longer ours.`);
+  } catch (error) {
+    core.warning(`${left.host}: could not release the swarm deploy lock (config ${left.name}): ${(error as Error).message}; it expires on its own.`);
+  } finally {
+    await shell?.close();
+  }
 }

@@ -22,11 +22,15 @@ import {
   activeNodeCount,
   checkSwarmManager,
   deployStack,
+  describeNode,
+  forwardedLoginNotice,
+  movedTasks,
   serviceTaskErrors,
   stackTasks,
   startFirstAtLimit,
   waitForStack,
   withRollbackOnFailure,
+  type SwarmNode,
   type SwarmTask,
 } from './swarm.js';
 
@@ -79,6 +83,8 @@ export interface TargetResult {
   services: ServiceState[];
   /** Swarm: each task meant to be running, with its node and state (after a failure too). */
   tasks?: SwarmTask[];
+  /** Swarm: nodes found down (or unknown) while the stack converged, `hostname (address)`. */
+  nodesDown?: string[];
   durationMs: number;
   error?: string;
 }
@@ -143,6 +149,7 @@ export class DeployError extends Error {
     readonly logs: string,
     /** Swarm: where the stack's tasks are, as it failed. */
     readonly tasks?: SwarmTask[],
+    readonly nodesDown?: string[],
   ) {
     super(message);
     this.name = 'DeployError';
@@ -183,12 +190,7 @@ class Target {
   }
 
   /** config -q, pull per policy, up, and wait: the same for a new release and for a rollback. */
-  async apply(
-    cli: ComposeCli,
-    docker: DockerCli,
-    project: ComposeProject,
-    options: { build: boolean; pull: PullPolicy; services: readonly string[]; beforeUp?: () => void },
-  ): Promise<Applied> {
+  async apply(cli: ComposeCli, docker: DockerCli, project: ComposeProject, options: { build: boolean; pull: PullPolicy; services: readonly string[]; beforeUp?: () => void }): Promise<Applied> {
     const { plan, log } = this;
     await cli.validate(project);
     const resolved = parseResolved(await cli.resolvedConfig(project));
@@ -306,6 +308,7 @@ export async function composeUpLocal(
       const deployed = await target.withRegistry(cli, tempDir, (c, docker) => deploySwarm(target, c, docker, project, tempDir));
       result.services = deployed.services;
       result.tasks = deployed.tasks;
+      result.nodesDown = deployed.nodesDown;
     } else {
       const applied = await target.withRegistry(cli, tempDir, (c, docker) => target.apply(c, docker, project, plan));
       result.services = serviceStates(applied.containers);
@@ -314,6 +317,7 @@ export async function composeUpLocal(
   } catch (error) {
     result.error = errorMessage(error);
     if (error instanceof DeployError && error.tasks) result.tasks = error.tasks;
+    if (error instanceof DeployError && error.nodesDown) result.nodesDown = error.nodesDown;
     if (error instanceof DeployError && error.logs) log.attach(`Logs of the failing services on ${shell.target}`, error.logs);
   }
   result.durationMs = Date.now() - started;
@@ -346,7 +350,7 @@ export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: Depl
     const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store!, plan, cli!));
     const project = releaseProject(dir, manifest);
     const activeStore = store;
-    const applyNew = async (c: ComposeCli, docker: DockerCli): Promise<{ services: ServiceState[]; tasks?: SwarmTask[] }> => {
+    const applyNew = async (c: ComposeCli, docker: DockerCli): Promise<SwarmDeployed> => {
       if (plan.mode === 'swarm') return deploySwarm(target, c, docker, project, posix.join(dir, RELEASE_META_DIR), () => (changed = true));
       const applied = await target.apply(c, docker, project, { ...plan, beforeUp: () => (changed = true) });
       return { services: serviceStates(applied.containers) };
@@ -354,6 +358,7 @@ export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: Depl
     const deployed = await target.withRegistry(cli, activeStore.baseDir, applyNew);
     result.services = deployed.services;
     result.tasks = deployed.tasks;
+    result.nodesDown = deployed.nodesDown;
     await activeStore.activate(plan.releaseId);
     const pruned = await activeStore.prune(plan.keepReleases, [plan.releaseId]);
     if (pruned.length) log.info(`Removed old releases ${pruned.join(', ')}`);
@@ -361,6 +366,7 @@ export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: Depl
   } catch (error) {
     result.error = errorMessage(error);
     if (error instanceof DeployError && error.tasks) result.tasks = error.tasks;
+    if (error instanceof DeployError && error.nodesDown) result.nodesDown = error.nodesDown;
     const logs = error instanceof DeployError ? error.logs : '';
     if (logs) log.attach(`Logs of the failing services on ${shell.target}`, logs);
     if (changed && previous && store && cli) {
@@ -437,18 +443,17 @@ async function uploadRelease(shell: Shell, store: ReleaseStore, plan: ComposePla
   return manifest;
 }
 
+interface SwarmDeployed {
+  services: ServiceState[];
+  tasks?: SwarmTask[];
+  nodesDown?: string[];
+}
+
 /**
  * Swarm: compose renders the files (merge and `--env-file` interpolation, which `docker stack deploy`
  * does not do from a file) into one 0600 file beside the release, and the stack is deployed from it.
  */
-async function deploySwarm(
-  target: Target,
-  cli: ComposeCli,
-  docker: DockerCli,
-  project: ComposeProject,
-  metaDir: string,
-  beforeDeploy?: () => void,
-): Promise<{ services: ServiceState[]; tasks?: SwarmTask[] }> {
+async function deploySwarm(target: Target, cli: ComposeCli, docker: DockerCli, project: ComposeProject, metaDir: string, beforeDeploy?: () => void): Promise<SwarmDeployed> {
   // The caller checked that the engine is a swarm manager; `config` validates as `config --quiet` does.
   const { plan, log, shell } = target;
   const rendered = posix.join(metaDir, 'stack.yml');
@@ -462,21 +467,44 @@ async function deploySwarm(
       );
     }
   }
+  if (plan.registry) {
+    // The swarm keeps the forwarded login and pulls with it whenever it starts a task on a node without the image.
+    const notice = forwardedLoginNotice(plan.registry.registry, plan.registry.password);
+    log[notice.level](notice.message);
+  }
+  // Where each slot runs now: a slot on a node that goes down is reported as moved.
+  const before = plan.wait ? await stackTasks(docker, project.name) : [];
   await shell.writeFile(rendered, stackFile.text, 0o600);
   beforeDeploy?.();
   await log.group(`docker stack deploy ${project.name}`, () => deployStack(docker, project.name, rendered, plan.removeOrphans));
   if (!plan.wait) return { services: [] };
   log.info(`Waiting up to ${formatDuration(plan.waitTimeoutMs)} for every service of stack ${project.name} to converge`);
-  try {
-    const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m) });
+  const down: SwarmNode[] = [];
+  const onNodeDown = (node: SwarmNode) => {
+    down.push(node);
+    log.warning(`Swarm node ${describeNode(node)} is ${node.state}: swarm starts its tasks on the other nodes.`);
+  };
+  const placed = async (): Promise<{ tasks: SwarmTask[]; nodesDown?: string[] }> => {
     const tasks = await stackTasks(docker, project.name);
+    const moved = movedTasks(before, tasks, down);
+    for (const task of moved) log.info(`${task.task} moved from ${task.movedFrom}, which is down, to ${describeNode({ hostname: task.node, address: task.nodeAddress })}`);
+    return { tasks: tasks.map((task) => moved.find((m) => m.task === task.task) ?? task), nodesDown: down.length ? down.map(describeNode) : undefined };
+  };
+  try {
+    const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m), onNodeDown });
+    const { tasks, nodesDown } = await placed();
     for (const task of tasks) log.info(`${task.task}: ${task.state} on ${task.node}${task.nodeAddress ? ` (${task.nodeAddress})` : ''}`);
-    return { services: services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.running}/${s.desired} replicas`, health: s.updateState || 'none' })), tasks };
+    return {
+      services: services.map((s) => ({ service: s.name, container: '', image: s.image, state: `${s.running}/${s.desired} replicas`, health: s.updateState || 'none' })),
+      tasks,
+      nodesDown,
+    };
   } catch (error) {
     if (!(error instanceof StackNotConvergedError)) throw error;
     const logs: string[] = [];
     for (const service of error.failing) logs.push(`--- ${service}\n${await serviceTaskErrors(docker, service)}`);
-    throw new DeployError(error.message, logs.join('\n'), await stackTasks(docker, project.name));
+    const { tasks, nodesDown } = await placed();
+    throw new DeployError(error.message, logs.join('\n'), tasks, nodesDown);
   }
 }
 

@@ -1,23 +1,31 @@
 import { describe, expect, it } from '@jest/globals';
 import yaml from 'js-yaml';
 import { DockerCli } from '../docker.js';
-import type { Command, CommandResult, Shell } from '../shell.js';
-import { StackNotConvergedError, stackTasks, startFirstAtLimit, waitForStack, withRollbackOnFailure } from './swarm.js';
+import { fakeClock } from '../testing/clock.js';
+import { ScriptedShell } from '../testing/scripted-shell.js';
+import {
+  StackNotConvergedError,
+  SwarmLock,
+  forwardedLoginNotice,
+  isShortLivedGitHubToken,
+  movedTasks,
+  stackTasks,
+  startFirstAtLimit,
+  swarmLockName,
+  waitForStack,
+  withRollbackOnFailure,
+  type SwarmNode,
+  type SwarmTask,
+} from './swarm.js';
 
-/** A Shell that answers each docker command by its first words, from a table: the engine's side. */
-class EngineScript implements Shell {
-  readonly target = 'manager';
-  readonly commands: string[][] = [];
-  constructor(private readonly answers: Array<[prefix: string, stdout: string]>) {}
-
-  async run(command: Command): Promise<CommandResult> {
-    this.commands.push([...command.args]);
-    const line = command.args.slice(1).join(' ');
-    const answer = this.answers.find(([prefix]) => line.startsWith(prefix));
-    return { exitCode: 0, timedOut: false, stdout: answer?.[1] ?? '', stderr: '', durationMs: 1 };
-  }
-  async writeFile(): Promise<void> {}
-  async close(): Promise<void> {}
+/** A swarm manager's engine answering each docker command by its first words: the engine's side. */
+function engine(answers: Array<[words: string, stdout: string]>): ScriptedShell {
+  const shell = new ScriptedShell({ target: 'manager' });
+  // What a wait also looks at, unless a test says otherwise: every node ready, every task placed.
+  shell.on({ prefix: ['docker', 'node', 'ls'] }, { stdout: '' });
+  shell.on({ prefix: ['docker', 'stack', 'ps'] }, { stdout: '' });
+  for (const [words, stdout] of answers) shell.on({ prefix: ['docker', ...words.split(' ')] }, { stdout });
+  return shell;
 }
 
 describe('swarm', () => {
@@ -64,7 +72,7 @@ describe('swarm', () => {
   });
 
   it('reports each running task with the hostname and swarm address of its node', async () => {
-    const shell = new EngineScript([
+    const shell = engine([
       ['stack ps', 't2\ts_app.2\tr/app:v2\t\nt1\ts_app.1\tr/app:v2\t\nt10\ts_app.10\tr/app:v2\tno suitable node\n'],
       ['inspect --type task', 't1\tn1\trunning\nt2\tn2\trunning\nt10\t\tpending\n'],
       ['node inspect', 'n1\tip-10-0-1-10\t10.0.1.10\nn2\tip-10-0-1-11\t10.0.1.11\n'],
@@ -75,12 +83,12 @@ describe('swarm', () => {
       { service: 's_app', task: 's_app.2', node: 'ip-10-0-1-11', nodeAddress: '10.0.1.11', state: 'running', image: 'r/app:v2', error: '' },
       { service: 's_app', task: 's_app.10', node: '', nodeAddress: '', state: 'pending', image: 'r/app:v2', error: 'no suitable node' },
     ]);
-    expect(shell.commands[0]).toEqual(['docker', 'stack', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Error}}', 's']);
-    expect(shell.commands[2]).toEqual(['docker', 'node', 'inspect', '--format', '{{.ID}}\t{{.Description.Hostname}}\t{{.Status.Addr}}', 'n1', 'n2']);
+    expect(shell.commands[0].args).toEqual(['docker', 'stack', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Error}}', 's']);
+    expect(shell.commands[2].args).toEqual(['docker', 'node', 'inspect', '--format', '{{.ID}}\t{{.Description.Hostname}}\t{{.Status.Addr}}', 'n1', 'n2']);
   });
 
   it('says that swarm rolled a service back, with the reason docker gave', async () => {
-    const shell = new EngineScript([
+    const shell = engine([
       ['service ls', 's_app\t3/3\tr/app:v1\n'],
       ['service inspect', 'rollback_completed\trollback completed\n'],
     ]);
@@ -89,14 +97,18 @@ describe('swarm', () => {
   });
 
   it('waits while swarm rolls a failed update back, then says it did', async () => {
-    const states = ['updating\t', 'rollback_started\tupdate rolled back due to failure', 'rollback_completed\trollback completed'];
-    let poll = 0;
-    const shell = new EngineScript([['service ls', 's_app\t3/3 (max 2 per node)\tr/app:v1\n']]);
-    const run = shell.run.bind(shell);
-    shell.run = async (command) => {
-      const result = await run(command);
-      return command.args[1] === 'service' && command.args[2] === 'inspect' ? { ...result, stdout: states[Math.min(poll++, states.length - 1)] } : result;
-    };
+    // While it waits it also looks at the nodes and the tasks: all nodes ready, every task placed.
+    const shell = engine([
+      ['service ls', 's_app\t3/3 (max 2 per node)\tr/app:v1\n'],
+      ['node ls', 'n1\n'],
+      ['node inspect', 'n1\tip-10-0-1-10\t10.0.1.10\tready\tactive\n'],
+      ['stack ps', ''],
+    ]);
+    shell.on({ prefix: ['docker', 'service', 'inspect'] }, [
+      { stdout: 'updating\t' },
+      { stdout: 'rollback_started\tupdate rolled back due to failure' },
+      { stdout: 'rollback_completed\trollback completed' },
+    ]);
     const progress: string[] = [];
     const waiting = waitForStack(new DockerCli(shell), 's', { timeoutMs: 60_000, sleep: async () => {}, onProgress: (m) => progress.push(m) });
     await expect(waiting).rejects.toThrow('Stack s: swarm rolled s_app back to its previous version after its update failed (rollback completed).');
@@ -104,12 +116,172 @@ describe('swarm', () => {
   });
 
   it('fails on a paused update, naming the state', async () => {
-    const shell = new EngineScript([
+    const shell = engine([
       ['service ls', 's_app\t2/3\tr/app:v2\n'],
       ['service inspect', 'paused\tupdate paused due to failure or early termination of task x\n'],
     ]);
     await expect(waitForStack(new DockerCli(shell), 's', { timeoutMs: 1_000, sleep: async () => {} })).rejects.toThrow(
       'Stack s: the update of s_app ended paused (update paused due to failure or early termination of task x).',
     );
+  });
+
+  it("fails after the grace when swarm has no node for a task, naming the task, docker's reason and the node that is down", async () => {
+    const shell = engine([
+      ['service ls', 's_app\t4/5 (max 2 per node)\tr/app:v1\n'],
+      ['service inspect', ''],
+      ['node ls', 'n1\nn3\n'],
+      ['node inspect', 'n1\tip-10-0-1-10\t10.0.1.10\tready\tactive\nn3\tip-10-0-1-12\t10.0.1.12\tdown\tactive\n'],
+      ['stack ps', 't5\ts_app.5\tr/app:v1\tno suitable node (max replicas per node limit exceed)\n'],
+      ['inspect --type task', 't5\t\tpending\n'],
+    ]);
+    const clock = fakeClock(1_000_000);
+    const down: SwarmNode[] = [];
+    const waiting = waitForStack(new DockerCli(shell), 's', { timeoutMs: 600_000, unplaceableGraceMs: 30_000, ...clock, onNodeDown: (node) => down.push(node) });
+    await expect(waiting).rejects.toThrow('Stack s: swarm has no node for s_app.5 (no suitable node (max replicas per node limit exceed)), pending for 30.0s; node ip-10-0-1-12 (10.0.1.12) down.');
+    expect(down).toEqual([{ id: 'n3', hostname: 'ip-10-0-1-12', address: '10.0.1.12', state: 'down', availability: 'active' }]);
+    // Well before wait-timeout: 15 polls of 2 s.
+    expect(clock.slept.reduce((a, b) => a + b, 0)).toBe(30_000);
+  });
+
+  it('waits on while a task is placed again within the grace, counting the tasks rather than `service ls` while a node is down, and tells it once', async () => {
+    const shell = engine([
+      ['node ls', 'n1\nn3\n'],
+      ['node inspect', 'n1\th1\t10.0.1.10\tready\tactive\nn3\th3\t10.0.1.12\tdown\tactive\n'],
+      ['service inspect', ''],
+      ['service ls', 's_app\t3/3\tr/app:v1\n'],
+    ]);
+    // `service ls` says 3/3 throughout (it counts the task on the node that is down); the tasks say otherwise until s_app.3 runs on n1.
+    const placed = 't1\ts_app.1\tr/app:v1\t\nt2\ts_app.2\tr/app:v1\t\n';
+    shell.on({ prefix: ['docker', 'stack', 'ps'] }, [
+      { stdout: `${placed}t3\ts_app.3\tr/app:v1\tno suitable node (1 node not available)\n` },
+      { stdout: `${placed}t3\ts_app.3\tr/app:v1\tno suitable node (1 node not available)\n` },
+      { stdout: `${placed}t4\ts_app.3\tr/app:v1\t\n` },
+    ]);
+    shell.on({ prefix: ['docker', 'inspect', '--type', 'task'] }, { stdout: 't1\tn1\trunning\nt2\tn1\trunning\nt3\t\tpending\nt4\tn1\trunning\n' });
+    const down: string[] = [];
+    const services = await waitForStack(new DockerCli(shell), 's', { timeoutMs: 600_000, unplaceableGraceMs: 30_000, ...fakeClock(), onNodeDown: (node) => down.push(node.id) });
+    expect(services.map((s) => s.replicas)).toEqual(['3/3']);
+    expect(down).toEqual(['n3']);
+  });
+
+  it('counts a task on a node that went down as gone, though `service ls` still counts it running', async () => {
+    const shell = engine([
+      ['service ls', 's_app\t4/3 (max 2 per node)\tr/app:v2\n'],
+      ['service inspect', 'completed\tupdate completed\n'],
+      ['node ls', 'n1\nn3\n'],
+      ['node inspect', 'n1\th1\t10.0.1.10\tready\tactive\nn3\th3\t10.0.1.12\tdown\tactive\n'],
+      ['stack ps', 't1\ts_app.1\tr/app:v2\t\nt2\ts_app.2\tr/app:v2\t\nt4\ts_app.4\tr/app:v2\t\n'],
+      ['inspect --type task', 't1\tn1\trunning\nt2\tn1\trunning\nt4\tn2\trunning\n'],
+    ]);
+    const services = await waitForStack(new DockerCli(shell), 's', { timeoutMs: 600_000, ...fakeClock() });
+    expect(services).toEqual([expect.objectContaining({ name: 's_app', replicas: '3/3 (max 2 per node)', running: 3, desired: 3 })]);
+  });
+
+  it('marks the tasks whose slot was on a node that went down, and only those', () => {
+    const task = (name: string, node: string, address: string): SwarmTask => ({ service: 's_app', task: name, node, nodeAddress: address, state: 'running', image: 'r/app:v2', error: '' });
+    const before = [task('s_app.1', 'h1', '10.0.1.10'), task('s_app.2', 'h2', '10.0.1.11'), task('s_app.3', 'h3', '10.0.1.12')];
+    const after = [task('s_app.1', 'h2', '10.0.1.11'), task('s_app.2', 'h2', '10.0.1.11'), task('s_app.3', 'h1', '10.0.1.10')];
+    const down: SwarmNode[] = [{ id: 'n3', hostname: 'h3', address: '10.0.1.12', state: 'down', availability: 'active' }];
+    expect(movedTasks(before, after, down)).toEqual([{ ...after[2], movedFrom: 'h3 (10.0.1.12)' }]);
+    expect(movedTasks(before, after, [])).toEqual([]);
+  });
+
+  it("knows GitHub's job-scoped tokens, which a swarm keeps past the job", () => {
+    expect(isShortLivedGitHubToken('ghs_16C7e42F292c6912E7710c838347Ae178B4a')).toBe(true);
+    expect(isShortLivedGitHubToken('ghp_16C7e42F292c6912E7710c838347Ae178B4a')).toBe(false);
+    expect(isShortLivedGitHubToken('github_pat_11AAAA')).toBe(false);
+    expect(isShortLivedGitHubToken('0123456789abcdef')).toBe(false);
+  });
+
+  it('warns when the login a swarm keeps is a job token, and says what to give instead', () => {
+    const warning = forwardedLoginNotice('ghcr.io', 'ghs_16C7e42F292c6912E7710c838347Ae178B4a');
+    expect(warning.level).toBe('warning');
+    expect(warning.message).toContain('registry-password is a GitHub token that dies with this job (ghs_…)');
+    expect(warning.message).toContain('give a long-lived read-only token');
+    expect(warning.message).toContain('or have the images on every node');
+    expect(warning.message).not.toContain('16C7e42F');
+    expect(forwardedLoginNotice('ghcr.io', 'ghp_long_lived')).toEqual({
+      level: 'info',
+      message: expect.stringContaining('The swarm keeps the login to ghcr.io for later pulls (tasks rescheduled after this job): it must outlive the job'),
+    });
+  });
+
+  describe('SwarmLock', () => {
+    const owner = { token: 'aaa', description: 'https://github.com/o/r/actions/runs/1 (attempt 1)' };
+    const inspectFormat = '{{.ID}}\t{{index .Spec.Labels "dev.slipway.lock.token"}}\t{{index .Spec.Labels "dev.slipway.lock.expires"}}\t{{index .Spec.Labels "dev.slipway.lock.owner"}}';
+
+    it('is a swarm config created with the token and expiry as labels: the managers refuse a second one of its name', async () => {
+      const shell = new ScriptedShell({ target: 'manager' });
+      shell.on({ prefix: ['docker', 'config', 'create'] }, { stdout: 'cfg1\n' });
+      const held = await new SwarmLock(new DockerCli(shell), 'shop').acquire(owner, { expiryMs: 3_600_000, waitMs: 60_000, now: () => 1_000_000 });
+      expect(held).toEqual({ name: 'slipway-deploy-lock-shop', id: 'cfg1', token: 'aaa' });
+      expect(shell.commands[0].args).toEqual([
+        'docker',
+        'config',
+        'create',
+        '--label',
+        'dev.slipway.lock.token=aaa',
+        '--label',
+        'dev.slipway.lock.expires=4600',
+        '--label',
+        `dev.slipway.lock.owner=${owner.description}`,
+        'slipway-deploy-lock-shop',
+        '-',
+      ]);
+      expect(shell.commands[0].stdin).toBe('aaa');
+    });
+
+    it('waits while another run holds it, then takes it', async () => {
+      const shell = new ScriptedShell({ target: 'manager' });
+      shell.on({ prefix: ['docker', 'config', 'create'] }, [
+        { exitCode: 1, stderr: 'Error response from daemon: rpc error: code = AlreadyExists desc = config slipway-deploy-lock-shop already exists' },
+        { stdout: 'cfg2\n' },
+      ]);
+      shell.on({ prefix: ['docker', 'config', 'inspect'] }, { stdout: 'cfg1\tbbb\t999999\tanother run\n' });
+      const told: string[] = [];
+      const held = await new SwarmLock(new DockerCli(shell), 'shop').acquire(owner, { expiryMs: 3_600_000, waitMs: 60_000, ...fakeClock(1_000_000), onWait: (m) => told.push(m) });
+      expect(held.id).toBe('cfg2');
+      expect(told).toEqual(['Waiting for the swarm deploy lock (config slipway-deploy-lock-shop), held by another run (up to 1m0s).']);
+      expect(shell.ran('docker', 'config', 'rm')).toEqual([]);
+    });
+
+    it('gives up after the wait, naming the holder', async () => {
+      const shell = new ScriptedShell({ target: 'manager' });
+      shell.on({ prefix: ['docker', 'config', 'create'] }, { exitCode: 1, stderr: 'config slipway-deploy-lock-shop already exists' });
+      shell.on({ prefix: ['docker', 'config', 'inspect'] }, { stdout: 'cfg1\tbbb\t999999\tanother run\n' });
+      await expect(new SwarmLock(new DockerCli(shell), 'shop').acquire(owner, { expiryMs: 3_600_000, waitMs: 10_000, ...fakeClock(1_000_000) })).rejects.toThrow(
+        'manager: another deployment of this stack holds the swarm deploy lock (config slipway-deploy-lock-shop, another run); gave up after waiting 10.0s.',
+      );
+    });
+
+    it('takes over an expired lock by removing that lock by its ID, not by name', async () => {
+      const shell = new ScriptedShell({ target: 'manager' });
+      shell.on({ prefix: ['docker', 'config', 'create'] }, [{ exitCode: 1, stderr: 'already exists' }, { stdout: 'cfg2\n' }]);
+      shell.on({ prefix: ['docker', 'config', 'inspect'] }, { stdout: 'cfg1\tbbb\t999\ta run that died\n' });
+      shell.on({ prefix: ['docker', 'config', 'rm'] });
+      const told: string[] = [];
+      const held = await new SwarmLock(new DockerCli(shell), 'shop').acquire(owner, { expiryMs: 3_600_000, waitMs: 60_000, now: () => 1_000_000, onWait: (m) => told.push(m) });
+      expect(held.id).toBe('cfg2');
+      expect(shell.ran('docker', 'config', 'rm').map((c) => c.args)).toEqual([['docker', 'config', 'rm', 'cfg1']]);
+      expect(told).toEqual(['Took over an expired swarm deploy lock from a run that died.']);
+      expect(shell.ran('docker', 'config', 'inspect')[0].args).toEqual(['docker', 'config', 'inspect', '--format', inspectFormat, 'slipway-deploy-lock-shop']);
+    });
+
+    it('releases only the lock it took: not one taken over since', async () => {
+      const shell = new ScriptedShell({ target: 'manager' });
+      shell.on({ prefix: ['docker', 'config', 'inspect'] }, [{ stdout: 'cfg1\taaa\t4600\tus\n' }, { exitCode: 1, stderr: 'no such config: cfg1' }]);
+      shell.on({ prefix: ['docker', 'config', 'rm'] });
+      const lock = new SwarmLock(new DockerCli(shell), 'shop');
+      expect(await lock.release({ name: lock.name, id: 'cfg1', token: 'aaa' })).toBe(true);
+      expect(await lock.release({ name: lock.name, id: 'cfg1', token: 'aaa' })).toBe(false);
+      expect(shell.ran('docker', 'config', 'rm')).toHaveLength(1);
+    });
+
+    it('names the lock within the 64 characters a config name may have', () => {
+      expect(swarmLockName('shop')).toBe('slipway-deploy-lock-shop');
+      const long = swarmLockName('a'.repeat(60));
+      expect(long).toMatch(/^slipway-deploy-lock-[0-9a-f]{32}$/);
+      expect(long.length).toBeLessThanOrEqual(64);
+    });
   });
 });

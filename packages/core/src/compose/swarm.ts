@@ -3,8 +3,10 @@
  * outgrown one host. `docker stack deploy` returns once the services are *updated*, not running, so
  * convergence (every service at its desired replicas, its update finished) is polled here.
  */
+import { createHash } from 'node:crypto';
 import yaml from 'js-yaml';
 import type { DockerCli } from '../docker.js';
+import type { AcquireOptions, LockOwner } from '../host/deploy-lock.js';
 import { formatDuration } from '../inputs.js';
 import { sleep as realSleep } from '../retry.js';
 import type { WaitOptions } from './health.js';
@@ -34,6 +36,19 @@ export interface SwarmTask {
   state: string;
   image: string;
   error: string;
+  /** The node this task's slot ran on before that node went down (swarm started it again elsewhere). */
+  movedFrom?: string;
+}
+
+/** A node of the swarm as the managers see it. */
+export interface SwarmNode {
+  id: string;
+  hostname: string;
+  address: string;
+  /** ready, down, unknown, disconnected. */
+  state: string;
+  /** active, pause, drain. */
+  availability: string;
 }
 
 export class NotASwarmManagerError extends Error {
@@ -95,6 +110,61 @@ export function startFirstAtLimit(rendered: string, nodes: number): string[] {
 export async function activeNodeCount(docker: DockerCli): Promise<number> {
   const listed = await docker.run(['node', 'ls', '--format', '{{.Status}} {{.Availability}}'], { timeoutMs: 60_000 });
   return listed.stdout.split('\n').filter((line) => line.trim() === 'Ready Active').length;
+}
+
+export async function swarmNodes(docker: DockerCli): Promise<SwarmNode[]> {
+  const ids = (await docker.run(['node', 'ls', '-q'], { timeoutMs: 60_000 })).stdout.split('\n').filter((id) => id.trim());
+  if (!ids.length) return [];
+  const described = await docker.run(['node', 'inspect', '--format', '{{.ID}}\t{{.Description.Hostname}}\t{{.Status.Addr}}\t{{.Status.State}}\t{{.Spec.Availability}}', ...ids], {
+    allowFailure: true,
+    timeoutMs: 60_000,
+  });
+  return described.stdout
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => {
+      const [id, hostname, address, state, availability] = line.split('\t');
+      return { id, hostname, address, state, availability };
+    });
+}
+
+/** `ip-10-0-1-11 (10.0.1.11)`: EC2 hostnames say little, and nodes may share one. */
+export function describeNode(node: Pick<SwarmNode, 'hostname' | 'address'>): string {
+  return node.address ? `${node.hostname} (${node.address})` : node.hostname;
+}
+
+/**
+ * The tasks now running in a slot that ran, before the deployment, on a node that is down since:
+ * swarm started them again on another node. Each gets `movedFrom`.
+ */
+export function movedTasks(before: readonly SwarmTask[], after: readonly SwarmTask[], down: readonly SwarmNode[]): SwarmTask[] {
+  const downAddresses = new Set(down.map((node) => node.address).filter(Boolean));
+  return after.flatMap((task) => {
+    const was = before.find((old) => old.task === task.task && downAddresses.has(old.nodeAddress));
+    return was && was.nodeAddress !== task.nodeAddress ? [{ ...task, movedFrom: describeNode({ hostname: was.node, address: was.nodeAddress }) }] : [];
+  });
+}
+
+/**
+ * GitHub's workflow token (and any GitHub App installation token) starts `ghs_` and dies with the
+ * job, or within the hour: a swarm keeps the forwarded login and pulls with it whenever it starts
+ * a task on a node without the image, long after the job.
+ * https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/
+ */
+export function isShortLivedGitHubToken(password: string): boolean {
+  return password.startsWith('ghs_');
+}
+
+/** What a swarm deployment with a registry login says about it: a warning when the token dies with the job. */
+export function forwardedLoginNotice(registry: string, password: string): { level: 'warning' | 'info'; message: string } {
+  const advice = 'give a long-lived read-only token (GHCR: a read:packages token, or a GitHub App token refreshed on the hosts), or have the images on every node';
+  if (isShortLivedGitHubToken(password)) {
+    return {
+      level: 'warning',
+      message: `registry-password is a GitHub token that dies with this job (ghs_…), and the swarm keeps it for later pulls: a task rescheduled after the job on a node without the image will fail to pull. For mode: swarm, ${advice}.`,
+    };
+  }
+  return { level: 'info', message: `The swarm keeps the login to ${registry} for later pulls (tasks rescheduled after this job): it must outlive the job; otherwise ${advice}.` };
 }
 
 /**
@@ -165,11 +235,39 @@ export function describeFailedUpdate(service: SwarmServiceStatus): string {
   }
 }
 
-/** Waits until every service of the stack runs its desired replicas and no update is in progress. */
-export async function waitForStack(docker: DockerCli, stack: string, options: WaitOptions): Promise<SwarmServiceStatus[]> {
+/**
+ * How long a task may stay pending with "no suitable node" before the wait gives up on it. Swarm
+ * places it only once the swarm changes (a node comes back or joins, a constraint or limit is
+ * changed), which a deployment does not do by waiting; a few polls' grace covers the moments of an
+ * update when a node is briefly full (a replaced task still stopping).
+ */
+export const UNPLACEABLE_GRACE_MS = 30_000;
+
+export interface StackWaitOptions extends WaitOptions {
+  /** Default `UNPLACEABLE_GRACE_MS`. */
+  unplaceableGraceMs?: number;
+  /** Told once for each node found down (or unknown, disconnected) while the stack converges. */
+  onNodeDown?: (node: SwarmNode) => void;
+}
+
+/** Tasks swarm found no node for: node constraints, max_replicas_per_node, resources, nodes down. */
+function unplaceableTasks(tasks: readonly SwarmTask[]): SwarmTask[] {
+  return tasks.filter((task) => task.state === 'pending' && /no suitable node/i.test(task.error));
+}
+
+/**
+ * Waits until every service of the stack runs its desired replicas and no update is in progress.
+ * While it waits it looks at the nodes (one down: said once, its tasks move to the others) and at
+ * the tasks: a task swarm cannot place fails the wait after `unplaceableGraceMs`, with docker's
+ * reason, rather than at the timeout.
+ */
+export async function waitForStack(docker: DockerCli, stack: string, options: StackWaitOptions): Promise<SwarmServiceStatus[]> {
   const sleep = options.sleep ?? realSleep;
   const now = options.now ?? Date.now;
   const deadline = now() + options.timeoutMs;
+  const grace = options.unplaceableGraceMs ?? UNPLACEABLE_GRACE_MS;
+  const down = new Map<string, SwarmNode>();
+  let unplaceableSince: number | undefined;
   let lastReport = '';
   for (;;) {
     const services = await stackServices(docker, stack);
@@ -181,9 +279,44 @@ export async function waitForStack(docker: DockerCli, stack: string, options: Wa
         `Stack ${stack}: ${failed.map(describeFailedUpdate).join('; ')}.`,
       );
     }
-    const pending = services.filter((s) => s.running !== s.desired || s.updateState === 'updating' || s.updateState === 'rollback_started');
+    const inProgress = (s: SwarmServiceStatus) => s.updateState === 'updating' || s.updateState === 'rollback_started';
+    const nodes = await swarmNodes(docker);
+    const notReady = nodes.filter((node) => node.state !== 'ready');
+    for (const node of notReady) {
+      if (down.has(node.id)) continue;
+      down.set(node.id, node);
+      options.onNodeDown?.(node);
+    }
+    let pending = services.filter((s) => s.running !== s.desired || inProgress(s));
+    const tasks = services.length && (pending.length || notReady.length) ? await stackTasks(docker, stack) : [];
+    if (notReady.length) {
+      // A task on a node that is down still counts as running in `service ls` (`4/3`, or a full `5/5`
+      // with one task pending): its node cannot report otherwise. What counts then is the tasks meant
+      // to run (desired state running) that do.
+      const gone = new Set(notReady.map((node) => node.address).filter(Boolean));
+      for (const s of services) {
+        const running = tasks.filter((t) => t.service === s.name && t.state === 'running' && !gone.has(t.nodeAddress)).length;
+        Object.assign(s, { running, replicas: s.replicas.replace(/^\d+\/\d+/, `${running}/${s.desired}`) });
+      }
+      pending = services.filter((s) => s.running !== s.desired || inProgress(s));
+    }
     if (services.length && pending.length === 0) return services;
-    const report = services.length ? pending.map((s) => `${s.name} ${s.replicas}${s.updateState ? ` (${s.updateState})` : ''}`).join(', ') : 'no services yet';
+    const unplaceable = unplaceableTasks(tasks);
+    unplaceableSince = unplaceable.length ? (unplaceableSince ?? now()) : undefined;
+    if (unplaceableSince !== undefined && now() - unplaceableSince >= grace) {
+      const nodesDown = [...down.values()].map((node) => `${describeNode(node)} ${node.state}`);
+      throw new StackNotConvergedError(
+        [...new Set(unplaceable.map((task) => task.service))],
+        services,
+        `Stack ${stack}: swarm has no node for ${unplaceable.map((t) => `${t.task} (${t.error})`).join(', ')}, pending for ${formatDuration(now() - unplaceableSince)}` +
+          `${nodesDown.length ? `; node${nodesDown.length > 1 ? 's' : ''} ${nodesDown.join(', ')}` : ''}. It starts once a node can take it: bring a node back or add one, ` +
+          'or lower replicas or loosen placement (constraints, max_replicas_per_node, reservations).',
+      );
+    }
+
+    const report = services.length
+      ? pending.map((s) => `${s.name} ${s.replicas}${s.updateState ? ` (${s.updateState})` : ''}`).join(', ') + unplaceable.map((t) => `; ${t.task} pending: ${t.error}`).join('')
+      : 'no services yet';
     if (report !== lastReport) options.onProgress?.(`Waiting for ${report}`);
     lastReport = report;
     if (now() >= deadline) {
@@ -203,11 +336,14 @@ export async function waitForStack(docker: DockerCli, stack: string, options: Wa
  * addresses from the nodes.
  */
 export async function stackTasks(docker: DockerCli, stack: string): Promise<SwarmTask[]> {
-  const listed = await docker.run(
-    ['stack', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Error}}', stack],
-    { allowFailure: true, timeoutMs: 60_000 },
-  );
-  const rows = listed.stdout.split('\n').filter((line) => line.trim()).map((line) => line.split('\t'));
+  const listed = await docker.run(['stack', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Error}}', stack], {
+    allowFailure: true,
+    timeoutMs: 60_000,
+  });
+  const rows = listed.stdout
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => line.split('\t'));
   if (listed.exitCode !== 0 || rows.length === 0) return [];
   const inspected = await docker.run(['inspect', '--type', 'task', '--format', '{{.ID}}\t{{.NodeID}}\t{{.Status.State}}', ...rows.map((r) => r[0])], {
     allowFailure: true,
@@ -252,4 +388,118 @@ export async function serviceTaskErrors(docker: DockerCli, service: string): Pro
   });
   const logs = await docker.run(['service', 'logs', '--no-task-ids', '--tail', '50', service], { allowFailure: true, timeoutMs: 60_000 });
   return `${tasks.stdout}${tasks.stderr}\n${logs.stdout}${logs.stderr}`.trim();
+}
+
+/**
+ * One deployment of a stack at a time across the whole swarm. The deploy lock beside the release
+ * directory is per manager: two runs going through different managers would not see each other's.
+ * This lock is a swarm config named after the project: the managers' Raft store refuses a second
+ * config of one name (AlreadyExists), so `config create` is an atomic take, on whichever manager.
+ * The holder's token and expiry are labels (configs are immutable); an expired lock is removed by
+ * its ID, so two waiters that both saw it expire cannot remove each other's new lock.
+ */
+export const SWARM_LOCK_LABELS = { token: 'dev.slipway.lock.token', expires: 'dev.slipway.lock.expires', owner: 'dev.slipway.lock.owner' } as const;
+
+/** A swarm lock this run holds: enough for its post step to release it after a cancel. */
+export interface HeldSwarmLock {
+  name: string;
+  id: string;
+  token: string;
+}
+
+interface SwarmLockHolder {
+  id: string;
+  token: string;
+  /** Epoch seconds, the clock of the runner that took it. */
+  expiresAt: number;
+  description: string;
+}
+
+/** Config names are at most 64 characters: a long project name is replaced by its hash. */
+export function swarmLockName(project: string): string {
+  const name = `slipway-deploy-lock-${project}`;
+  return name.length <= 64 ? name : `slipway-deploy-lock-${createHash('sha256').update(project).digest('hex').slice(0, 32)}`;
+}
+
+export class SwarmLock {
+  readonly name: string;
+
+  constructor(
+    readonly docker: DockerCli,
+    project: string,
+  ) {
+    this.name = swarmLockName(project);
+  }
+
+  private async holder(ref: string): Promise<SwarmLockHolder | undefined> {
+    const label = (name: string) => `{{index .Spec.Labels "${name}"}}`;
+    const format = ['{{.ID}}', label(SWARM_LOCK_LABELS.token), label(SWARM_LOCK_LABELS.expires), label(SWARM_LOCK_LABELS.owner)].join('\t');
+    const inspected = await this.docker.run(['config', 'inspect', '--format', format, ref], { allowFailure: true, timeoutMs: 60_000 });
+    if (inspected.exitCode !== 0) return undefined;
+    const [id, token, expires, description] = inspected.stdout.trim().split('\t');
+    return { id, token, expiresAt: Number(expires) || 0, description: description ?? '' };
+  }
+
+  private async create(owner: LockOwner, expiryMs: number, now: number): Promise<string | undefined> {
+    const expires = Math.ceil((now + expiryMs) / 1000);
+    const args = ['config', 'create', '--label', `${SWARM_LOCK_LABELS.token}=${owner.token}`, '--label', `${SWARM_LOCK_LABELS.expires}=${expires}`];
+    args.push('--label', `${SWARM_LOCK_LABELS.owner}=${owner.description.replace(/[\r\n]+/g, ' ')}`, this.name, '-');
+    const created = await this.docker.run(args, { stdin: owner.token, allowFailure: true, timeoutMs: 60_000 });
+    if (created.exitCode === 0) return created.stdout.trim();
+    if (/already exists|AlreadyExists/i.test(created.stderr)) return undefined;
+    throw new Error(`${this.docker.shell.target}: could not take the swarm deploy lock (config ${this.name}): ${lastLine(created.stderr || created.stdout)}`);
+  }
+
+  /** One attempt: taken (with its config ID), or who holds it. An expired holder's lock is removed first. */
+  async tryAcquire(owner: LockOwner, expiryMs: number, now: number): Promise<{ id: string; tookOverFrom?: string } | { holder?: SwarmLockHolder }> {
+    const id = await this.create(owner, expiryMs, now);
+    if (id) return { id };
+    const holder = await this.holder(this.name);
+    if (!holder) return {};
+    if (holder.token === owner.token) return { id: holder.id };
+    if (holder.expiresAt * 1000 > now) return { holder };
+    await this.docker.run(['config', 'rm', holder.id], { allowFailure: true, timeoutMs: 60_000 });
+    const taken = await this.create(owner, expiryMs, now);
+    return taken ? { id: taken, tookOverFrom: holder.description || 'an unknown holder' } : { holder: await this.holder(this.name) };
+  }
+
+  /** Takes the lock, waiting for another holder up to `waitMs`. */
+  async acquire(owner: LockOwner, options: AcquireOptions): Promise<HeldSwarmLock> {
+    const sleep = options.sleep ?? realSleep;
+    const now = options.now ?? Date.now;
+    const started = now();
+    let told = false;
+    for (;;) {
+      const attempt = await this.tryAcquire(owner, options.expiryMs, now());
+      if ('id' in attempt) {
+        if (attempt.tookOverFrom) options.onWait?.(`Took over an expired swarm deploy lock from ${attempt.tookOverFrom}.`);
+        return { name: this.name, id: attempt.id, token: owner.token };
+      }
+      const waited = now() - started;
+      const holder = attempt.holder;
+      if (waited >= options.waitMs) {
+        throw new Error(
+          `${this.docker.shell.target}: another deployment of this stack holds the swarm deploy lock (config ${this.name}, ${holder?.description || 'holder unknown'}); ` +
+            `gave up after waiting ${formatDuration(waited)}. It is released when that deployment ends, or expires at ${holder ? new Date(holder.expiresAt * 1000).toISOString() : 'its expiry'}.`,
+        );
+      }
+      if (!told) {
+        options.onWait?.(`Waiting for the swarm deploy lock (config ${this.name}), held by ${holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
+        told = true;
+      }
+      await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
+    }
+  }
+
+  /** Removes the lock if it is still the one `held` took (by its ID): never a lock taken over since. */
+  async release(held: HeldSwarmLock): Promise<boolean> {
+    const holder = await this.holder(held.id);
+    if (!holder || holder.token !== held.token) return false;
+    const removed = await this.docker.run(['config', 'rm', held.id], { allowFailure: true, timeoutMs: 60_000 });
+    return removed.exitCode === 0;
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').pop() ?? '';
 }

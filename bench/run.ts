@@ -1,7 +1,10 @@
 /**
  * Slipway's benchmarks (issue 6), against the sandbox, writing BENCHMARKS.md.
  *
- *   sudo bash bench/run.sh [--runs N] [--out FILE]
+ *   sudo bash bench/run.sh [--runs N] [--out FILE] [--only roundtrips]
+ *
+ * `--only roundtrips` measures the round-trip section (bench/roundtrips.ts) alone and writes a
+ * report of that section only; without it, every section runs.
  *
  * Every number is a ratio or a difference measured in this same run on this machine, so a slower
  * or busier machine moves both sides together. Timings are wall clock (the user's wait) and are
@@ -20,23 +23,34 @@ import { connectionInputs, SshdLog } from '../test/e2e/support/ec2-deploy.js';
 import { pushImage } from '../test/e2e/support/registry.js';
 import { node24, repoRoot, runAction, type ActionResult } from '../test/e2e/support/run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from '../test/e2e/support/sandbox.js';
+import { roundTripReport, roundTrips, type RoundTripImages } from './roundtrips.js';
 
 const ACTIONS = ['build-push', 'ec2-deploy', 'compose-up'] as const;
 const FAN_OUT = [1, 4, 8] as const;
 const CONTAINER = 'bench-app';
 const BENCH_PORT = 18090;
 
+const SECTIONS = ['roundtrips'] as const;
+type Section = (typeof SECTIONS)[number];
+
 interface Options {
   runs: number;
   out: string;
+  /** One section alone; undefined: all of them. */
+  only?: Section;
 }
 
 function parseArgs(argv: string[]): Options {
+  const usage = 'usage: bench/run.sh [--runs N] [--out FILE] [--only roundtrips]';
   const options: Options = { runs: 3, out: join(repoRoot, 'BENCHMARKS.md') };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--runs') options.runs = Number(argv[++i]);
     else if (argv[i] === '--out') options.out = argv[++i];
-    else throw new Error(`unknown argument ${argv[i]} (usage: bench/run.sh [--runs N] [--out FILE])`);
+    else if (argv[i] === '--only') {
+      const section = argv[++i];
+      if (!SECTIONS.includes(section as Section)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${section} (${usage})`);
+      options.only = section as Section;
+    } else throw new Error(`unknown argument ${argv[i]} (${usage})`);
   }
   if (!Number.isInteger(options.runs) || options.runs < 1) throw new Error('--runs must be a positive integer');
   return options;
@@ -102,7 +116,7 @@ interface BenchImage {
  * An image like a small app's: a few layers, a HEALTHCHECK, and a PID 1 (busybox httpd under
  * docker's init) that stops at once on SIGTERM, so `docker stop` measures nothing but docker.
  */
-function pushBenchImage(sandbox: Sandbox, tag: string): BenchImage {
+function pushBenchImage(sandbox: Sandbox, tag: string, repository = benchRepository(sandbox.registry.host)): BenchImage {
   const context = mkdtempSync(join(tmpdir(), 'slipway-bench-image-'));
   writeFileSync(join(context, 'payload.bin'), Buffer.alloc(4 * 1024 * 1024, tag));
   writeFileSync(
@@ -116,7 +130,6 @@ function pushBenchImage(sandbox: Sandbox, tag: string): BenchImage {
       '',
     ].join('\n'),
   );
-  const repository = benchRepository(sandbox.registry.host);
   try {
     // Kept on the runner's engine until its layers are counted, then removed.
     const ref = pushImage(sandbox, repository, tag, context, { keepLocal: true });
@@ -220,7 +233,10 @@ async function fanOut(sandbox: Sandbox, image: BenchImage, runs: number) {
   const rows: { hosts: number; mode: string; ms: number; direct?: number; connections: number[] }[] = [];
   for (const count of FAN_OUT) {
     const hosts = sandbox.hosts.slice(0, count);
-    for (const [mode, maxParallel] of [['parallel', '0'], ['rolling', '1']] as const) {
+    for (const [mode, maxParallel] of [
+      ['parallel', '0'],
+      ['rolling', '1'],
+    ] as const) {
       if (count === 1 && mode === 'rolling') continue; // the same deployment as parallel
       const times: number[] = [];
       let connections: number[] = [];
@@ -263,27 +279,19 @@ function machine(): string {
   return `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${kernel}, Node ${mustExec([node24, '--version'])}, Docker ${dockerVersion}`;
 }
 
-async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
-  let sandbox = loadSandbox();
+/** The sections before the round trips: cold start, overhead, fan-out, unchanged re-deploy. */
+async function baseSections(sandbox: Sandbox, runs: number): Promise<{ targets: string[]; rest: string[] }> {
   const needed = Math.max(...FAN_OUT);
-  if (sandbox.hosts.length < needed) {
-    progress(`the sandbox has ${sandbox.hosts.length} hosts; starting ${needed}`);
-    mustExec(['bash', join(repoRoot, 'test/sandbox/up.sh'), '--hosts', String(needed)]);
-    sandbox = loadSandbox();
-  }
-  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-
   progress('cold start');
-  const cold = coldStart(options.runs);
+  const cold = coldStart(runs);
   progress('pushing the bench image');
   const image = pushBenchImage(sandbox, `v${Date.now()}`);
   progress('orchestration overhead');
-  const over = await overhead(sandbox, image, options.runs);
+  const over = await overhead(sandbox, image, runs);
   progress('fan-out');
-  const fan = await fanOut(sandbox, image, options.runs);
+  const fan = await fanOut(sandbox, image, runs);
   progress('unchanged re-deploy');
-  const again = await unchangedRedeploy(sandbox, image, options.runs);
+  const again = await unchangedRedeploy(sandbox, image, runs);
   for (const host of sandbox.hosts.slice(0, needed)) resetHost(sandbox.registry.host, host);
 
   const oneRow = fan.find((row) => row.hosts === 1)!;
@@ -291,19 +299,15 @@ async function main(): Promise<void> {
   const [one, eight] = [oneRow.ms, eightRow.ms];
   const directRatio = eightRow.direct! / oneRow.direct!;
   const perHostConnections = fan.flatMap((row) => row.connections);
-  const lines = [
-    '# Benchmarks',
-    '',
-    `Measured by \`bench/run.sh\` (${options.runs} runs a measurement, medians) on ${date}.`,
-    '',
-    `Machine: ${machine()}. Hosts are the sandbox's (\`test/sandbox\`): a network namespace with an sshd and a`,
-    `dockerd each, on this same machine, so every host shares its 2 cores; the registry is the sandbox's TLS registry at \`${loadSandbox().registry.host}\`.`,
-    '',
+  const targets = [
     '## Targets',
     '',
     '| what | measured | target | |',
     '| --- | --- | --- | --- |',
-    ...cold.rows.map((row) => `| cold start of ${row.action} | ${ms(row.ms)} (node -e 0: ${ms(cold.baseline)}, +${ms(row.ms - cold.baseline)}) | ≤ node -e 0 + 200 ms | ${verdict(row.ms - cold.baseline <= 200 && row.failedAsExpected)} |`),
+    ...cold.rows.map(
+      (row) =>
+        `| cold start of ${row.action} | ${ms(row.ms)} (node -e 0: ${ms(cold.baseline)}, +${ms(row.ms - cold.baseline)}) | ≤ node -e 0 + 200 ms | ${verdict(row.ms - cold.baseline <= 200 && row.failedAsExpected)} |`,
+    ),
     `| ec2-deploy overhead, one host | ${ms(over.overhead)} (action ${seconds(over.action)}, same docker commands ${seconds(over.direct)}) | ≤ 1 s a host | ${verdict(over.overhead <= 1000)} |`,
     `| 8 hosts in parallel against 1 host | ${(eight / one).toFixed(2)}× (${seconds(eight)} against ${seconds(one)}); the docker commands alone: ${directRatio.toFixed(2)}× | ≤ 1.5× | ${verdict(eight / one <= 1.5)} |`,
     `| SSH connections a host a deploy | ${Math.min(...perHostConnections)}–${Math.max(...perHostConnections)} | 1 | ${verdict(perHostConnections.every((n) => n === 1))} |`,
@@ -315,11 +319,13 @@ async function main(): Promise<void> {
             `The same docker commands alone take ${directRatio.toFixed(2)}× as long on 8 hosts as on 1 (${seconds(eightRow.direct!)} against ${seconds(oneRow.direct!)}): ` +
             "the sandbox's 8 engines, 8 sshds and the registry share this machine's 2 cores, so pulls, container starts and health checks queue for CPU. " +
             `Over those commands, ec2-deploy adds ${seconds(eight - eightRow.direct!)} on 8 hosts at once against ${seconds(one - oneRow.direct!)} on one: ` +
-            "its own commands on each host (the lock, inspects, the history; each a short `sh` or `docker` process there) queue for the same cores. " +
+            'its own commands on each host (the lock, inspects, the history; each a short `sh` or `docker` process there) queue for the same cores. ' +
             'On EC2, where each host has its own CPU, neither side queues like this: what is ours is the added time, not the ratio.',
           '',
         ]
       : []),
+  ];
+  const rest = [
     '## Bundles',
     '',
     '| action | dist/index.js | cold start |',
@@ -348,6 +354,48 @@ async function main(): Promise<void> {
     "  sandbox hosts share this machine's cores, so that column is the most any deploy tool could do here.",
     '- Unchanged re-deploy: the running image deployed again; layers pulled counted from `Pull complete`.',
     '',
+  ];
+  return { targets, rest };
+}
+
+/** Images of the round-trip section, in repositories of their own (the other sections reset theirs). */
+function pushRoundTripImages(sandbox: Sandbox): RoundTripImages {
+  const stamp = Date.now();
+  const repositories = { firstDeploy: `${sandbox.registry.host}/slipway-bench/rt-app`, steady: `${sandbox.registry.host}/slipway-bench/rt-steady` };
+  return {
+    a: pushBenchImage(sandbox, `a-${stamp}`, repositories.firstDeploy).ref,
+    b: pushBenchImage(sandbox, `b-${stamp}`, repositories.firstDeploy).ref,
+    steady: pushBenchImage(sandbox, `steady-${stamp}`, repositories.steady).ref,
+    repositories,
+  };
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  let sandbox = loadSandbox();
+  const needed = Math.max(...FAN_OUT);
+  if (sandbox.hosts.length < needed) {
+    progress(`the sandbox has ${sandbox.hosts.length} hosts; starting ${needed}`);
+    mustExec(['bash', join(repoRoot, 'test/sandbox/up.sh'), '--hosts', String(needed)]);
+    sandbox = loadSandbox();
+  }
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+  const base = options.only ? undefined : await baseSections(sandbox, options.runs);
+  progress('round trips: pushing their images');
+  const rt = await roundTrips(sandbox, pushRoundTripImages(sandbox), options.runs);
+
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Measured by \`bench/run.sh${options.only ? ` --only ${options.only}` : ''}\` (${options.runs} runs a measurement, medians) on ${date}.`,
+    '',
+    `Machine: ${machine()}. Hosts are the sandbox's (\`test/sandbox\`): a network namespace with an sshd and a`,
+    `dockerd each, on this same machine, so every host shares its 2 cores; the registry is the sandbox's TLS registry at \`${sandbox.registry.host}\`.`,
+    '',
+    ...(base?.targets ?? []),
+    ...roundTripReport(rt),
+    ...(base?.rest ?? []),
   ];
   writeFileSync(options.out, lines.join('\n'));
   process.stdout.write(`${readFileSync(options.out, 'utf8')}\n`);

@@ -7,6 +7,7 @@
 // Usage: node delay-relay.mjs --listen 127.0.0.1:22001 --target 10.210.0.11:22 --delay-ms 100 [--pidfile F]
 import { writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
@@ -30,26 +31,33 @@ const delayMs = Number(values['delay-ms']);
 if (!Number.isFinite(delayMs) || delayMs < 0) throw new Error('--delay-ms must be a number of milliseconds >= 0');
 const oneWay = delayMs / 2;
 
-/** Copies `from` to `to`, each chunk released oneWay ms after it arrived, in order; ends `to` after the last. */
+/**
+ * Copies `from` to `to`, each chunk released oneWay ms after it arrived, in order; ends `to` after
+ * the last. One queue and one timer a direction: a timer per chunk can fire out of order (Node
+ * orders timers of different durations by an expiry computed from its own cached loop time), and
+ * one reordered chunk in an SSH stream is a MAC error that ends the connection.
+ */
 function delayedPipe(from, to) {
-  let releaseAt = 0;
-  let pending = 0;
+  const queue = [];
+  let timer;
   let ended = false;
-  const endIfDone = () => {
-    if (ended && pending === 0) to.end();
+  const release = () => {
+    timer = undefined;
+    const now = performance.now();
+    while (queue.length && queue[0].at <= now) {
+      const { chunk } = queue.shift();
+      if (!to.destroyed) to.write(chunk);
+    }
+    if (queue.length) timer = setTimeout(release, Math.max(0, queue[0].at - now));
+    else if (ended) to.end();
   };
   from.on('data', (chunk) => {
-    releaseAt = Math.max(Date.now() + oneWay, releaseAt);
-    pending += 1;
-    setTimeout(() => {
-      pending -= 1;
-      if (!to.destroyed) to.write(chunk);
-      endIfDone();
-    }, releaseAt - Date.now());
+    queue.push({ chunk, at: performance.now() + oneWay });
+    timer ??= setTimeout(release, oneWay);
   });
   from.on('end', () => {
     ended = true;
-    endIfDone();
+    if (!timer && !queue.length) to.end();
   });
 }
 

@@ -2,7 +2,8 @@
  * The host side of a container deployment, as one POSIX sh program fed to `sh -s` on stdin: every
  * step that used to be an exec of its own (lock, leftovers, pull, inspect, start, health, history,
  * prune, unlock) runs on the host, so a deployment costs one or two exchanges instead of dozens of
- * round trips. It uses only what a bare EC2 image has: sh, coreutils, sed and docker.
+ * round trips. It uses only what a bare EC2 image has: sh, coreutils, grep, sed, find, xargs and docker
+ * (flock, timeout and curl or wget used when there).
  *
  * - Values reach it as assignments at the top of the program (`programText`), quoted as single
  *   words: secrets (a registry password, env values) travel on stdin, never in argv.

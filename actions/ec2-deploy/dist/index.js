@@ -66072,6 +66072,7 @@ health_wait() {
   state=$(docker container inspect --format '{{.RestartCount}} {{if .State.Health}}docker{{else}}none{{end}}' "$name") || { unhealthy="container $name is gone"; return 1; }
   restarts0=\${state%% *}
   mode=$health_kind
+  case $mode in cmd|url) find_timeout ;; esac
   [ "\${state#* }" = docker ] && mode=docker
   poll=0.25
   [ "$mode" = auto ] && poll=1
@@ -66117,12 +66118,14 @@ health_wait() {
 }
 # A probe bounded in time where the host has timeout(1). GNU timeout puts the probe in a process
 # group of its own unless --foreground, and then the watcher's kill would miss it.
+# Which timeout the host has is asked once, by health_wait: a probe runs in a command substitution,
+# a subshell, where a variable set on first use would be forgotten and asked again every poll.
+find_timeout() {
+  if timeout --foreground 1 true >/dev/null 2>&1; then timeout_kind=foreground
+  elif command -v timeout >/dev/null 2>&1; then timeout_kind=plain
+  else timeout_kind=none; fi
+}
 bounded() {
-  if [ -z "\${timeout_kind:-}" ]; then
-    if timeout --foreground 1 true >/dev/null 2>&1; then timeout_kind=foreground
-    elif command -v timeout >/dev/null 2>&1; then timeout_kind=plain
-    else timeout_kind=none; fi
-  fi
   case $timeout_kind in
     foreground) timeout --foreground "$@" ;;
     plain) timeout "$@" ;;

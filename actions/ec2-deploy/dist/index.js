@@ -66510,30 +66510,6 @@ function withDigest(ref, digest) {
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/host/release-history.ts
-class ReleaseHistory {
-    shell;
-    file;
-    constructor(shell, 
-    /** Absolute path of the history file on the host. */
-    file) {
-        this.shell = shell;
-        this.file = file;
-    }
-    /** The records, oldest first; lines that are not records (a torn write) are skipped. */
-    async read() {
-        const result = await this.shell.run({ args: ['cat', this.file], allowFailure: true, timeoutMs: 60_000 });
-        if (result.exitCode !== 0)
-            return [];
-        return parseHistory(result.stdout);
-    }
-    async append(record) {
-        await this.shell.run({
-            args: ['sh', '-c', 'umask 077 && cat >>"$1"', 'sh', this.file],
-            stdin: `${JSON.stringify(record)}\n`,
-            timeoutMs: 60_000,
-        });
-    }
-}
 function parseHistory(text) {
     const records = [];
     for (const line of text.split('\n')) {

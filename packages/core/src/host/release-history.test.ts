@@ -1,9 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { LocalShell } from '../local-shell.js';
-import { ReleaseHistory, imagesToPrune, parseHistory, rollbackTarget, type ReleaseRecord } from './release-history.js';
+import { imagesToPrune, parseHistory, rollbackTarget, type ReleaseRecord } from './release-history.js';
 
 const record = (imageId: string, result: ReleaseRecord['result'] = 'ok'): ReleaseRecord => ({
   time: '2026-01-01T00:00:00.000Z',
@@ -14,18 +10,12 @@ const record = (imageId: string, result: ReleaseRecord['result'] = 'ok'): Releas
 });
 
 describe('release-history', () => {
-  it('appends records to a private file and reads them back, skipping torn lines', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'slipway-history-')), 'releases.jsonl');
-    const history = new ReleaseHistory(new LocalShell(), file);
-    expect(await history.read()).toEqual([]);
-    await history.append(record('a'));
-    await history.append(record('b', 'rolled-back'));
-    expect((await history.read()).map((r) => [r.imageId, r.result])).toEqual([
+  it('reads records back, skipping torn lines', () => {
+    const text = `${JSON.stringify(record('a'))}\n${JSON.stringify(record('b', 'rolled-back'))}\n{"imageId": "c", "ima\nnot json\n`;
+    expect(parseHistory(text).map((r) => [r.imageId, r.result])).toEqual([
       ['a', 'ok'],
       ['b', 'rolled-back'],
     ]);
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(parseHistory(`${readFileSync(file, 'utf8')}{"imageId": "c", "ima\nnot json\n`)).toHaveLength(2);
   });
 
   it('rolls back to the newest successful release that is not running, toggling between the last two', () => {

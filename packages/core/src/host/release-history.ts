@@ -1,10 +1,8 @@
 /**
  * The releases deployed on a host, one JSON object a line in a file next to the deploy lock: what
- * `rollback` goes back to, and what image pruning keeps. Appending a line is one `cat >>`, which
- * the deploy lock keeps from interleaving.
+ * `rollback` goes back to, and what image pruning keeps. The host program (container/program.ts)
+ * appends each line under the deploy lock; here the runner reads the lines it reports.
  */
-import type { Shell } from '../shell.js';
-
 export type ReleaseResult = 'ok' | 'failed' | 'rolled-back';
 
 export interface ReleaseRecord {
@@ -25,29 +23,6 @@ export interface ReleaseRecord {
   result: ReleaseResult;
   durationMs?: number;
   error?: string;
-}
-
-export class ReleaseHistory {
-  constructor(
-    readonly shell: Shell,
-    /** Absolute path of the history file on the host. */
-    readonly file: string,
-  ) {}
-
-  /** The records, oldest first; lines that are not records (a torn write) are skipped. */
-  async read(): Promise<ReleaseRecord[]> {
-    const result = await this.shell.run({ args: ['cat', this.file], allowFailure: true, timeoutMs: 60_000 });
-    if (result.exitCode !== 0) return [];
-    return parseHistory(result.stdout);
-  }
-
-  async append(record: ReleaseRecord): Promise<void> {
-    await this.shell.run({
-      args: ['sh', '-c', 'umask 077 && cat >>"$1"', 'sh', this.file],
-      stdin: `${JSON.stringify(record)}\n`,
-      timeoutMs: 60_000,
-    });
-  }
 }
 
 export function parseHistory(text: string): ReleaseRecord[] {

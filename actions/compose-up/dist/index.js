@@ -65586,6 +65586,33 @@ async function connectHost(settings, host, log) {
     return shell;
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/poll.ts
+
+/**
+ * Looks again every `intervalMs` until `attempt` is done or `timeoutMs` has passed. Never sleeps
+ * past the deadline, so a wait ends on time whatever the interval.
+ */
+async function pollUntil(attempt, options) {
+    const sleep = options.sleep ?? retry_sleep;
+    const now = options.now ?? Date.now;
+    const started = now();
+    let told = false;
+    for (;;) {
+        const result = await attempt();
+        if ('done' in result)
+            return result.done;
+        options.onEachWait?.(result.waiting);
+        const waited = now() - started;
+        if (waited >= options.timeoutMs)
+            throw options.timedOut(result.waiting, waited);
+        if (!told) {
+            options.onFirstWait?.(result.waiting);
+            told = true;
+        }
+        await sleep(Math.min(options.intervalMs, Math.max(0, options.timeoutMs - waited)));
+    }
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/host/deploy-lock.ts
 /**
  * A lock on a host, so that two deployments of one thing (two runs, two jobs of a matrix) never
@@ -65601,6 +65628,10 @@ async function connectHost(settings, host, log) {
 
 
 
+/** The wait, as both locks (a host's, a swarm's) poll for themselves. */
+function lockWait(options) {
+    return { timeoutMs: options.waitMs, intervalMs: options.pollMs ?? 3_000, now: options.now, sleep: options.sleep };
+}
 class LockTimeoutError extends Error {
     target;
     holder;
@@ -65737,26 +65768,18 @@ class DeployLock {
     }
     /** Takes the lock, waiting for another holder up to `waitMs`; throws `LockTimeoutError` after. */
     async acquire(owner, options) {
-        const sleep = options.sleep ?? retry_sleep;
-        const now = options.now ?? Date.now;
-        const started = now();
-        let told = false;
-        for (;;) {
+        await pollUntil(async () => {
             const attempt = await this.tryAcquire(owner, options.expiryMs);
-            if (attempt.acquired) {
-                if (attempt.tookOverFrom)
-                    options.onWait?.(`Took over an expired deploy lock from ${attempt.tookOverFrom.description || 'an unknown holder'}.`);
-                return;
-            }
-            const waited = now() - started;
-            if (waited >= options.waitMs)
-                throw new LockTimeoutError(this.shell.target, attempt.holder, waited);
-            if (!told) {
-                options.onWait?.(`Waiting for the deploy lock, held by ${attempt.holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
-                told = true;
-            }
-            await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
-        }
+            if (!attempt.acquired)
+                return { waiting: attempt.holder };
+            if (attempt.tookOverFrom)
+                options.onWait?.(`Took over an expired deploy lock from ${attempt.tookOverFrom.description || 'an unknown holder'}.`);
+            return { done: undefined };
+        }, {
+            ...lockWait(options),
+            onFirstWait: (holder) => options.onWait?.(`Waiting for the deploy lock, held by ${holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`),
+            timedOut: (holder, waited) => new LockTimeoutError(this.shell.target, holder, waited),
+        });
     }
     /** Releases the lock if `token` holds it; returns whether it did. */
     async release(token) {
@@ -69486,12 +69509,8 @@ function describeContainer(container) {
  * Returns the final statuses; throws `ServicesNotReadyError` when one fails or the time is up.
  */
 async function waitForServices(docker, project, services, options) {
-    const sleep = options.sleep ?? retry_sleep;
-    const now = options.now ?? Date.now;
-    const interval = options.intervalMs ?? 2_000;
-    const deadline = now() + options.timeoutMs;
     let lastReport = '';
-    for (;;) {
+    return pollUntil(async () => {
         const containers = (await projectContainers(docker, project)).filter((c) => services.includes(c.service));
         const failed = containers.filter((c) => readiness(c) === 'failed');
         if (failed.length) {
@@ -69503,17 +69522,20 @@ async function waitForServices(docker, project, services, options) {
             return own.length === 0 || own.some((c) => readiness(c) !== 'ready');
         });
         if (notReady.length === 0)
-            return containers;
-        const report = notReady.map((service) => describeService(service, containers)).join('; ');
-        if (report !== lastReport)
-            options.onProgress?.(`Waiting for ${report}`);
-        lastReport = report;
-        const left = deadline - now();
-        if (left <= 0) {
-            throw new ServicesNotReadyError(notReady, containers, true, `Service(s) ${notReady.join(', ')} not ready after ${formatDuration(options.timeoutMs)}: ${report}.`);
-        }
-        await sleep(Math.min(interval, left));
-    }
+            return { done: containers };
+        return { waiting: { notReady, containers, report: notReady.map((service) => describeService(service, containers)).join('; ') } };
+    }, {
+        timeoutMs: options.timeoutMs,
+        intervalMs: options.intervalMs ?? 2_000,
+        now: options.now,
+        sleep: options.sleep,
+        onEachWait: ({ report }) => {
+            if (report !== lastReport)
+                options.onProgress?.(`Waiting for ${report}`);
+            lastReport = report;
+        },
+        timedOut: ({ notReady, containers, report }) => new ServicesNotReadyError(notReady, containers, true, `Service(s) ${notReady.join(', ')} not ready after ${formatDuration(options.timeoutMs)}: ${report}.`),
+    });
 }
 function describeService(service, containers) {
     const own = containers.filter((c) => c.service === service);
@@ -69554,6 +69576,7 @@ function composeOverride(images) {
  * outgrown one host. `docker stack deploy` returns once the services are *updated*, not running, so
  * convergence (every service at its desired replicas, its update finished) is polled here.
  */
+
 
 
 
@@ -69736,6 +69759,11 @@ function describeFailedUpdate(service) {
  * update when a node is briefly full (a replaced task still stopping).
  */
 const UNPLACEABLE_GRACE_MS = 30_000;
+/**
+ * How long an update open across a lost node may show no change in its tasks before the wait sets
+ * it going again (`resumeUpdate`): swarm's updater may be waiting for a task it gave that node.
+ */
+const STALLED_UPDATE_MS = 30_000;
 /** Tasks swarm found no node for: node constraints, max_replicas_per_node, resources, nodes down. */
 function unplaceableTasks(tasks) {
     return tasks.filter((task) => task.state === 'pending' && /no suitable node/i.test(task.error));
@@ -69747,43 +69775,59 @@ function unplaceableTasks(tasks) {
  * reason, rather than at the timeout.
  */
 async function waitForStack(docker, stack, options) {
-    const sleep = options.sleep ?? retry_sleep;
     const now = options.now ?? Date.now;
-    const deadline = now() + options.timeoutMs;
     const grace = options.unplaceableGraceMs ?? UNPLACEABLE_GRACE_MS;
     const down = new Map();
+    const leftToSwarm = new Set();
+    const resumed = new Set();
+    const stalled = new Map();
+    /** How long the service's tasks (where, in what state, on what image) have looked the same. */
+    const stalledFor = (service, tasks) => {
+        const seen = tasks
+            .filter((t) => t.service === service)
+            .map((t) => `${t.task} ${t.nodeAddress} ${t.state} ${t.image}`)
+            .sort()
+            .join('\n');
+        const since = stalled.get(service)?.tasks === seen ? stalled.get(service).since : now();
+        stalled.set(service, { tasks: seen, since });
+        return now() - since;
+    };
     let unplaceableSince;
     let lastReport = '';
-    for (;;) {
+    return pollUntil(async () => {
         const services = await stackServices(docker, stack);
         const failed = services.filter((s) => FAILED_UPDATE_STATES.has(s.updateState));
         if (failed.length) {
             throw new StackNotConvergedError(failed.map((s) => s.name), services, `Stack ${stack}: ${failed.map(describeFailedUpdate).join('; ')}.`);
         }
-        const inProgress = (s) => s.updateState === 'updating' || s.updateState === 'rollback_started';
-        const nodes = await swarmNodes(docker);
-        const notReady = nodes.filter((node) => node.state !== 'ready');
+        const notReady = (await swarmNodes(docker)).filter((node) => node.state !== 'ready');
         for (const node of notReady) {
             if (down.has(node.id))
                 continue;
             down.set(node.id, node);
             options.onNodeDown?.(node);
         }
-        let pending = services.filter((s) => s.running !== s.desired || inProgress(s));
+        let pending = services.filter((s) => s.running !== s.desired || updateInProgress(s));
         const tasks = services.length && (pending.length || notReady.length) ? await stackTasks(docker, stack) : [];
         if (notReady.length) {
-            // A task on a node that is down still counts as running in `service ls` (`4/3`, or a full `5/5`
-            // with one task pending): its node cannot report otherwise. What counts then is the tasks meant
-            // to run (desired state running) that do.
-            const gone = new Set(notReady.map((node) => node.address).filter(Boolean));
+            const updates = countWithoutNodes(services, tasks, notReady);
             for (const s of services) {
-                const running = tasks.filter((t) => t.service === s.name && t.state === 'running' && !gone.has(t.nodeAddress)).length;
-                Object.assign(s, { running, replicas: s.replicas.replace(/^\d+\/\d+/, `${running}/${s.desired}`) });
+                const update = updates.get(s.name);
+                if (update === 'done') {
+                    if (!leftToSwarm.has(s.name))
+                        options.onUpdateLeftToSwarm?.(s, notReady);
+                    leftToSwarm.add(s.name);
+                }
+                else if (update && !resumed.has(s.name) && (update === 'stuck' || stalledFor(s.name, tasks) >= (options.stalledUpdateMs ?? STALLED_UPDATE_MS))) {
+                    resumed.add(s.name);
+                    await resumeUpdate(docker, s.name);
+                    options.onUpdateResumed?.(s, notReady);
+                }
             }
-            pending = services.filter((s) => s.running !== s.desired || inProgress(s));
+            pending = services.filter((s) => s.running !== s.desired || (updateInProgress(s) && updates.get(s.name) !== 'done'));
         }
         if (services.length && pending.length === 0)
-            return services;
+            return { done: services };
         const unplaceable = unplaceableTasks(tasks);
         unplaceableSince = unplaceable.length ? (unplaceableSince ?? now()) : undefined;
         if (unplaceableSince !== undefined && now() - unplaceableSince >= grace) {
@@ -69795,14 +69839,59 @@ async function waitForStack(docker, stack, options) {
         const report = services.length
             ? pending.map((s) => `${s.name} ${s.replicas}${s.updateState ? ` (${s.updateState})` : ''}`).join(', ') + unplaceable.map((t) => `; ${t.task} pending: ${t.error}`).join('')
             : 'no services yet';
-        if (report !== lastReport)
-            options.onProgress?.(`Waiting for ${report}`);
-        lastReport = report;
-        if (now() >= deadline) {
-            throw new StackNotConvergedError(pending.map((s) => s.name), services, `Stack ${stack} did not converge in ${formatDuration(options.timeoutMs)}: ${report}.`);
-        }
-        await sleep(Math.min(options.intervalMs ?? 2_000, Math.max(0, deadline - now())));
+        return { waiting: { pending, services, report } };
+    }, {
+        timeoutMs: options.timeoutMs,
+        intervalMs: options.intervalMs ?? 2_000,
+        now: options.now,
+        sleep: options.sleep,
+        onEachWait: ({ report }) => {
+            if (report !== lastReport)
+                options.onProgress?.(`Waiting for ${report}`);
+            lastReport = report;
+        },
+        timedOut: ({ pending, services, report }) => new StackNotConvergedError(pending.map((s) => s.name), services, `Stack ${stack} did not converge in ${formatDuration(options.timeoutMs)}: ${report}.`),
+    });
+}
+function updateInProgress(service) {
+    return service.updateState === 'updating' || service.updateState === 'rollback_started';
+}
+/**
+ * While nodes are down, counts each service's running replicas from its tasks on the nodes that are
+ * up: a task on a node that is down still counts as running in `service ls` (`4/3`, or a full `5/5`
+ * with one task pending), since its node cannot report otherwise.
+ *
+ * And says how far an update open across a lost node got. Swarm restarts a down node's tasks on the
+ * other nodes at once, but its updater waits for the new task it had started in that node's slot,
+ * which cannot report, and stays `updating` until the node is back. `done`: the wanted replicas run
+ * the new image on the nodes that are up. `stuck`: every slot runs the new image there, but the
+ * updater had given a slot's new task to the lost node and keeps that slot's previous task running
+ * beside its replacement. `open`: not there yet (the caller watches whether it moves at all).
+ */
+function countWithoutNodes(services, tasks, down) {
+    const gone = new Set(down.map((node) => node.address).filter(Boolean));
+    const updates = new Map();
+    for (const s of services) {
+        const running = tasks.filter((t) => t.service === s.name && t.state === 'running' && !gone.has(t.nodeAddress));
+        Object.assign(s, { running: running.length, replicas: s.replicas.replace(/^\d+\/\d+/, `${running.length}/${s.desired}`) });
+        if (s.updateState !== 'updating')
+            continue;
+        const freshSlots = new Set(running.filter((t) => t.image === s.image).map((t) => t.task));
+        if (freshSlots.size < s.desired)
+            updates.set(s.name, 'open');
+        else
+            updates.set(s.name, running.every((t) => t.image === s.image) ? 'done' : 'stuck');
     }
+    return updates;
+}
+/**
+ * Starts a new update of `service` that supersedes one stuck on a lost node: a label on the service
+ * (not on its tasks) changes the spec, and the new updater replaces only the tasks still on the
+ * previous version. The image is kept as pinned (`--no-resolve-image`), with the service's registry
+ * auth; `stack deploy` drops the label again next time.
+ */
+async function resumeUpdate(docker, service) {
+    await docker.run(['service', 'update', '--detach', '--no-resolve-image', '--label-add', `com.slipway.update-resumed=${new Date().toISOString()}`, service], { timeoutMs: 60_000 });
 }
 /**
  * The tasks meant to be running (desired state running) of a stack, with the node each is on:
@@ -69922,29 +70011,20 @@ class SwarmLock {
     }
     /** Takes the lock, waiting for another holder up to `waitMs`. */
     async acquire(owner, options) {
-        const sleep = options.sleep ?? retry_sleep;
         const now = options.now ?? Date.now;
-        const started = now();
-        let told = false;
-        for (;;) {
+        return pollUntil(async () => {
             const attempt = await this.tryAcquire(owner, options.expiryMs, now());
-            if ('id' in attempt) {
-                if (attempt.tookOverFrom)
-                    options.onWait?.(`Took over an expired swarm deploy lock from ${attempt.tookOverFrom}.`);
-                return { name: this.name, id: attempt.id, token: owner.token };
-            }
-            const waited = now() - started;
-            const holder = attempt.holder;
-            if (waited >= options.waitMs) {
-                throw new Error(`${this.docker.shell.target}: another deployment of this stack holds the swarm deploy lock (config ${this.name}, ${holder?.description || 'holder unknown'}); ` +
-                    `gave up after waiting ${formatDuration(waited)}. It is released when that deployment ends, or expires at ${holder ? new Date(holder.expiresAt * 1000).toISOString() : 'its expiry'}.`);
-            }
-            if (!told) {
-                options.onWait?.(`Waiting for the swarm deploy lock (config ${this.name}), held by ${holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
-                told = true;
-            }
-            await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
-        }
+            if (!('id' in attempt))
+                return { waiting: attempt.holder };
+            if (attempt.tookOverFrom)
+                options.onWait?.(`Took over an expired swarm deploy lock from ${attempt.tookOverFrom}.`);
+            return { done: { name: this.name, id: attempt.id, token: owner.token } };
+        }, {
+            ...lockWait(options),
+            onFirstWait: (holder) => options.onWait?.(`Waiting for the swarm deploy lock (config ${this.name}), held by ${holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`),
+            timedOut: (holder, waited) => new Error(`${this.docker.shell.target}: another deployment of this stack holds the swarm deploy lock (config ${this.name}, ${holder?.description || 'holder unknown'}); ` +
+                `gave up after waiting ${formatDuration(waited)}. It is released when that deployment ends, or expires at ${holder ? new Date(holder.expiresAt * 1000).toISOString() : 'its expiry'}.`),
+        });
     }
     /** Removes the lock if it is still the one `held` took (by its ID): never a lock taken over since. */
     async release(held) {
@@ -70337,7 +70417,10 @@ async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy) 
         return { tasks: tasks.map((task) => moved.find((m) => m.task === task.task) ?? task), nodesDown: down.length ? down.map(describeNode) : undefined };
     };
     try {
-        const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m), onNodeDown });
+        const onUpdateLeftToSwarm = (service, nodes) => log.warning(`${service.name}: every replica runs the new image on the nodes that are up; swarm keeps its update open for the slot on ${nodes.map(describeNode).join(', ')} (down) and finishes it when that node is back.`);
+        const onUpdateResumed = (service, nodes) => log.warning(`${service.name}: swarm's update waits for a task it had given ${nodes.map(describeNode).join(', ')} (down) and keeps that slot's previous version running; ` +
+            'a new update (a label on the service) replaces what still runs the previous version.');
+        const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m), onNodeDown, onUpdateLeftToSwarm, onUpdateResumed });
         const { tasks, nodesDown } = await placed();
         for (const task of tasks)
             log.info(`${task.task}: ${task.state} on ${task.node}${task.nodeAddress ? ` (${task.nodeAddress})` : ''}`);

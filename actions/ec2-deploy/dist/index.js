@@ -65403,6 +65403,33 @@ async function connectHost(settings, host, log) {
     return shell;
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/poll.ts
+
+/**
+ * Looks again every `intervalMs` until `attempt` is done or `timeoutMs` has passed. Never sleeps
+ * past the deadline, so a wait ends on time whatever the interval.
+ */
+async function pollUntil(attempt, options) {
+    const sleep = options.sleep ?? retry_sleep;
+    const now = options.now ?? Date.now;
+    const started = now();
+    let told = false;
+    for (;;) {
+        const result = await attempt();
+        if ('done' in result)
+            return result.done;
+        options.onEachWait?.(result.waiting);
+        const waited = now() - started;
+        if (waited >= options.timeoutMs)
+            throw options.timedOut(result.waiting, waited);
+        if (!told) {
+            options.onFirstWait?.(result.waiting);
+            told = true;
+        }
+        await sleep(Math.min(options.intervalMs, Math.max(0, options.timeoutMs - waited)));
+    }
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/host/deploy-lock.ts
 /**
  * A lock on a host, so that two deployments of one thing (two runs, two jobs of a matrix) never
@@ -65418,6 +65445,10 @@ async function connectHost(settings, host, log) {
 
 
 
+/** The wait, as both locks (a host's, a swarm's) poll for themselves. */
+function lockWait(options) {
+    return { timeoutMs: options.waitMs, intervalMs: options.pollMs ?? 3_000, now: options.now, sleep: options.sleep };
+}
 class LockTimeoutError extends Error {
     target;
     holder;
@@ -65554,26 +65585,18 @@ class DeployLock {
     }
     /** Takes the lock, waiting for another holder up to `waitMs`; throws `LockTimeoutError` after. */
     async acquire(owner, options) {
-        const sleep = options.sleep ?? retry_sleep;
-        const now = options.now ?? Date.now;
-        const started = now();
-        let told = false;
-        for (;;) {
+        await pollUntil(async () => {
             const attempt = await this.tryAcquire(owner, options.expiryMs);
-            if (attempt.acquired) {
-                if (attempt.tookOverFrom)
-                    options.onWait?.(`Took over an expired deploy lock from ${attempt.tookOverFrom.description || 'an unknown holder'}.`);
-                return;
-            }
-            const waited = now() - started;
-            if (waited >= options.waitMs)
-                throw new LockTimeoutError(this.shell.target, attempt.holder, waited);
-            if (!told) {
-                options.onWait?.(`Waiting for the deploy lock, held by ${attempt.holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
-                told = true;
-            }
-            await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
-        }
+            if (!attempt.acquired)
+                return { waiting: attempt.holder };
+            if (attempt.tookOverFrom)
+                options.onWait?.(`Took over an expired deploy lock from ${attempt.tookOverFrom.description || 'an unknown holder'}.`);
+            return { done: undefined };
+        }, {
+            ...lockWait(options),
+            onFirstWait: (holder) => options.onWait?.(`Waiting for the deploy lock, held by ${holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`),
+            timedOut: (holder, waited) => new LockTimeoutError(this.shell.target, holder, waited),
+        });
     }
     /** Releases the lock if `token` holds it; returns whether it did. */
     async release(token) {

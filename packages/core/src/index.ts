@@ -8,6 +8,7 @@ export * from './github-context.js';
 export * from './shell.js';
 export * from './local-shell.js';
 export * from './retry.js';
+export * from './poll.js';
 export * from './docker.js';
 export * from './summary.js';
 export * from './action-run.js';

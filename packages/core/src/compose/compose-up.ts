@@ -31,6 +31,7 @@ import {
   waitForStack,
   withRollbackOnFailure,
   type SwarmNode,
+  type SwarmServiceStatus,
   type SwarmTask,
 } from './swarm.js';
 
@@ -491,7 +492,16 @@ async function deploySwarm(target: Target, cli: ComposeCli, docker: DockerCli, p
     return { tasks: tasks.map((task) => moved.find((m) => m.task === task.task) ?? task), nodesDown: down.length ? down.map(describeNode) : undefined };
   };
   try {
-    const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m), onNodeDown });
+    const onUpdateLeftToSwarm = (service: SwarmServiceStatus, nodes: readonly SwarmNode[]) =>
+      log.warning(
+        `${service.name}: every replica runs the new image on the nodes that are up; swarm keeps its update open for the slot on ${nodes.map(describeNode).join(', ')} (down) and finishes it when that node is back.`,
+      );
+    const onUpdateResumed = (service: SwarmServiceStatus, nodes: readonly SwarmNode[]) =>
+      log.warning(
+        `${service.name}: swarm's update waits for a task it had given ${nodes.map(describeNode).join(', ')} (down) and keeps that slot's previous version running; ` +
+          'a new update (a label on the service) replaces what still runs the previous version.',
+      );
+    const services = await waitForStack(docker, project.name, { timeoutMs: plan.waitTimeoutMs, onProgress: (m) => log.info(m), onNodeDown, onUpdateLeftToSwarm, onUpdateResumed });
     const { tasks, nodesDown } = await placed();
     for (const task of tasks) log.info(`${task.task}: ${task.state} on ${task.node}${task.nodeAddress ? ` (${task.nodeAddress})` : ''}`);
     return {

@@ -7,7 +7,7 @@
  * so the same code works for v1 and v2, on the runner and on a host.
  */
 import type { DockerCli } from '../docker.js';
-import { sleep as realSleep } from '../retry.js';
+import { pollUntil } from '../poll.js';
 import { formatDuration } from '../inputs.js';
 
 export interface ContainerStatus {
@@ -104,33 +104,35 @@ export function describeContainer(container: ContainerStatus): string {
  * Returns the final statuses; throws `ServicesNotReadyError` when one fails or the time is up.
  */
 export async function waitForServices(docker: DockerCli, project: string, services: readonly string[], options: WaitOptions): Promise<ContainerStatus[]> {
-  const sleep = options.sleep ?? realSleep;
-  const now = options.now ?? Date.now;
-  const interval = options.intervalMs ?? 2_000;
-  const deadline = now() + options.timeoutMs;
   let lastReport = '';
-  for (;;) {
-    const containers = (await projectContainers(docker, project)).filter((c) => services.includes(c.service));
-    const failed = containers.filter((c) => readiness(c) === 'failed');
-    if (failed.length) {
-      const failing = [...new Set(failed.map((c) => c.service))];
-      throw new ServicesNotReadyError(failing, containers, false, `Service(s) ${failing.join(', ')} failed: ${failed.map(describeContainer).join('; ')}.`);
-    }
-    const notReady = services.filter((service) => {
-      const own = containers.filter((c) => c.service === service);
-      return own.length === 0 || own.some((c) => readiness(c) !== 'ready');
-    });
-    if (notReady.length === 0) return containers;
-
-    const report = notReady.map((service) => describeService(service, containers)).join('; ');
-    if (report !== lastReport) options.onProgress?.(`Waiting for ${report}`);
-    lastReport = report;
-    const left = deadline - now();
-    if (left <= 0) {
-      throw new ServicesNotReadyError(notReady, containers, true, `Service(s) ${notReady.join(', ')} not ready after ${formatDuration(options.timeoutMs)}: ${report}.`);
-    }
-    await sleep(Math.min(interval, left));
-  }
+  return pollUntil<ContainerStatus[], { notReady: string[]; containers: ContainerStatus[]; report: string }>(
+    async () => {
+      const containers = (await projectContainers(docker, project)).filter((c) => services.includes(c.service));
+      const failed = containers.filter((c) => readiness(c) === 'failed');
+      if (failed.length) {
+        const failing = [...new Set(failed.map((c) => c.service))];
+        throw new ServicesNotReadyError(failing, containers, false, `Service(s) ${failing.join(', ')} failed: ${failed.map(describeContainer).join('; ')}.`);
+      }
+      const notReady = services.filter((service) => {
+        const own = containers.filter((c) => c.service === service);
+        return own.length === 0 || own.some((c) => readiness(c) !== 'ready');
+      });
+      if (notReady.length === 0) return { done: containers };
+      return { waiting: { notReady, containers, report: notReady.map((service) => describeService(service, containers)).join('; ') } };
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: options.intervalMs ?? 2_000,
+      now: options.now,
+      sleep: options.sleep,
+      onEachWait: ({ report }) => {
+        if (report !== lastReport) options.onProgress?.(`Waiting for ${report}`);
+        lastReport = report;
+      },
+      timedOut: ({ notReady, containers, report }) =>
+        new ServicesNotReadyError(notReady, containers, true, `Service(s) ${notReady.join(', ')} not ready after ${formatDuration(options.timeoutMs)}: ${report}.`),
+    },
+  );
 }
 
 function describeService(service: string, containers: readonly ContainerStatus[]): string {

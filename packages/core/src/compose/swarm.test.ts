@@ -177,6 +177,95 @@ describe('swarm', () => {
     expect(services).toEqual([expect.objectContaining({ name: 's_app', replicas: '3/3 (max 2 per node)', running: 3, desired: 3 })]);
   });
 
+  it('ends the wait on an update swarm keeps open only for a down node, once every replica runs the new image on the nodes that are up, and says so once', async () => {
+    const shell = engine([
+      ['service ls', 's_app\t4/3 (max 2 per node)\tr/app:v2\n'],
+      ['service inspect', 'updating\tupdate in progress\n'],
+      ['node ls', 'n1\nn3\n'],
+      ['node inspect', 'n1\th1\t10.0.1.10\tready\tactive\nn3\th3\t10.0.1.12\tdown\tactive\n'],
+    ]);
+    // First an old replica still runs on a node that is up; then all three run v2 there.
+    shell.on({ prefix: ['docker', 'stack', 'ps'] }, [
+      { stdout: 't1\ts_app.1\tr/app:v2\t\nt2\ts_app.2\tr/app:v1\t\nt4\ts_app.3\tr/app:v2\t\n' },
+      { stdout: 't1\ts_app.1\tr/app:v2\t\nt5\ts_app.2\tr/app:v2\t\nt4\ts_app.3\tr/app:v2\t\n' },
+    ]);
+    shell.on({ prefix: ['docker', 'inspect', '--type', 'task'] }, { stdout: 't1\tn1\trunning\nt2\tn1\trunning\nt4\tn2\trunning\nt5\tn2\trunning\n' });
+    const told: string[] = [];
+    const clock = fakeClock();
+    const services = await waitForStack(new DockerCli(shell), 's', {
+      timeoutMs: 600_000,
+      ...clock,
+      onUpdateLeftToSwarm: (service, nodes) => told.push(`${service.name} ${nodes.map((n) => n.id).join()}`),
+    });
+    expect(services).toEqual([expect.objectContaining({ name: 's_app', running: 3, desired: 3, updateState: 'updating' })]);
+    expect(told).toEqual(['s_app n3']);
+    expect(clock.slept).toHaveLength(1);
+  });
+
+  it('sets going again an update stuck on a task it gave a node now down, which keeps that slot on the previous image, and waits for the new one', async () => {
+    const shell = engine([
+      ['service ls', 's_app\t4/3 (max 2 per node)\tr/app:v2\n'],
+      ['node ls', 'n1\nn3\n'],
+      ['node inspect', 'n1\th1\t10.0.1.10\tready\tactive\nn3\th3\t10.0.1.12\tdown\tactive\n'],
+      ['service update', ''],
+    ]);
+    shell.on({ prefix: ['docker', 'service', 'inspect'] }, [{ stdout: 'updating\tupdate in progress\n' }, { stdout: 'updating\tupdate in progress\n' }, { stdout: 'completed\tupdate completed\n' }]);
+    // Slot 2 runs v1 (t2) beside its replacement on v2 (t5) until the new update replaces t2.
+    const stuck = 't1\ts_app.1\tr/app:v2\t\nt2\ts_app.2\tr/app:v1\t\nt5\ts_app.2\tr/app:v2\t\nt4\ts_app.3\tr/app:v2\t\n';
+    shell.on({ prefix: ['docker', 'stack', 'ps'] }, [{ stdout: stuck }, { stdout: stuck }, { stdout: 't1\ts_app.1\tr/app:v2\t\nt6\ts_app.2\tr/app:v2\t\nt4\ts_app.3\tr/app:v2\t\n' }]);
+    shell.on({ prefix: ['docker', 'inspect', '--type', 'task'] }, { stdout: 't1\tn1\trunning\nt2\tn1\trunning\nt4\tn1\trunning\nt5\tn1\trunning\nt6\tn1\trunning\n' });
+    const told: string[] = [];
+    const services = await waitForStack(new DockerCli(shell), 's', {
+      timeoutMs: 600_000,
+      ...fakeClock(),
+      onUpdateResumed: (service, nodes) => told.push(`resumed ${service.name} ${nodes.map((n) => n.id).join()}`),
+      onUpdateLeftToSwarm: (service) => told.push(`left ${service.name}`),
+    });
+    expect(told).toEqual(['resumed s_app n3']);
+    expect(services).toEqual([expect.objectContaining({ name: 's_app', running: 3, desired: 3, updateState: 'completed' })]);
+    const updates = shell.lines.filter((line) => line.startsWith('docker service update'));
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toMatch(/^docker service update --detach --no-resolve-image --label-add com\.slipway\.update-resumed=\S+ s_app$/);
+  });
+
+  it('sets going again an update open across a down node whose tasks have not changed for stalledUpdateMs, not sooner', async () => {
+    const shell = engine([
+      ['service ls', 's_app\t3/3 (max 2 per node)\tr/app:v2\n'],
+      ['node ls', 'n1\nn3\n'],
+      ['node inspect', 'n1\th1\t10.0.1.10\tready\tactive\nn3\th3\t10.0.1.12\tdown\tactive\n'],
+      ['service update', ''],
+      ['inspect --type task', 't1\tn1\trunning\nt2\tn1\trunning\nt3\tn3\tassigned\nt4\tn1\trunning\nt6\tn1\trunning\n'],
+    ]);
+    // Slot 2 still on v1 (t2); its new task t3 went to the node that is down and never runs. 20 polls alike, then the new update's task t6.
+    const open = 't1\ts_app.1\tr/app:v2\t\nt2\ts_app.2\tr/app:v1\t\nt3\ts_app.2\tr/app:v2\t\nt4\ts_app.3\tr/app:v2\t\n';
+    shell.on({ prefix: ['docker', 'stack', 'ps'] }, [
+      ...Array.from({ length: 20 }, () => ({ stdout: open })),
+      { stdout: 't1\ts_app.1\tr/app:v2\t\nt6\ts_app.2\tr/app:v2\t\nt4\ts_app.3\tr/app:v2\t\n' },
+    ]);
+    shell.on({ prefix: ['docker', 'service', 'inspect'] }, [...Array.from({ length: 20 }, () => ({ stdout: 'updating\t\n' })), { stdout: 'completed\tupdate completed\n' }]);
+    const clock = fakeClock();
+    const resumedAt: number[] = [];
+    await waitForStack(new DockerCli(shell), 's', { timeoutMs: 600_000, intervalMs: 2_000, stalledUpdateMs: 30_000, ...clock, onUpdateResumed: () => resumedAt.push(clock.now()) });
+    // First seen at 0 s: resumed at the first poll 30 s later, once.
+    expect(resumedAt).toEqual([30_000]);
+    expect(shell.ran('docker', 'service', 'update')).toHaveLength(1);
+  });
+
+  it('waits on an update that is open while every node is up, though the replicas run the new image', async () => {
+    const shell = engine([
+      ['service ls', 's_app\t3/3\tr/app:v2\n'],
+      ['stack ps', 't1\ts_app.1\tr/app:v2\t\n'],
+      ['inspect --type task', 't1\tn1\trunning\n'],
+      ['node inspect', 'n1\th1\t10.0.1.10\n'],
+    ]);
+    shell.on({ prefix: ['docker', 'service', 'inspect'] }, [{ stdout: 'updating\tupdate in progress\n' }, { stdout: 'completed\tupdate completed\n' }]);
+    const told: string[] = [];
+    const clock = fakeClock();
+    await waitForStack(new DockerCli(shell), 's', { timeoutMs: 600_000, ...clock, onUpdateLeftToSwarm: (service) => told.push(service.name) });
+    expect(told).toEqual([]);
+    expect(clock.slept).toHaveLength(1);
+  });
+
   it('marks the tasks whose slot was on a node that went down, and only those', () => {
     const task = (name: string, node: string, address: string): SwarmTask => ({ service: 's_app', task: name, node, nodeAddress: address, state: 'running', image: 'r/app:v2', error: '' });
     const before = [task('s_app.1', 'h1', '10.0.1.10'), task('s_app.2', 'h2', '10.0.1.11'), task('s_app.3', 'h3', '10.0.1.12')];

@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import yaml from 'js-yaml';
 import type { DockerCli } from '../docker.js';
-import type { AcquireOptions, LockOwner } from '../host/deploy-lock.js';
+import { lockWait, type AcquireOptions, type LockOwner } from '../host/deploy-lock.js';
+import { pollUntil } from '../poll.js';
 import { formatDuration } from '../inputs.js';
-import { sleep as realSleep } from '../retry.js';
 import type { WaitOptions } from './health.js';
 
 export interface SwarmServiceStatus {
@@ -243,11 +243,32 @@ export function describeFailedUpdate(service: SwarmServiceStatus): string {
  */
 export const UNPLACEABLE_GRACE_MS = 30_000;
 
+/**
+ * How long an update open across a lost node may show no change in its tasks before the wait sets
+ * it going again (`resumeUpdate`): swarm's updater may be waiting for a task it gave that node.
+ */
+export const STALLED_UPDATE_MS = 30_000;
+
 export interface StackWaitOptions extends WaitOptions {
   /** Default `UNPLACEABLE_GRACE_MS`. */
   unplaceableGraceMs?: number;
+  /** Default `STALLED_UPDATE_MS`. */
+  stalledUpdateMs?: number;
   /** Told once for each node found down (or unknown, disconnected) while the stack converges. */
   onNodeDown?: (node: SwarmNode) => void;
+  /**
+   * Told once for each service whose update swarm keeps `updating` only for a slot on a node that
+   * is down, while every replica it wants runs the new image on the nodes that are up: the wait
+   * ends there, and swarm finishes that slot when the node comes back.
+   */
+  onUpdateLeftToSwarm?: (service: SwarmServiceStatus, nodes: readonly SwarmNode[]) => void;
+  /**
+   * Told once for each service whose update the wait set going again: swarm's updater waits for a
+   * new task it had given a node now down, and keeps that slot's previous task running meanwhile
+   * (seen at once when every slot runs the new image beside a previous one, else after the tasks
+   * have not changed for `stalledUpdateMs`).
+   */
+  onUpdateResumed?: (service: SwarmServiceStatus, nodes: readonly SwarmNode[]) => void;
 }
 
 /** Tasks swarm found no node for: node constraints, max_replicas_per_node, resources, nodes down. */
@@ -262,72 +283,135 @@ function unplaceableTasks(tasks: readonly SwarmTask[]): SwarmTask[] {
  * reason, rather than at the timeout.
  */
 export async function waitForStack(docker: DockerCli, stack: string, options: StackWaitOptions): Promise<SwarmServiceStatus[]> {
-  const sleep = options.sleep ?? realSleep;
   const now = options.now ?? Date.now;
-  const deadline = now() + options.timeoutMs;
   const grace = options.unplaceableGraceMs ?? UNPLACEABLE_GRACE_MS;
   const down = new Map<string, SwarmNode>();
+  const leftToSwarm = new Set<string>();
+  const resumed = new Set<string>();
+  const stalled = new Map<string, { tasks: string; since: number }>();
+  /** How long the service's tasks (where, in what state, on what image) have looked the same. */
+  const stalledFor = (service: string, tasks: readonly SwarmTask[]): number => {
+    const seen = tasks
+      .filter((t) => t.service === service)
+      .map((t) => `${t.task} ${t.nodeAddress} ${t.state} ${t.image}`)
+      .sort()
+      .join('\n');
+    const since = stalled.get(service)?.tasks === seen ? stalled.get(service)!.since : now();
+    stalled.set(service, { tasks: seen, since });
+    return now() - since;
+  };
   let unplaceableSince: number | undefined;
   let lastReport = '';
-  for (;;) {
-    const services = await stackServices(docker, stack);
-    const failed = services.filter((s) => FAILED_UPDATE_STATES.has(s.updateState));
-    if (failed.length) {
-      throw new StackNotConvergedError(
-        failed.map((s) => s.name),
-        services,
-        `Stack ${stack}: ${failed.map(describeFailedUpdate).join('; ')}.`,
-      );
-    }
-    const inProgress = (s: SwarmServiceStatus) => s.updateState === 'updating' || s.updateState === 'rollback_started';
-    const nodes = await swarmNodes(docker);
-    const notReady = nodes.filter((node) => node.state !== 'ready');
-    for (const node of notReady) {
-      if (down.has(node.id)) continue;
-      down.set(node.id, node);
-      options.onNodeDown?.(node);
-    }
-    let pending = services.filter((s) => s.running !== s.desired || inProgress(s));
-    const tasks = services.length && (pending.length || notReady.length) ? await stackTasks(docker, stack) : [];
-    if (notReady.length) {
-      // A task on a node that is down still counts as running in `service ls` (`4/3`, or a full `5/5`
-      // with one task pending): its node cannot report otherwise. What counts then is the tasks meant
-      // to run (desired state running) that do.
-      const gone = new Set(notReady.map((node) => node.address).filter(Boolean));
-      for (const s of services) {
-        const running = tasks.filter((t) => t.service === s.name && t.state === 'running' && !gone.has(t.nodeAddress)).length;
-        Object.assign(s, { running, replicas: s.replicas.replace(/^\d+\/\d+/, `${running}/${s.desired}`) });
+  return pollUntil<SwarmServiceStatus[], { pending: SwarmServiceStatus[]; services: SwarmServiceStatus[]; report: string }>(
+    async () => {
+      const services = await stackServices(docker, stack);
+      const failed = services.filter((s) => FAILED_UPDATE_STATES.has(s.updateState));
+      if (failed.length) {
+        throw new StackNotConvergedError(
+          failed.map((s) => s.name),
+          services,
+          `Stack ${stack}: ${failed.map(describeFailedUpdate).join('; ')}.`,
+        );
       }
-      pending = services.filter((s) => s.running !== s.desired || inProgress(s));
-    }
-    if (services.length && pending.length === 0) return services;
-    const unplaceable = unplaceableTasks(tasks);
-    unplaceableSince = unplaceable.length ? (unplaceableSince ?? now()) : undefined;
-    if (unplaceableSince !== undefined && now() - unplaceableSince >= grace) {
-      const nodesDown = [...down.values()].map((node) => `${describeNode(node)} ${node.state}`);
-      throw new StackNotConvergedError(
-        [...new Set(unplaceable.map((task) => task.service))],
-        services,
-        `Stack ${stack}: swarm has no node for ${unplaceable.map((t) => `${t.task} (${t.error})`).join(', ')}, pending for ${formatDuration(now() - unplaceableSince)}` +
-          `${nodesDown.length ? `; node${nodesDown.length > 1 ? 's' : ''} ${nodesDown.join(', ')}` : ''}. It starts once a node can take it: bring a node back or add one, ` +
-          'or lower replicas or loosen placement (constraints, max_replicas_per_node, reservations).',
-      );
-    }
+      const notReady = (await swarmNodes(docker)).filter((node) => node.state !== 'ready');
+      for (const node of notReady) {
+        if (down.has(node.id)) continue;
+        down.set(node.id, node);
+        options.onNodeDown?.(node);
+      }
+      let pending = services.filter((s) => s.running !== s.desired || updateInProgress(s));
+      const tasks = services.length && (pending.length || notReady.length) ? await stackTasks(docker, stack) : [];
+      if (notReady.length) {
+        const updates = countWithoutNodes(services, tasks, notReady);
+        for (const s of services) {
+          const update = updates.get(s.name);
+          if (update === 'done') {
+            if (!leftToSwarm.has(s.name)) options.onUpdateLeftToSwarm?.(s, notReady);
+            leftToSwarm.add(s.name);
+          } else if (update && !resumed.has(s.name) && (update === 'stuck' || stalledFor(s.name, tasks) >= (options.stalledUpdateMs ?? STALLED_UPDATE_MS))) {
+            resumed.add(s.name);
+            await resumeUpdate(docker, s.name);
+            options.onUpdateResumed?.(s, notReady);
+          }
+        }
+        pending = services.filter((s) => s.running !== s.desired || (updateInProgress(s) && updates.get(s.name) !== 'done'));
+      }
+      if (services.length && pending.length === 0) return { done: services };
 
-    const report = services.length
-      ? pending.map((s) => `${s.name} ${s.replicas}${s.updateState ? ` (${s.updateState})` : ''}`).join(', ') + unplaceable.map((t) => `; ${t.task} pending: ${t.error}`).join('')
-      : 'no services yet';
-    if (report !== lastReport) options.onProgress?.(`Waiting for ${report}`);
-    lastReport = report;
-    if (now() >= deadline) {
-      throw new StackNotConvergedError(
-        pending.map((s) => s.name),
-        services,
-        `Stack ${stack} did not converge in ${formatDuration(options.timeoutMs)}: ${report}.`,
-      );
-    }
-    await sleep(Math.min(options.intervalMs ?? 2_000, Math.max(0, deadline - now())));
+      const unplaceable = unplaceableTasks(tasks);
+      unplaceableSince = unplaceable.length ? (unplaceableSince ?? now()) : undefined;
+      if (unplaceableSince !== undefined && now() - unplaceableSince >= grace) {
+        const nodesDown = [...down.values()].map((node) => `${describeNode(node)} ${node.state}`);
+        throw new StackNotConvergedError(
+          [...new Set(unplaceable.map((task) => task.service))],
+          services,
+          `Stack ${stack}: swarm has no node for ${unplaceable.map((t) => `${t.task} (${t.error})`).join(', ')}, pending for ${formatDuration(now() - unplaceableSince)}` +
+            `${nodesDown.length ? `; node${nodesDown.length > 1 ? 's' : ''} ${nodesDown.join(', ')}` : ''}. It starts once a node can take it: bring a node back or add one, ` +
+            'or lower replicas or loosen placement (constraints, max_replicas_per_node, reservations).',
+        );
+      }
+      const report = services.length
+        ? pending.map((s) => `${s.name} ${s.replicas}${s.updateState ? ` (${s.updateState})` : ''}`).join(', ') + unplaceable.map((t) => `; ${t.task} pending: ${t.error}`).join('')
+        : 'no services yet';
+      return { waiting: { pending, services, report } };
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: options.intervalMs ?? 2_000,
+      now: options.now,
+      sleep: options.sleep,
+      onEachWait: ({ report }) => {
+        if (report !== lastReport) options.onProgress?.(`Waiting for ${report}`);
+        lastReport = report;
+      },
+      timedOut: ({ pending, services, report }) =>
+        new StackNotConvergedError(
+          pending.map((s) => s.name),
+          services,
+          `Stack ${stack} did not converge in ${formatDuration(options.timeoutMs)}: ${report}.`,
+        ),
+    },
+  );
+}
+
+function updateInProgress(service: SwarmServiceStatus): boolean {
+  return service.updateState === 'updating' || service.updateState === 'rollback_started';
+}
+
+/**
+ * While nodes are down, counts each service's running replicas from its tasks on the nodes that are
+ * up: a task on a node that is down still counts as running in `service ls` (`4/3`, or a full `5/5`
+ * with one task pending), since its node cannot report otherwise.
+ *
+ * And says how far an update open across a lost node got. Swarm restarts a down node's tasks on the
+ * other nodes at once, but its updater waits for the new task it had started in that node's slot,
+ * which cannot report, and stays `updating` until the node is back. `done`: the wanted replicas run
+ * the new image on the nodes that are up. `stuck`: every slot runs the new image there, but the
+ * updater had given a slot's new task to the lost node and keeps that slot's previous task running
+ * beside its replacement. `open`: not there yet (the caller watches whether it moves at all).
+ */
+function countWithoutNodes(services: SwarmServiceStatus[], tasks: readonly SwarmTask[], down: readonly SwarmNode[]): Map<string, 'done' | 'stuck' | 'open'> {
+  const gone = new Set(down.map((node) => node.address).filter(Boolean));
+  const updates = new Map<string, 'done' | 'stuck' | 'open'>();
+  for (const s of services) {
+    const running = tasks.filter((t) => t.service === s.name && t.state === 'running' && !gone.has(t.nodeAddress));
+    Object.assign(s, { running: running.length, replicas: s.replicas.replace(/^\d+\/\d+/, `${running.length}/${s.desired}`) });
+    if (s.updateState !== 'updating') continue;
+    const freshSlots = new Set(running.filter((t) => t.image === s.image).map((t) => t.task));
+    if (freshSlots.size < s.desired) updates.set(s.name, 'open');
+    else updates.set(s.name, running.every((t) => t.image === s.image) ? 'done' : 'stuck');
   }
+  return updates;
+}
+
+/**
+ * Starts a new update of `service` that supersedes one stuck on a lost node: a label on the service
+ * (not on its tasks) changes the spec, and the new updater replaces only the tasks still on the
+ * previous version. The image is kept as pinned (`--no-resolve-image`), with the service's registry
+ * auth; `stack deploy` drops the label again next time.
+ */
+export async function resumeUpdate(docker: DockerCli, service: string): Promise<void> {
+  await docker.run(['service', 'update', '--detach', '--no-resolve-image', '--label-add', `com.slipway.update-resumed=${new Date().toISOString()}`, service], { timeoutMs: 60_000 });
 }
 
 /**
@@ -465,30 +549,25 @@ export class SwarmLock {
 
   /** Takes the lock, waiting for another holder up to `waitMs`. */
   async acquire(owner: LockOwner, options: AcquireOptions): Promise<HeldSwarmLock> {
-    const sleep = options.sleep ?? realSleep;
     const now = options.now ?? Date.now;
-    const started = now();
-    let told = false;
-    for (;;) {
-      const attempt = await this.tryAcquire(owner, options.expiryMs, now());
-      if ('id' in attempt) {
+    return pollUntil<HeldSwarmLock, SwarmLockHolder | undefined>(
+      async () => {
+        const attempt = await this.tryAcquire(owner, options.expiryMs, now());
+        if (!('id' in attempt)) return { waiting: attempt.holder };
         if (attempt.tookOverFrom) options.onWait?.(`Took over an expired swarm deploy lock from ${attempt.tookOverFrom}.`);
-        return { name: this.name, id: attempt.id, token: owner.token };
-      }
-      const waited = now() - started;
-      const holder = attempt.holder;
-      if (waited >= options.waitMs) {
-        throw new Error(
-          `${this.docker.shell.target}: another deployment of this stack holds the swarm deploy lock (config ${this.name}, ${holder?.description || 'holder unknown'}); ` +
-            `gave up after waiting ${formatDuration(waited)}. It is released when that deployment ends, or expires at ${holder ? new Date(holder.expiresAt * 1000).toISOString() : 'its expiry'}.`,
-        );
-      }
-      if (!told) {
-        options.onWait?.(`Waiting for the swarm deploy lock (config ${this.name}), held by ${holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
-        told = true;
-      }
-      await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
-    }
+        return { done: { name: this.name, id: attempt.id, token: owner.token } };
+      },
+      {
+        ...lockWait(options),
+        onFirstWait: (holder) =>
+          options.onWait?.(`Waiting for the swarm deploy lock (config ${this.name}), held by ${holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`),
+        timedOut: (holder, waited) =>
+          new Error(
+            `${this.docker.shell.target}: another deployment of this stack holds the swarm deploy lock (config ${this.name}, ${holder?.description || 'holder unknown'}); ` +
+              `gave up after waiting ${formatDuration(waited)}. It is released when that deployment ends, or expires at ${holder ? new Date(holder.expiresAt * 1000).toISOString() : 'its expiry'}.`,
+          ),
+      },
+    );
   }
 
   /** Removes the lock if it is still the one `held` took (by its ID): never a lock taken over since. */

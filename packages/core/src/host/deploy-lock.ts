@@ -9,7 +9,7 @@
  * Each attempt is one short script on stdin (`sh -s -- <args>`): arguments are quoted words, nothing
  * is pasted into the script.
  */
-import { sleep as realSleep } from '../retry.js';
+import { pollUntil } from '../poll.js';
 import { formatDuration } from '../inputs.js';
 import { howItEnded, lastLines, succeeded, type Shell } from '../shell.js';
 
@@ -39,6 +39,11 @@ export interface AcquireOptions {
   onWait?: (message: string) => void;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
+}
+
+/** The wait, as both locks (a host's, a swarm's) poll for themselves. */
+export function lockWait(options: AcquireOptions): { timeoutMs: number; intervalMs: number; now?: () => number; sleep?: (ms: number) => Promise<void> } {
+  return { timeoutMs: options.waitMs, intervalMs: options.pollMs ?? 3_000, now: options.now, sleep: options.sleep };
 }
 
 export class LockTimeoutError extends Error {
@@ -181,24 +186,19 @@ export class DeployLock {
 
   /** Takes the lock, waiting for another holder up to `waitMs`; throws `LockTimeoutError` after. */
   async acquire(owner: LockOwner, options: AcquireOptions): Promise<void> {
-    const sleep = options.sleep ?? realSleep;
-    const now = options.now ?? Date.now;
-    const started = now();
-    let told = false;
-    for (;;) {
-      const attempt = await this.tryAcquire(owner, options.expiryMs);
-      if (attempt.acquired) {
+    await pollUntil<void, LockHolder | undefined>(
+      async () => {
+        const attempt = await this.tryAcquire(owner, options.expiryMs);
+        if (!attempt.acquired) return { waiting: attempt.holder };
         if (attempt.tookOverFrom) options.onWait?.(`Took over an expired deploy lock from ${attempt.tookOverFrom.description || 'an unknown holder'}.`);
-        return;
-      }
-      const waited = now() - started;
-      if (waited >= options.waitMs) throw new LockTimeoutError(this.shell.target, attempt.holder, waited);
-      if (!told) {
-        options.onWait?.(`Waiting for the deploy lock, held by ${attempt.holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`);
-        told = true;
-      }
-      await sleep(Math.min(options.pollMs ?? 3_000, Math.max(0, options.waitMs - waited)));
-    }
+        return { done: undefined };
+      },
+      {
+        ...lockWait(options),
+        onFirstWait: (holder) => options.onWait?.(`Waiting for the deploy lock, held by ${holder?.description || 'another deployment'} (up to ${formatDuration(options.waitMs)}).`),
+        timedOut: (holder, waited) => new LockTimeoutError(this.shell.target, holder, waited),
+      },
+    );
   }
 
   /** Releases the lock if `token` holds it; returns whether it did. */

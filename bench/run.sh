@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (bench/run.ts) against the sandbox and writes BENCHMARKS.md.
-# Usage: sudo bash bench/run.sh [--runs N] [--out FILE] [--only roundtrips]   (after scripts/setup.sh)
+# Usage: sudo bash bench/run.sh [--runs N] [--out FILE] [--only roundtrips|proxy]   (after scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root: it starts sandbox hosts and resets their engines" >&2; exit 1; }

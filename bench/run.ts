@@ -1,10 +1,11 @@
 /**
  * Slipway's benchmarks (issue 6), against the sandbox, writing BENCHMARKS.md.
  *
- *   sudo bash bench/run.sh [--runs N] [--out FILE] [--only roundtrips]
+ *   sudo bash bench/run.sh [--runs N] [--out FILE] [--only roundtrips|proxy]
  *
  * `--only roundtrips` measures the round-trip section (bench/roundtrips.ts) alone and writes a
- * report of that section only; without it, every section runs.
+ * report of that section only, `--only proxy` the proxy section (bench/proxy.ts); without it,
+ * every section runs.
  *
  * Every number is a ratio or a difference measured in this same run on this machine, so a slower
  * or busier machine moves both sides together. Timings are wall clock (the user's wait) and are
@@ -23,6 +24,7 @@ import { connectionInputs, SshdLog } from '../test/e2e/support/ec2-deploy.js';
 import { pushImage } from '../test/e2e/support/registry.js';
 import { node24, repoRoot, runAction, type ActionResult } from '../test/e2e/support/run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from '../test/e2e/support/sandbox.js';
+import { proxyBench, proxyReport } from './proxy.js';
 import { roundTripReport, roundTrips, type RoundTripImages } from './roundtrips.js';
 
 const ACTIONS = ['build-push', 'ec2-deploy', 'compose-up'] as const;
@@ -30,7 +32,7 @@ const FAN_OUT = [1, 4, 8] as const;
 const CONTAINER = 'bench-app';
 const BENCH_PORT = 18090;
 
-const SECTIONS = ['roundtrips'] as const;
+const SECTIONS = ['roundtrips', 'proxy'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -41,7 +43,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const usage = 'usage: bench/run.sh [--runs N] [--out FILE] [--only roundtrips]';
+  const usage = 'usage: bench/run.sh [--runs N] [--out FILE] [--only roundtrips|proxy]';
   const options: Options = { runs: 3, out: join(repoRoot, 'BENCHMARKS.md') };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--runs') options.runs = Number(argv[++i]);
@@ -382,8 +384,12 @@ async function main(): Promise<void> {
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
   const base = options.only ? undefined : await baseSections(sandbox, options.runs);
-  progress('round trips: pushing their images');
-  const rt = await roundTrips(sandbox, pushRoundTripImages(sandbox), options.runs);
+  let rt;
+  if (!options.only || options.only === 'roundtrips') {
+    progress('round trips: pushing their images');
+    rt = await roundTrips(sandbox, pushRoundTripImages(sandbox), options.runs);
+  }
+  const proxy = !options.only || options.only === 'proxy' ? await proxyBench(sandbox, options.runs, progress) : undefined;
 
   const lines = [
     '# Benchmarks',
@@ -394,7 +400,8 @@ async function main(): Promise<void> {
     `dockerd each, on this same machine, so every host shares its 2 cores; the registry is the sandbox's TLS registry at \`${sandbox.registry.host}\`.`,
     '',
     ...(base?.targets ?? []),
-    ...roundTripReport(rt),
+    ...(rt ? roundTripReport(rt) : []),
+    ...(proxy ? proxyReport(proxy) : []),
     ...(base?.rest ?? []),
   ];
   writeFileSync(options.out, lines.join('\n'));

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.21.0
-APT_PACKAGES=(docker.io docker-compose docker-registry openssh-server busybox-static debootstrap apache2-utils iproute2 iptables openssl curl ca-certificates git cmark-gfm)
+APT_PACKAGES=(docker.io docker-compose docker-registry openssh-server busybox-static debootstrap apache2-utils iproute2 iptables openssl curl ca-certificates git cmark-gfm caddy)
 
 fail() { echo "setup: $*" >&2; exit 1; }
 

@@ -146,4 +146,68 @@ describe('inputs', () => {
     expect(splitWords('run-args', `a 'b c' "d \\"e\\" $HOME" f\\ g\n--x=$(id)`)).toEqual(['a', 'b c', 'd "e" $HOME', 'f g', '--x=$(id)']);
     expect(splitWords('run-args', '  ')).toEqual([]);
   });
+
+  describe('proxy mode', () => {
+    const proxy = (extra: Record<string, string>) => getInputs(reader({ ...base(), ...extra }), run, workspace);
+
+    it("is off without proxy-port, and on with it: caddy:2, 30s drain, the image's port, no pre-deploy", () => {
+      expect(proxy({}).proxy).toBeUndefined();
+      expect(proxy({ 'proxy-port': '80\n127.0.0.1:18080' }).proxy).toEqual({
+        ports: ['80', '127.0.0.1:18080'],
+        image: 'caddy:2',
+        domain: undefined,
+        appPort: undefined,
+        drainTimeoutMs: 30_000,
+        preDeploy: undefined,
+      });
+    });
+
+    it('reads app-port, proxy-image, domain, drain-timeout and pre-deploy (split into words, no shell)', () => {
+      const inputs = proxy({
+        'proxy-port': '80, 443',
+        'app-port': '3000',
+        'proxy-image': 'ghcr.io/my-org/caddy:2.8',
+        domain: 'app.example.com',
+        'drain-timeout': '2m',
+        'pre-deploy': `./migrate up --to "release 7" $HOME`,
+        'health-url': '/health',
+      });
+      expect(inputs.proxy).toEqual({
+        ports: ['80', '443'],
+        image: 'ghcr.io/my-org/caddy:2.8',
+        domain: 'app.example.com',
+        appPort: 3000,
+        drainTimeoutMs: 120_000,
+        preDeploy: ['./migrate', 'up', '--to', 'release 7', '$HOME'],
+      });
+      // A path is enough in proxy mode: the release is asked at its own address.
+      expect(inputs.health).toEqual({ kind: 'url', url: '/health' });
+    });
+
+    it.each([
+      [{ 'proxy-port': '80', ports: '8080:80' }, 'ports', /and `proxy-port` are both set/],
+      [{ 'proxy-port': '80:8080' }, 'proxy-port', /"80:8080" is not a proxy port: write \[ip:\]port/],
+      [{ 'proxy-port': '70000' }, 'proxy-port', /"70000" is not a proxy port/],
+      [{ 'proxy-port': 'localhost:80' }, 'proxy-port', /is not a proxy port/],
+      [{ 'proxy-port': '80', 'app-port': 'http' }, 'app-port', /expected a whole number/],
+      [{ 'proxy-port': '80', 'app-port': '0' }, 'app-port', /between 1 and 65535/],
+      [{ 'proxy-port': '80', 'drain-timeout': 'soon' }, 'drain-timeout', /not a duration/],
+      [{ 'proxy-port': '80', 'proxy-image': 'Not An Image' }, 'proxy-image', /./],
+      [{ 'proxy-port': '80', domain: 'https://app.example.com' }, 'domain', /is not a domain name/],
+      [{ 'proxy-port': '80', 'pre-deploy': `sh -c 'echo` }, 'pre-deploy', /unclosed ' quote/],
+      [{ 'app-port': '3000' }, 'app-port', /is set while `proxy-port` is empty/],
+      [{ 'pre-deploy': './migrate' }, 'pre-deploy', /is set while `proxy-port` is empty/],
+      [{ domain: 'app.example.com' }, 'domain', /is set while `proxy-port` is empty/],
+      [{ 'health-url': '/health' }, 'health-url', /is not an http\(s\) URL\.$/],
+    ])('refuses %j, naming %s', (extra, input, message) => {
+      let error: (Error & { input?: string }) | undefined;
+      try {
+        proxy(extra);
+      } catch (caught) {
+        error = caught as Error & { input?: string };
+      }
+      expect(error?.input).toBe(input);
+      expect(error?.message).toMatch(message);
+    });
+  });
 });

@@ -19,11 +19,12 @@ import {
   type HealthCheck,
   type ImageRef,
   type InputReader,
+  type ProxySpec,
   type RunContext,
 } from '@slipway/core';
 
 export type Mode = 'deploy' | 'rollback' | 'script';
-export type { ContainerSpec, HealthCheck };
+export type { ContainerSpec, HealthCheck, ProxySpec };
 
 export interface Ec2DeployInputs {
   mode: Mode;
@@ -35,6 +36,8 @@ export interface Ec2DeployInputs {
   /** Registry login for pulls (the registry is the pulled image's); undefined for a public image. */
   registryAuth?: { username: string; password: string };
   container: ContainerSpec;
+  /** Proxy mode (`proxy-port` set): releases side by side behind a proxy; undefined: stop-and-start. */
+  proxy?: ProxySpec;
   health: HealthCheck;
   healthTimeoutMs: number;
   keepReleases: number;
@@ -49,6 +52,9 @@ export interface Ec2DeployInputs {
 
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const PORT = /^((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?((\d{1,5}(-\d{1,5})?)?:)?\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/;
+/** `proxy-port`: `[ip:]port`, the port the proxy listens on inside its container too. */
+const PROXY_PORT = /^((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?\d{1,5}$/;
+const DOMAIN = /^(\*\.)?[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/;
 const RESTART = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
 const NETWORK = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_.-]+)?$/;
 /** `source:/target[:options]`, no white space. */
@@ -110,10 +116,15 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     if (OWNED_RUN_ARGS.test(arg)) throw new InputError('run-args', `${arg} is set by the action itself (use \`name\`, \`restart\`, \`env\`, \`env-file\` instead).`);
   }
 
+  const proxy = proxyInputs(read, ports, mode);
+
   const healthCmd = read('health-cmd').trim();
   const healthUrl = read('health-url').trim();
   if (healthCmd && healthUrl) throw new InputError('health-cmd', 'and `health-url` are both set: give one.');
-  if (healthUrl && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(healthUrl)) throw new InputError('health-url', `"${healthUrl}" is not an http(s) URL.`);
+  // In proxy mode only the path counts (the release is asked at its own address), so a path will do.
+  if (healthUrl && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(healthUrl) && !(proxy && /^\/\S*$/.test(healthUrl))) {
+    throw new InputError('health-url', `"${healthUrl}" is not an http(s) URL${proxy ? ' or a path' : ''}.`);
+  }
   const health: HealthCheck = healthCmd ? { kind: 'cmd', command: healthCmd } : healthUrl ? { kind: 'url', url: healthUrl } : { kind: 'auto' };
 
   const connection = parseConnectionInputs(read);
@@ -124,6 +135,7 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     imageText,
     registryAuth: password ? { username, password } : undefined,
     container: { name, ports, env, volumes, network, restart, runArgs },
+    proxy,
     health,
     healthTimeoutMs: parseDuration('health-timeout', read('health-timeout'), '60s'),
     keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
@@ -132,6 +144,34 @@ export function getInputs(read: InputReader, run: RunContext, workspace = proces
     vars,
     secrets: [...connection.secrets, password, ...secrets].filter((value) => value.length >= 4),
   };
+}
+
+/** The proxy-mode inputs, read when `proxy-port` is set; the others without it are refused, not ignored. */
+function proxyInputs(read: InputReader, ports: readonly string[], mode: Mode): ProxySpec | undefined {
+  const proxyPorts = parseList(read('proxy-port'));
+  const names = ['app-port', 'domain', 'pre-deploy'] as const;
+  if (!proxyPorts.length) {
+    const stray = names.find((input) => read(input).trim());
+    if (stray) throw new InputError(stray, 'is set while `proxy-port` is empty: it belongs to proxy mode. Give `proxy-port` (the host port the proxy listens on), or clear it.');
+    return undefined;
+  }
+  if (ports.length) throw new InputError('ports', 'and `proxy-port` are both set: in proxy mode only the proxy publishes host ports, and the app publishes none. Clear `ports`.');
+  if (mode === 'script') throw new InputError('proxy-port', 'is set while `script` is set: a script run deploys no container.');
+  for (const port of proxyPorts) {
+    const number = Number(port.slice(port.lastIndexOf(':') + 1));
+    if (!PROXY_PORT.test(port) || number < 1 || number > 65535) {
+      throw new InputError('proxy-port', `"${port}" is not a proxy port: write [ip:]port, one a line, e.g. 80, 443 or 127.0.0.1:18080.`);
+    }
+  }
+  const appPortText = read('app-port').trim();
+  const appPort = appPortText ? parseInteger('app-port', appPortText, 0, { min: 1, max: 65535 }) : undefined;
+  const image = read('proxy-image').trim() || 'caddy:2';
+  parseImageRef('proxy-image', image);
+  const domain = read('domain').trim() || undefined;
+  if (domain && !DOMAIN.test(domain)) throw new InputError('domain', `"${domain}" is not a domain name (e.g. app.example.com).`);
+  const preDeployText = read('pre-deploy');
+  const preDeploy = preDeployText.trim() ? splitWords('pre-deploy', preDeployText) : undefined;
+  return { ports: proxyPorts, image, domain, appPort, drainTimeoutMs: parseDuration('drain-timeout', read('drain-timeout'), '30s'), preDeploy };
 }
 
 /**

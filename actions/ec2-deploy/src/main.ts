@@ -56,6 +56,10 @@ export interface HostResult {
   previousImage: string | null;
   rolledBack: boolean;
   health: string | null;
+  /** Proxy mode: the release container that serves, when the proxy switched to it (ISO), how long the old one drained. */
+  release?: string | null;
+  switchedAt?: string | null;
+  drainMs?: number | null;
   hostKey: string | null;
   durationMs: number;
   error: string | null;
@@ -111,6 +115,7 @@ export async function main(): Promise<void> {
             runUrl: url,
             pullTimeoutMs: settings.commandTimeoutMs,
             lock: { owner: locks.owner, expiryMs: LOCK_EXPIRY_MS, waitMs: inputs.lockTimeoutMs },
+            proxy: inputs.proxy,
           },
           log,
           { taking: (path) => locks.noteTaking(host.label, path), released: () => locks.noteReleased(host.label) },
@@ -125,6 +130,7 @@ export async function main(): Promise<void> {
           digest: release.digest ?? null,
           previousImage: release.previousImage ?? null,
           health: release.health,
+          ...(inputs.proxy ? { release: release.release ?? null, switchedAt: release.switchedAt ?? null, drainMs: release.drainMs ?? null } : {}),
         });
       } catch (error) {
         result.error = (error as Error).message;
@@ -163,6 +169,12 @@ export async function main(): Promise<void> {
   core.setOutput('results', JSON.stringify(results.map(({ phases: _phases, ...result }) => result)));
   core.setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
   core.setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
+  if (inputs.proxy) {
+    const first = results.find((r) => r.release);
+    core.setOutput('release', first?.release ?? '');
+    core.setOutput('switched-at', first?.switchedAt ?? '');
+    core.setOutput('drain-ms', first?.drainMs ?? '');
+  }
   await writeSummary(`ec2-deploy: ${inputs.mode === 'deploy' ? inputs.imageText : inputs.mode}`, summaryTable(results, inputs.vars));
 
   const failed = results.filter((r) => !r.ok);
@@ -211,6 +223,7 @@ function emptyResult(host: string, inputs: Ec2DeployInputs, error: string | null
     hostKey: null,
     durationMs: 0,
     error,
+    ...(inputs.proxy ? { release: null, switchedAt: null, drainMs: null } : {}),
   };
 }
 
@@ -231,12 +244,17 @@ export function summaryTable(results: readonly HostResult[], vars: ReadonlyMap<s
   const lines = vars.size ? [factsTable([['Vars', describeVars(vars)]]), ''] : [];
   const chart = ganttChart(results.filter((r) => r.phases?.length).map((r) => ({ host: r.host, spans: r.phases! })));
   if (chart) lines.push(chart, '');
-  lines.push('| Host | Result | Image | Previous image | Duration | Host key |', '| --- | --- | --- | --- | --- | --- |');
+  const proxy = results.some((r) => r.release !== undefined);
+  lines.push(
+    `| Host | Result | Image | Previous image |${proxy ? ' Serving release | Switched at | Drained in |' : ''} Duration | Host key |`,
+    `| --- | --- | --- | --- |${proxy ? ' --- | --- | --- |' : ''} --- | --- |`,
+  );
   for (const r of results) {
     const outcome = r.ok ? '✅ ok' : r.rolledBack ? '↩️ failed, rolled back' : `❌ ${r.error?.startsWith('skipped') ? 'skipped' : 'failed'}`;
-    const code = (value: string | null) => (value ? `\`${tableCell(value)}\`` : '');
+    const code = (value: string | null | undefined) => (value ? `\`${tableCell(value)}\`` : '');
+    const proxyCells = proxy ? ` ${code(r.release)} | ${tableCell(r.switchedAt ?? '')} | ${r.drainMs == null ? '' : formatDuration(r.drainMs)} |` : '';
     lines.push(
-      `| ${tableCell(r.host)} | ${outcome}${r.error ? `<br>${tableCell(r.error.split('\n')[0])}` : ''} | ${code(r.mode === 'script' ? 'script' : r.image)} | ${code(r.previousImage)} | ${formatDuration(r.durationMs)} | ${code(r.hostKey)} |`,
+      `| ${tableCell(r.host)} | ${outcome}${r.error ? `<br>${tableCell(r.error.split('\n')[0])}` : ''} | ${code(r.mode === 'script' ? 'script' : r.image)} | ${code(r.previousImage)} |${proxyCells} ${formatDuration(r.durationMs)} | ${code(r.hostKey)} |`,
     );
   }
   return lines.join('\n');

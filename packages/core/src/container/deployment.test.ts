@@ -549,3 +549,103 @@ describe('deployment', () => {
     expect((await deployment.deploy(image)).digest).toBe(NEW_DIGEST);
   });
 });
+
+describe('deployment, proxy mode', () => {
+  const isProxyRelease = (stdin: string): boolean => stdin.endsWith('\nproxy_release\n}\n');
+  const RELEASE = 'web-20300101-000000-000';
+  const proxy = { ports: ['80', '127.0.0.1:8443'], image: 'reg.example:5000/team/caddy:2', appPort: 3000, drainTimeoutMs: 12_500, preDeploy: ['./migrate', 'up', 'to "7"'] };
+
+  function proxyHarness(release: Reply) {
+    const host = new ScriptedShell({ target: TARGET });
+    host.on(
+      { args: ['sh', '-s'], stdin: isPrepare, name: 'prepare stage' },
+      {
+        lines: [
+          ev('home', HOME),
+          ev('phase', 'lock'),
+          ev('locked', LOCK),
+          ev('current', OLD_ID, 'running', OLD_IMAGE, OLD_IMAGE),
+          ev('release', 'web-old'),
+          ev('phase', 'pull'),
+          ev('image', `${NEW_ID} ${REPO}@${NEW_DIGEST}`),
+          ev('prepared'),
+        ],
+      },
+    );
+    host.on({ args: ['sh', '-s'], stdin: isProxyRelease, name: 'proxy release stage' }, release);
+    const log: string[] = [];
+    const deployment = new ContainerDeployment(
+      host,
+      options({ proxy, releaseName: RELEASE, container: { ...options().container, ports: [], network: undefined }, health: { kind: 'url', url: 'http://localhost:8080/health?deep=1' } }),
+      { info: (m) => log.push(m), warning: (m) => log.push(`warning: ${m}`), error: (m) => log.push(`error: ${m}`), attach: () => undefined },
+      { taking: () => undefined, released: () => undefined },
+    );
+    return { host, deployment, log };
+  }
+
+  it('gives the host the proxy, the release container and pre-deploy, and reports the release, the switch time and the drain', async () => {
+    const { host, deployment, log } = proxyHarness({
+      lines: [
+        ev('home', HOME),
+        ev('phase', 'pre-deploy'),
+        ev('pre-deploy'),
+        ev('pre-deploy-output', 'migrated to 7'),
+        ev('phase', 'start'),
+        ev('starting', RELEASE),
+        ev('phase', 'health'),
+        ev('healthy', 'http://172.18.0.3:3000/health?deep=1 answered'),
+        ev('phase', 'switch'),
+        ev('switched', RELEASE, '2030-01-01T00:00:05.123Z'),
+        ev('phase', 'drain'),
+        ev('drained', 'web-old', '2345'),
+        ev('phase', 'commit'),
+        ev('unlocked', 'released'),
+        ev('done'),
+      ],
+    });
+    const outcome = await deployment.deploy(NEW_IMAGE);
+    expect(outcome).toMatchObject({ image: NEW_IMAGE, previousImage: OLD_IMAGE, release: RELEASE, switchedAt: '2030-01-01T00:00:05.123Z', drainMs: 2345 });
+    expect(log).toEqual(
+      expect.arrayContaining([
+        'The proxy routes to web-old.',
+        'pre-deploy: migrated to 7',
+        `Starting ${RELEASE} from ${NEW_IMAGE}`,
+        `Switched the proxy to ${RELEASE} at 2030-01-01T00:00:05.123Z.`,
+        'Drained web-old in 2.3s; stopped it.',
+      ]),
+    );
+    expect(deployment.timeline.spans.map((s) => s.phase)).toEqual(['lock', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit']);
+
+    const prepare = programValues(stage(host, isPrepare));
+    // The proxy image is in the app image's registry: pulled with the same login.
+    expect(prepare.vars).toMatchObject({ proxy: 'web-slipway-proxy', net: 'web-slipway', proxy_image: proxy.image, proxy_auth: '1', app_port: '3000', drain_timeout: '13' });
+    const release = programValues(stage(host, isProxyRelease));
+    expect(release.vars).toMatchObject({ release_name: RELEASE, proxy_spec: `${proxy.image} 80:80 127.0.0.1:8443:8443`, health_url: '/health?deep=1', user_network: '' });
+    expect(release.vars.proxy_publish).toBe('--publish 80:80 --publish 127.0.0.1:8443:8443');
+    expect(release.vars.release_args).toBe(
+      `--detach --name ${RELEASE} --restart unless-stopped --label slipway.image=${NEW_IMAGE} --label slipway.release=web --network web-slipway --volume data:/data --volume /srv/conf:/conf:ro --memory 256m --cap-drop ALL ${NEW_IMAGE}`,
+    );
+    expect(release.vars.pre_deploy).toBe(`--network web-slipway --volume data:/data --volume /srv/conf:/conf:ro --memory 256m --cap-drop ALL ${NEW_IMAGE} ./migrate up 'to "7"'`);
+    expect(release.vars.caddy_template).toContain('http://:80, http://:8443 {');
+    expect(release.vars.caddy_template).toContain('grace_period 13s');
+    // The env reaches the host on stdin, never in an argument list.
+    expect(release.vars.env_content).toContain(`DB_PASSWORD=${SECRET}`);
+  });
+
+  it('fails a deploy whose pre-deploy failed with its last output, not as a release that changed the host', async () => {
+    const { deployment } = proxyHarness({
+      exitCode: 7,
+      lines: [
+        ev('home', HOME),
+        ev('phase', 'pre-deploy'),
+        ev('pre-deploy'),
+        ev('pre-deploy-output', 'migration 42 failed: no database'),
+        ev('unlocked', 'released'),
+        ev('fail', 'pre-deploy', 'pre-deploy exited with 3; nothing was started or switched'),
+      ],
+    });
+    const error = await deployment.deploy(NEW_IMAGE).catch((caught: unknown) => caught as Error);
+    expect(error).not.toBeInstanceOf(ReleaseFailedError);
+    expect((error as Error).message).toBe('pre-deploy: pre-deploy exited with 3; nothing was started or switched: migration 42 failed: no database');
+  });
+});

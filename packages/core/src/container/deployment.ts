@@ -12,9 +12,9 @@ import { DeployLock, LockTimeoutError, type LockOwner } from '../host/deploy-loc
 import { imagesToPrune, parseHistory, rollbackTarget, type ReleaseRecord } from '../host/release-history.js';
 import { howItEnded, lastLines, type CommandResult, type Shell } from '../shell.js';
 import type { HostLog } from '../ssh/fleet.js';
-import { EVENT_MARK, IMAGE_LABEL, PREVIOUS_SUFFIX, programText, type ProgramValues, type Stage } from './program.js';
+import { EVENT_MARK, IMAGE_LABEL, PREVIOUS_SUFFIX, programText, type ProgramValues, type ProxyValues, type Stage } from './program.js';
 import { isPhase, PhaseTimeline } from './timeline.js';
-import type { ContainerSpec, HealthCheck } from './spec.js';
+import type { ContainerSpec, HealthCheck, ProxySpec } from './spec.js';
 
 /** Where a deployment keeps its files on the host, relative to the SSH session's directory (the home). */
 export function deploymentDir(name: string): string {
@@ -37,6 +37,10 @@ export interface DeploymentOptions {
   /** Bound of the pull. */
   pullTimeoutMs: number;
   lock: { owner: LockOwner; expiryMs: number; waitMs: number };
+  /** Proxy mode: releases side by side behind a proxy container instead of stop-and-start. */
+  proxy?: ProxySpec;
+  /** The new release container's name in proxy mode (default: the name and the time). */
+  releaseName?: string;
 }
 
 /** What the caller hears of the deploy lock, to keep the post step's state true. */
@@ -54,6 +58,10 @@ export interface ReleaseOutcome {
   previousImage?: string;
   /** How health was decided. */
   health: string;
+  /** Proxy mode: the release container that serves, when the proxy switched to it, how long the old one drained. */
+  release?: string;
+  switchedAt?: string;
+  drainMs?: number;
 }
 
 /** A deployment that failed after it changed the host; `rolledBack` says whether the previous container is back. */
@@ -84,6 +92,11 @@ interface StageReport {
   history: ReleaseRecord[];
   pulled?: { id: string; digests: string[] };
   healthy?: string;
+  /** Proxy mode: the release container the proxy routes to. */
+  currentRelease?: string;
+  switched?: { release: string; at: string };
+  drainMs?: number;
+  preDeployOutput: string[];
   unlocked: boolean;
   fail?: { step: string; message: string };
   lockTimeout?: { holder: string; expiresAt: number; waitedMs: number };
@@ -144,7 +157,10 @@ export class ContainerDeployment {
 
   private async prepare(image?: string): Promise<StageReport> {
     this.lockEvents.taking(this.lockPath);
-    const report = await this.runStage({ ...this.baseValues('prepare'), image }, image);
+    const values: ProgramValues = { ...this.baseValues('prepare'), image };
+    const proxyImage = this.options.proxy?.image;
+    if (values.proxy && image && proxyImage) values.proxy.pullWithLogin = parseImageRef('proxy-image', proxyImage).registry === parseImageRef('image', image).registry;
+    const report = await this.runStage(values, image);
     if (report.lockTimeout) {
       const { holder, expiresAt, waitedMs } = report.lockTimeout;
       throw new LockTimeoutError(this.shell.target, holder ? { token: '', expiresAt, description: holder } : undefined, waitedMs);
@@ -171,9 +187,18 @@ export class ContainerDeployment {
     const prune = imagesToPrune([...prepared.history, { ...record, result: 'ok' }], this.options.keepReleases, new Set([release.imageId]));
     const spec = this.options.container;
     const health = this.options.health;
+    const proxy = this.options.proxy;
+    const releaseName = proxy ? (this.options.releaseName ?? releaseContainerName(spec.name, new Date())) : undefined;
+    const base = this.baseValues('release');
+    if (proxy && releaseName && base.proxy) {
+      base.proxy.release = releaseName;
+      base.proxy.releaseArgs = proxyRunArguments(spec, releaseName, release.image, release.run);
+      if (proxy.preDeploy?.length && release.action === 'deploy') base.proxy.preDeployArgs = preDeployArguments(spec, release.run, proxy.preDeploy);
+      base.proxy.userNetwork = spec.network;
+    }
     const report = await this.runStage(
       {
-        ...this.baseValues('release'),
+        ...base,
         run: {
           action: release.action,
           label: release.image,
@@ -184,7 +209,7 @@ export class ContainerDeployment {
           health: {
             kind: health.kind,
             command: health.kind === 'cmd' ? health.command : undefined,
-            url: health.kind === 'url' ? health.url : undefined,
+            url: health.kind === 'url' ? (proxy ? urlPath(health.url) : health.url) : undefined,
             timeoutSeconds: Math.ceil(this.options.healthTimeoutMs / 1000),
             settleSeconds: Math.ceil(Math.min(SETTLE_MS, this.options.healthTimeoutMs) / 1000),
           },
@@ -206,15 +231,25 @@ export class ContainerDeployment {
       }
       throw error;
     }
-    return { image: release.image, imageId: release.imageId, digest: release.digest, previousImage: previous?.image, health: report.healthy ?? '' };
+    return {
+      image: release.image,
+      imageId: release.imageId,
+      digest: release.digest,
+      previousImage: previous?.image,
+      health: report.healthy ?? '',
+      release: report.switched?.release,
+      switchedAt: report.switched?.at,
+      drainMs: proxy ? (report.drainMs ?? 0) : undefined,
+    };
   }
 
   private baseValues(stage: Stage): ProgramValues {
-    const { lock, container } = this.options;
+    const { lock, container, proxy } = this.options;
     return {
       stage,
       name: container.name,
       lock: { token: lock.owner.token, ttlSeconds: Math.max(1, Math.ceil(lock.expiryMs / 1000)), info: lock.owner.description, waitSeconds: Math.ceil(lock.waitMs / 1000) },
+      proxy: proxy ? proxyValues(container.name, proxy) : undefined,
     };
   }
 
@@ -222,7 +257,7 @@ export class ContainerDeployment {
   private async runStage(values: ProgramValues, pulling?: string): Promise<StageReport> {
     const auth = this.options.registryAuth;
     if (auth && pulling) values.registry = { host: parseImageRef('image', pulling).registry, username: auth.username, password: auth.password };
-    const report: StageReport = { history: [], logs: [], unlocked: false, result: undefined as unknown as CommandResult };
+    const report: StageReport = { history: [], logs: [], preDeployOutput: [], unlocked: false, result: undefined as unknown as CommandResult };
     const name = this.options.container.name;
     const onEvent = (event: string, fields: string[]): void => {
       switch (event) {
@@ -273,7 +308,44 @@ export class ContainerDeployment {
           report.loginFailed = { registry: fields[0], output: fields[1] ?? '' };
           break;
         case 'starting':
-          this.log.info(`Starting ${name} from ${values.run?.label}`);
+          this.log.info(`Starting ${fields[0] || name} from ${values.run?.label}`);
+          break;
+        case 'release':
+          report.currentRelease = fields[0];
+          this.log.info(`The proxy routes to ${fields[0]}.`);
+          break;
+        case 'proxy-pull':
+          this.log.info(`Pulling the proxy image ${fields[0]}`);
+          break;
+        case 'pre-deploy':
+          this.log.info(`Running pre-deploy in a one-off container of ${values.run?.label}`);
+          break;
+        case 'pre-deploy-output':
+          report.preDeployOutput.push(fields.join('\t'));
+          this.log.info(`pre-deploy: ${fields.join('\t')}`);
+          break;
+        case 'proxy-started':
+          this.log.info(`Proxy ${fields[0]} started.`);
+          break;
+        case 'proxy-replaced':
+          this.log.warning(`${this.shell.target}: the proxy ${fields[0]} was made with another proxy-image or proxy-port: replacing it (requests are refused until the new one listens).`);
+          break;
+        case 'legacy-removed':
+          this.log.warning(`${this.shell.target}: removed ${fields[0]}, the container of stop-and-start mode, so the proxy can take the host ports.`);
+          break;
+        case 'stray-removed':
+          this.log.info(`Removed ${fields[0]}, a release that never served (an interrupted deployment left it).`);
+          break;
+        case 'switched':
+          report.switched = { release: fields[0], at: fields[1] };
+          this.log.info(`Switched the proxy to ${fields[0]} at ${fields[1]}.`);
+          break;
+        case 'drain-timeout':
+          this.log.warning(`${this.shell.target}: ${fields[0]} still had ${fields[1]} request(s) in flight after drain-timeout; stopping it.`);
+          break;
+        case 'drained':
+          report.drainMs = Number(fields[1]) || 0;
+          this.log.info(`Drained ${fields[0]} in ${formatDuration(report.drainMs)}; stopped it.`);
           break;
         case 'healthy':
           report.healthy = fields[0];
@@ -338,7 +410,8 @@ export class ContainerDeployment {
     if (fail) {
       // Exit 6: the new container failed and the previous one runs again; 5: it failed and could not be.
       if (releasing && (result.exitCode === 5 || result.exitCode === 6)) throw new ReleaseFailedError(fail.message, result.exitCode === 6);
-      throw new Error(fail.step === 'lock' ? `${this.shell.target}: ${fail.message}` : `${fail.step}: ${fail.message}`);
+      const output = fail.step === 'pre-deploy' && report.preDeployOutput.length ? `: ${report.preDeployOutput.slice(-5).join('; ')}` : '';
+      throw new Error(fail.step === 'lock' ? `${this.shell.target}: ${fail.message}` : `${fail.step}: ${fail.message}${output}`);
     }
     // No word from the program about why: the connection went, or it was killed or timed out.
     const phase = this.timeline.spans.at(-1)?.phase ?? 'connect';
@@ -346,7 +419,7 @@ export class ContainerDeployment {
     const how = result.exitCode === CONNECTION_LOST_EXIT && !result.signal && !result.timedOut ? 'the connection to the host was lost' : `the deployment ${howItEnded(result)}`;
     const aside = `${this.options.container.name}${PREVIOUS_SUFFIX}`;
     const left =
-      releasing && previous && ['start', 'health', 'commit'].includes(phase)
+      releasing && previous && !this.options.proxy && ['start', 'health', 'commit'].includes(phase)
         ? `; ${previous.image} is kept as ${aside} if it was not restored, and this run's post step or the next deployment to this host puts it back first`
         : '';
     throw new ReleaseFailedError(`${how} during ${phase}${detail ? ` (${detail.replace(/\n/g, '; ')})` : ''}${left}`, false);
@@ -369,4 +442,94 @@ export function runArguments(spec: ContainerSpec, label: string, image: string):
   if (spec.network) args.push('--network', spec.network);
   args.push(...spec.runArgs, image);
   return args;
+}
+
+/** Where the proxy, its network and its data live, named after the deployment. */
+export function proxyNames(name: string): { container: string; network: string } {
+  return { container: `${name}-slipway-proxy`, network: `${name}-slipway` };
+}
+
+/** A release container's name: the deployment's, then the time (`web-20300101-120000-123`). */
+export function releaseContainerName(name: string, at: Date): string {
+  return `${name}-${at.toISOString().replace(/[-:]/g, '').replace('T', '-').replace('.', '-').replace('Z', '')}`;
+}
+
+/** `[ip:]port` → the `--publish` value: the same port inside the proxy container, where Caddy listens. */
+export function proxyPublish(port: string): string {
+  const at = port.lastIndexOf(':');
+  return `${port}:${port.slice(at + 1)}`;
+}
+
+/**
+ * The proxy's Caddyfile: requests go to the release holding slot-a (a network alias) while
+ * /etc/slipway/live-a exists, else to slot-b's; the host switches by making or removing that file,
+ * which Caddy's file matcher asks at each request, so a deploy needs no reload (see program.ts).
+ * The admin endpoint stays on the container's loopback (`docker exec` reaches it). `keepalive off`:
+ * one upstream connection a request, so the requests still in flight to the old release are its
+ * connections from the proxy (what the drain counts); with keep-alive, Caddy 2.6 keeps idle
+ * connections to a release open, and they would look in flight. Each slot's port (`@@PORT_A@@`,
+ * `@@PORT_B@@`) is filled in on the host, which may learn it from the image.
+ */
+export function caddyfile(proxy: ProxySpec): string {
+  const sites = proxy.domain ?? proxy.ports.map((port) => `http://:${port.slice(port.lastIndexOf(':') + 1)}`).join(', ');
+  const upstream = (slot: string, port: string) => [`\t\treverse_proxy slot-${slot}:${port} {`, '\t\t\ttransport http {', '\t\t\t\tkeepalive off', '\t\t\t}', '\t\t}'];
+  return [
+    '# ports: @@PORT_A@@ @@PORT_B@@',
+    "# Written by Slipway ec2-deploy when the ports change: each slot's port. Which slot serves is the file live-a beside it.",
+    '{',
+    '\tadmin localhost:2019',
+    `\tgrace_period ${Math.max(1, Math.ceil(proxy.drainTimeoutMs / 1000))}s`,
+    ...(proxy.domain ? [] : ['\tauto_https off']),
+    '}',
+    `${sites} {`,
+    '\t@live_a file {',
+    '\t\troot /etc/slipway',
+    '\t\ttry_files /live-a',
+    '\t}',
+    '\thandle @live_a {',
+    ...upstream('a', '@@PORT_A@@'),
+    '\t}',
+    '\thandle {',
+    ...upstream('b', '@@PORT_B@@'),
+    '\t}',
+    '}',
+  ].join('\n');
+}
+
+function proxyValues(name: string, proxy: ProxySpec): ProxyValues {
+  const { container, network } = proxyNames(name);
+  const publish = proxy.ports.map(proxyPublish);
+  return {
+    container,
+    network,
+    image: proxy.image,
+    publish,
+    spec: [proxy.image, ...publish].join(' '),
+    caddyfile: caddyfile(proxy),
+    appPort: proxy.appPort,
+    drainTimeoutSeconds: Math.max(1, Math.ceil(proxy.drainTimeoutMs / 1000)),
+  };
+}
+
+/** Proxy mode's `docker run` arguments: no published port, on the private network, labelled as a release of `spec.name`. */
+export function proxyRunArguments(spec: ContainerSpec, release: string, label: string, image: string): string[] {
+  const args = ['--detach', '--name', release, '--restart', spec.restart, '--label', `${IMAGE_LABEL}=${label}`, '--label', `slipway.release=${spec.name}`];
+  args.push('--network', proxyNames(spec.name).network);
+  for (const volume of spec.volumes) args.push('--volume', volume);
+  args.push(...spec.runArgs, image);
+  return args;
+}
+
+/** pre-deploy's one-off container: the release's env (added on the host), volumes, network and run-args. */
+export function preDeployArguments(spec: ContainerSpec, image: string, command: readonly string[]): string[] {
+  const args = ['--network', spec.network ?? proxyNames(spec.name).network];
+  for (const volume of spec.volumes) args.push('--volume', volume);
+  args.push(...spec.runArgs, image, ...command);
+  return args;
+}
+
+/** health-url in proxy mode is asked of the release itself: its path and query. */
+export function urlPath(url: string): string {
+  const match = /^https?:\/\/[^/]+(\/.*)?$/.exec(url);
+  return match ? (match[1] ?? '/') : url.startsWith('/') ? url : `/${url}`;
 }

@@ -17,3 +17,17 @@ export interface ContainerSpec {
   /** Extra `docker run` arguments, already split into words. */
   runArgs: string[];
 }
+
+/** Proxy mode (`proxy-port`): a proxy container owns the host ports and switches between releases. */
+export interface ProxySpec {
+  /** `[ip:]port` the proxy publishes, the same port inside its container. */
+  ports: string[];
+  image: string;
+  /** With it, the proxy serves HTTPS for this name with automatic certificates. */
+  domain?: string;
+  /** The app's port in its container; unset: the image's single EXPOSEd port. */
+  appPort?: number;
+  drainTimeoutMs: number;
+  /** A command (words) run once per deploy in a one-off container of the new image, before it starts. */
+  preDeploy?: string[];
+}

@@ -1,0 +1,284 @@
+/**
+ * The host program's proxy mode run for real (`sh -s`, dash) against testing/fake-docker.sh, with
+ * the docker commands proxy mode adds on top of it (networks, labels and their filters, `docker
+ * exec … caddy reload`, the proxy container, a one-off `run --rm`, EXPOSEd ports) answered by a
+ * small extension written here: the program's slot switching, pre-deploy, failures and state on the
+ * host are checked as files, the way a host would hold them.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, jest } from '@jest/globals';
+import { FakeDockerHost } from '../testing/fake-docker.js';
+import { caddyfile, proxyNames, proxyRunArguments, preDeployArguments, proxyPublish, releaseContainerName } from './deployment.js';
+import { EVENT_MARK, programText, type ProgramValues, type ProxyValues } from './program.js';
+import type { ContainerSpec, ProxySpec } from './spec.js';
+
+jest.setTimeout(30_000);
+
+const NAME = 'web';
+const REPO = 'reg.example:5000/team/app';
+const V1 = `${REPO}:1.0`;
+const V2 = `${REPO}:2.0`;
+const V1_ID = `sha256:${'1'.repeat(64)}`;
+const V2_ID = `sha256:${'2'.repeat(64)}`;
+const { container: PROXY, network: NET } = proxyNames(NAME);
+const SPEC: ContainerSpec = { name: NAME, ports: [], env: new Map([['MODE', 'prod']]), volumes: ['data:/data'], restart: 'unless-stopped', runArgs: ['--init'] };
+const PROXY_SPEC: ProxySpec = { ports: ['127.0.0.1:18480'], image: 'caddy:2', drainTimeoutMs: 5_000 };
+
+/** What proxy mode asks of docker beyond fake-docker.sh; everything else goes to it (`docker-base`). */
+const PROXY_DOCKER = String.raw`#!/bin/sh
+S=__STATE__
+B="$(dirname "$0")/docker-base"
+label() { sed -n "s/^$1=//p" "$S/containers/$2/labels" 2>/dev/null; }
+case ${'$'}{1:-} in
+  network)
+    printf '%s\n' "$*" >>"$S/argv.log"; mkdir -p "$S/networks"
+    case $2 in inspect) [ -f "$S/networks/$3" ]; exit ;; create) : >"$S/networks/$3"; exit 0 ;; *) exit 0 ;; esac ;;
+  exec)
+    printf '%s\n' "$*" >>"$S/argv.log"
+    [ -f "$S/reload-fails" ] && { echo 'Error: adapting config: bad Caddyfile' >&2; exit 1; }
+    cat "$(cat "$S/containers/$2/mount")/Caddyfile" >>"$S/reloads"; echo '----' >>"$S/reloads"; exit 0 ;;
+  ps)
+    printf '%s\n' "$*" >>"$S/argv.log"; shift; filters=
+    while [ $# -gt 0 ]; do case $1 in --filter) filters="$filters ${'$'}{2#label=}"; shift 2 ;; *) shift ;; esac; done
+    for c in $(ls "$S/containers"); do
+      ok=1; for f in $filters; do grep -qxF "$f" "$S/containers/$c/labels" 2>/dev/null || ok=; done
+      [ -n "$ok" ] && echo "$c"
+    done; exit 0 ;;
+  run)
+    case " $* " in *" --rm "*)
+      printf '%s\n' "$*" >>"$S/argv.log"; echo "migrating with $(cat "$(printf '%s\n' "$*" | sed -n 's/.*--env-file \([^ ]*\).*/\1/p')" | tr '\n' ' ')"
+      exit "$(cat "$S/predeploy-exit" 2>/dev/null || echo 0)" ;;
+    esac
+    name= labels= mount=; prev=
+    for a; do
+      case $prev in --name) name=$a ;; --label) labels="$labels$a
+" ;; --volume) case $a in *:/etc/slipway:ro) mount=${'$'}{a%:/etc/slipway:ro} ;; esac ;; esac; prev=$a
+    done
+    if [ "$name" = "${PROXY}" ]; then
+      printf '%s\n' "$*" >>"$S/argv.log"; c="$S/containers/$name"; mkdir -p "$c"
+      echo sha256:proxy >"$c/image"; echo running >"$c/status"; echo - >"$c/label"; echo caddy >"$c/config"; echo >"$c/envfile"; echo 0 >"$c/restarts"; echo 0 >"$c/exitcode"
+      printf '%s' "$labels" >"$c/labels"; echo "$mount" >"$c/mount"; echo proxy-id; exit 0
+    fi
+    "$B" "$@" || exit $?
+    printf '%s' "$labels" >"$S/containers/$name/labels"
+    # An image marked broken exits at once: its health check fails.
+    [ -f "$S/broken/$(cut -c8- "$S/containers/$name/image")" ] && echo exited >"$S/containers/$name/status"
+    exit 0 ;;
+  container)
+    case ${'$'}{4:-} in
+      *slipway.proxy*) printf '%s\n' "$*" >>"$S/argv.log"; [ -d "$S/containers/$5" ] || exit 1; echo "$(cat "$S/containers/$5/status") $(label slipway.proxy "$5")"; exit 0 ;;
+      *slipway.port*) label slipway.port "$5"; exit 0 ;;
+      '{{.State.Running}}') [ "$(cat "$S/containers/$5/status" 2>/dev/null)" = running ] && echo true || echo false; exit 0 ;;
+      *State.Pid*) echo 0; exit 0 ;;
+      *NetworkSettings*) echo 172.18.0.9; exit 0 ;;
+    esac ;;
+  image)
+    case ${'$'}{4:-} in *ExposedPorts*) cat "$S/exposed" 2>/dev/null || echo '8080/tcp '; exit 0 ;; esac ;;
+esac
+exec "$B" "$@"
+`;
+
+const hosts: FakeDockerHost[] = [];
+afterAll(() => hosts.forEach((host) => host.remove()));
+
+interface Ran {
+  exitCode: number;
+  events: string[][];
+}
+
+function fixture() {
+  const host = new FakeDockerHost();
+  hosts.push(host);
+  host.publish(V1, V1_ID, `${REPO}@sha256:${'a'.repeat(64)}`);
+  host.publish(V2, V2_ID, `${REPO}@sha256:${'b'.repeat(64)}`);
+  host.publish('caddy:2', `sha256:${'c'.repeat(64)}`, `caddy@sha256:${'c'.repeat(64)}`);
+  renameSync(join(host.bin, 'docker'), join(host.bin, 'docker-base'));
+  writeFileSync(join(host.bin, 'docker'), PROXY_DOCKER.replace('__STATE__', `'${host.state}'`), { mode: 0o755 });
+  const proxyDir = join(host.dir(NAME), 'proxy');
+  let clock = 0;
+
+  function proxyValues(release?: string, preDeploy?: string[]): ProxyValues {
+    const publish = PROXY_SPEC.ports.map(proxyPublish);
+    return {
+      container: PROXY,
+      network: NET,
+      image: PROXY_SPEC.image,
+      publish,
+      spec: [PROXY_SPEC.image, ...publish].join(' '),
+      caddyfile: caddyfile(PROXY_SPEC),
+      drainTimeoutSeconds: 5,
+      release,
+      releaseArgs: release ? proxyRunArguments(SPEC, release, `label-${release}`, release.endsWith('v2') ? V2 : V1) : undefined,
+      preDeployArgs: preDeploy ? preDeployArguments(SPEC, V2, preDeploy) : undefined,
+    };
+  }
+
+  async function run(values: ProgramValues): Promise<Ran> {
+    const ran: Ran = { exitCode: -1, events: [] };
+    const result = await host.shell.run({
+      args: ['sh', '-s'],
+      stdin: programText(values),
+      holdStdin: true,
+      allowFailure: true,
+      timeoutMs: 30_000,
+      onLine: (line, stream) => {
+        if (stream === 'stdout' && line.startsWith(`${EVENT_MARK}\t`)) ran.events.push(line.split('\t').slice(1));
+      },
+    });
+    return { ...ran, exitCode: result.exitCode };
+  }
+
+  const lock = { token: 'token-1', ttlSeconds: 600, info: 'run 1', waitSeconds: 0 };
+
+  /** prepare (must succeed), then release of `image` as the release container `…-vN`. */
+  async function deploy(image: string, options: { preDeploy?: string[] } = {}): Promise<{ prepared: Ran; released: Ran; release: string }> {
+    const prepared = await run({ stage: 'prepare', name: NAME, lock, image, proxy: proxyValues() });
+    if (prepared.exitCode !== 0) throw new Error(`prepare exited with ${prepared.exitCode}: ${JSON.stringify(prepared.events)}`);
+    const release = `${releaseContainerName(NAME, new Date(Date.UTC(2030, 0, 1, 0, 0, clock++)))}-${image === V2 ? 'v2' : 'v1'}`;
+    const id = image === V2 ? V2_ID : V1_ID;
+    const released = await run({
+      stage: 'release',
+      name: NAME,
+      lock,
+      proxy: proxyValues(release, options.preDeploy),
+      run: {
+        action: 'deploy',
+        label: image,
+        image,
+        args: [],
+        env: 'MODE=prod\n',
+        health: { kind: 'auto', timeoutSeconds: 2, settleSeconds: 0 },
+        recordHead: `${JSON.stringify({ time: '2030-01-01T00:00:00.000Z', action: 'deploy', image, imageId: id }).slice(0, -1)},"result":`,
+        prune: [],
+        elapsedMs: 10,
+      },
+    });
+    return { prepared, released, release };
+  }
+
+  const labels = (name: string): string => readFileSync(join(host.state, 'containers', name, 'labels'), 'utf8');
+  const reloads = (): number => (existsSync(join(host.state, 'reloads')) ? readFileSync(join(host.state, 'reloads'), 'utf8').split('----\n').length - 1 : 0);
+  const history = (): Record<string, unknown>[] =>
+    readFileSync(join(host.dir(NAME), 'releases.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const releases = (): string[] => Object.keys(host.containers()).filter((name) => name !== PROXY);
+  const live = (): boolean => existsSync(join(proxyDir, 'live-a'));
+  return { host, run, deploy, labels, reloads, history, releases, live, proxyDir, proxyValues, lock };
+}
+
+const events = (ran: Ran, event: string): string[][] => ran.events.filter(([name]) => name === event).map(([, ...fields]) => fields);
+const sequence = (ran: Ran): string[] => ran.events.map(([event, ...fields]) => (event === 'phase' ? `phase ${fields[0]}` : event));
+
+describe('program, proxy mode', () => {
+  it('deploys a first release into slot a, with the image port, then starts the proxy on the private network', async () => {
+    const { host, deploy, labels, proxyDir, live, history } = fixture();
+    const { released, release } = await deploy(V1);
+    expect(released.exitCode).toBe(0);
+    expect(sequence(released)).toEqual(['home', 'phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'proxy-started', 'switched', 'phase drain', 'phase commit', 'unlocked', 'done']);
+    expect(events(released, 'switched')[0][0]).toBe(release);
+    expect(events(released, 'switched')[0][1]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+
+    expect(labels(release).split('\n')).toEqual(expect.arrayContaining([`slipway.release=${NAME}`, 'slipway.slot=a', 'slipway.port=8080', `slipway.image=label-${release}`]));
+    expect(live()).toBe(true);
+    const file = readFileSync(join(proxyDir, 'Caddyfile'), 'utf8');
+    expect(file).toContain('# ports: 8080 8080');
+    expect(file).toContain('reverse_proxy slot-a:8080');
+    expect(file).toContain('http://:18480 {');
+    const argv = host.argv();
+    expect(argv).toContain(`network create ${NET}`);
+    expect(argv).toMatch(
+      new RegExp(
+        `run --detach --name ${PROXY} --restart unless-stopped --network ${NET} --label slipway.proxy=caddy:2 127.0.0.1:18480:18480 --publish 127.0.0.1:18480:18480 --volume ${proxyDir}:/etc/slipway:ro`,
+      ),
+    );
+    // The release publishes nothing and joins the private network under its slot's alias.
+    expect(argv).toMatch(new RegExp(`run --env-file \\S+ --network-alias slot-a --label slipway.slot=a --label slipway.port=8080 --detach --name ${release} --restart unless-stopped`));
+    expect(argv).not.toMatch(new RegExp(`--name ${release}.*--publish`));
+    expect(history()).toEqual([expect.objectContaining({ image: V1, result: 'ok' })]);
+  });
+
+  it('deploys again into slot b: switches by the live file without a reload, drains and removes the old release, and prepare reports what serves', async () => {
+    const { deploy, labels, reloads, releases, live } = fixture();
+    const first = await deploy(V1);
+    const reloadsBefore = reloads();
+    const { prepared, released, release } = await deploy(V2);
+    expect(events(prepared, 'release')).toEqual([[first.release]]);
+    expect(events(prepared, 'current')).toEqual([[V1_ID, 'running', `label-${first.release}`, V1]]);
+
+    expect(released.exitCode).toBe(0);
+    expect(sequence(released)).toEqual(['home', 'phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'switched', 'phase drain', 'drained', 'phase commit', 'unlocked', 'done']);
+    expect(labels(release)).toContain('slipway.slot=b');
+    expect(live()).toBe(false);
+    // Same ports: the Caddyfile stayed as it was, and Caddy was not reloaded.
+    expect(reloads()).toBe(reloadsBefore);
+    expect(events(released, 'drained')[0][0]).toBe(first.release);
+    expect(releases()).toEqual([release]);
+
+    const third = await deploy(V1);
+    expect(third.released.exitCode).toBe(0);
+    expect(live()).toBe(true);
+    expect(releases()).toEqual([third.release]);
+  });
+
+  it('rewrites the Caddyfile and reloads the running proxy before the switch when the new release listens elsewhere', async () => {
+    const { host, deploy, reloads, proxyDir } = fixture();
+    await deploy(V1);
+    writeFileSync(join(host.state, 'exposed'), '3000/tcp ');
+    const before = reloads();
+    const { released } = await deploy(V2);
+    expect(released.exitCode).toBe(0);
+    expect(reloads()).toBe(before + 1);
+    expect(readFileSync(join(proxyDir, 'Caddyfile'), 'utf8')).toContain('# ports: 8080 3000');
+    expect(readFileSync(join(host.state, 'reloads'), 'utf8')).toContain('reverse_proxy slot-b:3000');
+  });
+
+  it('never switches to a release that fails health: it is removed, the old one keeps its slot, exit 6', async () => {
+    const { host, deploy, releases, live, history } = fixture();
+    const first = await deploy(V1);
+    mkdirSync(join(host.state, 'broken'), { recursive: true });
+    writeFileSync(join(host.state, 'broken', V2_ID.slice(7)), '');
+    const { released } = await deploy(V2);
+    expect(released.exitCode).toBe(6);
+    expect(events(released, 'switched')).toEqual([]);
+    expect(events(released, 'fail')[0][1]).toMatch(new RegExp(`exited with code 0; the proxy still sends every request to ${first.release}`));
+    expect(live()).toBe(true);
+    expect(releases()).toEqual([first.release]);
+    expect(history().at(-1)).toMatchObject({ image: V2, result: 'rolled-back' });
+  });
+
+  it('runs pre-deploy with the env file and, when it fails, starts and switches nothing: exit 7, its output as events', async () => {
+    const { host, deploy, releases, live, proxyDir } = fixture();
+    const first = await deploy(V1, { preDeploy: ['./migrate', 'up'] });
+    expect(events(first.released, 'pre-deploy-output')).toEqual([['migrating with MODE=prod ']]);
+    expect(host.argv()).toMatch(new RegExp(`run --rm --env-file \\S+ --network ${NET} --volume data:/data --init ${V2.replace(/[.]/g, '\\.')} ./migrate up`));
+
+    writeFileSync(join(host.state, 'predeploy-exit'), '3');
+    const caddy = readFileSync(join(proxyDir, 'Caddyfile'), 'utf8');
+    const { released } = await deploy(V2, { preDeploy: ['./migrate', 'up'] });
+    expect(released.exitCode).toBe(7);
+    expect(events(released, 'fail')).toEqual([['pre-deploy', 'pre-deploy exited with 3; nothing was started or switched']]);
+    expect(events(released, 'pre-deploy-output')).toHaveLength(1);
+    expect(events(released, 'unlocked')).toEqual([['released']]);
+    expect(releases()).toEqual([first.release]);
+    expect(live()).toBe(true);
+    expect(readFileSync(join(proxyDir, 'Caddyfile'), 'utf8')).toBe(caddy);
+    // The env file went with the failure.
+    expect(readdirSync(host.dir(NAME)).filter((file) => file.startsWith('env-'))).toEqual([]);
+  });
+
+  it.each([
+    ['', /EXPOSEs no port, so the proxy does not know where the app listens: give app-port\./],
+    ['8080/tcp 9090/tcp ', /EXPOSEs several ports \(8080\/tcp 9090\/tcp\): give app-port/],
+  ])('fails before starting anything when the image EXPOSEs %j', async (exposed, message) => {
+    const { host, deploy, releases } = fixture();
+    writeFileSync(join(host.state, 'exposed'), exposed);
+    const { released } = await deploy(V1);
+    expect(released.exitCode).toBe(1);
+    expect(events(released, 'fail')[0][1]).toMatch(message);
+    expect(events(released, 'unlocked')).toEqual([['released']]);
+    expect(releases()).toEqual([]);
+  });
+});

@@ -118,13 +118,22 @@ function nodeId(host: SandboxHost): string {
   return hostDocker(host, 'info', '--format', '{{.Swarm.NodeID}}');
 }
 
-/** Polls `check` every second until it holds, or fails after `seconds` with `what`. */
+/**
+ * Polls `check` every second until it holds, or fails after `seconds` with `what`. A check that
+ * throws counts as not yet: a manager answers DeadlineExceeded for a while when a node leaves or
+ * rejoins.
+ */
 async function until(what: string, seconds: number, check: () => boolean): Promise<void> {
+  let lastError = '';
   for (let i = 0; i < seconds; i++) {
-    if (check()) return;
+    try {
+      if (check()) return;
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    }
     await sleep(1_000);
   }
-  throw new Error(`gave up after ${seconds}s waiting for ${what}`);
+  throw new Error(`gave up after ${seconds}s waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
 }
 
 /**

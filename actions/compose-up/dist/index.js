@@ -65597,11 +65597,15 @@ async function pollUntil(attempt, options) {
     const now = options.now ?? Date.now;
     const started = now();
     let told = false;
+    let lastReport;
     for (;;) {
         const result = await attempt();
         if ('done' in result)
             return result.done;
-        options.onEachWait?.(result.waiting);
+        const report = options.describe?.(result.waiting);
+        if (report !== undefined && report !== lastReport)
+            options.onProgress?.(`Waiting for ${report}`);
+        lastReport = report;
         const waited = now() - started;
         if (waited >= options.timeoutMs)
             throw options.timedOut(result.waiting, waited);
@@ -69509,7 +69513,6 @@ function describeContainer(container) {
  * Returns the final statuses; throws `ServicesNotReadyError` when one fails or the time is up.
  */
 async function waitForServices(docker, project, services, options) {
-    let lastReport = '';
     return pollUntil(async () => {
         const containers = (await projectContainers(docker, project)).filter((c) => services.includes(c.service));
         const failed = containers.filter((c) => readiness(c) === 'failed');
@@ -69529,11 +69532,8 @@ async function waitForServices(docker, project, services, options) {
         intervalMs: options.intervalMs ?? 2_000,
         now: options.now,
         sleep: options.sleep,
-        onEachWait: ({ report }) => {
-            if (report !== lastReport)
-                options.onProgress?.(`Waiting for ${report}`);
-            lastReport = report;
-        },
+        describe: ({ report }) => report,
+        onProgress: options.onProgress,
         timedOut: ({ notReady, containers, report }) => new ServicesNotReadyError(notReady, containers, true, `Service(s) ${notReady.join(', ')} not ready after ${formatDuration(options.timeoutMs)}: ${report}.`),
     });
 }
@@ -69793,7 +69793,6 @@ async function waitForStack(docker, stack, options) {
         return now() - since;
     };
     let unplaceableSince;
-    let lastReport = '';
     return pollUntil(async () => {
         const services = await stackServices(docker, stack);
         const failed = services.filter((s) => FAILED_UPDATE_STATES.has(s.updateState));
@@ -69845,11 +69844,8 @@ async function waitForStack(docker, stack, options) {
         intervalMs: options.intervalMs ?? 2_000,
         now: options.now,
         sleep: options.sleep,
-        onEachWait: ({ report }) => {
-            if (report !== lastReport)
-                options.onProgress?.(`Waiting for ${report}`);
-            lastReport = report;
-        },
+        describe: ({ report }) => report,
+        onProgress: options.onProgress,
         timedOut: ({ pending, services, report }) => new StackNotConvergedError(pending.map((s) => s.name), services, `Stack ${stack} did not converge in ${formatDuration(options.timeoutMs)}: ${report}.`),
     });
 }

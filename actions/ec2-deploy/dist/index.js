@@ -65414,11 +65414,15 @@ async function pollUntil(attempt, options) {
     const now = options.now ?? Date.now;
     const started = now();
     let told = false;
+    let lastReport;
     for (;;) {
         const result = await attempt();
         if ('done' in result)
             return result.done;
-        options.onEachWait?.(result.waiting);
+        const report = options.describe?.(result.waiting);
+        if (report !== undefined && report !== lastReport)
+            options.onProgress?.(`Waiting for ${report}`);
+        lastReport = report;
         const waited = now() - started;
         if (waited >= options.timeoutMs)
             throw options.timedOut(result.waiting, waited);

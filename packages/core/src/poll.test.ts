@@ -36,6 +36,20 @@ describe('pollUntil', () => {
     expect(clock.slept).toEqual([2_000, 2_000, 1_000]);
   });
 
+  it('tells what it waits for only when that changes, the last look included', async () => {
+    const told: string[] = [];
+    const waiting = pollUntil(looks<string, string>({ waiting: 'a' }, { waiting: 'a' }, { waiting: 'b' }), {
+      timeoutMs: 6_000,
+      intervalMs: 2_000,
+      describe: (w) => `app (${w})`,
+      onProgress: (m) => told.push(m),
+      timedOut: () => new Error('late'),
+      ...fakeClock(),
+    });
+    await expect(waiting).rejects.toThrow('late');
+    expect(told).toEqual(['Waiting for app (a)', 'Waiting for app (b)']);
+  });
+
   it('does not wait when the first look is done', async () => {
     const clock = fakeClock();
     const told: string[] = [];

@@ -7,8 +7,9 @@ export interface PollOptions<W> {
   /** How long to keep looking; the last look is at or after it. */
   timeoutMs: number;
   intervalMs: number;
-  /** Told at every look that is not done, the last one included (before the deadline is checked). */
-  onEachWait?: (waiting: W) => void;
+  /** What a look that waits is waiting for, in words: told as `Waiting for …` when it changes, the last look included. */
+  describe?: (waiting: W) => string;
+  onProgress?: (message: string) => void;
   /** Told once, at the first look that has to wait: logs say so once, not every poll. */
   onFirstWait?: (waiting: W) => void;
   /** The error thrown at the deadline, from the last look. */
@@ -26,10 +27,13 @@ export async function pollUntil<T, W>(attempt: () => Promise<PollAttempt<T, W>>,
   const now = options.now ?? Date.now;
   const started = now();
   let told = false;
+  let lastReport: string | undefined;
   for (;;) {
     const result = await attempt();
     if ('done' in result) return result.done;
-    options.onEachWait?.(result.waiting);
+    const report = options.describe?.(result.waiting);
+    if (report !== undefined && report !== lastReport) options.onProgress?.(`Waiting for ${report}`);
+    lastReport = report;
     const waited = now() - started;
     if (waited >= options.timeoutMs) throw options.timedOut(result.waiting, waited);
     if (!told) {

@@ -104,7 +104,6 @@ export function describeContainer(container: ContainerStatus): string {
  * Returns the final statuses; throws `ServicesNotReadyError` when one fails or the time is up.
  */
 export async function waitForServices(docker: DockerCli, project: string, services: readonly string[], options: WaitOptions): Promise<ContainerStatus[]> {
-  let lastReport = '';
   return pollUntil<ContainerStatus[], { notReady: string[]; containers: ContainerStatus[]; report: string }>(
     async () => {
       const containers = (await projectContainers(docker, project)).filter((c) => services.includes(c.service));
@@ -125,10 +124,8 @@ export async function waitForServices(docker: DockerCli, project: string, servic
       intervalMs: options.intervalMs ?? 2_000,
       now: options.now,
       sleep: options.sleep,
-      onEachWait: ({ report }) => {
-        if (report !== lastReport) options.onProgress?.(`Waiting for ${report}`);
-        lastReport = report;
-      },
+      describe: ({ report }) => report,
+      onProgress: options.onProgress,
       timedOut: ({ notReady, containers, report }) =>
         new ServicesNotReadyError(notReady, containers, true, `Service(s) ${notReady.join(', ')} not ready after ${formatDuration(options.timeoutMs)}: ${report}.`),
     },

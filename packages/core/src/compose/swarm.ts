@@ -301,7 +301,6 @@ export async function waitForStack(docker: DockerCli, stack: string, options: St
     return now() - since;
   };
   let unplaceableSince: number | undefined;
-  let lastReport = '';
   return pollUntil<SwarmServiceStatus[], { pending: SwarmServiceStatus[]; services: SwarmServiceStatus[]; report: string }>(
     async () => {
       const services = await stackServices(docker, stack);
@@ -360,10 +359,8 @@ export async function waitForStack(docker: DockerCli, stack: string, options: St
       intervalMs: options.intervalMs ?? 2_000,
       now: options.now,
       sleep: options.sleep,
-      onEachWait: ({ report }) => {
-        if (report !== lastReport) options.onProgress?.(`Waiting for ${report}`);
-        lastReport = report;
-      },
+      describe: ({ report }) => report,
+      onProgress: options.onProgress,
       timedOut: ({ pending, services, report }) =>
         new StackNotConvergedError(
           pending.map((s) => s.name),

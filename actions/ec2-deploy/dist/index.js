@@ -65930,46 +65930,29 @@ async function releaseLeftLocks(state, settings, repair) {
     }
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/container/program.ts
+;// CONCATENATED MODULE: ../../packages/core/src/host/host-program.ts
 /**
- * The host side of a container deployment, as one POSIX sh program fed to `sh -s` on stdin: every
- * step that used to be an exec of its own (lock, leftovers, pull, inspect, start, health, history,
- * prune, unlock) runs on the host, so a deployment costs one or two exchanges instead of dozens of
- * round trips. It uses only what a bare EC2 image has: sh, coreutils, grep, sed, find, xargs and docker
- * (flock, timeout and curl or wget used when there).
+ * What every program Slipway runs on a host shares (container/program.ts, compose/program.ts): the
+ * progress protocol, the clean-up of secret files, the watcher that ends the program with its SSH
+ * session, and the deploy lock, plus the runner's side of running one and reading its progress.
  *
- * - Values reach it as assignments at the top of the program (`programText`), quoted as single
- *   words: secrets (a registry password, env values) travel on stdin, never in argv.
- * - It reports on stdout in lines `@@slipway<TAB>event<TAB>field...` (`progress.ts` reads them), so
- *   the runner logs step by step, times the phases and names the step of an error; anything else
- *   it prints (docker pull's progress) is shown as it comes.
- * - It ends with its SSH session: a watcher reads the stdin the runner keeps open (Command.holdStdin)
- *   and, when it closes (the run was cancelled or killed and the connection went), stops the program
- *   and the docker commands it started. Secret files are removed on the way out, whatever happened.
- * - Stage `prepare` takes the lock, repairs what an interrupted deployment left, reports the running
- *   container and the release history, and (deploying) pulls the image. Stage `release` replaces the
- *   container, waits for health on the host, puts the previous one back if the new one fails,
- *   appends the release record, prunes and releases the lock. Between them the runner decides what
- *   to release (a rollback's target) and writes the record's JSON, so no JSON is parsed in sh.
- * - Proxy mode (`proxy-port`, issue 12): stage `release` runs `proxy_release` instead, which starts
- *   the new release beside the old one behind a proxy container and switches, drains and stops
- *   (see the comment above `proxy_dir` below).
- *
- * The whole program is one brace group: sh reads all of it before running any of it, and it exits
- * from inside, so sh never reads on into the stdin the watcher is waiting on.
+ * - A program is POSIX sh fed to `sh -s` on stdin, with only what a bare EC2 image has (sh,
+ *   coreutils, grep, sed, find and docker). Values reach it as quoted assignments at its top
+ *   (`hostProgram`): secrets travel on stdin, never in argv.
+ * - It reports on stdout in lines `@@slipway<TAB>event<TAB>field...`; anything else it prints
+ *   (docker's own output) is passed on as it comes.
+ * - It ends with its SSH session: a watcher reads the stdin the runner keeps open
+ *   (Command.holdStdin) and, when it closes (the run was cancelled or killed and the connection
+ *   went), stops the program and the docker commands it started. Files named in `$scratch` are
+ *   removed on the way out, whatever happened.
+ * - The whole program is one brace group: sh reads all of it before running any of it, and it exits
+ *   from inside, so sh never reads on into the stdin the watcher is waiting on.
  */
-
 
 
 /** The marker a progress line starts with. */
 const EVENT_MARK = '@@slipway';
-/** Name of a deployment's previous container while the new one proves itself. */
-const PREVIOUS_SUFFIX = '-slipway-previous';
-/** The env file of `docker run`, which lives only until the container exists. */
-const ENV_FILE_PREFIX = 'env-';
-/** The label that keeps the reference a container was deployed as. */
-const IMAGE_LABEL = 'slipway.image';
-const PROGRAM = `
+const PRELUDE = `
 T=$(printf '\\t')
 ev() {
   printf '%s' '${EVENT_MARK}'
@@ -66001,18 +65984,106 @@ watcher=$!
 
 umask 077
 step=connect
-ev home "$HOME"
-dir="$HOME/.slipway/ec2-deploy/$name"
-lock="$dir/deploy.lock"
-aside="$name${PREVIOUS_SUFFIX}"
-history="$dir/releases.jsonl"
-
+# Takes the deploy lock $lock, waiting up to $lock_wait seconds for another run's: exit 3 when the
+# host cannot keep a lock there, 4 when the wait ran out.
+take_lock() {
+  lock_started=$(date +%s) told=
+  while :; do
+    attempt=$(lock_try 2>&1) || fail "could not take the deploy lock $lock: $(printf '%s' "$attempt" | tail -n 3)" 3
+    case $attempt in
+      acquired*) break ;;
+      took-over*) ev took-over "$(printf '%s\\n' "$attempt" | sed -n 4p)"; break ;;
+    esac
+    holder=$(printf '%s\\n' "$attempt" | sed -n 4p) expires=$(printf '%s\\n' "$attempt" | sed -n 3p)
+    waited=$(($(date +%s) - lock_started))
+    [ "$waited" -ge "$lock_wait" ] && { ev lock-timeout "$holder" "$expires" "$waited"; exit 4; }
+    [ -z "$told" ] && { ev lock-wait "$holder"; told=1; }
+    nap 3
+  done
+  ev locked "$lock"
+}
 unlock() {
   unlock_said=$(lock_release 2>&1) || unlock_said="could not release: $unlock_said"
   ev unlocked "$unlock_said"
 }
 # Fails the step after giving the lock back: for failures before anything on the host changed.
 fail_unlocked() { unlock; fail "$@"; }
+
+${LOCK_FUNCTIONS}
+`;
+/** A program's comment lines are for this file's reader, not worth bytes on every deployment. */
+function withoutComments(program) {
+    return program
+        .split('\n')
+        .filter((line) => line.trim() && !line.trim().startsWith('#'))
+        .join('\n');
+}
+const PRELUDE_SENT = withoutComments(PRELUDE);
+/**
+ * The text fed to `sh -s`: the values as quoted assignments, the shared functions, the program's
+ * own functions (`body`), then `main`, the commands that run them; all in one brace group.
+ */
+function hostProgram(values, body, main) {
+    const lines = values.map(([key, value]) => `${key}=${quoteArg(value)}`);
+    return `{\nset -u\n${lines.join('\n')}\n${PRELUDE_SENT}\n${body}\n${main}\n}\n`;
+}
+/** Runs a program on the host, handing each line of its output to `onEvent` or `onOutput` as it comes. */
+function runHostProgram(shell, text, run) {
+    const prefix = `${EVENT_MARK}\t`;
+    return shell.run({
+        args: ['sh', '-s'],
+        stdin: text,
+        holdStdin: true,
+        allowFailure: true,
+        timeoutMs: run.timeoutMs,
+        onLine: (line) => {
+            if (line.startsWith(prefix)) {
+                const [event, ...fields] = line.slice(prefix.length).split('\t');
+                run.onEvent(event, fields);
+            }
+            else if (line.trim()) {
+                run.onOutput(line);
+            }
+        },
+    });
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/container/program.ts
+/**
+ * The host side of a container deployment, as one POSIX sh program fed to `sh -s` on stdin: every
+ * step that used to be an exec of its own (lock, leftovers, pull, inspect, start, health, history,
+ * prune, unlock) runs on the host, so a deployment costs one or two exchanges instead of dozens of
+ * round trips. It uses only what a bare EC2 image has: sh, coreutils, grep, sed, find, xargs and docker
+ * (flock, timeout and curl or wget used when there).
+ *
+ * - What every host program shares (the progress lines, the watcher that ends it with its SSH
+ *   session, the clean-up of secret files, the deploy lock) is host/host-program.ts's.
+ * - Stage `prepare` takes the lock, repairs what an interrupted deployment left, reports the running
+ *   container and the release history, and (deploying) pulls the image. Stage `release` replaces the
+ *   container, waits for health on the host, puts the previous one back if the new one fails,
+ *   appends the release record, prunes and releases the lock. Between them the runner decides what
+ *   to release (a rollback's target) and writes the record's JSON, so no JSON is parsed in sh.
+ * - Proxy mode (`proxy-port`, issue 12): stage `release` runs `proxy_release` instead, which starts
+ *   the new release beside the old one behind a proxy container and switches, drains and stops
+ *   (see the comment above `proxy_dir` below).
+ */
+
+
+
+
+/** Name of a deployment's previous container while the new one proves itself. */
+const PREVIOUS_SUFFIX = '-slipway-previous';
+/** The env file of `docker run`, which lives only until the container exists. */
+const ENV_FILE_PREFIX = 'env-';
+/** The label that keeps the reference a container was deployed as. */
+const IMAGE_LABEL = 'slipway.image';
+const PROGRAM = `
+ev home "$HOME"
+dir="$HOME/.slipway/ec2-deploy/$name"
+lock="$dir/deploy.lock"
+aside="$name${PREVIOUS_SUFFIX}"
+history="$dir/releases.jsonl"
+
 
 transient() {
   grep -Eiq 'unauthorized|denied|forbidden|not found|manifest invalid|name unknown' "$1" && return 1
@@ -66061,20 +66132,7 @@ container_state() {
 
 prepare() {
   phase lock
-  lock_started=$(date +%s) told=
-  while :; do
-    attempt=$(lock_try 2>&1) || fail "could not take the deploy lock $lock: $(printf '%s' "$attempt" | tail -n 3)" 3
-    case $attempt in
-      acquired*) break ;;
-      took-over*) ev took-over "$(printf '%s\\n' "$attempt" | sed -n 4p)"; break ;;
-    esac
-    holder=$(printf '%s\\n' "$attempt" | sed -n 4p) expires=$(printf '%s\\n' "$attempt" | sed -n 3p)
-    waited=$(($(date +%s) - lock_started))
-    [ "$waited" -ge "$lock_wait" ] && { ev lock-timeout "$holder" "$expires" "$waited"; exit 4; }
-    [ -z "$told" ] && { ev lock-wait "$holder"; told=1; }
-    nap 3
-  done
-  ev locked "$lock"
+  take_lock
 
   for leftover in "$dir/${REGISTRY_CONFIG_PREFIX}"* "$dir/${ENV_FILE_PREFIX}"* "$dir/pull-"*; do
     [ -e "$leftover" ] && rm -rf "$leftover" && ev leftover "$leftover"
@@ -66531,13 +66589,8 @@ proxy_release() {
   ev done
   exit 0
 }
-
-${LOCK_FUNCTIONS}
 `;
-/** The program as sent: its comment lines are for this file's reader, not worth bytes on every deploy. */
-const WITHOUT_COMMENTS = PROGRAM.split('\n')
-    .filter((line) => line.trim() && !line.trim().startsWith('#'))
-    .join('\n');
+const PROGRAM_SENT = withoutComments(PROGRAM);
 /** The program for one stage: quoted values, then the program, in one brace group. */
 function programText(values) {
     const run = values.run;
@@ -66586,9 +66639,8 @@ function programText(values) {
         ['pre_deploy', (proxy?.preDeployArgs ?? []).map(quoteArg).join(' ')],
         ['user_network', proxy?.userNetwork ?? ''],
     ];
-    const lines = assign.map(([key, value]) => `${key}=${quoteArg(value)}`);
     const main = values.stage === 'prepare' ? 'prepare\nexit 0' : proxy ? 'proxy_release' : `set -- ${(run?.args ?? []).map(quoteArg).join(' ')}\nrelease "$@"`;
-    return `{\nset -u\n${lines.join('\n')}\n${WITHOUT_COMMENTS}\n${main}\n}\n`;
+    return hostProgram(assign, PROGRAM_SENT, main);
 }
 
 ;// CONCATENATED MODULE: external "node:fs"
@@ -66949,6 +67001,7 @@ function ganttChart(hosts) {
 
 
 
+
 /** Where a deployment keeps its files on the host, relative to the SSH session's directory (the home). */
 function deploymentDir(name) {
     return external_node_path_namespaceObject.posix.join('.slipway', 'ec2-deploy', name);
@@ -67245,22 +67298,10 @@ class ContainerDeployment {
                     break;
             }
         };
-        const prefix = `${EVENT_MARK}\t`;
-        report.result = await this.shell.run({
-            args: ['sh', '-s'],
-            stdin: programText(values),
-            holdStdin: true,
-            allowFailure: true,
+        report.result = await runHostProgram(this.shell, programText(values), {
             timeoutMs: this.options.lock.waitMs + this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
-            onLine: (line) => {
-                if (line.startsWith(prefix)) {
-                    const [event, ...fields] = line.slice(prefix.length).split('\t');
-                    onEvent(event, fields);
-                }
-                else if (line.trim()) {
-                    this.log.info(line);
-                }
-            },
+            onEvent,
+            onOutput: (line) => this.log.info(line),
         });
         this.timeline.end();
         return report;

@@ -9,10 +9,11 @@ import { loginFailure } from '../docker.js';
 import { parseImageRef } from '../image-ref.js';
 import { formatDuration } from '../inputs.js';
 import { DeployLock, LockTimeoutError, type LockOwner } from '../host/deploy-lock.js';
+import { runHostProgram } from '../host/host-program.js';
 import { imagesToPrune, parseHistory, rollbackTarget, type ReleaseRecord } from '../host/release-history.js';
 import { howItEnded, lastLines, type CommandResult, type Shell } from '../shell.js';
 import type { HostLog } from '../ssh/fleet.js';
-import { EVENT_MARK, IMAGE_LABEL, PREVIOUS_SUFFIX, programText, type ProgramValues, type ProxyValues, type Stage } from './program.js';
+import { IMAGE_LABEL, PREVIOUS_SUFFIX, programText, type ProgramValues, type ProxyValues, type Stage } from './program.js';
 import { isPhase, PhaseTimeline } from './timeline.js';
 import type { ContainerSpec, HealthCheck, ProxySpec } from './spec.js';
 
@@ -380,21 +381,10 @@ export class ContainerDeployment {
           break;
       }
     };
-    const prefix = `${EVENT_MARK}\t`;
-    report.result = await this.shell.run({
-      args: ['sh', '-s'],
-      stdin: programText(values),
-      holdStdin: true,
-      allowFailure: true,
+    report.result = await runHostProgram(this.shell, programText(values), {
       timeoutMs: this.options.lock.waitMs + this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
-      onLine: (line) => {
-        if (line.startsWith(prefix)) {
-          const [event, ...fields] = line.slice(prefix.length).split('\t');
-          onEvent(event, fields);
-        } else if (line.trim()) {
-          this.log.info(line);
-        }
-      },
+      onEvent,
+      onOutput: (line) => this.log.info(line),
     });
     this.timeline.end();
     return report;

@@ -5,14 +5,8 @@
  * round trips. It uses only what a bare EC2 image has: sh, coreutils, grep, sed, find, xargs and docker
  * (flock, timeout and curl or wget used when there).
  *
- * - Values reach it as assignments at the top of the program (`programText`), quoted as single
- *   words: secrets (a registry password, env values) travel on stdin, never in argv.
- * - It reports on stdout in lines `@@slipway<TAB>event<TAB>field...` (`progress.ts` reads them), so
- *   the runner logs step by step, times the phases and names the step of an error; anything else
- *   it prints (docker pull's progress) is shown as it comes.
- * - It ends with its SSH session: a watcher reads the stdin the runner keeps open (Command.holdStdin)
- *   and, when it closes (the run was cancelled or killed and the connection went), stops the program
- *   and the docker commands it started. Secret files are removed on the way out, whatever happened.
+ * - What every host program shares (the progress lines, the watcher that ends it with its SSH
+ *   session, the clean-up of secret files, the deploy lock) is host/host-program.ts's.
  * - Stage `prepare` takes the lock, repairs what an interrupted deployment left, reports the running
  *   container and the release history, and (deploying) pulls the image. Stage `release` replaces the
  *   container, waits for health on the host, puts the previous one back if the new one fails,
@@ -21,16 +15,12 @@
  * - Proxy mode (`proxy-port`, issue 12): stage `release` runs `proxy_release` instead, which starts
  *   the new release beside the old one behind a proxy container and switches, drains and stops
  *   (see the comment above `proxy_dir` below).
- *
- * The whole program is one brace group: sh reads all of it before running any of it, and it exits
- * from inside, so sh never reads on into the stdin the watcher is waiting on.
  */
 import { REGISTRY_CONFIG_PREFIX } from '../docker.js';
-import { LOCK_FUNCTIONS } from '../host/deploy-lock.js';
+import { EVENT_MARK, hostProgram, withoutComments } from '../host/host-program.js';
 import { quoteArg } from '../shell.js';
 
-/** The marker a progress line starts with. */
-export const EVENT_MARK = '@@slipway';
+export { EVENT_MARK };
 
 /** Name of a deployment's previous container while the new one proves itself. */
 export const PREVIOUS_SUFFIX = '-slipway-previous';
@@ -40,49 +30,12 @@ export const ENV_FILE_PREFIX = 'env-';
 export const IMAGE_LABEL = 'slipway.image';
 
 const PROGRAM = `
-T=$(printf '\\t')
-ev() {
-  printf '%s' '${EVENT_MARK}'
-  for ev_field in "$@"; do printf '\\t%s' "$(printf '%s' "$ev_field" | tr '\\t\\r\\n' '   ')"; done
-  printf '\\n'
-}
-# Each line of stdin (or of a file) as an event of its own.
-ev_lines() { sed "s/^/${EVENT_MARK}$T$1$T/"; }
-fail() { ev fail "$step" "$1"; exit "\${2:-1}"; }
-phase() { step=$1; ev phase "$1"; }
-nap() { sleep "$1" 2>/dev/null || sleep 1; }
-# A JSON string's inside: quotes and backslashes escaped, control characters made spaces.
-json_text() { printf '%s' "$1" | tr '\\t\\r\\n' '   ' | tr -d '\\000-\\037' | sed 's/\\\\/\\\\\\\\/g; s/"/\\\\"/g'; }
-
-# Files removed on the way out, whatever happened: registry logins, env files, pull output.
-scratch=
-cleanup() {
-  [ -n "$scratch" ] && rm -rf $scratch
-  [ -n "\${watcher:-}" ] && kill "$watcher" 2>/dev/null
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT HUP
-
-# One signal, so there is a narrow gap: a command the shell forks just after it (the shell acts on
-# a trap once its foreground command ends) runs to its end before the program stops.
-exec 3<&0
-( read -r ev_ignored <&3; kill -TERM 0 ) >/dev/null 2>&1 &
-watcher=$!
-
-umask 077
-step=connect
 ev home "$HOME"
 dir="$HOME/.slipway/ec2-deploy/$name"
 lock="$dir/deploy.lock"
 aside="$name${PREVIOUS_SUFFIX}"
 history="$dir/releases.jsonl"
 
-unlock() {
-  unlock_said=$(lock_release 2>&1) || unlock_said="could not release: $unlock_said"
-  ev unlocked "$unlock_said"
-}
-# Fails the step after giving the lock back: for failures before anything on the host changed.
-fail_unlocked() { unlock; fail "$@"; }
 
 transient() {
   grep -Eiq 'unauthorized|denied|forbidden|not found|manifest invalid|name unknown' "$1" && return 1
@@ -131,20 +84,7 @@ container_state() {
 
 prepare() {
   phase lock
-  lock_started=$(date +%s) told=
-  while :; do
-    attempt=$(lock_try 2>&1) || fail "could not take the deploy lock $lock: $(printf '%s' "$attempt" | tail -n 3)" 3
-    case $attempt in
-      acquired*) break ;;
-      took-over*) ev took-over "$(printf '%s\\n' "$attempt" | sed -n 4p)"; break ;;
-    esac
-    holder=$(printf '%s\\n' "$attempt" | sed -n 4p) expires=$(printf '%s\\n' "$attempt" | sed -n 3p)
-    waited=$(($(date +%s) - lock_started))
-    [ "$waited" -ge "$lock_wait" ] && { ev lock-timeout "$holder" "$expires" "$waited"; exit 4; }
-    [ -z "$told" ] && { ev lock-wait "$holder"; told=1; }
-    nap 3
-  done
-  ev locked "$lock"
+  take_lock
 
   for leftover in "$dir/${REGISTRY_CONFIG_PREFIX}"* "$dir/${ENV_FILE_PREFIX}"* "$dir/pull-"*; do
     [ -e "$leftover" ] && rm -rf "$leftover" && ev leftover "$leftover"
@@ -601,14 +541,9 @@ proxy_release() {
   ev done
   exit 0
 }
-
-${LOCK_FUNCTIONS}
 `;
 
-/** The program as sent: its comment lines are for this file's reader, not worth bytes on every deploy. */
-const WITHOUT_COMMENTS = PROGRAM.split('\n')
-  .filter((line) => line.trim() && !line.trim().startsWith('#'))
-  .join('\n');
+const PROGRAM_SENT = withoutComments(PROGRAM);
 
 export type Stage = 'prepare' | 'release';
 
@@ -714,7 +649,6 @@ export function programText(values: ProgramValues): string {
     ['pre_deploy', (proxy?.preDeployArgs ?? []).map(quoteArg).join(' ')],
     ['user_network', proxy?.userNetwork ?? ''],
   ];
-  const lines = assign.map(([key, value]) => `${key}=${quoteArg(value)}`);
   const main = values.stage === 'prepare' ? 'prepare\nexit 0' : proxy ? 'proxy_release' : `set -- ${(run?.args ?? []).map(quoteArg).join(' ')}\nrelease "$@"`;
-  return `{\nset -u\n${lines.join('\n')}\n${WITHOUT_COMMENTS}\n${main}\n}\n`;
+  return hostProgram(assign, PROGRAM_SENT, main);
 }

@@ -63529,65 +63529,6 @@ function describeVars(vars) {
 const external_node_child_process_namespaceObject = require("node:child_process");
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ../../packages/core/src/shell.ts
-/**
- * One way to run commands, whether on the runner or on a host over SSH: the docker and compose
- * code is written once against `Shell`. Commands are argument arrays; `quoteArgs` is the one place
- * they become a shell string, for an SSH exec request or for the log.
- */
-function succeeded(result) {
-    return result.exitCode === 0 && !result.signal && !result.timedOut;
-}
-const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
-/** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
-function quoteArg(arg) {
-    if (arg !== '' && SAFE_WORD.test(arg))
-        return arg;
-    return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-function quoteArgs(args) {
-    return args.map(quoteArg).join(' ');
-}
-/** How a command ended, for a message: "exited with code 2", "was killed by SIGKILL", "timed out after 30s". */
-function howItEnded(result) {
-    if (result.timedOut)
-        return `timed out after ${Math.round(result.durationMs / 1000)}s`;
-    return result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-}
-class CommandError extends Error {
-    target;
-    command;
-    result;
-    constructor(target, command, result) {
-        const how = howItEnded(result);
-        const detail = lastLines(result.stderr || result.stdout, 20);
-        super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
-        this.target = target;
-        this.command = command;
-        this.result = result;
-        this.name = 'CommandError';
-    }
-}
-function lastLines(text, count) {
-    return text.trimEnd().split('\n').slice(-count).join('\n');
-}
-/** Throws `CommandError` for a failed result unless the command allows failure. */
-function checkResult(target, command, result) {
-    if (!succeeded(result) && !command.allowFailure)
-        throw new CommandError(target, command.args, result);
-    return result;
-}
-/**
- * The home directory of the target's user, for paths under it: commands run from argv, with no
- * shell to expand `~`. `hint` says what the user can do instead when there is none.
- */
-async function homeDirectory(shell, hint = '') {
-    const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 30_000 })).stdout.trim();
-    if (!home.startsWith('/'))
-        throw new Error(`${shell.target} reports no usable HOME ("${home}")${hint ? `: ${hint}` : ''}.`);
-    return home;
-}
-
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/release.ts
 /**
  * Release directories on a host: each deployment's files go into `<base>/releases/<id>`, and
@@ -63617,11 +63558,11 @@ function releaseId(date, runId, runAttempt, random = (0,external_node_crypto_.ra
 }
 /** Expands a leading `~` against the target's home: no shell is there to do it, argv is literal. */
 async function resolveRemoteDir(shell, dir) {
-    if (external_node_path_namespaceObject.posix.isAbsolute(dir))
-        return external_node_path_namespaceObject.posix.normalize(dir);
+    if (posix.isAbsolute(dir))
+        return posix.normalize(dir);
     const home = await homeDirectory(shell, 'give `remote-dir` as an absolute path');
     const rest = dir === '~' ? '' : dir.startsWith('~/') ? dir.slice(2) : dir;
-    return external_node_path_namespaceObject.posix.normalize(external_node_path_namespaceObject.posix.join(home, rest));
+    return posix.normalize(posix.join(home, rest));
 }
 class ReleaseStore {
     shell;
@@ -65066,6 +65007,65 @@ class NodeSSH {
     }
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/shell.ts
+/**
+ * One way to run commands, whether on the runner or on a host over SSH: the docker and compose
+ * code is written once against `Shell`. Commands are argument arrays; `quoteArgs` is the one place
+ * they become a shell string, for an SSH exec request or for the log.
+ */
+function succeeded(result) {
+    return result.exitCode === 0 && !result.signal && !result.timedOut;
+}
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
+function quoteArg(arg) {
+    if (arg !== '' && SAFE_WORD.test(arg))
+        return arg;
+    return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function quoteArgs(args) {
+    return args.map(quoteArg).join(' ');
+}
+/** How a command ended, for a message: "exited with code 2", "was killed by SIGKILL", "timed out after 30s". */
+function howItEnded(result) {
+    if (result.timedOut)
+        return `timed out after ${Math.round(result.durationMs / 1000)}s`;
+    return result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+}
+class CommandError extends Error {
+    target;
+    command;
+    result;
+    constructor(target, command, result) {
+        const how = howItEnded(result);
+        const detail = lastLines(result.stderr || result.stdout, 20);
+        super(`\`${quoteArgs(command)}\` on ${target} ${how}${detail ? `:\n${detail}` : ''}`);
+        this.target = target;
+        this.command = command;
+        this.result = result;
+        this.name = 'CommandError';
+    }
+}
+function lastLines(text, count) {
+    return text.trimEnd().split('\n').slice(-count).join('\n');
+}
+/** Throws `CommandError` for a failed result unless the command allows failure. */
+function checkResult(target, command, result) {
+    if (!succeeded(result) && !command.allowFailure)
+        throw new CommandError(target, command.args, result);
+    return result;
+}
+/**
+ * The home directory of the target's user, for paths under it: commands run from argv, with no
+ * shell to expand `~`. `hint` says what the user can do instead when there is none.
+ */
+async function shell_homeDirectory(shell, hint = '') {
+    const home = (await shell.run({ args: ['printenv', 'HOME'], timeoutMs: 30_000 })).stdout.trim();
+    if (!home.startsWith('/'))
+        throw new Error(`${shell.target} reports no usable HOME ("${home}")${hint ? `: ${hint}` : ''}.`);
+    return home;
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/local-shell.ts
 /** `Shell` on the runner itself, over child processes. */
 
@@ -65586,6 +65586,29 @@ async function connectHost(settings, host, log) {
     return shell;
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/log.ts
+/**
+ * Where a deployment's messages go: the one log interface of core. On the runner it is the step's
+ * log (`stepLog`); on hosts, each host's part of a fleet's log (ssh/fleet.ts), which keeps a host's
+ * lines together when hosts run in parallel and is a group of its own already, so its `group` only
+ * titles a part with a line (the runner's log has no nested groups).
+ */
+
+/** The step's own log, for a deployment on the runner. */
+function stepLog() {
+    return {
+        info: (message) => info(message),
+        warning: (message) => warning(message),
+        error: (message) => error(message),
+        group: (title, fn) => group(title, fn),
+        attach: (title, text) => {
+            startGroup(title);
+            info(text);
+            endGroup();
+        },
+    };
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/poll.ts
 
 /**
@@ -65992,6 +66015,7 @@ async function removeLeftovers(shell, dir, log, prefixes = [], left = 'an interr
 
 
 
+
 /** A lock never released (the runner died, and with it the post step) is taken over after this. */
 const LOCK_EXPIRY_MS = 60 * 60_000;
 /** This run as a lock owner: a fresh token, and a description the one who waits can act on. */
@@ -66018,27 +66042,9 @@ class RunLocks {
         this.subject = subject;
         this.secretFiles = secretFiles;
     }
-    /**
-     * Runs `work` under the deploy lock at `path` on `shell`'s host, waiting up to `waitMs` for
-     * another holder. The lock is released after `work`, whatever happened; if that fails (the host
-     * went away), it stays in the state for the post step.
-     */
-    async hold(shell, host, path, waitMs, log, work) {
-        const lock = new DeployLock(shell, path);
-        await lock.acquire(this.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
-        this.held.set(host, path);
-        this.save();
-        log.info(`Deploy lock taken (${path}).`);
-        try {
-            return await work();
-        }
-        finally {
-            if (await lock.release(this.owner.token).catch(() => false)) {
-                this.held.delete(host);
-                this.save();
-                log.info('Deploy lock released.');
-            }
-        }
+    /** `host`'s lock, as its host program takes it, waiting up to `waitMs` for another run's. */
+    forHost(host, waitMs) {
+        return { owner: this.owner, expiryMs: LOCK_EXPIRY_MS, waitMs, taking: (path) => this.noteTaking(host, path), released: () => this.noteReleased(host) };
     }
     /**
      * For a lock a remote program takes and releases itself (container/deployment.ts): noted before
@@ -66084,7 +66090,7 @@ function leftLocks(stateName) {
  * on its own, and the next deployment removes the files under its own lock.
  */
 async function releaseLeftLocks(state, settings, repair) {
-    const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
+    const log = stepLog();
     for (const { host: label, path } of state.locks) {
         const host = settings.hosts.find((h) => h.label === label);
         if (!host) {
@@ -66113,113 +66119,122 @@ async function releaseLeftLocks(state, settings, repair) {
     }
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/ssh/fleet.ts
+;// CONCATENATED MODULE: ../../packages/core/src/host/host-program.ts
 /**
- * Working on many hosts: at most `maxParallel` at once, stopping after a failure when `failFast`,
- * and with each host's log kept together. Hosts that run in parallel write into a buffer that is
- * printed as one group when the host finishes; a host that runs alone streams into its group.
+ * What every program Slipway runs on a host shares (container/program.ts, compose/program.ts): the
+ * progress protocol, the clean-up of secret files, the watcher that ends the program with its SSH
+ * session, and the deploy lock, plus the runner's side of running one and reading its progress.
+ *
+ * - A program is POSIX sh fed to `sh -s` on stdin, with only what a bare EC2 image has (sh,
+ *   coreutils, grep, sed, find and docker). Values reach it as quoted assignments at its top
+ *   (`hostProgram`): secrets travel on stdin, never in argv.
+ * - It reports on stdout in lines `@@slipway<TAB>event<TAB>field...`; anything else it prints
+ *   (docker's own output) is passed on as it comes.
+ * - It ends with its SSH session: a watcher reads the stdin the runner keeps open
+ *   (Command.holdStdin) and, when it closes (the run was cancelled or killed and the connection
+ *   went), stops the program and the docker commands it started. Files named in `$scratch` are
+ *   removed on the way out, whatever happened.
+ * - The whole program is one brace group: sh reads all of it before running any of it, and it exits
+ *   from inside, so sh never reads on into the stdin the watcher is waiting on.
  */
 
 
-const actionsSink = {
-    info: (m) => info(m),
-    warning: (m) => warning(m),
-    error: (m) => error(m),
-    startGroup: (t) => startGroup(t),
-    endGroup: () => endGroup(),
-};
-class BufferedHostLog {
-    sink;
-    live;
-    entries = [];
-    attachments = [];
-    constructor(sink, 
-    /** Streaming: write through at once instead of keeping the lines. */
-    live) {
-        this.sink = sink;
-        this.live = live;
-    }
-    info(text) {
-        this.add({ kind: 'info', text });
-    }
-    warning(text) {
-        this.add({ kind: 'warning', text });
-    }
-    error(text) {
-        this.add({ kind: 'error', text });
-    }
-    attach(title, text) {
-        this.attachments.push({ title, text });
-    }
-    add(entry) {
-        if (this.live)
-            this.sink[entry.kind](entry.text);
-        else
-            this.entries.push(entry);
-    }
+/** The marker a progress line starts with. */
+const EVENT_MARK = '@@slipway';
+const PRELUDE = `
+T=$(printf '\\t')
+ev() {
+  printf '%s' '${EVENT_MARK}'
+  for ev_field in "$@"; do printf '\\t%s' "$(printf '%s' "$ev_field" | tr '\\t\\r\\n' '   ')"; done
+  printf '\\n'
 }
-function defaultDescribe(outcome) {
-    if (outcome.status === 'skipped')
-        return `${outcome.host.label}: skipped`;
-    const how = outcome.status === 'ok' ? 'done' : `failed${outcome.error ? `: ${outcome.error.message.split('\n')[0]}` : ''}`;
-    return `${outcome.host.label}: ${how} in ${formatDuration(outcome.durationMs)}`;
+# Each line of stdin (or of a file) as an event of its own.
+ev_lines() { sed "s/^/${EVENT_MARK}$T$1$T/"; }
+fail() { ev fail "$step" "$1"; exit "\${2:-1}"; }
+phase() { step=$1; ev phase "$1"; }
+nap() { sleep "$1" 2>/dev/null || sleep 1; }
+# A JSON string's inside: quotes and backslashes escaped, control characters made spaces.
+json_text() { printf '%s' "$1" | tr '\\t\\r\\n' '   ' | tr -d '\\000-\\037' | sed 's/\\\\/\\\\\\\\/g; s/"/\\\\"/g'; }
+
+# Files removed on the way out, whatever happened: registry logins, env files, pull output.
+scratch=
+cleanup() {
+  [ -n "$scratch" ] && rm -rf $scratch
+  [ -n "\${watcher:-}" ] && kill "$watcher" 2>/dev/null
 }
-async function forEachHost(hosts, options, work, callbacks = {}) {
-    const sink = callbacks.sink ?? actionsSink;
-    const describe = callbacks.describe ?? defaultDescribe;
-    const parallel = options.maxParallel > 0 ? Math.min(options.maxParallel, hosts.length) : hosts.length;
-    const live = parallel === 1;
-    const outcomes = new Array(hosts.length);
-    let next = 0;
-    let stop = false;
-    const runOne = async (index) => {
-        const host = hosts[index];
-        const log = new BufferedHostLog(sink, live);
-        if (live)
-            sink.startGroup(host.label);
-        const started = Date.now();
-        let outcome;
-        try {
-            const value = await work(host, log);
-            outcome = { host, status: callbacks.failed?.(value) ? 'failed' : 'ok', value, durationMs: Date.now() - started };
-        }
-        catch (error) {
-            outcome = { host, status: 'failed', error: error instanceof Error ? error : new Error(String(error)), durationMs: Date.now() - started };
-        }
-        outcomes[index] = outcome;
-        const summary = describe(outcome);
-        // Printed as one block: no other host's line can land inside it.
-        if (!live) {
-            sink.startGroup(summary);
-            for (const entry of log.entries)
-                sink[entry.kind](entry.text);
-        }
-        sink.info(summary);
-        sink.endGroup();
-        for (const { title, text } of log.attachments) {
-            sink.startGroup(title);
-            sink.info(text);
-            sink.endGroup();
-        }
-        if (outcome.status === 'failed' && options.failFast && options.maxParallel > 0)
-            stop = true;
-    };
-    const worker = async () => {
-        while (!stop && next < hosts.length)
-            await runOne(next++);
-    };
-    await Promise.all(Array.from({ length: parallel }, worker));
-    for (let i = 0; i < hosts.length; i++) {
-        if (!outcomes[i]) {
-            outcomes[i] = { host: hosts[i], status: 'skipped', durationMs: 0 };
-            sink.warning(`${hosts[i].label}: skipped, an earlier host failed (fail-fast).`);
-        }
-    }
-    return outcomes;
+trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
+
+# One signal, so there is a narrow gap: a command the shell forks just after it (the shell acts on
+# a trap once its foreground command ends) runs to its end before the program stops.
+exec 3<&0
+( read -r ev_ignored <&3; kill -TERM 0 ) >/dev/null 2>&1 &
+watcher=$!
+
+umask 077
+step=connect
+# Takes the deploy lock $lock, waiting up to $lock_wait seconds for another run's: exit 3 when the
+# host cannot keep a lock there, 4 when the wait ran out.
+take_lock() {
+  lock_started=$(date +%s) told=
+  while :; do
+    attempt=$(lock_try 2>&1) || fail "could not take the deploy lock $lock: $(printf '%s' "$attempt" | tail -n 3)" 3
+    case $attempt in
+      acquired*) break ;;
+      took-over*) ev took-over "$(printf '%s\\n' "$attempt" | sed -n 4p)"; break ;;
+    esac
+    holder=$(printf '%s\\n' "$attempt" | sed -n 4p) expires=$(printf '%s\\n' "$attempt" | sed -n 3p)
+    waited=$(($(date +%s) - lock_started))
+    [ "$waited" -ge "$lock_wait" ] && { ev lock-timeout "$holder" "$expires" "$waited"; exit 4; }
+    [ -z "$told" ] && { ev lock-wait "$holder"; told=1; }
+    nap 3
+  done
+  ev locked "$lock"
 }
-/** A message about one host, with the host in front unless it names it already (core's errors do). */
-function aboutHost(label, message) {
-    return message.startsWith(label) ? message : `${label}: ${message}`;
+unlock() {
+  unlock_said=$(lock_release 2>&1) || unlock_said="could not release: $unlock_said"
+  ev unlocked "$unlock_said"
+}
+# Fails the step after giving the lock back: for failures before anything on the host changed.
+fail_unlocked() { unlock; fail "$@"; }
+
+${LOCK_FUNCTIONS}
+`;
+/** A program's comment lines are for this file's reader, not worth bytes on every deployment. */
+function withoutComments(program) {
+    return program
+        .split('\n')
+        .filter((line) => line.trim() && !line.trim().startsWith('#'))
+        .join('\n');
+}
+const PRELUDE_SENT = withoutComments(PRELUDE);
+/**
+ * The text fed to `sh -s`: the values as quoted assignments, the shared functions, the program's
+ * own functions (`body`), then `main`, the commands that run them; all in one brace group.
+ */
+function hostProgram(values, body, main) {
+    const lines = values.map(([key, value]) => `${key}=${quoteArg(value)}`);
+    return `{\nset -u\n${lines.join('\n')}\n${PRELUDE_SENT}\n${body}\n${main}\n}\n`;
+}
+/** Runs a program on the host, handing each line of its output to `onEvent` or `onOutput` as it comes. */
+function runHostProgram(shell, text, run) {
+    const prefix = `${EVENT_MARK}\t`;
+    return shell.run({
+        args: ['sh', '-s'],
+        stdin: text,
+        holdStdin: true,
+        allowFailure: true,
+        timeoutMs: run.timeoutMs,
+        onLine: (line) => {
+            if (line.startsWith(prefix)) {
+                const [event, ...fields] = line.slice(prefix.length).split('\t');
+                run.onEvent(event, fields);
+            }
+            else if (line.trim()) {
+                run.onOutput(line);
+            }
+        },
+    });
 }
 
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/js-yaml@4.3.2/node_modules/js-yaml/dist/js-yaml.mjs
@@ -69290,6 +69305,481 @@ const {
 
 //# sourceMappingURL=js-yaml.mjs.map
 
+;// CONCATENATED MODULE: ../../packages/core/src/compose/override.ts
+/**
+ * The `images` input as a compose override file. Compose merges files given with several `-f` in
+ * order, a later `image:` replacing an earlier one, so the user's file is never edited: we add one
+ * file of our own, written by js-yaml (no text templating, so no value can break the YAML).
+ */
+
+/** Name of the generated file, next to the user's files in a release (or in RUNNER_TEMP locally). */
+const OVERRIDE_FILE_NAME = 'slipway-images.override.yml';
+/**
+ * YAML for `services: { <name>: { image: <ref> } }`. No `version:` key: compose v1 (1.27+) and v2
+ * both merge a file without one into any version, while a version that differs from the user's
+ * would make older v1 releases refuse the pair.
+ */
+function composeOverride(images) {
+    const services = {};
+    for (const [service, image] of images)
+        services[service] = { image };
+    const header = '# Generated by slipway compose-up from its `images` input; the compose files it extends are untouched.\n';
+    // quotingType and forceQuotes: every value a quoted string, so a reference can never read as another type.
+    return header + yaml.dump({ services }, { quotingType: '"', forceQuotes: true, lineWidth: -1, noRefs: true, sortKeys: false });
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/compose/program.ts
+/**
+ * The host side of a compose deployment, as a POSIX sh program on host/host-program.ts's base: what
+ * used to be an exec of its own (the lock, compose's detection, leftovers, the current release, the
+ * release directory and its files, `config`, the login, pull, `up`, the health poll, `current`,
+ * pruning, the unlock) runs on the host, so a re-deploy costs two exchanges.
+ *
+ * - Stage `prepare` takes the lock, removes what an interrupted deployment left, says which compose
+ *   the host has and which release is current (its manifest), makes the new release directory from
+ *   the archive and files in the program itself, and prints the release's `config`. The runner reads
+ *   that YAML (js-yaml) to choose the services to pull and wait for: no YAML is parsed in sh.
+ * - Stage `apply` logs in (a throwaway DOCKER_CONFIG), pulls, runs `up`, waits on the host for the
+ *   services (the rules of compose's `up --wait`, as compose/health.ts states them for the runner),
+ *   then (a new release) points `current` at it and prunes, and releases the lock. A failure after
+ *   `up` exits 5 and keeps the lock when there is a release to go back to: the runner then asks for
+ *   that release's `config` (stage `config`) and applies it again (stage `apply`, which unlocks).
+ * - Swarm mode uses `prepare`, deploys the stack from the runner (the convergence rules in swarm.ts
+ *   need its state), then stage `commit` (current, prune, unlock) or `unlock`.
+ *
+ * Exit statuses: 0 done; 1 failed with nothing changed (lock released); 3, 4 the lock could not be
+ * taken, or not in time; 5 failed after `up` changed the services.
+ */
+
+
+
+
+
+/**
+ * Temporary files beside the releases: `config` output, which holds the env values, and the output
+ * of pull and up. Removed on the way out; a run killed outright leaves them to its post step.
+ */
+const SCRATCH_PREFIX = 'config-';
+/** Where a release's env file is, relative to its directory. */
+const RELEASE_ENV_FILE = `${RELEASE_META_DIR}/compose.env`;
+const PROGRAM = `
+if [ -n "$base_abs" ]; then base=$base_abs; else base="$HOME\${base_rel:+/$base_rel}"; fi
+ev base "$base"
+lock="$base/deploy.lock"
+releases="$base/releases"
+
+# The compose the host has: the v2 plugin first, then docker-compose (v1, or v2 under that name).
+version_of() { printf '%s\\n' "$1" | sed -n 's/^[^0-9]*\\([0-9][0-9]*\\.[0-9][0-9]*\\(\\.[0-9][0-9]*\\)\\{0,1\\}\\).*/\\1/p' | head -n 1; }
+detect_compose() {
+  compose_said=
+  if out=$(docker compose version --short 2>&1) && compose_version=$(version_of "$out") && [ -n "$compose_version" ]; then
+    compose_kind=plugin compose_bin='docker compose'
+    return 0
+  fi
+  compose_said=$(printf '%s\\n' "$out" | tail -n 1)
+  if out=$(docker-compose version --short 2>&1) && compose_version=$(version_of "$out") && [ -n "$compose_version" ]; then
+    compose_kind=standalone compose_bin=docker-compose
+    return 0
+  fi
+  compose_said="$compose_said; $(printf '%s\\n' "$out" | tail -n 1)"
+  return 1
+}
+
+# Runs a command, its output shown as it comes and kept in the file $1; its status is the command's.
+run_shown() {
+  rs_out=$1
+  shift
+  { "$@" 2>&1 || echo "$?" >"$rs_out.status"; } | tee "$rs_out"
+  [ -f "$rs_out.status" ] || return 0
+  rs_status=$(cat "$rs_out.status")
+  rm -f "$rs_out.status"
+  return "$rs_status"
+}
+
+nl=$(printf '\nx')
+nl=\${nl%x}
+# The release DIR's merged, interpolated configuration, as config lines: its files
+# ($config_files, a line each, and $config_env) relative to DIR.
+config_of() {
+  config_out=$(mktemp "$base/${SCRATCH_PREFIX}XXXXXXXX") || fail_unlocked "could not make a file in $base"
+  scratch="$scratch $config_out"
+  co_dir=$1
+  set -- --project-name "$project"
+  co_ifs=$IFS IFS=$nl
+  for co_file in $config_files; do set -- "$@" --file "$co_dir/$co_file"; done
+  IFS=$co_ifs
+  [ -n "$config_env" ] && set -- "$@" --env-file "$co_dir/$config_env"
+  if $compose_bin "$@" config >"$config_out" 2>"$config_out.err"; then
+    ev_lines config <"$config_out"
+    rm -f "$config_out" "$config_out.err"
+  else
+    config_err=$(tail -n 10 "$config_out.err")
+    rm -f "$config_out" "$config_out.err"
+    fail_unlocked "$compose_bin config failed for the release in $co_dir: $config_err"
+  fi
+}
+
+prepare() {
+  phase lock
+  take_lock
+  for leftover in "$base/${REGISTRY_CONFIG_PREFIX}"* "$base/${SCRATCH_PREFIX}"*; do
+    [ -e "$leftover" ] && rm -rf "$leftover" && ev leftover "$leftover"
+  done
+  detect_compose || { ev no-compose "$compose_said"; unlock; exit 1; }
+  ev compose "$compose_kind" "$compose_version"
+  if current=$(readlink "$base/current" 2>/dev/null) && current=\${current##*/} && [ -f "$releases/$current/${RELEASE_META_DIR}/${RELEASE_MANIFEST}" ]; then
+    ev current "$current"
+    ev_lines manifest <"$releases/$current/${RELEASE_META_DIR}/${RELEASE_MANIFEST}"
+  fi
+  if [ "$mode" = swarm ]; then
+    swarm=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null)
+    [ "$swarm" = "active true" ] || { ev not-a-manager "\${swarm%% *}"; unlock; exit 1; }
+  fi
+
+  phase upload
+  rdir="$releases/$release"
+  mkdir -p -m 0700 "$base" "$releases" && mkdir -m 0700 "$rdir" "$rdir/${RELEASE_META_DIR}" || fail_unlocked "could not make the release directory $rdir"
+  # --no-same-owner: a root deploy user would otherwise keep the runner's uids on the files.
+  if ! untar=$(printf '%s' "$archive" | base64 -d | tar -x -f - --no-same-owner -C "$rdir" 2>&1); then
+    fail_unlocked "could not unpack the release into $rdir: $untar"
+  fi
+  [ -n "$override" ] && printf '%s' "$override" >"$rdir/${RELEASE_META_DIR}/${OVERRIDE_FILE_NAME}"
+  if [ -n "$has_env" ]; then
+    # The two compose versions read an env file by different rules (env-file.ts): the runner wrote both.
+    case $compose_version in 0.*|1.*) env_text=$env_v1 ;; *) env_text=$env_v2 ;; esac
+    printf '%s' "$env_text" >"$rdir/${RELEASE_ENV_FILE}"
+  fi
+  printf '%s\\n' "$manifest" >"$rdir/${RELEASE_META_DIR}/${RELEASE_MANIFEST}"
+  config_of "$rdir"
+  ev prepared "$rdir"
+}
+
+lock_check() {
+  [ "$(sed -n 1p "$lock/owner" 2>/dev/null)" = "$token" ] || fail "the deploy lock $lock is no longer this run's (it expired and another deployment took it)"
+}
+
+# A failure after up changed the services: the lock is kept when the runner will re-apply the
+# previous release (which unlocks), released otherwise.
+fail_changed() {
+  [ -n "$hold_on_change" ] || unlock
+  fail "$1" 5
+}
+
+# The project's service containers (not one-offs), a line each: service name state health exit image id.
+# The template must hold for docker's typed container (.ID, not the JSON's .Id): on an error docker
+# falls back to the raw JSON, where a container without a healthcheck has no .State.Health to test.
+project_containers() {
+  pc_ids=$(docker ps --all --quiet --no-trunc --filter "label=com.docker.compose.project=$project" --filter label=com.docker.compose.oneoff=False) || return 1
+  [ -n "$pc_ids" ] || return 0
+  docker container inspect --format '{{index .Config.Labels "com.docker.compose.service"}} {{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}} {{.Config.Image}} {{.ID}}' $pc_ids 2>/dev/null
+  return 0
+}
+
+# One poll of $wait_services: ready (status 0), failing (1, $failing and $verdict say which) or not
+# yet (2, $report says why). The rules of compose's up --wait, as compose/health.ts's readiness():
+# healthy, or running without a healthcheck, or exited 0 is ready; unhealthy, dead or exited non-zero
+# fails; anything else is waited for.
+poll_services() {
+  listed=$(project_containers)
+  failing= failed= not_ready= report=
+  for svc in $wait_services; do
+    own=0 waiting=
+    while read -r c_svc c_name c_state c_health c_exit c_rest; do
+      [ "$c_svc" = "$svc" ] || continue
+      own=$((own + 1))
+      c_name=\${c_name#/}
+      if [ "$c_state" = exited ]; then c_desc="$c_name exited with code $c_exit"
+      elif [ "$c_health" = none ]; then c_desc="$c_name $c_state"
+      else c_desc="$c_name $c_state, $c_health"; fi
+      case $c_state in
+        running) case $c_health in healthy|none) verdict=ready ;; unhealthy) verdict=failed ;; *) verdict=waiting ;; esac ;;
+        exited) if [ "$c_exit" = 0 ]; then verdict=ready; else verdict=failed; fi ;;
+        dead) verdict=failed ;;
+        *) verdict=waiting ;;
+      esac
+      case $verdict in
+        failed) failed="\${failed:+$failed; }$c_desc"; case " $failing " in *" $svc "*) ;; *) failing="\${failing:+$failing, }$svc" ;; esac ;;
+        waiting) waiting="\${waiting:+$waiting; }$c_desc" ;;
+      esac
+    done <<LISTED
+$listed
+LISTED
+    if [ "$own" = 0 ]; then not_ready="\${not_ready:+$not_ready, }$svc" report="\${report:+$report; }$svc (no container)"
+    elif [ -n "$waiting" ]; then not_ready="\${not_ready:+$not_ready, }$svc" report="\${report:+$report; }$svc ($waiting)"; fi
+  done
+  if [ -n "$failing" ]; then verdict="Service(s) $failing failed: $failed."; return 1; fi
+  [ -z "$not_ready" ] && return 0
+  return 2
+}
+
+wait_services() {
+  wait_started=$(date +%s) said=
+  while :; do
+    poll_services && return 0
+    [ -n "$failing" ] && return 1
+    if [ "$(($(date +%s) - wait_started))" -ge "$wait_timeout" ]; then
+      failing=$not_ready verdict="Service(s) $not_ready not ready after $wait_timeout_text: $report."
+      return 1
+    fi
+    [ "$report" != "$said" ] && { ev waiting "$report"; said=$report; }
+    nap 1
+  done
+}
+
+# The last logs of SERVICES..., as log lines.
+logs_of() {
+  eval "set -- $logs_args \\"\\$@\\""
+  "$@" 2>&1 | ev_lines logs
+}
+
+report_containers() {
+  project_containers | while read -r c_svc c_name c_state c_health c_exit c_image c_id; do
+    case " $selected " in *" $c_svc "*) ev container "$c_svc" "\${c_name#/}" "$c_image" "$c_state" "$c_health" "$c_exit" "$c_id" ;; esac
+  done
+}
+
+# Points current at the release (a new link renamed over the old, so it is never missing), then
+# removes the oldest releases beyond $keep, never current's.
+commit_release() {
+  phase commit
+  ln -sfn "releases/$release" "$base/current.new" && mv -T -f "$base/current.new" "$base/current" || fail_changed "could not point $base/current at releases/$release"
+  count=$(ls -1 "$releases" | wc -l)
+  [ "$count" -gt "$keep" ] || return 0
+  removed=
+  for old in $(ls -1 "$releases" | sort | head -n "$((count - keep))"); do
+    [ "$old" = "$release" ] && continue
+    rm -rf "\${releases:?}/$old" && removed="\${removed:+$removed, }$old"
+  done
+  [ -n "$removed" ] && ev pruned "$removed"
+  return 0
+}
+
+apply() {
+  step=release
+  lock_check
+  if [ -n "$reg_user" ]; then
+    phase pull
+    ev login "$reg" "$reg_user"
+    login_dir=$(mktemp -d "$base/${REGISTRY_CONFIG_PREFIX}XXXXXXXX") || fail_unlocked "could not make a directory for the registry login in $base"
+    scratch="$scratch $login_dir"
+    if ! login_out=$(printf '%s' "$reg_pass" | docker --config "$login_dir" login --username "$reg_user" --password-stdin "$reg" 2>&1); then
+      rm -rf "$login_dir"
+      ev login-failed "$reg" "$(printf '%s\\n' "$login_out" | tail -n 5)"
+      fail_unlocked "docker login to $reg failed"
+    fi
+    DOCKER_CONFIG=$login_dir
+    export DOCKER_CONFIG
+  fi
+  out=$(mktemp "$base/${SCRATCH_PREFIX}XXXXXXXX") || fail_unlocked "could not make a file in $base"
+  scratch="$scratch $out"
+  if [ -n "$pull_args" ]; then
+    [ "$step" = pull ] || phase pull
+    ev pull "$pull_services"
+    eval "run_shown \\"\\$out\\" $pull_args" || fail_unlocked "$compose_name pull failed (exit code $?): $(tail -n 10 "$out")"
+  fi
+  printf '%s' "$never_images" | while read -r n_svc n_image; do
+    [ -n "$n_svc" ] || continue
+    docker image inspect --format '{{.Id}}' "$n_image" >/dev/null 2>&1 || { echo "$n_svc $n_image"; break; }
+  done >"$out"
+  if [ -s "$out" ]; then
+    read -r n_svc n_image <"$out"
+    fail_unlocked "pull is never, and $target has no image $n_image for service $n_svc."
+  fi
+
+  phase start
+  ev up
+  up_status=0
+  eval "run_shown \\"\\$out\\" $up_args" || up_status=$?
+  if [ "$up_status" != 0 ]; then
+    ev up-failed "$up_status"
+    tail -n 30 "$out" | ev_lines up-output
+    set -- $selected
+    logs_of "$@"
+    fail_changed "$compose_name up failed on $target (exit code $up_status)"
+  fi
+  if [ -n "$wait" ]; then
+    phase health
+    ev wait "$wait_services"
+    if ! wait_services; then
+      set -- $(printf '%s' "$failing" | tr ',' ' ')
+      logs_of "$@"
+      fail_changed "$verdict"
+    fi
+  fi
+  [ -n "$login_dir" ] && rm -rf "$login_dir" && unset DOCKER_CONFIG
+  report_containers
+  [ -n "$commit" ] && commit_release
+  unlock
+  ev done
+  exit 0
+}
+`;
+const PROGRAM_SENT = withoutComments(PROGRAM);
+function composeProgramText(values) {
+    const apply = values.apply;
+    const files = values.files;
+    const assign = [
+        ['project', values.project],
+        ['base_abs', 'absolute' in values.base ? values.base.absolute : ''],
+        ['base_rel', 'fromHome' in values.base ? values.base.fromHome : ''],
+        ['mode', values.mode],
+        ['token', values.lock.token],
+        ['ttl', String(values.lock.ttlSeconds)],
+        ['info', values.lock.info.replace(/[\r\n]+/g, ' ')],
+        ['lock_wait', String(values.lock.waitSeconds)],
+        ['target', values.target],
+        ['release', values.release],
+        ['archive', files ? files.archive.toString('base64') : ''],
+        ['override', files?.override ?? ''],
+        ['has_env', files?.env ? '1' : ''],
+        ['env_v1', files?.env?.v1 ?? ''],
+        ['env_v2', files?.env?.v2 ?? ''],
+        ['manifest', files?.manifest ?? ''],
+        ['config_files', (values.releaseFiles?.files ?? []).join('\n')],
+        ['config_env', values.releaseFiles?.envFile ?? ''],
+        ['compose_name', apply?.composeName ?? ''],
+        ['reg', apply?.registry?.host ?? ''],
+        ['reg_user', apply?.registry?.username ?? ''],
+        ['reg_pass', apply?.registry?.password ?? ''],
+        ['pull_args', apply?.pull ? quoteArgs(apply.pull) : ''],
+        ['pull_services', (apply?.pullServices ?? []).join(', ')],
+        ['up_args', quoteArgs(apply?.up ?? [])],
+        ['logs_args', quoteArgs(apply?.logs ?? [])],
+        ['never_images', (apply?.mustHave ?? []).map(([service, image]) => `${service} ${image}\n`).join('')],
+        ['selected', (apply?.selected ?? []).join(' ')],
+        ['wait_services', (apply?.selected ?? []).join(' ')],
+        ['wait', apply?.wait ? '1' : ''],
+        ['wait_timeout', String(apply?.wait?.timeoutSeconds ?? 0)],
+        ['wait_timeout_text', apply?.wait?.timeoutText ?? ''],
+        ['commit', apply?.commit ? '1' : ''],
+        ['keep', String(apply?.commit?.keep ?? values.keep ?? 0)],
+        ['hold_on_change', apply?.holdOnChange ? '1' : ''],
+        ['login_dir', ''],
+    ];
+    return hostProgram(assign, PROGRAM_SENT, STAGE_MAIN[values.stage]);
+}
+const STAGE_MAIN = {
+    prepare: 'prepare\nexit 0',
+    // The release applied again: compose was detected by `prepare`, in the same run.
+    config: 'lock_check\ndetect_compose || fail "no compose answers any more"\nconfig_of "$releases/$release"\nexit 0',
+    apply: 'apply',
+    commit: 'lock_check\ncommit_release\nunlock\nev done\nexit 0',
+    unlock: 'unlock\nexit 0',
+};
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/fleet.ts
+/**
+ * Working on many hosts: at most `maxParallel` at once, stopping after a failure when `failFast`,
+ * and with each host's log kept together. Hosts that run in parallel write into a buffer that is
+ * printed as one group when the host finishes; a host that runs alone streams into its group.
+ */
+
+
+const actionsSink = {
+    info: (m) => info(m),
+    warning: (m) => warning(m),
+    error: (m) => error(m),
+    startGroup: (t) => startGroup(t),
+    endGroup: () => endGroup(),
+};
+class BufferedHostLog {
+    sink;
+    live;
+    entries = [];
+    attachments = [];
+    constructor(sink, 
+    /** Streaming: write through at once instead of keeping the lines. */
+    live) {
+        this.sink = sink;
+        this.live = live;
+    }
+    info(text) {
+        this.add({ kind: 'info', text });
+    }
+    warning(text) {
+        this.add({ kind: 'warning', text });
+    }
+    error(text) {
+        this.add({ kind: 'error', text });
+    }
+    attach(title, text) {
+        this.attachments.push({ title, text });
+    }
+    group(title, fn) {
+        this.info(`── ${title}`);
+        return fn();
+    }
+    add(entry) {
+        if (this.live)
+            this.sink[entry.kind](entry.text);
+        else
+            this.entries.push(entry);
+    }
+}
+function defaultDescribe(outcome) {
+    if (outcome.status === 'skipped')
+        return `${outcome.host.label}: skipped`;
+    const how = outcome.status === 'ok' ? 'done' : `failed${outcome.error ? `: ${outcome.error.message.split('\n')[0]}` : ''}`;
+    return `${outcome.host.label}: ${how} in ${formatDuration(outcome.durationMs)}`;
+}
+async function forEachHost(hosts, options, work, callbacks = {}) {
+    const sink = callbacks.sink ?? actionsSink;
+    const describe = callbacks.describe ?? defaultDescribe;
+    const parallel = options.maxParallel > 0 ? Math.min(options.maxParallel, hosts.length) : hosts.length;
+    const live = parallel === 1;
+    const outcomes = new Array(hosts.length);
+    let next = 0;
+    let stop = false;
+    const runOne = async (index) => {
+        const host = hosts[index];
+        const log = new BufferedHostLog(sink, live);
+        if (live)
+            sink.startGroup(host.label);
+        const started = Date.now();
+        let outcome;
+        try {
+            const value = await work(host, log);
+            outcome = { host, status: callbacks.failed?.(value) ? 'failed' : 'ok', value, durationMs: Date.now() - started };
+        }
+        catch (error) {
+            outcome = { host, status: 'failed', error: error instanceof Error ? error : new Error(String(error)), durationMs: Date.now() - started };
+        }
+        outcomes[index] = outcome;
+        const summary = describe(outcome);
+        // Printed as one block: no other host's line can land inside it.
+        if (!live) {
+            sink.startGroup(summary);
+            for (const entry of log.entries)
+                sink[entry.kind](entry.text);
+        }
+        sink.info(summary);
+        sink.endGroup();
+        for (const { title, text } of log.attachments) {
+            sink.startGroup(title);
+            sink.info(text);
+            sink.endGroup();
+        }
+        if (outcome.status === 'failed' && options.failFast && options.maxParallel > 0)
+            stop = true;
+    };
+    const worker = async () => {
+        while (!stop && next < hosts.length)
+            await runOne(next++);
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+    for (let i = 0; i < hosts.length; i++) {
+        if (!outcomes[i]) {
+            outcomes[i] = { host: hosts[i], status: 'skipped', durationMs: 0 };
+            sink.warning(`${hosts[i].label}: skipped, an earlier host failed (fail-fast).`);
+        }
+    }
+    return outcomes;
+}
+/** A message about one host, with the host in front unless it names it already (core's errors do). */
+function aboutHost(label, message) {
+    return message.startsWith(label) ? message : `${label}: ${message}`;
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-cli.ts
 /**
  * The compose CLI on a target, whichever it has: the v2 plugin (`docker compose`) or the standalone
@@ -69545,29 +70035,6 @@ function describeService(service, containers) {
         .filter((c) => readiness(c) !== 'ready')
         .map(describeContainer)
         .join('; ')})`;
-}
-
-;// CONCATENATED MODULE: ../../packages/core/src/compose/override.ts
-/**
- * The `images` input as a compose override file. Compose merges files given with several `-f` in
- * order, a later `image:` replacing an earlier one, so the user's file is never edited: we add one
- * file of our own, written by js-yaml (no text templating, so no value can break the YAML).
- */
-
-/** Name of the generated file, next to the user's files in a release (or in RUNNER_TEMP locally). */
-const OVERRIDE_FILE_NAME = 'slipway-images.override.yml';
-/**
- * YAML for `services: { <name>: { image: <ref> } }`. No `version:` key: compose v1 (1.27+) and v2
- * both merge a file without one into any version, while a version that differs from the user's
- * would make older v1 releases refuse the pair.
- */
-function composeOverride(images) {
-    const services = {};
-    for (const [service, image] of images)
-        services[service] = { image };
-    const header = '# Generated by slipway compose-up from its `images` input; the compose files it extends are untouched.\n';
-    // quotingType and forceQuotes: every value a quoted string, so a reference can never read as another type.
-    return header + yaml.dump({ services }, { quotingType: '"', forceQuotes: true, lineWidth: -1, noRefs: true, sortKeys: false });
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/swarm.ts
@@ -70053,34 +70520,6 @@ function lastLine(text) {
 
 
 
-
-/** The step's own log, for a deployment on the runner. */
-function stepLog() {
-    return {
-        info: (message) => info(message),
-        warning: (message) => warning(message),
-        error: (message) => error(message),
-        group: (title, fn) => group(title, fn),
-        attach: (title, text) => {
-            startGroup(title);
-            info(text);
-            endGroup();
-        },
-    };
-}
-/** A host's log in a fleet: group titles become lines, since the host's lines are a group already. */
-function hostDeployLog(log) {
-    return {
-        info: (message) => log.info(message),
-        warning: (message) => log.warning(message),
-        error: (message) => log.error(message),
-        group: (title, fn) => {
-            log.info(`── ${title}`);
-            return fn();
-        },
-        attach: (title, text) => log.attach(title, text),
-    };
-}
 /** A deployment (compose `up`, or a swarm stack) that failed after it changed the target, with the failing services' logs. */
 class DeployError extends Error {
     logs;
@@ -70128,18 +70567,16 @@ class Target {
     async apply(cli, docker, project, options) {
         const { plan, log } = this;
         await cli.validate(project);
-        const resolved = parseResolved(await cli.resolvedConfig(project));
-        const selected = options.services.length ? options.services : Object.keys(resolved).filter((name) => startsByDefault(resolved[name]));
-        const pullable = selected.filter((name) => resolved[name]?.image && !resolved[name]?.build);
-        if (options.pull === 'always' && pullable.length) {
-            await log.group(`Pull ${pullable.join(', ')}`, () => cli.pull(project, pullable));
+        const { selected, pullable } = chooseServices(yaml.load(await cli.resolvedConfig(project)), options.services);
+        const pullNames = pullable.map((p) => p.service);
+        if (options.pull === 'always' && pullNames.length) {
+            await log.group(`Pull ${pullNames.join(', ')}`, () => cli.pull(project, pullNames));
         }
         else if (options.pull === 'never') {
-            for (const name of pullable) {
-                const image = resolved[name].image;
+            for (const { service, image } of pullable) {
                 const found = await docker.run(['image', 'inspect', '--format', '{{.Id}}', image], { allowFailure: true });
                 if (found.exitCode !== 0)
-                    throw new Error(`pull is never, and ${this.shell.target} has no image ${image} for service ${name}.`);
+                    throw new Error(`pull is never, and ${this.shell.target} has no image ${image} for service ${service}.`);
             }
         }
         const useComposeWait = plan.wait && cli.supportsWait;
@@ -70172,9 +70609,16 @@ class Target {
         return cli.logs(project, services, 100);
     }
 }
-function parseResolved(text) {
-    const document = yaml.load(text);
-    return document?.services ?? {};
+/**
+ * From a resolved config (compose's `config`, parsed): the services a deployment starts (those
+ * named, else every one `up` starts by default), and those of them pulled from a registry (an
+ * image and nothing to build).
+ */
+function chooseServices(document, services) {
+    const resolved = document?.services ?? {};
+    const selected = services.length ? [...services] : Object.keys(resolved).filter((name) => startsByDefault(resolved[name]));
+    const pullable = selected.filter((name) => resolved[name]?.image && !resolved[name]?.build).map((service) => ({ service, image: resolved[service].image }));
+    return { selected, pullable };
 }
 /** Services `up` starts without naming them: not behind a profile, not scaled to zero. */
 function startsByDefault(service) {
@@ -70246,83 +70690,13 @@ onProject) {
     result.durationMs = Date.now() - started;
     return { result, state };
 }
-/** On a host: a new release directory, `up`, then `current` switched, or the previous release re-applied. */
-async function composeUpRemote(shell, plan, log) {
-    const started = Date.now();
-    const target = new Target(shell, plan, log);
-    const result = { target: shell.target, ok: false, rolledBack: false, services: [], durationMs: 0 };
-    let changed = false;
-    let previous;
-    let store;
-    let cli;
-    try {
-        cli = await ComposeCli.detect(shell);
-        result.compose = describeCompose(cli);
-        log.info(`Using ${result.compose} on ${shell.target}`);
-        if (plan.mode === 'swarm')
-            await checkSwarmManager(target.docker);
-        store = new ReleaseStore(shell, await resolveRemoteDir(shell, plan.remoteDir));
-        // A run cut off during its registry login left that DOCKER_CONFIG (the token) behind.
-        await removeLeftovers(shell, store.baseDir, log);
-        previous = await store.current();
-        result.previousRelease = previous?.id;
-        const dir = await store.create(plan.releaseId);
-        result.release = plan.releaseId;
-        const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store, plan, cli));
-        const project = releaseProject(dir, manifest);
-        const activeStore = store;
-        const applyNew = async (c, docker) => {
-            if (plan.mode === 'swarm')
-                return deploySwarm(target, c, docker, project, external_node_path_namespaceObject.posix.join(dir, RELEASE_META_DIR), () => (changed = true));
-            const applied = await target.apply(c, docker, project, { ...plan, beforeUp: () => (changed = true) });
-            return { services: serviceStates(applied.containers) };
-        };
-        const deployed = await target.withRegistry(cli, activeStore.baseDir, applyNew);
-        result.services = deployed.services;
-        result.tasks = deployed.tasks;
-        result.nodesDown = deployed.nodesDown;
-        await activeStore.activate(plan.releaseId);
-        const pruned = await activeStore.prune(plan.keepReleases, [plan.releaseId]);
-        if (pruned.length)
-            log.info(`Removed old releases ${pruned.join(', ')}`);
-        result.ok = true;
-    }
-    catch (error) {
-        result.error = errorMessage(error);
-        if (error instanceof DeployError && error.tasks)
-            result.tasks = error.tasks;
-        if (error instanceof DeployError && error.nodesDown)
-            result.nodesDown = error.nodesDown;
-        const logs = error instanceof DeployError ? error.logs : '';
-        if (logs)
-            log.attach(`Logs of the failing services on ${shell.target}`, logs);
-        if (changed && previous && store && cli) {
-            result.rolledBack = await rollBack(target, cli, store, previous);
-            if (result.rolledBack)
-                result.error += ` The previous release ${previous.id} is running again.`;
-        }
-        else if (changed) {
-            result.error += ' There is no previous release to go back to.';
-        }
-    }
-    result.durationMs = Date.now() - started;
-    return result;
-}
-/** Applies the previous release again, as it was (its files, its env file, its images). */
-async function rollBack(target, cli, store, previous) {
+/** Swarm: applies the previous release's stack again, as it was (its files, its env file, its images). */
+async function rollBackSwarm(target, cli, store, previous) {
     const { log, shell } = target;
     const project = releaseProject(store.dir(previous.id), previous);
     try {
         return await log.group(`Re-apply the previous release ${previous.id} on ${shell.target}`, async () => {
-            await target.withRegistry(cli, store.baseDir, async (c, docker) => {
-                if (previous.mode === 'swarm') {
-                    await deploySwarm(target, c, docker, project, external_node_path_namespaceObject.posix.join(store.dir(previous.id), RELEASE_META_DIR));
-                }
-                else {
-                    // Its build contexts are there too; rebuilding restores images that the failed release retagged.
-                    await target.apply(c, docker, project, { build: true, pull: 'missing', services: previous.services });
-                }
-            });
+            await target.withRegistry(cli, store.baseDir, (c, docker) => deploySwarm(target, c, docker, project, external_node_path_namespaceObject.posix.join(store.dir(previous.id), RELEASE_META_DIR)));
             log.info(`Previous release ${previous.id} is running again on ${shell.target}`);
             return true;
         });
@@ -70339,46 +70713,17 @@ function releaseProject(dir, manifest) {
         envFile: manifest.envFile ? external_node_path_namespaceObject.posix.join(dir, manifest.envFile) : undefined,
     };
 }
-/** Uploads the compose files and `upload` paths (one tar), then writes the override, env file and manifest. */
-async function uploadRelease(shell, store, plan, cli) {
-    const paths = [...new Set([...plan.model.files.map((file) => file.relativePath), ...plan.uploads])];
-    const archive = await packFiles(plan.workspace, paths);
-    await store.unpack(plan.releaseId, archive);
-    const dir = store.dir(plan.releaseId);
-    const files = plan.model.files.map((file) => file.relativePath);
-    if (plan.images.size) {
-        const override = external_node_path_namespaceObject.posix.join(RELEASE_META_DIR, OVERRIDE_FILE_NAME);
-        await shell.writeFile(external_node_path_namespaceObject.posix.join(dir, override), composeOverride(plan.images), 0o600);
-        files.push(override);
-    }
-    let envFile;
-    if (plan.env) {
-        envFile = external_node_path_namespaceObject.posix.join(RELEASE_META_DIR, 'compose.env');
-        // Kept with the release (0600, in a 0700 directory): re-applying it later needs the same values.
-        await shell.writeFile(external_node_path_namespaceObject.posix.join(dir, envFile), composeEnvFile(plan.env, cli.isV1), 0o600);
-    }
-    const manifest = {
-        id: plan.releaseId,
-        project: plan.project,
-        mode: plan.mode,
-        files,
-        envFile,
-        services: [...plan.services],
-        createdAt: new Date().toISOString(),
-        runUrl: plan.runUrl,
-    };
-    await store.writeManifest(manifest);
-    return manifest;
-}
 /**
  * Swarm: compose renders the files (merge and `--env-file` interpolation, which `docker stack deploy`
  * does not do from a file) into one 0600 file beside the release, and the stack is deployed from it.
  */
-async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy) {
+async function deploySwarm(target, cli, docker, project, metaDir, beforeDeploy, 
+/** The project's `config`, when the caller has it already. */
+resolved) {
     // The caller checked that the engine is a swarm manager; `config` validates as `config --quiet` does.
     const { plan, log, shell } = target;
     const rendered = external_node_path_namespaceObject.posix.join(metaDir, 'stack.yml');
-    const stackFile = withRollbackOnFailure(await cli.resolvedConfig(project));
+    const stackFile = withRollbackOnFailure(resolved ?? (await cli.resolvedConfig(project)));
     if (stackFile.defaulted.length)
         log.info(`update_config.failure_action: rollback for ${stackFile.defaulted.join(', ')} (swarm's default, pause, would leave a failed update half done)`);
     if (/max_replicas_per_node/.test(stackFile.text)) {
@@ -70477,6 +70822,61 @@ function formatBytes(bytes) {
         unit++;
     }
     return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/host/timeline.ts
+/**
+ * When each phase of a host's deployment started and ended, as the runner saw the progress lines
+ * arrive, drawn in the job summary as a mermaid gantt chart (which GitHub renders).
+ */
+const PHASES = ['connect', 'lock', 'upload', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'];
+class PhaseTimeline {
+    now;
+    spans = [];
+    open;
+    constructor(now = Date.now) {
+        this.now = now;
+    }
+    /** Ends the phase in progress, if any, and starts `phase`. */
+    start(phase) {
+        this.end();
+        this.open = { phase, startMs: this.now(), endMs: this.now() };
+    }
+    end() {
+        if (!this.open)
+            return;
+        this.open.endMs = this.now();
+        this.spans.push(this.open);
+        this.open = undefined;
+    }
+}
+function isPhase(name) {
+    return PHASES.includes(name);
+}
+/** Characters mermaid reads as syntax in a section or task name. */
+const MERMAID_SYNTAX = /[:#;\n\r]/g;
+/**
+ * A mermaid gantt block with a section a host, its phases as tasks on one time axis: milliseconds
+ * from the first phase's start (so the axis reads seconds from the start of the step).
+ */
+function ganttChart(hosts) {
+    const all = hosts.flatMap((h) => h.spans);
+    if (!all.length)
+        return '';
+    const origin = Math.min(...all.map((s) => s.startMs));
+    const lines = ['```mermaid', 'gantt', '  dateFormat x', '  axisFormat %M:%S'];
+    for (const { host, spans } of hosts) {
+        if (!spans.length)
+            continue;
+        lines.push(`  section ${host.replace(MERMAID_SYNTAX, ' ')}`);
+        for (const span of spans) {
+            // A phase shorter than a pixel still shows as one: at least 1 ms long.
+            const start = span.startMs - origin;
+            lines.push(`  ${span.phase} ${((span.endMs - span.startMs) / 1000).toFixed(2)}s : ${start}, ${Math.max(start + 1, span.endMs - origin)}`);
+        }
+    }
+    lines.push('```');
+    return lines.join('\n');
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/compose/compose-file.ts
@@ -71008,16 +71408,427 @@ function checkSwarmImages(model, services, images) {
     }
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/run-on-hosts.ts
+
+
+
+async function runOnHosts(hosts, settings, options, work, callbacks) {
+    const hostKeys = [];
+    const outcomes = await forEachHost(hosts, options, async (host, log) => {
+        const started = Date.now();
+        let shell;
+        try {
+            try {
+                shell = await connectHost(settings, host, log);
+            }
+            catch (error) {
+                return callbacks.failure(host, error, { durationMs: Date.now() - started, connecting: true, log });
+            }
+            hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
+            return await work({ host, shell, log, connected: { phase: 'connect', startMs: started, endMs: Date.now() } });
+        }
+        catch (error) {
+            return callbacks.failure(host, error, { durationMs: Date.now() - started, connecting: false, log });
+        }
+        finally {
+            await shell?.close();
+        }
+    }, { failed: (value) => callbacks.failed(value), describe: (outcome) => callbacks.describe(outcome) });
+    return { results: outcomes.map((outcome) => outcome.value ?? callbacks.skipped(outcome.host)), hostKeys: hostKeys.sort() };
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/compose/remote-deployment.ts
+/**
+ * One host's compose deployment, run on the host by the program in program.ts: `prepare` (lock,
+ * leftovers, compose, the current release, the new release's files, its `config`), then `apply`
+ * (login, pull, up, health, `current`, prune, unlock). Between them the runner reads the `config`
+ * to choose the services. A failed release is followed by the previous one's `config` and `apply`.
+ * Swarm mode deploys the stack from the runner between `prepare` and `commit` (see swarm.ts).
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** The exit status ssh gives when the connection, not the command, failed. */
+const remote_deployment_CONNECTION_LOST_EXIT = 255;
+/** The program's status for a failure after `up` changed the services. */
+const CHANGED_EXIT = 5;
+class ComposeHost {
+    shell;
+    plan;
+    log;
+    lock;
+    timeline = new PhaseTimeline();
+    base;
+    cli;
+    constructor(shell, plan, log, lock) {
+        this.shell = shell;
+        this.plan = plan;
+        this.log = log;
+        this.lock = lock;
+    }
+    values(stage, release) {
+        const { plan, lock } = this;
+        const dir = plan.remoteDir;
+        const base = external_node_path_namespaceObject.posix.isAbsolute(dir) ? { absolute: external_node_path_namespaceObject.posix.normalize(dir) } : { fromHome: dir === '~' ? '' : external_node_path_namespaceObject.posix.normalize(dir.replace(/^~\//, '')).replace(/^\.$/, '') };
+        return {
+            stage,
+            project: plan.project,
+            base,
+            mode: plan.mode,
+            lock: { token: lock.owner.token, ttlSeconds: Math.max(1, Math.ceil(lock.expiryMs / 1000)), info: lock.owner.description, waitSeconds: Math.ceil(lock.waitMs / 1000) },
+            target: this.shell.target,
+            release,
+        };
+    }
+    lockPath(values) {
+        return 'absolute' in values.base ? external_node_path_namespaceObject.posix.join(values.base.absolute, 'deploy.lock') : external_node_path_namespaceObject.posix.join(values.base.fromHome, 'deploy.lock');
+    }
+    /** Runs one stage, logging its progress as it comes. */
+    async run(values) {
+        const { log, shell } = this;
+        const report = { manifest: [], config: [], containers: [], logs: [], upOutput: [] };
+        const onEvent = (event, fields) => {
+            switch (event) {
+                case 'base':
+                    this.base = fields[0];
+                    this.lock.taking(external_node_path_namespaceObject.posix.join(fields[0], 'deploy.lock'));
+                    break;
+                case 'phase':
+                    if (isPhase(fields[0]))
+                        this.timeline.start(fields[0]);
+                    if (fields[0] === 'upload')
+                        log.info(`── Upload release ${values.release} to ${external_node_path_namespaceObject.posix.join(this.base ?? '', 'releases', values.release)}`);
+                    break;
+                case 'locked':
+                    log.info(`Deploy lock taken (${fields[0]}).`);
+                    break;
+                case 'lock-wait':
+                    log.info(`Waiting for the deploy lock, held by ${fields[0] || 'another deployment'} (up to ${formatDuration(this.lock.waitMs)}).`);
+                    break;
+                case 'took-over':
+                    log.info(`Took over an expired deploy lock from ${fields[0] || 'an unknown holder'}.`);
+                    break;
+                case 'lock-timeout':
+                    report.lockTimeout = { holder: fields[0], expiresAt: Number(fields[1]) || 0, waitedMs: Number(fields[2]) * 1000 };
+                    break;
+                case 'leftover':
+                    log.warning(`${shell.target}: removed ${fields[0]}, which an interrupted deployment left.`);
+                    break;
+                case 'compose':
+                    report.compose = { kind: fields[0] === 'plugin' ? 'plugin' : 'standalone', version: fields[1] };
+                    break;
+                case 'no-compose':
+                    report.noCompose = fields[0];
+                    break;
+                case 'not-a-manager':
+                    report.notManager = fields[0] || 'inactive';
+                    break;
+                case 'current':
+                    report.current = fields[0];
+                    break;
+                case 'manifest':
+                    report.manifest.push(fields.join('\t'));
+                    break;
+                case 'config':
+                    report.config.push(fields.join('\t'));
+                    break;
+                case 'login':
+                    log.info(`── Log in to ${fields[0]} as ${fields[1]}`);
+                    break;
+                case 'login-failed':
+                    report.loginFailed = { registry: fields[0], output: fields[1] ?? '' };
+                    break;
+                case 'pull':
+                    log.info(`── Pull ${fields[0]}`);
+                    break;
+                case 'up':
+                    log.info(`── ${this.cli?.name ?? 'compose'} up (${this.plan.project})`);
+                    break;
+                case 'up-output':
+                    report.upOutput.push(fields.join('\t'));
+                    break;
+                case 'wait':
+                    log.info(`Waiting up to ${formatDuration(this.plan.waitTimeoutMs)} for ${fields[0].split(' ').join(', ')} (healthy, or running without a healthcheck)`);
+                    break;
+                case 'waiting':
+                    log.info(`Waiting for ${fields[0]}`);
+                    break;
+                case 'logs':
+                    report.logs.push(fields.join('\t'));
+                    break;
+                case 'container': {
+                    const [service, name, image, state, health, exitCode, id] = fields;
+                    report.containers.push({ id, name, service, image, state, health, exitCode: Number(exitCode) || 0 });
+                    break;
+                }
+                case 'pruned':
+                    log.info(`Removed old releases ${fields[0]}`);
+                    break;
+                case 'unlocked':
+                    this.lock.released();
+                    if (fields[0] === 'released')
+                        log.info('Deploy lock released.');
+                    else
+                        log.warning(`${shell.target}: the deploy lock: ${fields[0]}`);
+                    break;
+                case 'fail':
+                    report.fail = { step: fields[0], message: fields[1] ?? '' };
+                    break;
+            }
+        };
+        if (!this.base)
+            this.lock.taking(this.lockPath(values));
+        const result = await runHostProgram(shell, composeProgramText(values), {
+            timeoutMs: this.lock.waitMs + 2 * this.plan.waitTimeoutMs + 30 * 60_000,
+            onEvent,
+            onOutput: (line) => log.info(line),
+        });
+        this.timeline.end();
+        return { report, result };
+    }
+    /** The error a stage that did not succeed stands for. */
+    failure({ report, result }) {
+        if (result.exitCode === 0 && !result.signal && !result.timedOut && !report.fail && !report.noCompose && !report.notManager)
+            return undefined;
+        const target = this.shell.target;
+        if (report.lockTimeout) {
+            const { holder, expiresAt, waitedMs } = report.lockTimeout;
+            return new LockTimeoutError(target, holder ? { token: '', expiresAt, description: holder } : undefined, waitedMs);
+        }
+        if (report.noCompose !== undefined)
+            return new ComposeNotFoundError(target, report.noCompose);
+        if (report.notManager !== undefined)
+            return new NotASwarmManagerError(target, report.notManager);
+        if (report.loginFailed && this.plan.registry)
+            return loginFailure(this.plan.registry, target, report.loginFailed.output);
+        if (report.fail) {
+            const output = report.upOutput.length ? `:\n${report.upOutput.join('\n')}` : '';
+            const message = report.fail.step === 'lock' ? `${target}: ${report.fail.message}` : `${report.fail.message}${output}`;
+            return report.logs.length ? new DeployError(message, report.logs.join('\n')) : new Error(message);
+        }
+        const phase = this.timeline.spans.at(-1)?.phase ?? 'connect';
+        const detail = lastLines(result.stderr, 3);
+        const how = result.exitCode === remote_deployment_CONNECTION_LOST_EXIT && !result.signal && !result.timedOut ? 'the connection to the host was lost' : `the deployment ${howItEnded(result)}`;
+        return new Error(`${how} during ${phase}${detail ? ` (${detail.replace(/\n/g, '; ')})` : ''}`);
+    }
+    /** Lock, leftovers, compose, the current release, and the new release made on the host with its `config`. */
+    async prepare() {
+        const { plan } = this;
+        const paths = [...new Set([...plan.model.files.map((file) => file.relativePath), ...plan.uploads])];
+        const files = plan.model.files.map((file) => file.relativePath);
+        if (plan.images.size)
+            files.push(external_node_path_namespaceObject.posix.join(RELEASE_META_DIR, OVERRIDE_FILE_NAME));
+        const manifest = {
+            id: plan.releaseId,
+            project: plan.project,
+            mode: plan.mode,
+            files,
+            envFile: plan.env ? RELEASE_ENV_FILE : undefined,
+            services: [...plan.services],
+            createdAt: new Date().toISOString(),
+            runUrl: plan.runUrl,
+        };
+        const values = this.values('prepare', plan.releaseId);
+        values.files = {
+            archive: await packFiles(plan.workspace, paths),
+            override: plan.images.size ? composeOverride(plan.images) : undefined,
+            // Kept with the release (0600, in a 0700 directory): re-applying it later needs the same values.
+            env: plan.env ? { v1: composeEnvFile(plan.env, true), v2: composeEnvFile(plan.env, false) } : undefined,
+            manifest: JSON.stringify(manifest, null, 2),
+        };
+        values.releaseFiles = manifest;
+        const staged = await this.run(values);
+        if (staged.report.compose) {
+            this.cli = new ComposeCli(this.shell, staged.report.compose);
+            this.log.info(`Using ${this.cli.name} ${this.cli.flavor.version} on ${this.shell.target}`);
+        }
+        const error = this.failure(staged);
+        if (error)
+            throw error;
+        const previous = staged.report.manifest.length ? JSON.parse(staged.report.manifest.join('\n')) : undefined;
+        return { previous, config: staged.report.config.join('\n'), manifest };
+    }
+    /** The `config` of a release already on the host (the previous one, to apply it again). */
+    async config(release) {
+        const values = this.values('config', release.id);
+        values.releaseFiles = release;
+        const staged = await this.run(values);
+        const error = this.failure(staged);
+        if (error)
+            throw error;
+        return staged.report.config.join('\n');
+    }
+    project(release) {
+        const dir = external_node_path_namespaceObject.posix.join(this.base, 'releases', release.id);
+        return {
+            name: this.plan.project,
+            files: release.manifest.files.map((file) => external_node_path_namespaceObject.posix.join(dir, file)),
+            envFile: release.manifest.envFile ? external_node_path_namespaceObject.posix.join(dir, release.manifest.envFile) : undefined,
+        };
+    }
+    /** Login, pull, up, health; then `current` (a new release) and the unlock. */
+    async apply(release) {
+        const { plan } = this;
+        const cli = this.cli;
+        const project = this.project(release);
+        const { selected, pullable } = chooseServices(yaml.load(release.config), release.services);
+        const pullNames = pullable.map((p) => p.service);
+        const useComposeWait = plan.wait && cli.supportsWait;
+        const values = this.values('apply', release.id);
+        values.apply = {
+            composeName: cli.name,
+            registry: plan.registry ? { host: plan.registry.registry, username: plan.registry.username, password: plan.registry.password } : undefined,
+            pull: release.pull === 'always' && pullNames.length ? cli.command(project, ['pull', ...pullNames]) : undefined,
+            pullServices: pullNames,
+            up: cli.command(project, upArgs(cli, { services: release.services, build: release.build, removeOrphans: plan.removeOrphans, waitSeconds: useComposeWait ? Math.ceil(plan.waitTimeoutMs / 1000) : undefined })),
+            logs: cli.command(project, ['logs', '--no-color', '--tail', '100']),
+            mustHave: release.pull === 'never' ? pullable.map((p) => [p.service, p.image]) : [],
+            selected,
+            wait: plan.wait && !useComposeWait ? { timeoutSeconds: Math.ceil(plan.waitTimeoutMs / 1000), timeoutText: formatDuration(plan.waitTimeoutMs) } : undefined,
+            commit: release.commit ? { keep: plan.keepReleases } : undefined,
+            holdOnChange: release.holdOnChange,
+        };
+        const from = this.timeline.spans.length;
+        const staged = await this.run(values);
+        const error = this.failure(staged);
+        // Cut off without a word from the program (a lost connection): changed once `up` may have run.
+        const cutOffAfterUp = !staged.report.fail && this.timeline.spans.slice(from).some((span) => span.phase === 'start');
+        if (error)
+            return { ok: false, changed: staged.result.exitCode === CHANGED_EXIT || cutOffAfterUp, error };
+        return { ok: true, containers: staged.report.containers.sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name)) };
+    }
+    async stage(stage) {
+        const values = this.values(stage, this.plan.releaseId);
+        values.keep = this.plan.keepReleases;
+        const error = this.failure(await this.run(values));
+        if (error)
+            throw error;
+    }
+}
+/** On a host: a new release directory, `up`, then `current` switched, or the previous release re-applied. */
+async function composeUpRemote(shell, plan, log, lock) {
+    const started = Date.now();
+    const host = new ComposeHost(shell, plan, log, lock);
+    const result = { target: shell.target, ok: false, rolledBack: false, services: [], durationMs: 0 };
+    try {
+        const prepared = await host.prepare();
+        result.compose = `${host.cli.name} ${host.cli.flavor.version}`;
+        result.previousRelease = prepared.previous?.id;
+        result.release = plan.releaseId;
+        if (plan.mode === 'swarm')
+            await remote_deployment_deployStack(host, prepared, result);
+        else
+            await deployProject(host, prepared, result);
+    }
+    catch (error) {
+        result.error = error.message;
+    }
+    result.phases = host.timeline.spans;
+    result.durationMs = Date.now() - started;
+    return result;
+}
+async function deployProject(host, prepared, result) {
+    const { plan, log, shell } = host;
+    const previous = prepared.previous;
+    const applied = await host.apply({
+        id: plan.releaseId,
+        manifest: prepared.manifest,
+        config: prepared.config,
+        services: plan.services,
+        build: plan.build,
+        pull: plan.pull,
+        commit: true,
+        holdOnChange: !!previous,
+    });
+    if (applied.ok) {
+        result.services = serviceStates(applied.containers);
+        result.ok = true;
+        return;
+    }
+    result.error = applied.error.message;
+    if (applied.error instanceof DeployError && applied.error.logs)
+        log.attach(`Logs of the failing services on ${shell.target}`, applied.error.logs);
+    if (!applied.changed)
+        return;
+    if (!previous) {
+        result.error += ' There is no previous release to go back to.';
+        return;
+    }
+    // Its build contexts are there too; rebuilding restores images that the failed release retagged.
+    log.info(`── Re-apply the previous release ${previous.id} on ${shell.target}`);
+    try {
+        const config = await host.config(previous);
+        const again = await host.apply({ id: previous.id, manifest: previous, config, services: previous.services, build: true, pull: 'missing', commit: false, holdOnChange: false });
+        if (!again.ok)
+            throw again.error;
+        log.info(`Previous release ${previous.id} is running again on ${shell.target}`);
+        result.rolledBack = true;
+        result.error += ` The previous release ${previous.id} is running again.`;
+    }
+    catch (error) {
+        log.error(`Re-applying the previous release ${previous.id} on ${shell.target} failed too: ${error.message}`);
+    }
+}
+/** Swarm: the stack deployed from the runner under the lock `prepare` took, then `commit`, or the previous release again. */
+async function remote_deployment_deployStack(host, prepared, result) {
+    const { plan, log, shell } = host;
+    const cli = host.cli;
+    const target = new Target(shell, plan, log);
+    const store = new ReleaseStore(shell, host.base);
+    const project = host.project({ id: plan.releaseId, manifest: prepared.manifest });
+    let changed = false;
+    let locked = true;
+    try {
+        const deployed = await target.withRegistry(cli, store.baseDir, (c, docker) => deploySwarm(target, c, docker, project, external_node_path_namespaceObject.posix.join(store.dir(plan.releaseId), RELEASE_META_DIR), () => (changed = true), prepared.config));
+        result.services = deployed.services;
+        result.tasks = deployed.tasks;
+        result.nodesDown = deployed.nodesDown;
+        locked = false;
+        await host.stage('commit');
+        result.ok = true;
+    }
+    catch (error) {
+        result.error = error.message;
+        if (error instanceof DeployError && error.tasks)
+            result.tasks = error.tasks;
+        if (error instanceof DeployError && error.nodesDown)
+            result.nodesDown = error.nodesDown;
+        if (error instanceof DeployError && error.logs)
+            log.attach(`Logs of the failing services on ${shell.target}`, error.logs);
+        if (changed && prepared.previous) {
+            result.rolledBack = await rollBackSwarm(target, cli, store, prepared.previous);
+            if (result.rolledBack)
+                result.error += ` The previous release ${prepared.previous.id} is running again.`;
+        }
+        else if (changed) {
+            result.error += ' There is no previous release to go back to.';
+        }
+        if (locked)
+            await host.stage('unlock').catch((unlockError) => log.warning(`${shell.target}: could not release the deploy lock: ${unlockError.message}`));
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/remote.ts
 /**
  * Remote mode: the same deployment on every host in `hosts`, over SSH (in swarm mode, on the first
- * of them that answers and is a manager: a stack is deployed once, for the whole swarm). Scheduling (max-parallel,
- * fail-fast, each host's log kept together) is core's `forEachHost`, and each host's Shell is core's
- * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`, run
- * under the project's deploy lock on the host so that two runs never deploy it there at once (in swarm
- * mode, also under the stack's swarm-wide lock: two runs through two managers exclude each other too).
+ * of them that answers and is a manager: a stack is deployed once, for the whole swarm). The
+ * per-host loop (scheduling, the connection, host keys) is core's `runOnHosts`, as ec2-deploy's is;
+ * the deployment itself is core's `composeUpRemote`, whose host program holds the project's deploy
+ * lock on the host so that two runs never deploy it there at once (in swarm mode, also under the
+ * stack's swarm-wide lock: two runs through two managers exclude each other too).
  */
-
 
 
 /** Swarm mode: the swarm deploy lock this run holds, for the post step to release after a cancel. */
@@ -71025,26 +71836,17 @@ const SWARM_LOCK_STATE = 'swarm-lock';
 async function deployToHosts(settings, plan, locks, lockTimeoutMs) {
     if (plan.mode === 'swarm')
         return deployToSwarm(settings, plan, locks, lockTimeoutMs);
-    const hostKeys = [];
-    const outcomes = await forEachHost(settings.hosts, settings, async (host, log) => {
-        const started = Date.now();
-        let shell;
-        try {
-            shell = await connectHost(settings, host, log);
-            hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
-            const connected = shell;
-            const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
-            return await locks.hold(connected, host.label, external_node_path_namespaceObject.posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)));
-        }
-        catch (error) {
-            // The connection or the lock: composeUpRemote reports its own failures in its result.
-            return { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: error.message };
-        }
-        finally {
-            await shell?.close();
-        }
-    }, { failed: (result) => !result.ok, describe });
-    return { results: outcomes.map((outcome) => outcome.value ?? skipped(outcome.host)), hostKeys: hostKeys.sort() };
+    return runOnHosts(settings.hosts, settings, settings, async ({ host, shell, log, connected }) => withConnectPhase(connected, await composeUpRemote(shell, plan, log, locks.forHost(host.label, lockTimeoutMs))), { failed: (result) => !result.ok, describe, failure: (host, error, { durationMs }) => failed(host, error, durationMs), skipped });
+}
+/** A host whose connection failed (composeUpRemote reports its own failures in its result). */
+function failed(host, error, durationMs) {
+    return { target: host.label, ok: false, rolledBack: false, services: [], durationMs, error: error.message };
+}
+/** The connection's time, first in the host's timeline. */
+function withConnectPhase(connected, result) {
+    if (result.phases?.length)
+        result.phases.unshift(connected);
+    return result;
 }
 function skipped(host) {
     return { target: host.label, ok: false, rolledBack: false, services: [], durationMs: 0, error: 'skipped: an earlier host failed (fail-fast).' };
@@ -71069,41 +71871,24 @@ async function deployToSwarm(settings, plan, locks, lockTimeoutMs) {
     const hostKeys = [];
     const passedOver = [];
     for (const [index, candidate] of settings.hosts.entries()) {
-        const [outcome] = await forEachHost([candidate], { maxParallel: 1, failFast: false }, async (host, log) => {
-            const started = Date.now();
-            const failed = (error, usable) => ({
-                result: { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: error.message },
-                usable,
-            });
-            let shell;
+        const attempted = await runOnHosts([candidate], settings, { maxParallel: 1, failFast: false }, async ({ host, shell, log, connected }) => {
             try {
-                try {
-                    shell = await connectHost(settings, host, log);
-                    hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
-                    await checkSwarmManager(new DockerCli(shell));
-                }
-                catch (error) {
-                    if (index < settings.hosts.length - 1)
-                        log.info(`${host.label} cannot deploy the stack; trying the next host in hosts.`);
-                    return failed(error, false);
-                }
-                const connected = shell;
-                log.info(`Deploying stack ${plan.project} through the swarm manager ${host.label}.`);
-                const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
-                const result = await holdSwarmLock(connected, host.label, plan.project, locks, lockTimeoutMs, log, () => locks.hold(connected, host.label, external_node_path_namespaceObject.posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log))));
-                return { result, usable: true };
+                await checkSwarmManager(new DockerCli(shell));
             }
             catch (error) {
-                return failed(error, true);
+                return passOver(host, error, connected.endMs - connected.startMs, log, index < settings.hosts.length - 1);
             }
-            finally {
-                await shell?.close();
-            }
+            log.info(`Deploying stack ${plan.project} through the swarm manager ${host.label}.`);
+            const result = await holdSwarmLock(shell, host.label, plan.project, locks, lockTimeoutMs, log, () => composeUpRemote(shell, plan, log, locks.forHost(host.label, lockTimeoutMs)));
+            return { result: withConnectPhase(connected, result), usable: true };
         }, {
             failed: (attempt) => !attempt.result.ok,
             describe: (o) => (o.value && !o.value.usable ? `${o.host.label}: passed over: ${(o.value.result.error ?? '').split('\n')[0]}` : describe({ ...o, value: o.value?.result })),
+            failure: (host, error, { durationMs, connecting, log }) => connecting ? passOver(host, error, durationMs, log, index < settings.hosts.length - 1) : { result: failed(host, error, durationMs), usable: true },
+            skipped: (host) => ({ result: skipped(host), usable: false }),
         });
-        const attempt = outcome.value ?? { result: skipped(outcome.host), usable: false };
+        hostKeys.push(...attempted.hostKeys);
+        const attempt = attempted.results[0];
         if (attempt.usable)
             return { results: [attempt.result], hostKeys: hostKeys.sort() };
         passedOver.push(attempt.result);
@@ -71111,6 +71896,12 @@ async function deployToSwarm(settings, plan, locks, lockTimeoutMs) {
     // No host could deploy: each one's reason.
     const results = passedOver.length > 1 ? passedOver.map((r) => ({ ...r, error: `no host in hosts is a swarm manager that answers: ${r.error}` })) : passedOver;
     return { results, hostKeys: hostKeys.sort() };
+}
+/** A manager that cannot deploy the stack (unreachable, not a manager): the next in `hosts` is tried. */
+function passOver(host, error, durationMs, log, more) {
+    if (more)
+        log.info(`${host.label} cannot deploy the stack; trying the next host in hosts.`);
+    return { result: failed(host, error, durationMs), usable: false };
 }
 /**
  * Runs `work` under the stack's swarm-wide deploy lock (core's `SwarmLock`, a swarm config): the
@@ -71135,7 +71926,7 @@ async function holdSwarmLock(shell, host, project, locks, waitMs, log, work) {
 /** The post step: the swarm deploy lock a cancelled or cut-off main left, released if still ours. */
 async function releaseLeftSwarmLock(saved, settings) {
     const left = JSON.parse(saved);
-    const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
+    const log = stepLog();
     const host = settings.hosts.find((h) => h.label === left.host);
     if (!host) {
         warning(`${left.host}: not in \`hosts\` any more; the swarm deploy lock (config ${left.name}) expires on its own.`);
@@ -71203,7 +71994,8 @@ async function main() {
     if (inputs.connection) {
         const { hosts, maxParallel } = inputs.connection;
         info(`Deploying ${inputs.project} (${inputs.mode}) to ${hosts.length} host(s), ${maxParallel === 0 ? 'all at once' : `${maxParallel} at a time`}.`);
-        const locks = new RunLocks(LOCKS_STATE, runLockOwner(run));
+        // The host program's scratch files hold env values: the post step of a cancelled run removes them with the credential.
+        const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), '', [SCRATCH_PREFIX]);
         const remote = await deployToHosts(inputs.connection, plan, locks, inputs.lockTimeoutMs);
         results = remote.results;
         setOutput('host-fingerprints', remote.hostKeys.join('\n'));
@@ -71281,7 +72073,12 @@ async function report(inputs, results) {
     }
     await writeSummary(`compose-up: ${inputs.project}`, summaryMarkdown(inputs, results));
 }
-/** The job summary: the deployment's facts, then a row per target, then each target's error. */
+/** Each host's phases as a gantt chart GitHub draws, and a blank line; nothing on the runner. */
+function timeline(results) {
+    const chart = ganttChart(results.filter((r) => r.phases?.length).map((r) => ({ host: r.target, spans: r.phases })));
+    return chart ? [chart, ''] : [];
+}
+/** The job summary: the deployment's facts, each host's timeline, a row per target, then each target's error. */
 function summaryMarkdown(inputs, results) {
     const lines = [
         factsTable([
@@ -71292,6 +72089,7 @@ function summaryMarkdown(inputs, results) {
             ...(inputs.vars.size ? [['Vars', describeVars(inputs.vars)]] : []),
         ]),
         '',
+        ...timeline(results),
         '| Target | Result | Compose | Release | Services | Time |',
         '| --- | --- | --- | --- | --- | --- |',
     ];

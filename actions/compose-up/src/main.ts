@@ -7,12 +7,14 @@ import {
   aboutHost,
   LocalShell,
   RunLocks,
+  SCRATCH_PREFIX,
   actionInputs,
   composeDownLocal,
   composeUpLocal,
   describeVars,
   factsTable,
   formatDuration,
+  ganttChart,
   leftLocks,
   maskSecret,
   parseConnectionInputs,
@@ -71,7 +73,8 @@ export async function main(): Promise<void> {
   if (inputs.connection) {
     const { hosts, maxParallel } = inputs.connection;
     core.info(`Deploying ${inputs.project} (${inputs.mode}) to ${hosts.length} host(s), ${maxParallel === 0 ? 'all at once' : `${maxParallel} at a time`}.`);
-    const locks = new RunLocks(LOCKS_STATE, runLockOwner(run));
+    // The host program's scratch files hold env values: the post step of a cancelled run removes them with the credential.
+    const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), '', [SCRATCH_PREFIX]);
     const remote = await deployToHosts(inputs.connection, plan, locks, inputs.lockTimeoutMs);
     results = remote.results;
     core.setOutput('host-fingerprints', remote.hostKeys.join('\n'));
@@ -150,7 +153,13 @@ async function report(inputs: ComposeUpInputs, results: readonly TargetResult[])
   await writeSummary(`compose-up: ${inputs.project}`, summaryMarkdown(inputs, results));
 }
 
-/** The job summary: the deployment's facts, then a row per target, then each target's error. */
+/** Each host's phases as a gantt chart GitHub draws, and a blank line; nothing on the runner. */
+function timeline(results: readonly TargetResult[]): string[] {
+  const chart = ganttChart(results.filter((r) => r.phases?.length).map((r) => ({ host: r.target, spans: r.phases! })));
+  return chart ? [chart, ''] : [];
+}
+
+/** The job summary: the deployment's facts, each host's timeline, a row per target, then each target's error. */
 export function summaryMarkdown(inputs: Pick<ComposeUpInputs, 'project' | 'mode' | 'model' | 'images' | 'vars'>, results: readonly TargetResult[]): string {
   const lines = [
     factsTable([
@@ -161,6 +170,7 @@ export function summaryMarkdown(inputs: Pick<ComposeUpInputs, 'project' | 'mode'
       ...(inputs.vars.size ? [['Vars', describeVars(inputs.vars)] as const] : []),
     ]),
     '',
+    ...timeline(results),
     '| Target | Result | Compose | Release | Services | Time |',
     '| --- | --- | --- | --- | --- | --- |',
   ];

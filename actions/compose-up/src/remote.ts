@@ -1,42 +1,36 @@
 /**
  * Remote mode: the same deployment on every host in `hosts`, over SSH (in swarm mode, on the first
- * of them that answers and is a manager: a stack is deployed once, for the whole swarm). Scheduling (max-parallel,
- * fail-fast, each host's log kept together) is core's `forEachHost`, and each host's Shell is core's
- * `SshShell`, opened as ec2-deploy opens it; the deployment itself is core's `composeUpRemote`, run
- * under the project's deploy lock on the host so that two runs never deploy it there at once (in swarm
- * mode, also under the stack's swarm-wide lock: two runs through two managers exclude each other too).
+ * of them that answers and is a manager: a stack is deployed once, for the whole swarm). The
+ * per-host loop (scheduling, the connection, host keys) is core's `runOnHosts`, as ec2-deploy's is;
+ * the deployment itself is core's `composeUpRemote`, whose host program holds the project's deploy
+ * lock on the host so that two runs never deploy it there at once (in swarm mode, also under the
+ * stack's swarm-wide lock: two runs through two managers exclude each other too).
  */
-import { posix } from 'node:path';
 import * as core from '@actions/core';
 import {
   DockerCli,
   LOCK_EXPIRY_MS,
   SwarmLock,
+  stepLog,
   checkSwarmManager,
   composeUpRemote,
   connectHost,
-  forEachHost,
   formatDuration,
-  hostDeployLog,
-  knownHostsLine,
-  resolveRemoteDir,
+  runOnHosts,
   type ComposePlan,
   type ConnectionSettings,
   type HeldSwarmLock,
-  type HostLog,
+  type DeployLog,
   type HostOutcome,
+  type HostResults,
+  type PhaseSpan,
   type RunLocks,
   type SshHost,
   type SshShell,
   type TargetResult,
 } from '@slipway/core';
 
-export interface RemoteResults {
-  /** One per host, in the order of `hosts`. */
-  results: TargetResult[];
-  /** The host key of each host reached, as known_hosts lines: what to pin. */
-  hostKeys: string[];
-}
+export type RemoteResults = HostResults<TargetResult>;
 
 /** Swarm mode: the swarm deploy lock this run holds, for the post step to release after a cancel. */
 export const SWARM_LOCK_STATE = 'swarm-lock';
@@ -48,29 +42,24 @@ interface SavedSwarmLock extends HeldSwarmLock {
 
 export async function deployToHosts(settings: ConnectionSettings, plan: ComposePlan, locks: RunLocks, lockTimeoutMs: number): Promise<RemoteResults> {
   if (plan.mode === 'swarm') return deployToSwarm(settings, plan, locks, lockTimeoutMs);
-  const hostKeys: string[] = [];
-  const outcomes = await forEachHost(
+  return runOnHosts(
     settings.hosts,
     settings,
-    async (host, log): Promise<TargetResult> => {
-      const started = Date.now();
-      let shell: SshShell | undefined;
-      try {
-        shell = await connectHost(settings, host, log);
-        hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
-        const connected = shell;
-        const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
-        return await locks.hold(connected, host.label, posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log)));
-      } catch (error) {
-        // The connection or the lock: composeUpRemote reports its own failures in its result.
-        return { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: (error as Error).message };
-      } finally {
-        await shell?.close();
-      }
-    },
-    { failed: (result) => !result.ok, describe },
+    settings,
+    async ({ host, shell, log, connected }) => withConnectPhase(connected, await composeUpRemote(shell, plan, log, locks.forHost(host.label, lockTimeoutMs))),
+    { failed: (result) => !result.ok, describe, failure: (host, error, { durationMs }) => failed(host, error, durationMs), skipped },
   );
-  return { results: outcomes.map((outcome) => outcome.value ?? skipped(outcome.host)), hostKeys: hostKeys.sort() };
+}
+
+/** A host whose connection failed (composeUpRemote reports its own failures in its result). */
+function failed(host: SshHost, error: Error, durationMs: number): TargetResult {
+  return { target: host.label, ok: false, rolledBack: false, services: [], durationMs, error: error.message };
+}
+
+/** The connection's time, first in the host's timeline. */
+function withConnectPhase(connected: PhaseSpan, result: TargetResult): TargetResult {
+  if (result.phases?.length) result.phases.unshift(connected);
+  return result;
 }
 
 function skipped(host: SshHost): TargetResult {
@@ -102,44 +91,30 @@ async function deployToSwarm(settings: ConnectionSettings, plan: ComposePlan, lo
   const hostKeys: string[] = [];
   const passedOver: TargetResult[] = [];
   for (const [index, candidate] of settings.hosts.entries()) {
-    const [outcome] = await forEachHost(
+    const attempted = await runOnHosts<ManagerAttempt>(
       [candidate],
+      settings,
       { maxParallel: 1, failFast: false },
-      async (host, log): Promise<ManagerAttempt> => {
-        const started = Date.now();
-        const failed = (error: unknown, usable: boolean): ManagerAttempt => ({
-          result: { target: host.label, ok: false, rolledBack: false, services: [], durationMs: Date.now() - started, error: (error as Error).message },
-          usable,
-        });
-        let shell: SshShell | undefined;
+      async ({ host, shell, log, connected }) => {
         try {
-          try {
-            shell = await connectHost(settings, host, log);
-            hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
-            await checkSwarmManager(new DockerCli(shell));
-          } catch (error) {
-            if (index < settings.hosts.length - 1) log.info(`${host.label} cannot deploy the stack; trying the next host in hosts.`);
-            return failed(error, false);
-          }
-          const connected = shell;
-          log.info(`Deploying stack ${plan.project} through the swarm manager ${host.label}.`);
-          const remoteDir = await resolveRemoteDir(connected, plan.remoteDir);
-          const result = await holdSwarmLock(connected, host.label, plan.project, locks, lockTimeoutMs, log, () =>
-            locks.hold(connected, host.label, posix.join(remoteDir, 'deploy.lock'), lockTimeoutMs, log, () => composeUpRemote(connected, { ...plan, remoteDir }, hostDeployLog(log))),
-          );
-          return { result, usable: true };
+          await checkSwarmManager(new DockerCli(shell));
         } catch (error) {
-          return failed(error, true);
-        } finally {
-          await shell?.close();
+          return passOver(host, error as Error, connected.endMs - connected.startMs, log, index < settings.hosts.length - 1);
         }
+        log.info(`Deploying stack ${plan.project} through the swarm manager ${host.label}.`);
+        const result = await holdSwarmLock(shell, host.label, plan.project, locks, lockTimeoutMs, log, () => composeUpRemote(shell, plan, log, locks.forHost(host.label, lockTimeoutMs)));
+        return { result: withConnectPhase(connected, result), usable: true };
       },
       {
         failed: (attempt) => !attempt.result.ok,
         describe: (o) => (o.value && !o.value.usable ? `${o.host.label}: passed over: ${(o.value.result.error ?? '').split('\n')[0]}` : describe({ ...o, value: o.value?.result })),
+        failure: (host, error, { durationMs, connecting, log }) =>
+          connecting ? passOver(host, error, durationMs, log, index < settings.hosts.length - 1) : { result: failed(host, error, durationMs), usable: true },
+        skipped: (host) => ({ result: skipped(host), usable: false }),
       },
     );
-    const attempt = outcome.value ?? { result: skipped(outcome.host), usable: false };
+    hostKeys.push(...attempted.hostKeys);
+    const attempt = attempted.results[0];
     if (attempt.usable) return { results: [attempt.result], hostKeys: hostKeys.sort() };
     passedOver.push(attempt.result);
   }
@@ -148,12 +123,18 @@ async function deployToSwarm(settings: ConnectionSettings, plan: ComposePlan, lo
   return { results, hostKeys: hostKeys.sort() };
 }
 
+/** A manager that cannot deploy the stack (unreachable, not a manager): the next in `hosts` is tried. */
+function passOver(host: SshHost, error: Error, durationMs: number, log: DeployLog, more: boolean): ManagerAttempt {
+  if (more) log.info(`${host.label} cannot deploy the stack; trying the next host in hosts.`);
+  return { result: failed(host, error, durationMs), usable: false };
+}
+
 /**
  * Runs `work` under the stack's swarm-wide deploy lock (core's `SwarmLock`, a swarm config): the
  * deploy lock beside the release directory is the chosen manager's alone, and two runs through two
  * managers would not see each other's. Saved in the step state while held, for the post step.
  */
-async function holdSwarmLock<T>(shell: SshShell, host: string, project: string, locks: RunLocks, waitMs: number, log: HostLog, work: () => Promise<T>): Promise<T> {
+async function holdSwarmLock<T>(shell: SshShell, host: string, project: string, locks: RunLocks, waitMs: number, log: DeployLog, work: () => Promise<T>): Promise<T> {
   const lock = new SwarmLock(new DockerCli(shell), project);
   const held = await lock.acquire(locks.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
   core.saveState(SWARM_LOCK_STATE, JSON.stringify({ ...held, host } satisfies SavedSwarmLock));
@@ -171,7 +152,7 @@ async function holdSwarmLock<T>(shell: SshShell, host: string, project: string, 
 /** The post step: the swarm deploy lock a cancelled or cut-off main left, released if still ours. */
 export async function releaseLeftSwarmLock(saved: string, settings: ConnectionSettings): Promise<void> {
   const left = JSON.parse(saved) as SavedSwarmLock;
-  const log: HostLog = { info: (m) => core.info(m), warning: (m) => core.warning(m), error: (m) => core.error(m), attach: () => {} };
+  const log = stepLog();
   const host = settings.hosts.find((h) => h.label === left.host);
   if (!host) {
     core.warning(`${left.host}: not in \`hosts\` any more; the swarm deploy lock (config ${left.name}) expires on its own.`);

@@ -65403,6 +65403,29 @@ async function connectHost(settings, host, log) {
     return shell;
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/log.ts
+/**
+ * Where a deployment's messages go: the one log interface of core. On the runner it is the step's
+ * log (`stepLog`); on hosts, each host's part of a fleet's log (ssh/fleet.ts), which keeps a host's
+ * lines together when hosts run in parallel and is a group of its own already, so its `group` only
+ * titles a part with a line (the runner's log has no nested groups).
+ */
+
+/** The step's own log, for a deployment on the runner. */
+function stepLog() {
+    return {
+        info: (message) => info(message),
+        warning: (message) => warning(message),
+        error: (message) => error(message),
+        group: (title, fn) => group(title, fn),
+        attach: (title, text) => {
+            startGroup(title);
+            info(text);
+            endGroup();
+        },
+    };
+}
+
 ;// CONCATENATED MODULE: ../../packages/core/src/poll.ts
 
 /**
@@ -65809,6 +65832,7 @@ async function removeLeftovers(shell, dir, log, prefixes = [], left = 'an interr
 
 
 
+
 /** A lock never released (the runner died, and with it the post step) is taken over after this. */
 const LOCK_EXPIRY_MS = 60 * 60_000;
 /** This run as a lock owner: a fresh token, and a description the one who waits can act on. */
@@ -65835,27 +65859,9 @@ class RunLocks {
         this.subject = subject;
         this.secretFiles = secretFiles;
     }
-    /**
-     * Runs `work` under the deploy lock at `path` on `shell`'s host, waiting up to `waitMs` for
-     * another holder. The lock is released after `work`, whatever happened; if that fails (the host
-     * went away), it stays in the state for the post step.
-     */
-    async hold(shell, host, path, waitMs, log, work) {
-        const lock = new DeployLock(shell, path);
-        await lock.acquire(this.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
-        this.held.set(host, path);
-        this.save();
-        log.info(`Deploy lock taken (${path}).`);
-        try {
-            return await work();
-        }
-        finally {
-            if (await lock.release(this.owner.token).catch(() => false)) {
-                this.held.delete(host);
-                this.save();
-                log.info('Deploy lock released.');
-            }
-        }
+    /** `host`'s lock, as its host program takes it, waiting up to `waitMs` for another run's. */
+    forHost(host, waitMs) {
+        return { owner: this.owner, expiryMs: LOCK_EXPIRY_MS, waitMs, taking: (path) => this.noteTaking(host, path), released: () => this.noteReleased(host) };
     }
     /**
      * For a lock a remote program takes and releases itself (container/deployment.ts): noted before
@@ -65901,7 +65907,7 @@ function leftLocks(stateName) {
  * on its own, and the next deployment removes the files under its own lock.
  */
 async function releaseLeftLocks(state, settings, repair) {
-    const log = { info: (m) => info(m), warning: (m) => warning(m), error: (m) => error(m), attach: () => { } };
+    const log = stepLog();
     for (const { host: label, path } of state.locks) {
         const host = settings.hosts.find((h) => h.label === label);
         if (!host) {
@@ -66268,6 +66274,22 @@ rollback_pull() {
   fi
 }
 
+# A new release container $1 that failed ($2 says why): its last logs come back as events, and it
+# is removed.
+drop_failed() {
+  ev unhealthy "$2"
+  docker logs --tail 100 "$1" 2>&1 | ev_lines logs
+  docker rm --force "$1" >/dev/null 2>&1
+}
+# Ends a failed release with exit status $1: 6, what served before still serves (recorded
+# rolled-back); 5, nothing does (recorded failed). $2 is the failure's message, $3 the record's
+# error when it says less. The lock is given back before the failure is told.
+end_failed() {
+  if [ "$1" = 6 ]; then record rolled-back "\${3:-$2}"; else record failed "\${3:-$2}"; fi
+  unlock
+  fail "$2" "$1"
+}
+
 release() {
   release_started=$(date +%s)
   step=release
@@ -66310,14 +66332,8 @@ release() {
   fi
 
   # The new container failed: its logs, then the previous one back as it was.
-  ev unhealthy "$unhealthy"
-  docker logs --tail 100 "$name" 2>&1 | ev_lines logs
-  docker rm --force "$name" >/dev/null 2>&1
-  if [ -z "$previous" ]; then
-    record failed "$unhealthy; there was no previous container to restore (the failed one was removed)."
-    unlock
-    fail "$unhealthy; there was no previous container to restore (the failed one was removed)." 5
-  fi
+  drop_failed "$name" "$unhealthy"
+  [ -n "$previous" ] || end_failed 5 "$unhealthy; there was no previous container to restore (the failed one was removed)."
   restored=
   if docker rename "$aside" "$name"; then
     case $previous in
@@ -66325,15 +66341,9 @@ release() {
       *) restored=1 ;;
     esac
   fi
-  if [ -z "$restored" ]; then
-    record failed "$unhealthy; restoring the previous container failed"
-    unlock
-    fail "$unhealthy; restoring the previous container failed: it is kept as $aside if it was not restored, and the next deployment to this host puts it back first." 5
-  fi
+  [ -n "$restored" ] || end_failed 5 "$unhealthy; restoring the previous container failed: it is kept as $aside if it was not restored, and the next deployment to this host puts it back first." "$unhealthy; restoring the previous container failed"
   ev restored
-  record rolled-back "$unhealthy; rolled back to $previous_image."
-  unlock
-  fail "$unhealthy; rolled back to $previous_image." 6
+  end_failed 6 "$unhealthy; rolled back to $previous_image."
 }
 
 # ---- Proxy mode (proxy-port): one long-lived proxy container (Caddy) owns the host ports and sends
@@ -66482,19 +66492,11 @@ other_releases() {
   docker ps --all --filter "label=slipway.release=$name" --format '{{.Names}}' | grep -vxF "$1"
 }
 
-# A failed release: its logs, and it is removed; the proxy never sent it a request.
+# A failed release ($1 says why), which the proxy never sent a request.
 proxy_fail() {
-  ev unhealthy "$1"
-  docker logs --tail 100 "$release_name" 2>&1 | ev_lines logs
-  docker rm --force "$release_name" >/dev/null 2>&1
-  if [ -z "$old_release" ]; then
-    record failed "$1; nothing was switched."
-    unlock
-    fail "$1; nothing was switched (there was no release before)." 5
-  fi
-  record rolled-back "$1; $old_release ($previous_image) keeps serving."
-  unlock
-  fail "$1; the proxy still sends every request to $old_release ($previous_image), which kept serving." 6
+  drop_failed "$release_name" "$1"
+  [ -n "$old_release" ] || end_failed 5 "$1; nothing was switched (there was no release before)." "$1; nothing was switched."
+  end_failed 6 "$1; the proxy still sends every request to $old_release ($previous_image), which kept serving." "$1; $old_release ($previous_image) keeps serving."
 }
 
 # Points the proxy at slot $1: the live file made or removed in one step.
@@ -66732,6 +66734,10 @@ class BufferedHostLog {
     attach(title, text) {
         this.attachments.push({ title, text });
     }
+    group(title, fn) {
+        this.info(`── ${title}`);
+        return fn();
+    }
     add(entry) {
         if (this.live)
             this.sink[entry.kind](entry.text);
@@ -66801,6 +66807,35 @@ async function forEachHost(hosts, options, work, callbacks = {}) {
 /** A message about one host, with the host in front unless it names it already (core's errors do). */
 function aboutHost(label, message) {
     return message.startsWith(label) ? message : `${label}: ${message}`;
+}
+
+;// CONCATENATED MODULE: ../../packages/core/src/ssh/run-on-hosts.ts
+
+
+
+async function runOnHosts(hosts, settings, options, work, callbacks) {
+    const hostKeys = [];
+    const outcomes = await forEachHost(hosts, options, async (host, log) => {
+        const started = Date.now();
+        let shell;
+        try {
+            try {
+                shell = await connectHost(settings, host, log);
+            }
+            catch (error) {
+                return callbacks.failure(host, error, { durationMs: Date.now() - started, connecting: true, log });
+            }
+            hostKeys.push(knownHostsLine(host.host, host.port, shell.hostKey));
+            return await work({ host, shell, log, connected: { phase: 'connect', startMs: started, endMs: Date.now() } });
+        }
+        catch (error) {
+            return callbacks.failure(host, error, { durationMs: Date.now() - started, connecting: false, log });
+        }
+        finally {
+            await shell?.close();
+        }
+    }, { failed: (value) => callbacks.failed(value), describe: (outcome) => callbacks.describe(outcome) });
+    return { results: outcomes.map((outcome) => outcome.value ?? callbacks.skipped(outcome.host)), hostKeys: hostKeys.sort() };
 }
 
 ;// CONCATENATED MODULE: ../../packages/core/src/image-ref.ts
@@ -66930,12 +66965,12 @@ function imagesToPrune(records, keep, inUse) {
     return [...new Set([...released.slice(keep), ...failed])].filter((id) => !kept.has(id) && !inUse.has(id));
 }
 
-;// CONCATENATED MODULE: ../../packages/core/src/container/timeline.ts
+;// CONCATENATED MODULE: ../../packages/core/src/host/timeline.ts
 /**
  * When each phase of a host's deployment started and ended, as the runner saw the progress lines
  * arrive, drawn in the job summary as a mermaid gantt chart (which GitHub renders).
  */
-const PHASES = ['connect', 'lock', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'];
+const PHASES = ['connect', 'lock', 'upload', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'];
 class PhaseTimeline {
     now;
     spans = [];
@@ -67171,7 +67206,7 @@ class ContainerDeployment {
         const auth = this.options.registryAuth;
         if (auth && pulling)
             values.registry = { host: parseImageRef('image', pulling).registry, username: auth.username, password: auth.password };
-        const report = { history: [], logs: [], preDeployOutput: [], unlocked: false, result: undefined };
+        const report = { history: [], logs: [], preDeployOutput: [], unlocked: false };
         const name = this.options.container.name;
         const onEvent = (event, fields) => {
             switch (event) {
@@ -67298,13 +67333,13 @@ class ContainerDeployment {
                     break;
             }
         };
-        report.result = await runHostProgram(this.shell, programText(values), {
+        const result = await runHostProgram(this.shell, programText(values), {
             timeoutMs: this.options.lock.waitMs + this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
             onEvent,
             onOutput: (line) => this.log.info(line),
         });
         this.timeline.end();
-        return report;
+        return { ...report, result };
     }
     /** Throws the error a stage that did not succeed stands for. */
     raiseFailure(report, releasing, previous) {
@@ -67774,20 +67809,14 @@ async function main() {
     const url = run.owner ? runUrl(run) : undefined;
     // The env file holds the `env` values: the post step of a cancelled run removes it with the credential.
     const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), inputs.container.name, [ENV_FILE_PREFIX]);
-    const hostKeyLines = [];
     if (inputs.vars.size)
         info(`Vars: ${describeVars(inputs.vars)}`);
     const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText;
     info(`${inputs.mode === 'script' ? 'Running the script on' : inputs.mode === 'rollback' ? 'Rolling back' : `Deploying ${what} to`} ${settings.hosts.length} host(s), ${settings.maxParallel === 0 ? 'all at once' : `${settings.maxParallel} at a time`}.`);
-    const outcomes = await forEachHost(settings.hosts, settings, async (host, log) => {
-        const started = Date.now();
+    const { results, hostKeys } = await runOnHosts(settings.hosts, settings, settings, async ({ host, shell, log, connected }) => {
         const result = emptyResult(host.label, inputs);
-        let shell;
+        result.hostKey = shell.hostKey.fingerprint;
         try {
-            shell = await connectHost(settings, host, log);
-            const connected = Date.now();
-            result.hostKey = shell.hostKey.fingerprint;
-            hostKeyLines.push(knownHostsLine(host.host, host.port, shell.hostKey));
             if (inputs.mode === 'script') {
                 const ran = await runScript(shell, inputs, log);
                 result.stdout = ran.stdout;
@@ -67796,6 +67825,7 @@ async function main() {
                 result.ok = true;
                 return result;
             }
+            const lock = locks.forHost(host.label, inputs.lockTimeoutMs);
             const deployment = new ContainerDeployment(shell, {
                 container: inputs.container,
                 health: inputs.health,
@@ -67804,10 +67834,10 @@ async function main() {
                 registryAuth: inputs.registryAuth,
                 runUrl: url,
                 pullTimeoutMs: settings.commandTimeoutMs,
-                lock: { owner: locks.owner, expiryMs: LOCK_EXPIRY_MS, waitMs: inputs.lockTimeoutMs },
+                lock,
                 proxy: inputs.proxy,
-            }, log, { taking: (path) => locks.noteTaking(host.label, path), released: () => locks.noteReleased(host.label) });
-            deployment.timeline.spans.push({ phase: 'connect', startMs: started, endMs: connected });
+            }, log, lock);
+            deployment.timeline.spans.push(connected);
             result.phases = deployment.timeline.spans;
             const release = inputs.mode === 'rollback' ? await deployment.rollback() : await deployment.deploy(inputs.imageText);
             Object.assign(result, {
@@ -67830,15 +67860,18 @@ async function main() {
             log.error(aboutHost(host.label, result.error));
         }
         finally {
-            await shell?.close();
-            result.durationMs = Date.now() - started;
+            result.durationMs = Date.now() - connected.startMs;
         }
         return result;
     }, {
         failed: (result) => !result.ok,
         describe: (outcome) => describeOutcome(outcome),
+        failure: (host, error, { durationMs, log }) => {
+            log.error(aboutHost(host.label, error.message));
+            return { ...emptyResult(host.label, inputs), error: error.message, durationMs };
+        },
+        skipped: (host) => emptyResult(host.label, inputs, 'skipped: an earlier host failed (fail-fast)'),
     });
-    const results = outcomes.map((outcome) => outcome.value ?? emptyResult(outcome.host.label, inputs, 'skipped: an earlier host failed (fail-fast)'));
     if (inputs.mode === 'script') {
         for (const result of results) {
             if (result.stdout === undefined)
@@ -67854,7 +67887,7 @@ async function main() {
     }
     setOutput('results', JSON.stringify(results.map(({ phases: _phases, ...result }) => result)));
     setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
-    setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
+    setOutput('host-fingerprints', hostKeys.join('\n'));
     if (inputs.proxy) {
         const first = results.find((r) => r.release);
         setOutput('release', first?.release ?? '');

@@ -11,21 +11,18 @@ import {
   ContainerDeployment,
   DockerCli,
   ENV_FILE_PREFIX,
-  LOCK_EXPIRY_MS,
   ReleaseFailedError,
   RunLocks,
   ganttChart,
   restoreInterrupted,
   type PhaseSpan,
-  connectHost,
+  runOnHosts,
   describeVars,
   factsTable,
   type SshShell,
   actionInputs,
-  forEachHost,
   formatBytes,
   formatDuration,
-  knownHostsLine,
   leftLocks,
   maskSecret,
   parseConnectionInputs,
@@ -37,7 +34,7 @@ import {
   tableCell,
   writeSummary,
   type CommandResult,
-  type HostLog,
+  type DeployLog,
   type HostOutcome,
 } from '@slipway/core';
 import { getInputs, type Ec2DeployInputs } from './inputs.js';
@@ -76,7 +73,6 @@ export async function main(): Promise<void> {
   const url = run.owner ? runUrl(run) : undefined;
   // The env file holds the `env` values: the post step of a cancelled run removes it with the credential.
   const locks = new RunLocks(LOCKS_STATE, runLockOwner(run), inputs.container.name, [ENV_FILE_PREFIX]);
-  const hostKeyLines: string[] = [];
   if (inputs.vars.size) core.info(`Vars: ${describeVars(inputs.vars)}`);
   const what = inputs.mode === 'script' ? 'script' : inputs.mode === 'rollback' ? 'rollback' : inputs.imageText!;
   core.info(
@@ -85,18 +81,14 @@ export async function main(): Promise<void> {
     }.`,
   );
 
-  const outcomes = await forEachHost(
+  const { results, hostKeys } = await runOnHosts(
     settings.hosts,
     settings,
-    async (host, log): Promise<HostResult> => {
-      const started = Date.now();
+    settings,
+    async ({ host, shell, log, connected }): Promise<HostResult> => {
       const result = emptyResult(host.label, inputs);
-      let shell: SshShell | undefined;
+      result.hostKey = shell.hostKey.fingerprint;
       try {
-        shell = await connectHost(settings, host, log);
-        const connected = Date.now();
-        result.hostKey = shell.hostKey.fingerprint;
-        hostKeyLines.push(knownHostsLine(host.host, host.port, shell.hostKey));
         if (inputs.mode === 'script') {
           const ran = await runScript(shell, inputs, log);
           result.stdout = ran.stdout;
@@ -104,6 +96,7 @@ export async function main(): Promise<void> {
           result.ok = true;
           return result;
         }
+        const lock = locks.forHost(host.label, inputs.lockTimeoutMs);
         const deployment = new ContainerDeployment(
           shell,
           {
@@ -114,13 +107,13 @@ export async function main(): Promise<void> {
             registryAuth: inputs.registryAuth,
             runUrl: url,
             pullTimeoutMs: settings.commandTimeoutMs,
-            lock: { owner: locks.owner, expiryMs: LOCK_EXPIRY_MS, waitMs: inputs.lockTimeoutMs },
+            lock,
             proxy: inputs.proxy,
           },
           log,
-          { taking: (path) => locks.noteTaking(host.label, path), released: () => locks.noteReleased(host.label) },
+          lock,
         );
-        deployment.timeline.spans.push({ phase: 'connect', startMs: started, endMs: connected });
+        deployment.timeline.spans.push(connected);
         result.phases = deployment.timeline.spans;
         const release = inputs.mode === 'rollback' ? await deployment.rollback() : await deployment.deploy(inputs.imageText!);
         Object.assign(result, {
@@ -141,18 +134,21 @@ export async function main(): Promise<void> {
         }
         log.error(aboutHost(host.label, result.error));
       } finally {
-        await shell?.close();
-        result.durationMs = Date.now() - started;
+        result.durationMs = Date.now() - connected.startMs;
       }
       return result;
     },
     {
       failed: (result) => !result.ok,
       describe: (outcome) => describeOutcome(outcome),
+      failure: (host, error, { durationMs, log }) => {
+        log.error(aboutHost(host.label, error.message));
+        return { ...emptyResult(host.label, inputs), error: error.message, durationMs };
+      },
+      skipped: (host) => emptyResult(host.label, inputs, 'skipped: an earlier host failed (fail-fast)'),
     },
   );
 
-  const results = outcomes.map((outcome) => outcome.value ?? emptyResult(outcome.host.label, inputs, 'skipped: an earlier host failed (fail-fast)'));
   if (inputs.mode === 'script') {
     for (const result of results) {
       if (result.stdout === undefined) continue;
@@ -168,7 +164,7 @@ export async function main(): Promise<void> {
   }
   core.setOutput('results', JSON.stringify(results.map(({ phases: _phases, ...result }) => result)));
   core.setOutput('previous-image', results.find((r) => r.previousImage)?.previousImage ?? '');
-  core.setOutput('host-fingerprints', hostKeyLines.sort().join('\n'));
+  core.setOutput('host-fingerprints', hostKeys.join('\n'));
   if (inputs.proxy) {
     const first = results.find((r) => r.release);
     core.setOutput('release', first?.release ?? '');
@@ -199,7 +195,7 @@ export async function post(): Promise<void> {
 }
 
 /** Script mode: the script on stdin to `bash -s`, after `set -euo pipefail` and the `env` exports. */
-async function runScript(shell: SshShell, inputs: Ec2DeployInputs, log: HostLog): Promise<CommandResult> {
+async function runScript(shell: SshShell, inputs: Ec2DeployInputs, log: DeployLog): Promise<CommandResult> {
   const exports = [...inputs.container.env].map(([key, value]) => `export ${key}=${quoteArg(value)}\n`).join('');
   // In braces, bash reads the whole script before running any of it: a command that reads stdin
   // (docker exec -i, ssh) then cannot swallow the rest of the script.

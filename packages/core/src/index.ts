@@ -1,4 +1,5 @@
 export * from './inputs.js';
+export * from './log.js';
 export * from './env-inputs.js';
 export * from './secrets.js';
 export * from './image-ref.js';

@@ -8,15 +8,15 @@ import * as core from '@actions/core';
 import yaml from 'js-yaml';
 import { DockerCli, RegistrySession, type RegistryCredentials } from '../docker.js';
 import { formatDuration } from '../inputs.js';
+import type { PhaseSpan } from '../host/timeline.js';
 import { lastLines, type Shell } from '../shell.js';
-import { removeLeftovers } from '../host/leftovers.js';
-import type { HostLog } from '../ssh/fleet.js';
+import type { DeployLog } from '../log.js';
 import { ComposeCli, type ComposeProject, type PullPolicy } from './compose-cli.js';
 import type { ComposeModel } from './compose-file.js';
 import { composeEnvFile } from './env-file.js';
 import { ServicesNotReadyError, projectContainers, waitForServices, type ContainerStatus } from './health.js';
 import { OVERRIDE_FILE_NAME, composeOverride } from './override.js';
-import { RELEASE_META_DIR, ReleaseStore, packFiles, resolveRemoteDir, type ReleaseManifest } from './release.js';
+import { RELEASE_META_DIR, type ReleaseStore, type ReleaseManifest } from './release.js';
 import {
   StackNotConvergedError,
   activeNodeCount,
@@ -86,6 +86,8 @@ export interface TargetResult {
   tasks?: SwarmTask[];
   /** Swarm: nodes found down (or unknown) while the stack converged, `hostname (address)`. */
   nodesDown?: string[];
+  /** On a host: when each phase of the deployment ran, for the summary's timeline. */
+  phases?: PhaseSpan[];
   durationMs: number;
   error?: string;
 }
@@ -97,50 +99,6 @@ export interface LocalProjectState {
   project: ComposeProject;
   /** Files we wrote and the post step removes. */
   generated: string[];
-}
-
-/**
- * Where a deployment's messages go. On the runner, the step's log with its own groups; on hosts, a
- * fleet `HostLog` (ssh/fleet.ts), which keeps each host's lines together when hosts run in parallel
- * and already puts them in a group of their own: the runner's log has no nested groups.
- */
-export interface DeployLog {
-  info(message: string): void;
-  warning(message: string): void;
-  error(message: string): void;
-  /** Runs `fn` as one titled part of the log (a pull, an `up`). */
-  group<T>(title: string, fn: () => Promise<T>): Promise<T>;
-  /** A long text (the failing services' logs), shown collapsed under its own title. */
-  attach(title: string, text: string): void;
-}
-
-/** The step's own log, for a deployment on the runner. */
-export function stepLog(): DeployLog {
-  return {
-    info: (message) => core.info(message),
-    warning: (message) => core.warning(message),
-    error: (message) => core.error(message),
-    group: (title, fn) => core.group(title, fn),
-    attach: (title, text) => {
-      core.startGroup(title);
-      core.info(text);
-      core.endGroup();
-    },
-  };
-}
-
-/** A host's log in a fleet: group titles become lines, since the host's lines are a group already. */
-export function hostDeployLog(log: HostLog): DeployLog {
-  return {
-    info: (message) => log.info(message),
-    warning: (message) => log.warning(message),
-    error: (message) => log.error(message),
-    group: (title, fn) => {
-      log.info(`── ${title}`);
-      return fn();
-    },
-    attach: (title, text) => log.attach(title, text),
-  };
 }
 
 /** A deployment (compose `up`, or a swarm stack) that failed after it changed the target, with the failing services' logs. */
@@ -167,7 +125,7 @@ interface Applied {
 }
 
 /** One target's compose commands, with the credentials of its registry session when there is one. */
-class Target {
+export class Target {
   readonly docker: DockerCli;
 
   constructor(
@@ -194,17 +152,14 @@ class Target {
   async apply(cli: ComposeCli, docker: DockerCli, project: ComposeProject, options: { build: boolean; pull: PullPolicy; services: readonly string[]; beforeUp?: () => void }): Promise<Applied> {
     const { plan, log } = this;
     await cli.validate(project);
-    const resolved = parseResolved(await cli.resolvedConfig(project));
-    const selected = options.services.length ? options.services : Object.keys(resolved).filter((name) => startsByDefault(resolved[name]));
-
-    const pullable = selected.filter((name) => resolved[name]?.image && !resolved[name]?.build);
-    if (options.pull === 'always' && pullable.length) {
-      await log.group(`Pull ${pullable.join(', ')}`, () => cli.pull(project, pullable));
+    const { selected, pullable } = chooseServices(yaml.load(await cli.resolvedConfig(project)), options.services);
+    const pullNames = pullable.map((p) => p.service);
+    if (options.pull === 'always' && pullNames.length) {
+      await log.group(`Pull ${pullNames.join(', ')}`, () => cli.pull(project, pullNames));
     } else if (options.pull === 'never') {
-      for (const name of pullable) {
-        const image = resolved[name].image!;
+      for (const { service, image } of pullable) {
         const found = await docker.run(['image', 'inspect', '--format', '{{.Id}}', image], { allowFailure: true });
-        if (found.exitCode !== 0) throw new Error(`pull is never, and ${this.shell.target} has no image ${image} for service ${name}.`);
+        if (found.exitCode !== 0) throw new Error(`pull is never, and ${this.shell.target} has no image ${image} for service ${service}.`);
       }
     }
 
@@ -249,9 +204,16 @@ interface ResolvedService {
   deploy?: { replicas?: number; mode?: string };
 }
 
-function parseResolved(text: string): Record<string, ResolvedService> {
-  const document = yaml.load(text) as { services?: Record<string, ResolvedService> } | null;
-  return document?.services ?? {};
+/**
+ * From a resolved config (compose's `config`, parsed): the services a deployment starts (those
+ * named, else every one `up` starts by default), and those of them pulled from a registry (an
+ * image and nothing to build).
+ */
+export function chooseServices(document: unknown, services: readonly string[]): { selected: string[]; pullable: { service: string; image: string }[] } {
+  const resolved = (document as { services?: Record<string, ResolvedService> } | null)?.services ?? {};
+  const selected = services.length ? [...services] : Object.keys(resolved).filter((name) => startsByDefault(resolved[name]));
+  const pullable = selected.filter((name) => resolved[name]?.image && !resolved[name]?.build).map((service) => ({ service, image: resolved[service].image! }));
+  return { selected, pullable };
 }
 
 /** Services `up` starts without naming them: not behind a profile, not scaled to zero. */
@@ -325,76 +287,13 @@ export async function composeUpLocal(
   return { result, state };
 }
 
-/** On a host: a new release directory, `up`, then `current` switched, or the previous release re-applied. */
-export async function composeUpRemote(shell: Shell, plan: ComposePlan, log: DeployLog): Promise<TargetResult> {
-  const started = Date.now();
-  const target = new Target(shell, plan, log);
-  const result: TargetResult = { target: shell.target, ok: false, rolledBack: false, services: [], durationMs: 0 };
-  let changed = false;
-  let previous: ReleaseManifest | undefined;
-  let store: ReleaseStore | undefined;
-  let cli: ComposeCli | undefined;
-  try {
-    cli = await ComposeCli.detect(shell);
-    result.compose = describeCompose(cli);
-    log.info(`Using ${result.compose} on ${shell.target}`);
-    if (plan.mode === 'swarm') await checkSwarmManager(target.docker);
-
-    store = new ReleaseStore(shell, await resolveRemoteDir(shell, plan.remoteDir));
-    // A run cut off during its registry login left that DOCKER_CONFIG (the token) behind.
-    await removeLeftovers(shell, store.baseDir, log);
-    previous = await store.current();
-    result.previousRelease = previous?.id;
-    const dir = await store.create(plan.releaseId);
-    result.release = plan.releaseId;
-
-    const manifest = await log.group(`Upload release ${plan.releaseId} to ${dir}`, () => uploadRelease(shell, store!, plan, cli!));
-    const project = releaseProject(dir, manifest);
-    const activeStore = store;
-    const applyNew = async (c: ComposeCli, docker: DockerCli): Promise<SwarmDeployed> => {
-      if (plan.mode === 'swarm') return deploySwarm(target, c, docker, project, posix.join(dir, RELEASE_META_DIR), () => (changed = true));
-      const applied = await target.apply(c, docker, project, { ...plan, beforeUp: () => (changed = true) });
-      return { services: serviceStates(applied.containers) };
-    };
-    const deployed = await target.withRegistry(cli, activeStore.baseDir, applyNew);
-    result.services = deployed.services;
-    result.tasks = deployed.tasks;
-    result.nodesDown = deployed.nodesDown;
-    await activeStore.activate(plan.releaseId);
-    const pruned = await activeStore.prune(plan.keepReleases, [plan.releaseId]);
-    if (pruned.length) log.info(`Removed old releases ${pruned.join(', ')}`);
-    result.ok = true;
-  } catch (error) {
-    result.error = errorMessage(error);
-    if (error instanceof DeployError && error.tasks) result.tasks = error.tasks;
-    if (error instanceof DeployError && error.nodesDown) result.nodesDown = error.nodesDown;
-    const logs = error instanceof DeployError ? error.logs : '';
-    if (logs) log.attach(`Logs of the failing services on ${shell.target}`, logs);
-    if (changed && previous && store && cli) {
-      result.rolledBack = await rollBack(target, cli, store, previous);
-      if (result.rolledBack) result.error += ` The previous release ${previous.id} is running again.`;
-    } else if (changed) {
-      result.error += ' There is no previous release to go back to.';
-    }
-  }
-  result.durationMs = Date.now() - started;
-  return result;
-}
-
-/** Applies the previous release again, as it was (its files, its env file, its images). */
-async function rollBack(target: Target, cli: ComposeCli, store: ReleaseStore, previous: ReleaseManifest): Promise<boolean> {
+/** Swarm: applies the previous release's stack again, as it was (its files, its env file, its images). */
+export async function rollBackSwarm(target: Target, cli: ComposeCli, store: ReleaseStore, previous: ReleaseManifest): Promise<boolean> {
   const { log, shell } = target;
   const project = releaseProject(store.dir(previous.id), previous);
   try {
     return await log.group(`Re-apply the previous release ${previous.id} on ${shell.target}`, async () => {
-      await target.withRegistry(cli, store.baseDir, async (c, docker) => {
-        if (previous.mode === 'swarm') {
-          await deploySwarm(target, c, docker, project, posix.join(store.dir(previous.id), RELEASE_META_DIR));
-        } else {
-          // Its build contexts are there too; rebuilding restores images that the failed release retagged.
-          await target.apply(c, docker, project, { build: true, pull: 'missing', services: previous.services });
-        }
-      });
+      await target.withRegistry(cli, store.baseDir, (c, docker) => deploySwarm(target, c, docker, project, posix.join(store.dir(previous.id), RELEASE_META_DIR)));
       log.info(`Previous release ${previous.id} is running again on ${shell.target}`);
       return true;
     });
@@ -412,39 +311,7 @@ function releaseProject(dir: string, manifest: ReleaseManifest): ComposeProject 
   };
 }
 
-/** Uploads the compose files and `upload` paths (one tar), then writes the override, env file and manifest. */
-async function uploadRelease(shell: Shell, store: ReleaseStore, plan: ComposePlan, cli: ComposeCli): Promise<ReleaseManifest> {
-  const paths = [...new Set([...plan.model.files.map((file) => file.relativePath), ...plan.uploads])];
-  const archive = await packFiles(plan.workspace, paths);
-  await store.unpack(plan.releaseId, archive);
-  const dir = store.dir(plan.releaseId);
-  const files = plan.model.files.map((file) => file.relativePath);
-  if (plan.images.size) {
-    const override = posix.join(RELEASE_META_DIR, OVERRIDE_FILE_NAME);
-    await shell.writeFile(posix.join(dir, override), composeOverride(plan.images), 0o600);
-    files.push(override);
-  }
-  let envFile: string | undefined;
-  if (plan.env) {
-    envFile = posix.join(RELEASE_META_DIR, 'compose.env');
-    // Kept with the release (0600, in a 0700 directory): re-applying it later needs the same values.
-    await shell.writeFile(posix.join(dir, envFile), composeEnvFile(plan.env, cli.isV1), 0o600);
-  }
-  const manifest: ReleaseManifest = {
-    id: plan.releaseId,
-    project: plan.project,
-    mode: plan.mode,
-    files,
-    envFile,
-    services: [...plan.services],
-    createdAt: new Date().toISOString(),
-    runUrl: plan.runUrl,
-  };
-  await store.writeManifest(manifest);
-  return manifest;
-}
-
-interface SwarmDeployed {
+export interface SwarmDeployed {
   services: ServiceState[];
   tasks?: SwarmTask[];
   nodesDown?: string[];
@@ -454,11 +321,20 @@ interface SwarmDeployed {
  * Swarm: compose renders the files (merge and `--env-file` interpolation, which `docker stack deploy`
  * does not do from a file) into one 0600 file beside the release, and the stack is deployed from it.
  */
-async function deploySwarm(target: Target, cli: ComposeCli, docker: DockerCli, project: ComposeProject, metaDir: string, beforeDeploy?: () => void): Promise<SwarmDeployed> {
+export async function deploySwarm(
+  target: Target,
+  cli: ComposeCli,
+  docker: DockerCli,
+  project: ComposeProject,
+  metaDir: string,
+  beforeDeploy?: () => void,
+  /** The project's `config`, when the caller has it already. */
+  resolved?: string,
+): Promise<SwarmDeployed> {
   // The caller checked that the engine is a swarm manager; `config` validates as `config --quiet` does.
   const { plan, log, shell } = target;
   const rendered = posix.join(metaDir, 'stack.yml');
-  const stackFile = withRollbackOnFailure(await cli.resolvedConfig(project));
+  const stackFile = withRollbackOnFailure(resolved ?? (await cli.resolvedConfig(project)));
   if (stackFile.defaulted.length) log.info(`update_config.failure_action: rollback for ${stackFile.defaulted.join(', ')} (swarm's default, pause, would leave a failed update half done)`);
   if (/max_replicas_per_node/.test(stackFile.text)) {
     const nodes = await activeNodeCount(docker);

@@ -5,5 +5,7 @@ export * from './health.js';
 export * from './release.js';
 export * from './swarm.js';
 export * from './compose-up.js';
+export * from './remote-deployment.js';
 export * from './env-file.js';
 export * from './image-registry.js';
+export * from './program.js';

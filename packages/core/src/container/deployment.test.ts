@@ -11,7 +11,7 @@ import type { Command } from '../shell.js';
 import { ScriptedShell, type Reply } from '../testing/scripted-shell.js';
 import { ContainerDeployment, ReleaseFailedError, type DeploymentOptions } from './deployment.js';
 import { EVENT_MARK } from './program.js';
-import { ganttChart } from './timeline.js';
+import { ganttChart } from '../host/timeline.js';
 
 const TARGET = 'deploy@h1:22';
 const HOME = '/home/deploy';
@@ -41,6 +41,7 @@ function record(image: string, imageId: string, result: ReleaseRecord['result'] 
 
 const isPrepare = (stdin: string): boolean => stdin.endsWith('\nprepare\nexit 0\n}\n');
 const isRelease = (stdin: string): boolean => stdin.endsWith('\nrelease "$@"\n}\n');
+const isProxyRelease = (stdin: string): boolean => stdin.endsWith('\nproxy_release\n}\n');
 
 function options(extra: Partial<DeploymentOptions> = {}): DeploymentOptions {
   return {
@@ -75,10 +76,12 @@ interface Harness {
   lockEvents: string[];
 }
 
+/** A deployment on a host scripted to answer its prepare stage, and its release stage (proxy mode's when `extra.proxy`). */
 function harness(prepare: Reply, release?: Reply, extra: Partial<DeploymentOptions> = {}): Harness {
   const host = new ScriptedShell({ target: TARGET });
   host.on({ args: ['sh', '-s'], stdin: isPrepare, name: 'prepare stage' }, prepare);
-  if (release) host.on({ args: ['sh', '-s'], stdin: isRelease, name: 'release stage' }, release);
+  if (release && extra.proxy) host.on({ args: ['sh', '-s'], stdin: isProxyRelease, name: 'proxy release stage' }, release);
+  else if (release) host.on({ args: ['sh', '-s'], stdin: isRelease, name: 'release stage' }, release);
   const log: string[] = [];
   const attachments: { title: string; text: string }[] = [];
   const lockEvents: string[] = [];
@@ -90,6 +93,10 @@ function harness(prepare: Reply, release?: Reply, extra: Partial<DeploymentOptio
       warning: (message) => log.push(`warning: ${message}`),
       error: (message) => log.push(`error: ${message}`),
       attach: (title, text) => attachments.push({ title, text }),
+      group: (title, fn) => {
+        log.push(`── ${title}`);
+        return fn();
+      },
     },
     { taking: (path) => lockEvents.push(`taking ${path}`), released: () => lockEvents.push('released') },
   );
@@ -551,36 +558,30 @@ describe('deployment', () => {
 });
 
 describe('deployment, proxy mode', () => {
-  const isProxyRelease = (stdin: string): boolean => stdin.endsWith('\nproxy_release\n}\n');
   const RELEASE = 'web-20300101-000000-000';
   const proxy = { ports: ['80', '127.0.0.1:8443'], image: 'reg.example:5000/team/caddy:2', appPort: 3000, drainTimeoutMs: 12_500, preDeploy: ['./migrate', 'up', 'to "7"'] };
 
-  function proxyHarness(release: Reply) {
-    const host = new ScriptedShell({ target: TARGET });
-    host.on(
-      { args: ['sh', '-s'], stdin: isPrepare, name: 'prepare stage' },
-      {
-        lines: [
-          ev('home', HOME),
-          ev('phase', 'lock'),
-          ev('locked', LOCK),
-          ev('current', OLD_ID, 'running', OLD_IMAGE, OLD_IMAGE),
-          ev('release', 'web-old'),
-          ev('phase', 'pull'),
-          ev('image', `${NEW_ID} ${REPO}@${NEW_DIGEST}`),
-          ev('prepared'),
-        ],
-      },
-    );
-    host.on({ args: ['sh', '-s'], stdin: isProxyRelease, name: 'proxy release stage' }, release);
-    const log: string[] = [];
-    const deployment = new ContainerDeployment(
-      host,
-      options({ proxy, releaseName: RELEASE, container: { ...options().container, ports: [], network: undefined }, health: { kind: 'url', url: 'http://localhost:8080/health?deep=1' } }),
-      { info: (m) => log.push(m), warning: (m) => log.push(`warning: ${m}`), error: (m) => log.push(`error: ${m}`), attach: () => undefined },
-      { taking: () => undefined, released: () => undefined },
-    );
-    return { host, deployment, log };
+  /** prepare of a deploy of NEW_IMAGE while the proxy routes to web-old. */
+  const PROXY_PREPARED: Reply = {
+    lines: [
+      ev('home', HOME),
+      ev('phase', 'lock'),
+      ev('locked', LOCK),
+      ev('current', OLD_ID, 'running', OLD_IMAGE, OLD_IMAGE),
+      ev('release', 'web-old'),
+      ev('phase', 'pull'),
+      ev('image', `${NEW_ID} ${REPO}@${NEW_DIGEST}`),
+      ev('prepared'),
+    ],
+  };
+
+  function proxyHarness(release: Reply): Harness {
+    return harness(PROXY_PREPARED, release, {
+      proxy,
+      releaseName: RELEASE,
+      container: { ...options().container, ports: [], network: undefined },
+      health: { kind: 'url', url: 'http://localhost:8080/health?deep=1' },
+    });
   }
 
   it('gives the host the proxy, the release container and pre-deploy, and reports the release, the switch time and the drain', async () => {

@@ -12,9 +12,9 @@ import { DeployLock, LockTimeoutError, type LockOwner } from '../host/deploy-loc
 import { runHostProgram } from '../host/host-program.js';
 import { imagesToPrune, parseHistory, rollbackTarget, type ReleaseRecord } from '../host/release-history.js';
 import { howItEnded, lastLines, type CommandResult, type Shell } from '../shell.js';
-import type { HostLog } from '../ssh/fleet.js';
+import type { DeployLog } from '../log.js';
 import { IMAGE_LABEL, PREVIOUS_SUFFIX, programText, type ProgramValues, type ProxyValues, type Stage } from './program.js';
-import { isPhase, PhaseTimeline } from './timeline.js';
+import { isPhase, PhaseTimeline } from '../host/timeline.js';
 import type { ContainerSpec, HealthCheck, ProxySpec } from './spec.js';
 
 /** Where a deployment keeps its files on the host, relative to the SSH session's directory (the home). */
@@ -86,9 +86,8 @@ interface RunningContainer {
   image: string;
 }
 
-/** What one stage reported. */
-interface StageReport {
-  result: CommandResult;
+/** What one stage's program said as it ran. */
+interface StageEvents {
   current?: RunningContainer;
   history: ReleaseRecord[];
   pulled?: { id: string; digests: string[] };
@@ -103,6 +102,11 @@ interface StageReport {
   lockTimeout?: { holder: string; expiresAt: number; waitedMs: number };
   loginFailed?: { registry: string; output: string };
   logs: string[];
+}
+
+/** What one stage reported, and how its program ended. */
+interface StageReport extends StageEvents {
+  result: CommandResult;
 }
 
 /**
@@ -126,7 +130,7 @@ export class ContainerDeployment {
   constructor(
     readonly shell: Shell,
     readonly options: DeploymentOptions,
-    readonly log: HostLog,
+    readonly log: DeployLog,
     readonly lockEvents: LockEvents,
   ) {
     this.lockPath = posix.join(deploymentDir(options.container.name), 'deploy.lock');
@@ -258,7 +262,7 @@ export class ContainerDeployment {
   private async runStage(values: ProgramValues, pulling?: string): Promise<StageReport> {
     const auth = this.options.registryAuth;
     if (auth && pulling) values.registry = { host: parseImageRef('image', pulling).registry, username: auth.username, password: auth.password };
-    const report: StageReport = { history: [], logs: [], preDeployOutput: [], unlocked: false, result: undefined as unknown as CommandResult };
+    const report: StageEvents = { history: [], logs: [], preDeployOutput: [], unlocked: false };
     const name = this.options.container.name;
     const onEvent = (event: string, fields: string[]): void => {
       switch (event) {
@@ -381,13 +385,13 @@ export class ContainerDeployment {
           break;
       }
     };
-    report.result = await runHostProgram(this.shell, programText(values), {
+    const result = await runHostProgram(this.shell, programText(values), {
       timeoutMs: this.options.lock.waitMs + this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
       onEvent,
       onOutput: (line) => this.log.info(line),
     });
     this.timeline.end();
-    return report;
+    return { ...report, result };
   }
 
   /** Throws the error a stage that did not succeed stands for. */

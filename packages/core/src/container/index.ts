@@ -2,4 +2,3 @@ export * from './spec.js';
 export * from './program.js';
 export * from './deployment.js';
 export * from './inspect.js';
-export * from './timeline.js';

@@ -4,7 +4,7 @@
  */
 import { lastLines } from '../shell.js';
 import type { DockerCli } from '../docker.js';
-import type { HostLog } from '../ssh/fleet.js';
+import type { DeployLog } from '../log.js';
 import { PREVIOUS_SUFFIX } from './program.js';
 
 /** Whether the container `name` exists. */
@@ -21,7 +21,7 @@ async function exists(docker: DockerCli, name: string): Promise<boolean> {
  * container in its place is removed. Returns whether there was one to restore. The program does
  * the same first thing in its `prepare` stage.
  */
-export async function restoreInterrupted(docker: DockerCli, name: string, log: Pick<HostLog, 'warning'>): Promise<boolean> {
+export async function restoreInterrupted(docker: DockerCli, name: string, log: Pick<DeployLog, 'warning'>): Promise<boolean> {
   const aside = name + PREVIOUS_SUFFIX;
   if (!(await exists(docker, aside))) return false;
   log.warning(`${aside} was left by an interrupted deployment: restoring it as ${name} (volumes are kept).`);

@@ -524,6 +524,10 @@ describe('program read by ContainerDeployment', () => {
         warning: (message) => log.push(`warning: ${message}`),
         error: (message) => log.push(`error: ${message}`),
         attach: (title, text) => log.push(`attach: ${title}\n${text}`),
+        group: (title, fn) => {
+          log.push(`── ${title}`);
+          return fn();
+        },
       },
       { taking: (path) => lock.push(`taking ${path}`), released: () => lock.push('released') },
     );

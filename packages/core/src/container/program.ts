@@ -220,6 +220,22 @@ rollback_pull() {
   fi
 }
 
+# A new release container $1 that failed ($2 says why): its last logs come back as events, and it
+# is removed.
+drop_failed() {
+  ev unhealthy "$2"
+  docker logs --tail 100 "$1" 2>&1 | ev_lines logs
+  docker rm --force "$1" >/dev/null 2>&1
+}
+# Ends a failed release with exit status $1: 6, what served before still serves (recorded
+# rolled-back); 5, nothing does (recorded failed). $2 is the failure's message, $3 the record's
+# error when it says less. The lock is given back before the failure is told.
+end_failed() {
+  if [ "$1" = 6 ]; then record rolled-back "\${3:-$2}"; else record failed "\${3:-$2}"; fi
+  unlock
+  fail "$2" "$1"
+}
+
 release() {
   release_started=$(date +%s)
   step=release
@@ -262,14 +278,8 @@ release() {
   fi
 
   # The new container failed: its logs, then the previous one back as it was.
-  ev unhealthy "$unhealthy"
-  docker logs --tail 100 "$name" 2>&1 | ev_lines logs
-  docker rm --force "$name" >/dev/null 2>&1
-  if [ -z "$previous" ]; then
-    record failed "$unhealthy; there was no previous container to restore (the failed one was removed)."
-    unlock
-    fail "$unhealthy; there was no previous container to restore (the failed one was removed)." 5
-  fi
+  drop_failed "$name" "$unhealthy"
+  [ -n "$previous" ] || end_failed 5 "$unhealthy; there was no previous container to restore (the failed one was removed)."
   restored=
   if docker rename "$aside" "$name"; then
     case $previous in
@@ -277,15 +287,9 @@ release() {
       *) restored=1 ;;
     esac
   fi
-  if [ -z "$restored" ]; then
-    record failed "$unhealthy; restoring the previous container failed"
-    unlock
-    fail "$unhealthy; restoring the previous container failed: it is kept as $aside if it was not restored, and the next deployment to this host puts it back first." 5
-  fi
+  [ -n "$restored" ] || end_failed 5 "$unhealthy; restoring the previous container failed: it is kept as $aside if it was not restored, and the next deployment to this host puts it back first." "$unhealthy; restoring the previous container failed"
   ev restored
-  record rolled-back "$unhealthy; rolled back to $previous_image."
-  unlock
-  fail "$unhealthy; rolled back to $previous_image." 6
+  end_failed 6 "$unhealthy; rolled back to $previous_image."
 }
 
 # ---- Proxy mode (proxy-port): one long-lived proxy container (Caddy) owns the host ports and sends
@@ -434,19 +438,11 @@ other_releases() {
   docker ps --all --filter "label=slipway.release=$name" --format '{{.Names}}' | grep -vxF "$1"
 }
 
-# A failed release: its logs, and it is removed; the proxy never sent it a request.
+# A failed release ($1 says why), which the proxy never sent a request.
 proxy_fail() {
-  ev unhealthy "$1"
-  docker logs --tail 100 "$release_name" 2>&1 | ev_lines logs
-  docker rm --force "$release_name" >/dev/null 2>&1
-  if [ -z "$old_release" ]; then
-    record failed "$1; nothing was switched."
-    unlock
-    fail "$1; nothing was switched (there was no release before)." 5
-  fi
-  record rolled-back "$1; $old_release ($previous_image) keeps serving."
-  unlock
-  fail "$1; the proxy still sends every request to $old_release ($previous_image), which kept serving." 6
+  drop_failed "$release_name" "$1"
+  [ -n "$old_release" ] || end_failed 5 "$1; nothing was switched (there was no release before)." "$1; nothing was switched."
+  end_failed 6 "$1; the proxy still sends every request to $old_release ($previous_image), which kept serving." "$1; $old_release ($previous_image) keeps serving."
 }
 
 # Points the proxy at slot $1: the live file made or removed in one step.

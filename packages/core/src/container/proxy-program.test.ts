@@ -1,11 +1,10 @@
 /**
- * The host program's proxy mode run for real (`sh -s`, dash) against testing/fake-docker.sh, with
- * the docker commands proxy mode adds on top of it (networks, labels and their filters, `docker
- * exec … caddy reload`, the proxy container, a one-off `run --rm`, EXPOSEd ports) answered by a
- * small extension written here: the program's slot switching, pre-deploy, failures and state on the
- * host are checked as files, the way a host would hold them.
+ * The host program's proxy mode run for real (`sh -s`, dash) against the fake docker of
+ * testing/fake-docker.ts (networks, labels and their filters, `docker exec … caddy reload`, one-off
+ * `run --rm` containers and EXPOSEd ports included): the program's slot switching, pre-deploy,
+ * failures and state on the host are checked as files, the way a host would hold them.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { FakeDockerHost } from '../testing/fake-docker.js';
@@ -25,60 +24,6 @@ const { container: PROXY, network: NET } = proxyNames(NAME);
 const SPEC: ContainerSpec = { name: NAME, ports: [], env: new Map([['MODE', 'prod']]), volumes: ['data:/data'], restart: 'unless-stopped', runArgs: ['--init'] };
 const PROXY_SPEC: ProxySpec = { ports: ['127.0.0.1:18480'], image: 'caddy:2', drainTimeoutMs: 5_000 };
 
-/** What proxy mode asks of docker beyond fake-docker.sh; everything else goes to it (`docker-base`). */
-const PROXY_DOCKER = String.raw`#!/bin/sh
-S=__STATE__
-B="$(dirname "$0")/docker-base"
-label() { sed -n "s/^$1=//p" "$S/containers/$2/labels" 2>/dev/null; }
-case ${'$'}{1:-} in
-  network)
-    printf '%s\n' "$*" >>"$S/argv.log"; mkdir -p "$S/networks"
-    case $2 in inspect) [ -f "$S/networks/$3" ]; exit ;; create) : >"$S/networks/$3"; exit 0 ;; *) exit 0 ;; esac ;;
-  exec)
-    printf '%s\n' "$*" >>"$S/argv.log"
-    [ -f "$S/reload-fails" ] && { echo 'Error: adapting config: bad Caddyfile' >&2; exit 1; }
-    cat "$(cat "$S/containers/$2/mount")/Caddyfile" >>"$S/reloads"; echo '----' >>"$S/reloads"; exit 0 ;;
-  ps)
-    printf '%s\n' "$*" >>"$S/argv.log"; shift; filters=
-    while [ $# -gt 0 ]; do case $1 in --filter) filters="$filters ${'$'}{2#label=}"; shift 2 ;; *) shift ;; esac; done
-    for c in $(ls "$S/containers"); do
-      ok=1; for f in $filters; do grep -qxF "$f" "$S/containers/$c/labels" 2>/dev/null || ok=; done
-      [ -n "$ok" ] && echo "$c"
-    done; exit 0 ;;
-  run)
-    case " $* " in *" --rm "*)
-      printf '%s\n' "$*" >>"$S/argv.log"; echo "migrating with $(cat "$(printf '%s\n' "$*" | sed -n 's/.*--env-file \([^ ]*\).*/\1/p')" | tr '\n' ' ')"
-      exit "$(cat "$S/predeploy-exit" 2>/dev/null || echo 0)" ;;
-    esac
-    name= labels= mount=; prev=
-    for a; do
-      case $prev in --name) name=$a ;; --label) labels="$labels$a
-" ;; --volume) case $a in *:/etc/slipway:ro) mount=${'$'}{a%:/etc/slipway:ro} ;; esac ;; esac; prev=$a
-    done
-    if [ "$name" = "${PROXY}" ]; then
-      printf '%s\n' "$*" >>"$S/argv.log"; c="$S/containers/$name"; mkdir -p "$c"
-      echo sha256:proxy >"$c/image"; echo running >"$c/status"; echo - >"$c/label"; echo caddy >"$c/config"; echo >"$c/envfile"; echo 0 >"$c/restarts"; echo 0 >"$c/exitcode"
-      printf '%s' "$labels" >"$c/labels"; echo "$mount" >"$c/mount"; echo proxy-id; exit 0
-    fi
-    "$B" "$@" || exit $?
-    printf '%s' "$labels" >"$S/containers/$name/labels"
-    # An image marked broken exits at once: its health check fails.
-    [ -f "$S/broken/$(cut -c8- "$S/containers/$name/image")" ] && echo exited >"$S/containers/$name/status"
-    exit 0 ;;
-  container)
-    case ${'$'}{4:-} in
-      *slipway.proxy*) printf '%s\n' "$*" >>"$S/argv.log"; [ -d "$S/containers/$5" ] || exit 1; echo "$(cat "$S/containers/$5/status") $(label slipway.proxy "$5")"; exit 0 ;;
-      *slipway.port*) label slipway.port "$5"; exit 0 ;;
-      '{{.State.Running}}') [ "$(cat "$S/containers/$5/status" 2>/dev/null)" = running ] && echo true || echo false; exit 0 ;;
-      *State.Pid*) echo 0; exit 0 ;;
-      *NetworkSettings*) echo 172.18.0.9; exit 0 ;;
-    esac ;;
-  image)
-    case ${'$'}{4:-} in *ExposedPorts*) cat "$S/exposed" 2>/dev/null || echo '8080/tcp '; exit 0 ;; esac ;;
-esac
-exec "$B" "$@"
-`;
-
 const hosts: FakeDockerHost[] = [];
 afterAll(() => hosts.forEach((host) => host.remove()));
 
@@ -93,12 +38,12 @@ function fixture() {
   host.publish(V1, V1_ID, `${REPO}@sha256:${'a'.repeat(64)}`);
   host.publish(V2, V2_ID, `${REPO}@sha256:${'b'.repeat(64)}`);
   host.publish('caddy:2', `sha256:${'c'.repeat(64)}`, `caddy@sha256:${'c'.repeat(64)}`);
-  renameSync(join(host.bin, 'docker'), join(host.bin, 'docker-base'));
-  writeFileSync(join(host.bin, 'docker'), PROXY_DOCKER.replace('__STATE__', `'${host.state}'`), { mode: 0o755 });
+  host.exposes(V1_ID, ['8080/tcp']);
+  host.exposes(V2_ID, ['8080/tcp']);
   const proxyDir = join(host.dir(NAME), 'proxy');
   let clock = 0;
 
-  function proxyValues(release?: string, preDeploy?: string[]): ProxyValues {
+  function proxyValues(release?: string, image?: string, preDeploy?: string[]): ProxyValues {
     const publish = PROXY_SPEC.ports.map(proxyPublish);
     return {
       container: PROXY,
@@ -109,8 +54,8 @@ function fixture() {
       caddyfile: caddyfile(PROXY_SPEC),
       drainTimeoutSeconds: 5,
       release,
-      releaseArgs: release ? proxyRunArguments(SPEC, release, `label-${release}`, release.endsWith('v2') ? V2 : V1) : undefined,
-      preDeployArgs: preDeploy ? preDeployArguments(SPEC, V2, preDeploy) : undefined,
+      releaseArgs: release && image ? proxyRunArguments(SPEC, release, `label-${release}`, image) : undefined,
+      preDeployArgs: preDeploy && image ? preDeployArguments(SPEC, image, preDeploy) : undefined,
     };
   }
 
@@ -141,7 +86,7 @@ function fixture() {
       stage: 'release',
       name: NAME,
       lock,
-      proxy: proxyValues(release, options.preDeploy),
+      proxy: proxyValues(release, image, options.preDeploy),
       run: {
         action: 'deploy',
         label: image,
@@ -157,8 +102,8 @@ function fixture() {
     return { prepared, released, release };
   }
 
-  const labels = (name: string): string => readFileSync(join(host.state, 'containers', name, 'labels'), 'utf8');
-  const reloads = (): number => (existsSync(join(host.state, 'reloads')) ? readFileSync(join(host.state, 'reloads'), 'utf8').split('----\n').length - 1 : 0);
+  const labels = (name: string): string[] => host.containers()[name].labels;
+  const reloads = (): number => host.reloads().length;
   const history = (): Record<string, unknown>[] =>
     readFileSync(join(host.dir(NAME), 'releases.jsonl'), 'utf8')
       .split('\n')
@@ -181,7 +126,7 @@ describe('program, proxy mode', () => {
     expect(events(released, 'switched')[0][0]).toBe(release);
     expect(events(released, 'switched')[0][1]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
-    expect(labels(release).split('\n')).toEqual(expect.arrayContaining([`slipway.release=${NAME}`, 'slipway.slot=a', 'slipway.port=8080', `slipway.image=label-${release}`]));
+    expect(labels(release)).toEqual(expect.arrayContaining([`slipway.release=${NAME}`, 'slipway.slot=a', 'slipway.port=8080', `slipway.image=label-${release}`]));
     expect(live()).toBe(true);
     const file = readFileSync(join(proxyDir, 'Caddyfile'), 'utf8');
     expect(file).toContain('# ports: 8080 8080');
@@ -226,36 +171,46 @@ describe('program, proxy mode', () => {
   it('rewrites the Caddyfile and reloads the running proxy before the switch when the new release listens elsewhere', async () => {
     const { host, deploy, reloads, proxyDir } = fixture();
     await deploy(V1);
-    writeFileSync(join(host.state, 'exposed'), '3000/tcp ');
+    host.exposes(V2_ID, ['3000/tcp']);
     const before = reloads();
     const { released } = await deploy(V2);
     expect(released.exitCode).toBe(0);
     expect(reloads()).toBe(before + 1);
     expect(readFileSync(join(proxyDir, 'Caddyfile'), 'utf8')).toContain('# ports: 8080 3000');
-    expect(readFileSync(join(host.state, 'reloads'), 'utf8')).toContain('reverse_proxy slot-b:3000');
+    expect(host.reloads().at(-1)).toContain('reverse_proxy slot-b:3000');
   });
 
   it('never switches to a release that fails health: it is removed, the old one keeps its slot, exit 6', async () => {
     const { host, deploy, releases, live, history } = fixture();
     const first = await deploy(V1);
-    mkdirSync(join(host.state, 'broken'), { recursive: true });
-    writeFileSync(join(host.state, 'broken', V2_ID.slice(7)), '');
+    host.exitsAtOnce(V2_ID, 3);
     const { released } = await deploy(V2);
     expect(released.exitCode).toBe(6);
     expect(events(released, 'switched')).toEqual([]);
-    expect(events(released, 'fail')[0][1]).toMatch(new RegExp(`exited with code 0; the proxy still sends every request to ${first.release}`));
+    expect(events(released, 'fail')[0][1]).toMatch(new RegExp(`exited with code 3; the proxy still sends every request to ${first.release}`));
     expect(live()).toBe(true);
     expect(releases()).toEqual([first.release]);
     expect(history().at(-1)).toMatchObject({ image: V2, result: 'rolled-back' });
   });
 
+  it('records failed and exits 5 when a first release fails health: nothing was switched, and no proxy started', async () => {
+    const { host, deploy, history } = fixture();
+    host.exitsAtOnce(V1_ID, 3);
+    const { released, release } = await deploy(V1);
+    expect(released.exitCode).toBe(5);
+    expect(events(released, 'fail')).toEqual([['health', `container ${release} exited with code 3; nothing was switched (there was no release before).`]]);
+    expect(events(released, 'unlocked')).toEqual([['released']]);
+    expect(history()).toEqual([expect.objectContaining({ image: V1, result: 'failed', error: `container ${release} exited with code 3; nothing was switched.` })]);
+    expect(host.containers()).toEqual({});
+  });
+
   it('runs pre-deploy with the env file and, when it fails, starts and switches nothing: exit 7, its output as events', async () => {
     const { host, deploy, releases, live, proxyDir } = fixture();
     const first = await deploy(V1, { preDeploy: ['./migrate', 'up'] });
-    expect(events(first.released, 'pre-deploy-output')).toEqual([['migrating with MODE=prod ']]);
-    expect(host.argv()).toMatch(new RegExp(`run --rm --env-file \\S+ --network ${NET} --volume data:/data --init ${V2.replace(/[.]/g, '\\.')} ./migrate up`));
+    expect(events(first.released, 'pre-deploy-output')).toEqual([['./migrate up with env MODE=prod']]);
+    expect(host.argv()).toMatch(new RegExp(`run --rm --env-file \\S+ --network ${NET} --volume data:/data --init ${V1.replace(/[.]/g, '\\.')} ./migrate up`));
 
-    writeFileSync(join(host.state, 'predeploy-exit'), '3');
+    host.oneOffsExit(3);
     const caddy = readFileSync(join(proxyDir, 'Caddyfile'), 'utf8');
     const { released } = await deploy(V2, { preDeploy: ['./migrate', 'up'] });
     expect(released.exitCode).toBe(7);
@@ -270,11 +225,11 @@ describe('program, proxy mode', () => {
   });
 
   it.each([
-    ['', /EXPOSEs no port, so the proxy does not know where the app listens: give app-port\./],
-    ['8080/tcp 9090/tcp ', /EXPOSEs several ports \(8080\/tcp 9090\/tcp\): give app-port/],
+    [[], /EXPOSEs no port, so the proxy does not know where the app listens: give app-port\./],
+    [['8080/tcp', '9090/tcp'], /EXPOSEs several ports \(8080\/tcp 9090\/tcp\): give app-port/],
   ])('fails before starting anything when the image EXPOSEs %j', async (exposed, message) => {
     const { host, deploy, releases } = fixture();
-    writeFileSync(join(host.state, 'exposed'), exposed);
+    host.exposes(V1_ID, exposed);
     const { released } = await deploy(V1);
     expect(released.exitCode).toBe(1);
     expect(events(released, 'fail')[0][1]).toMatch(message);

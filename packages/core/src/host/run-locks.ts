@@ -10,7 +10,7 @@ import { runUrl, type RunContext } from '../github-context.js';
 import type { Shell } from '../shell.js';
 import { connectHost } from '../ssh/connect-host.js';
 import type { ConnectionSettings } from '../ssh/connection-inputs.js';
-import type { HostLog } from '../ssh/fleet.js';
+import { stepLog, type DeployLog } from '../log.js';
 import { DeployLock, type LockOwner } from './deploy-lock.js';
 import { removeLeftovers } from './leftovers.js';
 
@@ -39,6 +39,19 @@ export function runLockOwner(run: RunContext): LockOwner {
   };
 }
 
+/**
+ * The deploy lock a host program takes on one host: whose it is, how long it lasts and is waited
+ * for, and what the run hears of it (noted in the step's state for the post step).
+ */
+export interface HostLock {
+  owner: LockOwner;
+  expiryMs: number;
+  waitMs: number;
+  /** The lock's path: relative to the home first, then absolute once the host said where it is. */
+  taking(path: string): void;
+  released(): void;
+}
+
 export class RunLocks {
   private readonly held = new Map<string, string>();
 
@@ -51,26 +64,9 @@ export class RunLocks {
     readonly secretFiles: readonly string[] = [],
   ) {}
 
-  /**
-   * Runs `work` under the deploy lock at `path` on `shell`'s host, waiting up to `waitMs` for
-   * another holder. The lock is released after `work`, whatever happened; if that fails (the host
-   * went away), it stays in the state for the post step.
-   */
-  async hold<T>(shell: Shell, host: string, path: string, waitMs: number, log: Pick<HostLog, 'info'>, work: () => Promise<T>): Promise<T> {
-    const lock = new DeployLock(shell, path);
-    await lock.acquire(this.owner, { expiryMs: LOCK_EXPIRY_MS, waitMs, onWait: (message) => log.info(message) });
-    this.held.set(host, path);
-    this.save();
-    log.info(`Deploy lock taken (${path}).`);
-    try {
-      return await work();
-    } finally {
-      if (await lock.release(this.owner.token).catch(() => false)) {
-        this.held.delete(host);
-        this.save();
-        log.info('Deploy lock released.');
-      }
-    }
+  /** `host`'s lock, as its host program takes it, waiting up to `waitMs` for another run's. */
+  forHost(host: string, waitMs: number): HostLock {
+    return { owner: this.owner, expiryMs: LOCK_EXPIRY_MS, waitMs, taking: (path) => this.noteTaking(host, path), released: () => this.noteReleased(host) };
   }
 
   /**
@@ -117,8 +113,8 @@ export function leftLocks(stateName: string): HeldLocks | undefined {
  * half-way, then release the lock. Failures are warnings: a lock that cannot be released expires
  * on its own, and the next deployment removes the files under its own lock.
  */
-export async function releaseLeftLocks(state: HeldLocks, settings: ConnectionSettings, repair?: (shell: Shell, host: string, log: HostLog) => Promise<void>): Promise<void> {
-  const log: HostLog = { info: (m) => core.info(m), warning: (m) => core.warning(m), error: (m) => core.error(m), attach: () => {} };
+export async function releaseLeftLocks(state: HeldLocks, settings: ConnectionSettings, repair?: (shell: Shell, host: string, log: DeployLog) => Promise<void>): Promise<void> {
+  const log = stepLog();
   for (const { host: label, path } of state.locks) {
     const host = settings.hosts.find((h) => h.label === label);
     if (!host) {

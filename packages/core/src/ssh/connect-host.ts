@@ -3,12 +3,12 @@
  * host's own user and port, and a line in its log saying which host key it presented (what a user
  * pins, and whether it was checked).
  */
-import type { HostLog } from './fleet.js';
+import type { DeployLog } from '../log.js';
 import { targetEndpoint, type ConnectionSettings } from './connection-inputs.js';
 import type { SshHost } from './host-address.js';
 import { SshShell } from './ssh-shell.js';
 
-export async function connectHost(settings: ConnectionSettings, host: SshHost, log: HostLog): Promise<SshShell> {
+export async function connectHost(settings: ConnectionSettings, host: SshHost, log: DeployLog): Promise<SshShell> {
   const shell = await SshShell.connect({
     endpoint: targetEndpoint(settings, host),
     jump: settings.jump,

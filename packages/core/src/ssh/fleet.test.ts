@@ -21,6 +21,35 @@ function recordingSink(): { sink: LogSink; lines: string[] } {
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 describe('fleet', () => {
+  it("titles a part of a host's log with a line, not a nested group, and attaches long text after the host's group", async () => {
+    const { sink, lines } = recordingSink();
+    await forEachHost(
+      [hosts[0]],
+      { maxParallel: 1, failFast: false },
+      async (_host, log) => {
+        const value = await log.group('Pull app', async () => {
+          log.info('pulling');
+          return 42;
+        });
+        log.attach('Logs of the failing services on a', 'app_1 | boom');
+        log.error('Re-applying failed too');
+        return value;
+      },
+      { sink, describe: (o) => `${o.host.label}: ${String(o.value)}` },
+    );
+    expect(lines).toEqual([
+      'group: u@a:22',
+      '── Pull app',
+      'pulling',
+      'error: Re-applying failed too',
+      'u@a:22: 42',
+      'endgroup',
+      'group: Logs of the failing services on a',
+      'app_1 | boom',
+      'endgroup',
+    ]);
+  });
+
   it('runs all hosts at once with max-parallel 0 and prints each host as one block', async () => {
     const { sink, lines } = recordingSink();
     let running = 0;

@@ -5,15 +5,8 @@
  */
 import * as core from '@actions/core';
 import { formatDuration } from '../inputs.js';
+import type { DeployLog } from '../log.js';
 import type { SshHost } from './host-address.js';
-
-export interface HostLog {
-  info(message: string): void;
-  warning(message: string): void;
-  error(message: string): void;
-  /** Text shown in a collapsed group of its own after the host's group (a container's logs, say). */
-  attach(title: string, text: string): void;
-}
 
 export interface FleetOptions {
   /** 0 means all hosts at once. */
@@ -58,7 +51,7 @@ export const actionsSink: LogSink = {
 
 type Entry = { kind: 'info' | 'warning' | 'error'; text: string };
 
-class BufferedHostLog implements HostLog {
+class BufferedHostLog implements DeployLog {
   readonly entries: Entry[] = [];
   readonly attachments: { title: string; text: string }[] = [];
 
@@ -80,6 +73,10 @@ class BufferedHostLog implements HostLog {
   attach(title: string, text: string): void {
     this.attachments.push({ title, text });
   }
+  group<R>(title: string, fn: () => Promise<R>): Promise<R> {
+    this.info(`── ${title}`);
+    return fn();
+  }
 
   private add(entry: Entry): void {
     if (this.live) this.sink[entry.kind](entry.text);
@@ -96,7 +93,7 @@ function defaultDescribe<T>(outcome: HostOutcome<T>): string {
 export async function forEachHost<T>(
   hosts: readonly SshHost[],
   options: FleetOptions,
-  work: (host: SshHost, log: HostLog) => Promise<T>,
+  work: (host: SshHost, log: DeployLog) => Promise<T>,
   callbacks: FleetCallbacks<T> = {},
 ): Promise<HostOutcome<T>[]> {
   const sink = callbacks.sink ?? actionsSink;

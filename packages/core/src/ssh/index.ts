@@ -5,3 +5,4 @@ export * from './connection-inputs.js';
 export * from './ssh-shell.js';
 export * from './fleet.js';
 export * from './connect-host.js';
+export * from './run-on-hosts.js';

@@ -17,6 +17,7 @@ import { NodeSSH } from 'node-ssh';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { LineStreamer } from '../local-shell.js';
 import { retry } from '../retry.js';
+import type { DeployLog } from '../log.js';
 import { checkResult, quoteArg, quoteArgs, type Command, type CommandResult, type Shell } from '../shell.js';
 import type { SshEndpoint } from './connection-inputs.js';
 import { describeHostKeyFailure, describeHostKeyTypeMismatch, hostKeyAlgorithms, pinsForHost, verifyHostKey, type SeenHostKey } from './host-keys.js';
@@ -36,10 +37,8 @@ export class SshConnectError extends Error {
   }
 }
 
-export interface SshLog {
-  info(message: string): void;
-  warning(message: string): void;
-}
+/** What an SSH connection says of itself (a host key learned, a retry): two of a deployment's log's calls. */
+export type SshLog = Pick<DeployLog, 'info' | 'warning'>;
 
 export const actionsLog: SshLog = { info: (m) => core.info(m), warning: (m) => core.warning(m) };
 

@@ -1,10 +1,10 @@
 /**
- * A host on the runner for tests of programs that run on hosts (container/program.ts): a temporary
- * HOME, and a fake `docker` first on PATH, a POSIX sh script that keeps its images and containers in
- * files. It answers the subcommands and `--format` strings those programs use, the way the engine
- * answers them (exit codes, "No such container"), and logs each argv, so a test can check where the
- * host ends up and that no secret reached a command line. Only docker is faked: sh, the lock's
- * functions, mktemp, sed and the rest run for real.
+ * A host on the runner for tests of programs that run on hosts (container/program.ts, stop-and-start
+ * and proxy mode): a temporary HOME, and a fake `docker` first on PATH, a POSIX sh script that keeps
+ * its images, containers and networks in files. It answers the subcommands and `--format` strings
+ * those programs use, the way the engine answers them (exit codes, "No such container"), and logs
+ * each argv, so a test can check where the host ends up and that no secret reached a command line.
+ * Only docker is faked: sh, the lock's functions, mktemp, sed and the rest run for real.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,14 +13,17 @@ import { fileURLToPath } from 'node:url';
 import { LocalShell } from '../local-shell.js';
 import type { Command, CommandResult, Shell } from '../shell.js';
 
-/** The fake engine, with `__STATE__` standing for its state directory. */
+/** The fake engine, and the fake docker-compose beside it, with `__STATE__` standing for their state directory. */
 const FAKE_DOCKER = readFileSync(fileURLToPath(new URL('./fake-docker.sh', import.meta.url)), 'utf8');
+const FAKE_COMPOSE = readFileSync(fileURLToPath(new URL('./fake-compose.sh', import.meta.url)), 'utf8');
 
 export interface FakeContainer {
   image: string;
   status: string;
   /** The `slipway.image` label, `-` when there is none. */
   label: string;
+  /** Every label, as `key=value`. */
+  labels: string[];
   config: string;
   /** The content of the env file `docker run` was given, if any. */
   env?: string;
@@ -45,11 +48,13 @@ export class FakeDockerHost {
     this.home = join(this.root, 'home');
     this.state = join(this.root, 'docker');
     this.bin = join(this.root, 'bin');
-    for (const dir of [this.home, this.bin, join(this.state, 'registry'), join(this.state, 'images'), join(this.state, 'containers'), join(this.state, 'logs')]) {
+    for (const dir of ['registry', 'images', 'containers', 'logs', 'exposed', 'exits'].map((name) => join(this.state, name)).concat(this.home, this.bin)) {
       mkdirSync(dir, { recursive: true });
     }
     writeFileSync(join(this.state, 'argv.log'), '');
     writeFileSync(join(this.bin, 'docker'), FAKE_DOCKER.replace('__STATE__', `'${this.state}'`), { mode: 0o755 });
+    writeFileSync(join(this.bin, 'docker-compose'), FAKE_COMPOSE.replace('__STATE__', `'${this.state}'`), { mode: 0o755 });
+    writeFileSync(join(this.state, 'compose-services'), 'app\n');
     this.shell = new SessionShell(this.env);
   }
 
@@ -61,6 +66,23 @@ export class FakeDockerHost {
   /** A deployment's directory on this host. */
   dir(name: string): string {
     return join(this.home, '.slipway', 'ec2-deploy', name);
+  }
+
+  /** The services fake-compose's `up` starts. */
+  composeServices(names: readonly string[]): void {
+    writeFileSync(join(this.state, 'compose-services'), names.map((name) => `${name}\n`).join(''));
+  }
+
+  /** How fake-compose's `up` leaves a container of `image`: `running unhealthy 0`, `exited none 3`. */
+  composeOutcome(image: string, outcome: string): void {
+    mkdirSync(join(this.state, 'compose-health'), { recursive: true });
+    writeFileSync(join(this.state, 'compose-health', encode(image)), `${outcome}\n`);
+  }
+
+  /** Each fake-compose command line so far. */
+  composeArgv(): string[] {
+    const file = join(this.state, 'compose-argv.log');
+    return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
   }
 
   /** An image the registry serves as `ref` and as its digest reference `repository@digest`. */
@@ -89,6 +111,27 @@ export class FakeDockerHost {
     writeFileSync(join(this.state, 'logs', id.replace(/^sha256:/, '')), text);
   }
 
+  /** The ports images of `id` EXPOSE (`8080/tcp`); none unless told. */
+  exposes(id: string, ports: string[]): void {
+    writeFileSync(join(this.state, 'exposed', id.replace(/^sha256:/, '')), ports.map((port) => `${port}\n`).join(''));
+  }
+
+  /** Containers of image `id` exit with `code` as soon as they start. */
+  exitsAtOnce(id: string, code: number): void {
+    writeFileSync(join(this.state, 'exits', id.replace(/^sha256:/, '')), `${code}\n`);
+  }
+
+  /** One-off containers (`docker run --rm`) exit with `code`; each prints its command and its env file's lines. */
+  oneOffsExit(code: number): void {
+    writeFileSync(join(this.state, 'one-off-exit'), String(code));
+  }
+
+  /** The Caddyfile each `caddy reload` read, in order. */
+  reloads(): string[] {
+    const file = join(this.state, 'reloads');
+    return existsSync(file) ? readFileSync(file, 'utf8').split('----\n').slice(0, -1) : [];
+  }
+
   /** Puts an image on the host as if it had been pulled. */
   addImage(id: string, refs: string[], digests: string[] = []): void {
     const dir = join(this.state, 'images', id.replace(/^sha256:/, ''));
@@ -108,7 +151,8 @@ export class FakeDockerHost {
     const files: Record<string, string> = {
       image: container.image,
       status: container.status ?? 'running',
-      label: container.label ?? '-',
+      labels: container.label ? `slipway.image=${container.label}` : '',
+      volumes: '',
       config: container.config ?? container.image,
       restarts: '0',
       exitcode: '0',
@@ -124,10 +168,12 @@ export class FakeDockerHost {
     for (const name of readdirSync(join(this.state, 'containers'))) {
       const read = (file: string): string => readFileSync(join(this.state, 'containers', name, file), 'utf8').replace(/\n$/, '');
       const envPath = join(this.state, 'containers', name, 'env');
+      const labels = read('labels').split('\n').filter(Boolean);
       all[name] = {
         image: read('image'),
         status: read('status'),
-        label: read('label'),
+        label: labels.find((label) => label.startsWith('slipway.image='))?.slice('slipway.image='.length) ?? '-',
+        labels,
         config: read('config'),
         envFile: read('envfile'),
         env: existsSync(envPath) ? readFileSync(envPath, 'utf8') : undefined,

@@ -2,7 +2,7 @@
  * When each phase of a host's deployment started and ended, as the runner saw the progress lines
  * arrive, drawn in the job summary as a mermaid gantt chart (which GitHub renders).
  */
-export const PHASES = ['connect', 'lock', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'] as const;
+export const PHASES = ['connect', 'lock', 'upload', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface PhaseSpan {

@@ -1,11 +1,11 @@
 /**
  * Slipway's benchmarks (issue 6), against the sandbox, writing BENCHMARKS.md.
  *
- *   sudo bash bench/run.sh [--runs N] [--out FILE] [--only roundtrips|proxy]
+ *   sudo bash bench/run.sh [--runs N] [--out FILE] [--only roundtrips|proxy] [--cases redeploy,first,...]
  *
  * `--only roundtrips` measures the round-trip section (bench/roundtrips.ts) alone and writes a
  * report of that section only, `--only proxy` the proxy section (bench/proxy.ts); without it,
- * every section runs.
+ * every section runs. `--cases` measures some of the round-trip cases only (bench/roundtrips.ts's CASES).
  *
  * Every number is a ratio or a difference measured in this same run on this machine, so a slower
  * or busier machine moves both sides together. Timings are wall clock (the user's wait) and are
@@ -40,14 +40,17 @@ interface Options {
   out: string;
   /** One section alone; undefined: all of them. */
   only?: Section;
+  /** Round trips: some of its cases only. */
+  cases?: string[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const usage = 'usage: bench/run.sh [--runs N] [--out FILE] [--only roundtrips|proxy]';
+  const usage = 'usage: bench/run.sh [--runs N] [--out FILE] [--only roundtrips|proxy] [--cases redeploy,first,...]';
   const options: Options = { runs: 3, out: join(repoRoot, 'BENCHMARKS.md') };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--runs') options.runs = Number(argv[++i]);
     else if (argv[i] === '--out') options.out = argv[++i];
+    else if (argv[i] === '--cases') options.cases = argv[++i].split(',').filter(Boolean);
     else if (argv[i] === '--only') {
       const section = argv[++i];
       if (!SECTIONS.includes(section as Section)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not ${section} (${usage})`);
@@ -387,7 +390,7 @@ async function main(): Promise<void> {
   let rt;
   if (!options.only || options.only === 'roundtrips') {
     progress('round trips: pushing their images');
-    rt = await roundTrips(sandbox, pushRoundTripImages(sandbox), options.runs);
+    rt = await roundTrips(sandbox, pushRoundTripImages(sandbox), options.runs, options.cases);
   }
   const proxy = !options.only || options.only === 'proxy' ? await proxyBench(sandbox, options.runs, progress) : undefined;
 

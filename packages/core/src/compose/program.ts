@@ -232,13 +232,7 @@ apply() {
   if [ -n "$reg_user" ]; then
     phase pull
     ev login "$reg" "$reg_user"
-    login_dir=$(mktemp -d "$base/${REGISTRY_CONFIG_PREFIX}XXXXXXXX") || fail_unlocked "could not make a directory for the registry login in $base"
-    scratch="$scratch $login_dir"
-    if ! login_out=$(printf '%s' "$reg_pass" | docker --config "$login_dir" login --username "$reg_user" --password-stdin "$reg" 2>&1); then
-      rm -rf "$login_dir"
-      ev login-failed "$reg" "$(printf '%s\\n' "$login_out" | tail -n 5)"
-      fail_unlocked "docker login to $reg failed"
-    fi
+    registry_login "$base"
     DOCKER_CONFIG=$login_dir
     export DOCKER_CONFIG
   fi

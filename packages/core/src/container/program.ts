@@ -47,14 +47,9 @@ transient() {
 pull() {
   pull_config=
   if [ -n "$reg_user" ]; then
-    pull_config=$(mktemp -d "$dir/${REGISTRY_CONFIG_PREFIX}XXXXXXXX") || fail_unlocked "could not make a directory for the registry login in $dir"
-    pull_out="$pull_config.out"
-    scratch="$scratch $pull_config $pull_out"
-    if ! printf '%s' "$reg_pass" | docker --config "$pull_config" login --username "$reg_user" --password-stdin "$reg" >"$pull_out" 2>&1; then
-      ev login-failed "$reg" "$(tail -n 5 "$pull_out")"
-      rm -rf "$pull_config" "$pull_out"
-      fail_unlocked "docker login to $reg failed"
-    fi
+    registry_login "$dir"
+    pull_config=$login_dir pull_out="$login_dir.out"
+    scratch="$scratch $pull_out"
   else
     pull_out=$(mktemp "$dir/pull-XXXXXXXX")
     scratch="$scratch $pull_out"

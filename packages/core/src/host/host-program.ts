@@ -1,7 +1,7 @@
 /**
  * What every program Slipway runs on a host shares (container/program.ts, compose/program.ts): the
  * progress protocol, the clean-up of secret files, the watcher that ends the program with its SSH
- * session, and the deploy lock, plus the runner's side of running one and reading its progress.
+ * session, the deploy lock and the registry login, plus the runner's side of running one and reading its progress.
  *
  * - A program is POSIX sh fed to `sh -s` on stdin, with only what a bare EC2 image has (sh,
  *   coreutils, grep, sed, find and docker). Values reach it as quoted assignments at its top
@@ -15,6 +15,7 @@
  * - The whole program is one brace group: sh reads all of it before running any of it, and it exits
  *   from inside, so sh never reads on into the stdin the watcher is waiting on.
  */
+import { REGISTRY_CONFIG_PREFIX } from '../docker.js';
 import { LOCK_FUNCTIONS } from './deploy-lock.js';
 import { quoteArg, type CommandResult, type Shell } from '../shell.js';
 
@@ -77,6 +78,18 @@ unlock() {
 }
 # Fails the step after giving the lock back: for failures before anything on the host changed.
 fail_unlocked() { unlock; fail "$@"; }
+
+# Logs in to $reg as $reg_user, the password on stdin (never in argv), into a new DOCKER_CONFIG
+# directory in $1, named in $login_dir and removed on the way out; a refusal fails the step, unlocked.
+registry_login() {
+  login_dir=$(mktemp -d "$1/${REGISTRY_CONFIG_PREFIX}XXXXXXXX") || fail_unlocked "could not make a directory for the registry login in $1"
+  scratch="$scratch $login_dir"
+  if ! login_out=$(printf '%s' "$reg_pass" | docker --config "$login_dir" login --username "$reg_user" --password-stdin "$reg" 2>&1); then
+    rm -rf "$login_dir"
+    ev login-failed "$reg" "$(printf '%s\\n' "$login_out" | tail -n 5)"
+    fail_unlocked "docker login to $reg failed"
+  fi
+}
 
 ${LOCK_FUNCTIONS}
 `;

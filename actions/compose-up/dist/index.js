@@ -69535,7 +69535,7 @@ wait_services() {
       return 1
     fi
     [ "$report" != "$said" ] && { ev waiting "$report"; said=$report; }
-    nap 1
+    nap 0.25
   done
 }
 

@@ -47,7 +47,7 @@ function cleanUp(host: SandboxHost): void {
   const releases = docker('ps', '--all', '--quiet', '--filter', `label=slipway.release=${PROXY.name}`).stdout.split('\n').filter(Boolean);
   docker('rm', '--force', PLAIN.name, `${PROXY.name}-slipway-proxy`, ...releases);
   docker('network', 'rm', `${PROXY.name}-slipway`);
-  exec(['rm', '-rf', join(host.home, '.slipway/ec2-deploy', PLAIN.name), join(host.home, '.slipway/ec2-deploy', PROXY.name)]);
+  for (const name of [PLAIN.name, PROXY.name]) exec(['rm', '-rf', join(host.home, 'slipway', name), join(host.home, '.slipway/ec2-deploy', name)]);
 }
 
 /** The `switch` phase of the summary's gantt chart, in ms. */

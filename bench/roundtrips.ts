@@ -245,7 +245,7 @@ function removeStack(host: SandboxHost, project: string): void {
 function resetFirstDeployHost(host: SandboxHost, images: RoundTripImages): void {
   removeContainers(host, [APP.name, HAND.name]);
   removeImages(host, images.repositories.firstDeploy);
-  rmSync(join(host.home, '.slipway', 'ec2-deploy', APP.name), { recursive: true, force: true });
+  for (const dir of [join('slipway', APP.name), join('.slipway', 'ec2-deploy', APP.name)]) rmSync(join(host.home, dir), { recursive: true, force: true });
 }
 
 /** Everything the section left on `hosts`. */
@@ -254,7 +254,7 @@ export function cleanUpRoundTrips(hosts: readonly SandboxHost[], images: Pick<Ro
     removeContainers(host, [APP.name, HAND.name, FAN.name, HAND_FAN.name]);
     for (const project of [STACK.project, HAND_STACK.project]) removeStack(host, project);
     for (const repository of Object.values(images.repositories)) removeImages(host, repository);
-    for (const dir of [join('.slipway', 'ec2-deploy', APP.name), join('.slipway', 'ec2-deploy', FAN.name), join('slipway', STACK.project), HAND_STACK.project]) {
+    for (const dir of [APP.name, FAN.name].flatMap((name) => [join('slipway', name), join('.slipway', 'ec2-deploy', name)]).concat(join('slipway', STACK.project), HAND_STACK.project)) {
       rmSync(join(host.home, dir), { recursive: true, force: true });
     }
   }

@@ -155,7 +155,7 @@ function resetHost(registryHost: string, host: SandboxHost): void {
   docker('rm', '--force', CONTAINER, `${CONTAINER}-slipway-previous`);
   const images = docker('images', '--quiet', '--no-trunc', benchRepository(registryHost)).stdout.split('\n').filter(Boolean);
   if (images.length) docker('image', 'rm', '--force', ...new Set(images));
-  rmSync(join(host.home, '.slipway', 'ec2-deploy', CONTAINER), { recursive: true, force: true });
+  for (const dir of [join('slipway', CONTAINER), join('.slipway', 'ec2-deploy', CONTAINER)]) rmSync(join(host.home, dir), { recursive: true, force: true });
 }
 
 function deployInputs(sandbox: Sandbox, hosts: SandboxHost[], image: string, extra: Record<string, string> = {}): Record<string, string> {

@@ -275,7 +275,7 @@ function ssh(sandbox: Sandbox, host: SandboxHost, script: string): string {
 /** The release history kept on the host, read over SSH as the deploy user. */
 function releaseHistory(sandbox: Sandbox, host: SandboxHost, mode: Mode): string {
   if (mode === 'container') {
-    const lines = ssh(sandbox, host, `cat ~/.slipway/ec2-deploy/${appName}/releases.jsonl 2>/dev/null | tail -n 5`);
+    const lines = ssh(sandbox, host, `cat ~/slipway/${appName}/releases.jsonl 2>/dev/null | tail -n 5`);
     const rows = lines
       .split('\n')
       .filter((line) => line.startsWith('{'))

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { composeWorkspace, pushAppImage as pushComposeApp } from './support/compose-app.js';
-import { connectionInputs, ec2Deploy, hostDocker, pushAppImage, served, type AppImage } from './support/ec2-deploy.js';
+import { connectionInputs, deploymentDir, ec2Deploy, hostDocker, pushAppImage, removeDeploymentDir, served, type AppImage } from './support/ec2-deploy.js';
 import { docker, exec } from './support/exec.js';
 import { runAction, type ActionResult, type RunOptions } from './support/run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
@@ -37,7 +37,7 @@ beforeAll(() => {
 });
 
 describe('ec2-deploy cancelled at each phase', () => {
-  const dir = () => join(host.home, '.slipway/ec2-deploy', name);
+  const dir = () => deploymentDir(host, name);
   let images: { v1: AppImage; v2: AppImage };
   const inputs = (image: AppImage, extra: Record<string, string> = {}) => ({
     ...connectionInputs(sandbox, [host]),
@@ -57,7 +57,7 @@ describe('ec2-deploy cancelled at each phase', () => {
 
   afterAll(() => {
     docker(host.dockerHost, 'rm', '-f', name, `${name}-slipway-previous`);
-    exec(['rm', '-rf', dir()]);
+    removeDeploymentDir(host, name);
   });
 
   const phases: [string, RunOptions['cancelOn'], Record<string, string>][] = [

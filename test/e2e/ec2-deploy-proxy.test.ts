@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jes
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { docker, exec } from './support/exec.js';
-import { connectionInputs, ec2Deploy, hostDocker } from './support/ec2-deploy.js';
+import { connectionInputs, deploymentDir, ec2Deploy, hostDocker, removeDeploymentDir } from './support/ec2-deploy.js';
 import { get, pushProxyApp, pushProxyImage, RequestLoop, type Answer } from './support/proxy.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
 
@@ -27,7 +27,7 @@ let host: SandboxHost;
 let address: string;
 let proxyImage: string;
 const images: Record<string, string> = {};
-const deployDir = () => join(host.home, '.slipway/ec2-deploy', name);
+const deployDir = () => deploymentDir(host, name);
 
 /** When each switch happened and which body the release it switched to answers. */
 const switches: { atMs: number; body: string }[] = [];
@@ -38,7 +38,7 @@ function cleanUp(): void {
   docker(host.dockerHost, 'rm', '--force', proxyContainer, name, ...leftovers);
   docker(host.dockerHost, 'network', 'rm', `${name}-slipway`);
   docker(host.dockerHost, 'volume', 'rm', `${proxyContainer}-data`);
-  exec(['rm', '-rf', deployDir()]);
+  removeDeploymentDir(host, name);
 }
 
 function inputs(image: string | undefined, extra: Record<string, string> = {}): Record<string, string> {

@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
 import { docker, exec } from './support/exec.js';
-import { connectionInputs, ec2Deploy, hostAddress, hostDocker, logGroups, pushAppImage, served, type AppImage } from './support/ec2-deploy.js';
+import { connectionInputs, deploymentDir, ec2Deploy, hostAddress, hostDocker, logGroups, pushAppImage, removeDeploymentDir, served, type AppImage } from './support/ec2-deploy.js';
 import { filesContaining } from './support/files.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
 
@@ -23,7 +23,7 @@ let sandbox: Sandbox;
 let hosts: SandboxHost[];
 let images: { v1: AppImage; v2: AppImage; broken: AppImage };
 
-const deployDir = (host: SandboxHost) => join(host.home, '.slipway/ec2-deploy', name);
+const deployDir = (host: SandboxHost) => deploymentDir(host, name);
 
 interface Release {
   time: string;
@@ -57,7 +57,7 @@ function cleanUp(): void {
   for (const host of hosts) {
     docker(host.dockerHost, 'rm', '-f', name, `${name}-slipway-previous`);
     docker(host.dockerHost, 'volume', 'rm', volume);
-    exec(['rm', '-rf', deployDir(host)]);
+    removeDeploymentDir(host, name);
   }
 }
 

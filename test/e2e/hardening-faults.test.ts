@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
 import { docker, exec, mustExec } from './support/exec.js';
-import { countingListener, ec2Deploy, hostAddress, hostDocker, pushAppImage, served, type AppImage } from './support/ec2-deploy.js';
+import { countingListener, deploymentDir, ec2Deploy, hostAddress, hostDocker, pushAppImage, removeDeploymentDir, served, type AppImage } from './support/ec2-deploy.js';
 import { erroringRegistry, faultHost, filesLeftOnHost, killActionRun, killSshSessions, sandboxScript, secretLeaks, silentListener, waitFor } from './support/hardening.js';
 import type { ActionResult } from './support/run-action.js';
 import type { Sandbox, SandboxHost } from './support/sandbox.js';
@@ -28,13 +28,13 @@ let images: { v1: AppImage; v2: AppImage; v3: AppImage };
 const watcher = new ArgvWatcher();
 const results: ActionResult[] = [];
 
-const deployDir = () => join(host.home, '.slipway/ec2-deploy', name);
+const deployDir = () => deploymentDir(host, name);
 const lockDir = () => join(deployDir(), 'deploy.lock');
 
 function cleanUp(): void {
   docker(host.dockerHost, 'rm', '-f', name, `${name}-slipway-previous`);
   docker(host.dockerHost, 'volume', 'rm', volume);
-  exec(['rm', '-rf', deployDir()]);
+  removeDeploymentDir(host, name);
 }
 
 /** Inputs of every deployment here: the passphrase-protected key, the private registry, h3 pinned. */

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
-import { docker, exec } from './support/exec.js';
-import { ec2Deploy, hostAddress, hostDocker, pushAppImage, served, type AppImage } from './support/ec2-deploy.js';
+import { docker } from './support/exec.js';
+import { ec2Deploy, hostAddress, hostDocker, pushAppImage, removeDeploymentDir, served, type AppImage } from './support/ec2-deploy.js';
 import { faultHost, filesLeftOnHost, secretLeaks } from './support/hardening.js';
 import type { ActionResult } from './support/run-action.js';
 import type { Sandbox, SandboxHost } from './support/sandbox.js';
@@ -51,7 +51,7 @@ const bindPath = `${bindRoot}/a$(touch\${IFS}${marker(10)})b;\`touch\${IFS}${mar
 
 function cleanUp(): void {
   docker(host.dockerHost, 'rm', '-f', name, `${name}-slipway-previous`);
-  exec(['rm', '-rf', join(host.home, '.slipway/ec2-deploy', name)]);
+  removeDeploymentDir(host, name);
   rmSync(bindRoot, { recursive: true, force: true });
 }
 

@@ -66250,6 +66250,62 @@ function runHostProgram(shell, text, run) {
     });
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/host/layout.ts
+/**
+ * Where deployments keep their files on a host: one directory per deployment name under the deploy
+ * user's home, whichever action made it.
+ *
+ *   ~/slipway/<name>/deploy.lock/       the deploy lock (both actions: host-program.ts, deploy-lock.ts)
+ *   ~/slipway/<name>/releases.jsonl     ec2-deploy's release history
+ *   ~/slipway/<name>/proxy/             ec2-deploy's proxy mode
+ *   ~/slipway/<name>/releases/<id>/     compose-up's releases, and `current` pointing at one
+ *
+ * A compose project and a container of the same name share the directory and so its lock: what one
+ * finds there while holding the lock (another's leftover login, say) is truly left over.
+ *
+ * ec2-deploy kept its directory at `~/.slipway/ec2-deploy/<name>` until 2026-12. Hosts it deployed
+ * keep that directory where it is, with `~/slipway/<name>` made a link to it; a host deployed first
+ * now gets the old path as a link to the new directory. Either way a run of an earlier release (a
+ * workflow pinned to it) and a run of this one meet one lock and one history.
+ */
+
+/** The directory, relative to the home, that holds every deployment's. */
+const DEPLOYMENTS_DIR = 'slipway';
+/** The deploy lock's name inside a deployment's directory. */
+const LOCK_NAME = 'deploy.lock';
+/** Where ec2-deploy's releases before 2026-12 kept a deployment's files, relative to the home. */
+const LEGACY_CONTAINER_DIR = '.slipway/ec2-deploy';
+/** A deployment's directory, relative to the home (the SSH session's directory). */
+function deploymentDir(name) {
+    return external_node_path_namespaceObject.posix.join(DEPLOYMENTS_DIR, name);
+}
+/** A deployment's lock, relative to the home. */
+function deploymentLock(name) {
+    return posix.join(deploymentDir(name), LOCK_NAME);
+}
+/**
+ * The sh that settles `$dir` (`$HOME/slipway/$name`) and its legacy twin before the lock is taken:
+ * the older directory stays the real one when it exists, the other path a relative link to it, and
+ * a link left dangling (its directory removed by hand) is dropped first. Two runs settling at once
+ * both end on the same directory: a lost `ln` race leaves the winner's link, which is what it wanted.
+ */
+const SETTLE_DEPLOYMENT_DIR = (/* unused pure expression or super */ null && (`
+settle_dir() {
+  legacy="$HOME/${LEGACY_CONTAINER_DIR}/$name"
+  for settle_path in "$dir" "$legacy"; do
+    [ -L "$settle_path" ] && [ ! -e "$settle_path" ] && rm -f "$settle_path"
+  done
+  if [ ! -e "$dir" ] && [ -d "$legacy" ]; then
+    mkdir -p "$HOME/${DEPLOYMENTS_DIR}" && ln -s "../${LEGACY_CONTAINER_DIR}/$name" "$dir" 2>/dev/null
+  fi
+  mkdir -p "$dir" || return 1
+  if [ ! -e "$legacy" ]; then
+    mkdir -p "$HOME/${LEGACY_CONTAINER_DIR}" && ln -s "../../${DEPLOYMENTS_DIR}/$name" "$legacy" 2>/dev/null
+  fi
+  return 0
+}
+`));
+
 ;// CONCATENATED MODULE: ../../node_modules/.pnpm/js-yaml@4.3.2/node_modules/js-yaml/dist/js-yaml.mjs
 function getDefaultExportFromCjs(x) {
   return x && x.__esModule && Object.prototype.hasOwnProperty.call(x, "default") ? x["default"] : x;
@@ -69368,6 +69424,7 @@ function composeOverride(images) {
 
 
 
+
 /**
  * Temporary files beside the releases: `config` output, which holds the env values, and the output
  * of pull and up. Removed on the way out; a run killed outright leaves them to its post step.
@@ -69378,7 +69435,7 @@ const RELEASE_ENV_FILE = `${RELEASE_META_DIR}/compose.env`;
 const PROGRAM = `
 if [ -n "$base_abs" ]; then base=$base_abs; else base="$HOME\${base_rel:+/$base_rel}"; fi
 ev base "$base"
-lock="$base/deploy.lock"
+lock="$base/${LOCK_NAME}"
 releases="$base/releases"
 
 # The compose the host has: the v2 plugin first, then docker-compose (v1, or v2 under that name).
@@ -71314,7 +71371,7 @@ function getInputs(read, run, workspace = process.cwd()) {
         env: env.values.size ? env.values : undefined,
         vars: env.vars,
         uploads,
-        remoteDir: read('remote-dir') || `~/slipway/${project}`,
+        remoteDir: read('remote-dir') || `~/${deploymentDir(project)}`,
         keepReleases: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
         lockTimeoutMs: parseDuration('lock-timeout', read('lock-timeout'), '10m'),
         pull: parseChoice('pull', read('pull'), PULL_POLICIES, remote ? 'always' : 'missing'),
@@ -71467,6 +71524,7 @@ async function runOnHosts(hosts, settings, options, work, callbacks) {
 
 
 
+
 /** The exit status ssh gives when the connection, not the command, failed. */
 const remote_deployment_CONNECTION_LOST_EXIT = 255;
 /** The program's status for a failure after `up` changed the services. */
@@ -71500,7 +71558,7 @@ class ComposeHost {
         };
     }
     lockPath(values) {
-        return 'absolute' in values.base ? external_node_path_namespaceObject.posix.join(values.base.absolute, 'deploy.lock') : external_node_path_namespaceObject.posix.join(values.base.fromHome, 'deploy.lock');
+        return 'absolute' in values.base ? external_node_path_namespaceObject.posix.join(values.base.absolute, LOCK_NAME) : external_node_path_namespaceObject.posix.join(values.base.fromHome, LOCK_NAME);
     }
     /** Runs one stage, logging its progress as it comes. */
     async run(values) {
@@ -71510,7 +71568,7 @@ class ComposeHost {
             switch (event) {
                 case 'base':
                     this.base = fields[0];
-                    this.lock.taking(external_node_path_namespaceObject.posix.join(fields[0], 'deploy.lock'));
+                    this.lock.taking(external_node_path_namespaceObject.posix.join(fields[0], LOCK_NAME));
                     break;
                 case 'phase':
                     if (isPhase(fields[0]))

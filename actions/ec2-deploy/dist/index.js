@@ -66067,6 +66067,62 @@ function runHostProgram(shell, text, run) {
     });
 }
 
+;// CONCATENATED MODULE: ../../packages/core/src/host/layout.ts
+/**
+ * Where deployments keep their files on a host: one directory per deployment name under the deploy
+ * user's home, whichever action made it.
+ *
+ *   ~/slipway/<name>/deploy.lock/       the deploy lock (both actions: host-program.ts, deploy-lock.ts)
+ *   ~/slipway/<name>/releases.jsonl     ec2-deploy's release history
+ *   ~/slipway/<name>/proxy/             ec2-deploy's proxy mode
+ *   ~/slipway/<name>/releases/<id>/     compose-up's releases, and `current` pointing at one
+ *
+ * A compose project and a container of the same name share the directory and so its lock: what one
+ * finds there while holding the lock (another's leftover login, say) is truly left over.
+ *
+ * ec2-deploy kept its directory at `~/.slipway/ec2-deploy/<name>` until 2026-12. Hosts it deployed
+ * keep that directory where it is, with `~/slipway/<name>` made a link to it; a host deployed first
+ * now gets the old path as a link to the new directory. Either way a run of an earlier release (a
+ * workflow pinned to it) and a run of this one meet one lock and one history.
+ */
+
+/** The directory, relative to the home, that holds every deployment's. */
+const DEPLOYMENTS_DIR = 'slipway';
+/** The deploy lock's name inside a deployment's directory. */
+const LOCK_NAME = 'deploy.lock';
+/** Where ec2-deploy's releases before 2026-12 kept a deployment's files, relative to the home. */
+const LEGACY_CONTAINER_DIR = '.slipway/ec2-deploy';
+/** A deployment's directory, relative to the home (the SSH session's directory). */
+function deploymentDir(name) {
+    return external_node_path_namespaceObject.posix.join(DEPLOYMENTS_DIR, name);
+}
+/** A deployment's lock, relative to the home. */
+function deploymentLock(name) {
+    return external_node_path_namespaceObject.posix.join(deploymentDir(name), LOCK_NAME);
+}
+/**
+ * The sh that settles `$dir` (`$HOME/slipway/$name`) and its legacy twin before the lock is taken:
+ * the older directory stays the real one when it exists, the other path a relative link to it, and
+ * a link left dangling (its directory removed by hand) is dropped first. Two runs settling at once
+ * both end on the same directory: a lost `ln` race leaves the winner's link, which is what it wanted.
+ */
+const SETTLE_DEPLOYMENT_DIR = `
+settle_dir() {
+  legacy="$HOME/${LEGACY_CONTAINER_DIR}/$name"
+  for settle_path in "$dir" "$legacy"; do
+    [ -L "$settle_path" ] && [ ! -e "$settle_path" ] && rm -f "$settle_path"
+  done
+  if [ ! -e "$dir" ] && [ -d "$legacy" ]; then
+    mkdir -p "$HOME/${DEPLOYMENTS_DIR}" && ln -s "../${LEGACY_CONTAINER_DIR}/$name" "$dir" 2>/dev/null
+  fi
+  mkdir -p "$dir" || return 1
+  if [ ! -e "$legacy" ]; then
+    mkdir -p "$HOME/${LEGACY_CONTAINER_DIR}" && ln -s "../../${DEPLOYMENTS_DIR}/$name" "$legacy" 2>/dev/null
+  fi
+  return 0
+}
+`;
+
 ;// CONCATENATED MODULE: ../../packages/core/src/container/program.ts
 /**
  * The host side of a container deployment, as one POSIX sh program fed to `sh -s` on stdin: every
@@ -66090,6 +66146,7 @@ function runHostProgram(shell, text, run) {
 
 
 
+
 /** Name of a deployment's previous container while the new one proves itself. */
 const PREVIOUS_SUFFIX = '-slipway-previous';
 /** The env file of `docker run`, which lives only until the container exists. */
@@ -66098,8 +66155,8 @@ const ENV_FILE_PREFIX = 'env-';
 const IMAGE_LABEL = 'slipway.image';
 const PROGRAM = `
 ev home "$HOME"
-dir="$HOME/.slipway/ec2-deploy/$name"
-lock="$dir/deploy.lock"
+dir="$HOME/${DEPLOYMENTS_DIR}/$name"
+lock="$dir/${LOCK_NAME}"
 aside="$name${PREVIOUS_SUFFIX}"
 history="$dir/releases.jsonl"
 
@@ -66146,6 +66203,7 @@ container_state() {
 
 prepare() {
   phase lock
+  settle_dir || fail "could not make the deployment's directory $dir" 3
   take_lock
 
   for leftover in "$dir/${REGISTRY_CONFIG_PREFIX}"* "$dir/${ENV_FILE_PREFIX}"* "$dir/pull-"*; do
@@ -66600,7 +66658,7 @@ proxy_release() {
   exit 0
 }
 `;
-const PROGRAM_SENT = withoutComments(PROGRAM);
+const PROGRAM_SENT = withoutComments(SETTLE_DEPLOYMENT_DIR + PROGRAM);
 /** The program for one stage: quoted values, then the program, in one brace group. */
 function programText(values) {
     const run = values.run;
@@ -67045,10 +67103,7 @@ function ganttChart(hosts) {
 
 
 
-/** Where a deployment keeps its files on the host, relative to the SSH session's directory (the home). */
-function deploymentDir(name) {
-    return external_node_path_namespaceObject.posix.join('.slipway', 'ec2-deploy', name);
-}
+
 /** The exit status ssh gives when the connection, not the command, failed. */
 const deployment_CONNECTION_LOST_EXIT = 255;
 /** How long a container without any check must keep running to count as healthy. */
@@ -67089,7 +67144,7 @@ class ContainerDeployment {
         this.options = options;
         this.log = log;
         this.lockEvents = lockEvents;
-        this.lockPath = external_node_path_namespaceObject.posix.join(deploymentDir(options.container.name), 'deploy.lock');
+        this.lockPath = deploymentLock(options.container.name);
     }
     /** Deploys `image` (deploy mode). */
     async deploy(image) {
@@ -67219,7 +67274,7 @@ class ContainerDeployment {
         const onEvent = (event, fields) => {
             switch (event) {
                 case 'home':
-                    this.lockPath = external_node_path_namespaceObject.posix.join(fields[0], deploymentDir(name), 'deploy.lock');
+                    this.lockPath = external_node_path_namespaceObject.posix.join(fields[0], deploymentLock(name));
                     this.lockEvents.taking(this.lockPath);
                     break;
                 case 'phase':

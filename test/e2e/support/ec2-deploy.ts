@@ -12,6 +12,17 @@ import { pushImage } from './registry.js';
 import { runAction, type ActionResult, type RunOptions } from './run-action.js';
 import { publishedAt, type Sandbox, type SandboxHost } from './sandbox.js';
 
+/** Where a deployment keeps its files on a host (SECURITY.md): the same for ec2-deploy and compose-up. */
+export const deploymentDir = (host: SandboxHost, name: string) => join(host.home, 'slipway', name);
+
+/** Where ec2-deploy's releases before the shared layout kept them: now a link to deploymentDir, or the real one. */
+export const legacyDeploymentDir = (host: SandboxHost, name: string) => join(host.home, '.slipway/ec2-deploy', name);
+
+/** Removes a deployment's directory and the link beside it (whichever of the two is the link). */
+export function removeDeploymentDir(host: SandboxHost, name: string): void {
+  exec(['rm', '-rf', deploymentDir(host, name), legacyDeploymentDir(host, name)]);
+}
+
 export const appRepository = (sandbox: Sandbox) => `${sandbox.registry.host}/slipway-tests/ec2-app`;
 
 export interface AppImage {

@@ -21,6 +21,7 @@
  */
 import { REGISTRY_CONFIG_PREFIX } from '../docker.js';
 import { hostProgram, withoutComments } from '../host/host-program.js';
+import { LOCK_NAME } from '../host/layout.js';
 import { quoteArgs } from '../shell.js';
 import { OVERRIDE_FILE_NAME } from './override.js';
 import { RELEASE_MANIFEST, RELEASE_META_DIR } from './release.js';
@@ -37,7 +38,7 @@ export const RELEASE_ENV_FILE = `${RELEASE_META_DIR}/compose.env`;
 const PROGRAM = `
 if [ -n "$base_abs" ]; then base=$base_abs; else base="$HOME\${base_rel:+/$base_rel}"; fi
 ev base "$base"
-lock="$base/deploy.lock"
+lock="$base/${LOCK_NAME}"
 releases="$base/releases"
 
 # The compose the host has: the v2 plugin first, then docker-compose (v1, or v2 under that name).

@@ -11,6 +11,7 @@ import { loginFailure } from '../docker.js';
 import { LockTimeoutError } from '../host/deploy-lock.js';
 import type { HostLock } from '../host/run-locks.js';
 import { runHostProgram } from '../host/host-program.js';
+import { LOCK_NAME } from '../host/layout.js';
 import { formatDuration } from '../inputs.js';
 import { howItEnded, lastLines, type CommandResult, type Shell } from '../shell.js';
 import { isPhase, PhaseTimeline } from '../host/timeline.js';
@@ -94,7 +95,7 @@ class ComposeHost {
   }
 
   private lockPath(values: ComposeProgramValues): string {
-    return 'absolute' in values.base ? posix.join(values.base.absolute, 'deploy.lock') : posix.join(values.base.fromHome, 'deploy.lock');
+    return 'absolute' in values.base ? posix.join(values.base.absolute, LOCK_NAME) : posix.join(values.base.fromHome, LOCK_NAME);
   }
 
   /** Runs one stage, logging its progress as it comes. */
@@ -105,7 +106,7 @@ class ComposeHost {
       switch (event) {
         case 'base':
           this.base = fields[0];
-          this.lock.taking(posix.join(fields[0], 'deploy.lock'));
+          this.lock.taking(posix.join(fields[0], LOCK_NAME));
           break;
         case 'phase':
           if (isPhase(fields[0])) this.timeline.start(fields[0]);

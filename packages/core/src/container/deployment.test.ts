@@ -15,7 +15,7 @@ import { ganttChart } from '../host/timeline.js';
 
 const TARGET = 'deploy@h1:22';
 const HOME = '/home/deploy';
-const LOCK_RELATIVE = '.slipway/ec2-deploy/web/deploy.lock';
+const LOCK_RELATIVE = 'slipway/web/deploy.lock';
 const LOCK = `${HOME}/${LOCK_RELATIVE}`;
 const TOKEN = 'token-run-7';
 const REPO = 'reg.example:5000/team/app';
@@ -353,7 +353,7 @@ describe('deployment', () => {
         ev('lock-wait', 'run 6 attempt 2, job deploy'),
         ev('took-over', 'run 6 attempt 2, job deploy'),
         ev('locked', LOCK),
-        ev('leftover', `${HOME}/.slipway/ec2-deploy/web/env-4242`),
+        ev('leftover', `${HOME}/slipway/web/env-4242`),
         ev('restoring', 'web-slipway-previous'),
         ev('current', OLD_ID, 'running', '-', OLD_IMAGE),
         ev('phase', 'pull'),
@@ -368,7 +368,7 @@ describe('deployment', () => {
       expect.arrayContaining([
         'Waiting for the deploy lock, held by run 6 attempt 2, job deploy (up to 30.0s).',
         'Took over an expired deploy lock from run 6 attempt 2, job deploy.',
-        `warning: ${TARGET}: removed ${HOME}/.slipway/ec2-deploy/web/env-4242, which an interrupted deployment left.`,
+        `warning: ${TARGET}: removed ${HOME}/slipway/web/env-4242, which an interrupted deployment left.`,
         'warning: web-slipway-previous was left by an interrupted deployment: restoring it as web (volumes are kept).',
         `warning: ${TARGET}: pull of ${NEW_IMAGE} failed (attempt 1 of 3), trying again in 2s: received unexpected HTTP status: 503 Service Unavailable`,
         // A container without our label is known by docker's Config.Image.
@@ -415,7 +415,7 @@ describe('deployment', () => {
     host.on({ prefix: ['sh', '-s', '--', LOCK, TOKEN], name: 'lock release' }, { stdout: 'released\n' });
 
     await expect(deployment.rollback()).rejects.toThrow(
-      `no earlier release to roll back to in ${HOME}/.slipway/ec2-deploy/web/releases.jsonl (running: ${OLD_IMAGE}); releases are recorded by ec2-deploy from its first deployment on.`,
+      `no earlier release to roll back to in ${HOME}/slipway/web/releases.jsonl (running: ${OLD_IMAGE}); releases are recorded by ec2-deploy from its first deployment on.`,
     );
     expect(host.lines).toEqual(['sh -s', `sh -s -- ${LOCK} ${TOKEN}`]);
     expect(lockEvents.filter((event) => event === 'released')).toHaveLength(1);

@@ -10,17 +10,13 @@ import { parseImageRef } from '../image-ref.js';
 import { formatDuration } from '../inputs.js';
 import { DeployLock, LockTimeoutError, type LockOwner } from '../host/deploy-lock.js';
 import { runHostProgram } from '../host/host-program.js';
+import { deploymentLock } from '../host/layout.js';
 import { imagesToPrune, parseHistory, rollbackTarget, type ReleaseRecord } from '../host/release-history.js';
 import { howItEnded, lastLines, type CommandResult, type Shell } from '../shell.js';
 import type { DeployLog } from '../log.js';
 import { IMAGE_LABEL, PREVIOUS_SUFFIX, programText, type ProgramValues, type ProxyValues, type Stage } from './program.js';
 import { isPhase, PhaseTimeline } from '../host/timeline.js';
 import type { ContainerSpec, HealthCheck, ProxySpec } from './spec.js';
-
-/** Where a deployment keeps its files on the host, relative to the SSH session's directory (the home). */
-export function deploymentDir(name: string): string {
-  return posix.join('.slipway', 'ec2-deploy', name);
-}
 
 /** The exit status ssh gives when the connection, not the command, failed. */
 const CONNECTION_LOST_EXIT = 255;
@@ -133,7 +129,7 @@ export class ContainerDeployment {
     readonly log: DeployLog,
     readonly lockEvents: LockEvents,
   ) {
-    this.lockPath = posix.join(deploymentDir(options.container.name), 'deploy.lock');
+    this.lockPath = deploymentLock(options.container.name);
   }
 
   /** Deploys `image` (deploy mode). */
@@ -267,7 +263,7 @@ export class ContainerDeployment {
     const onEvent = (event: string, fields: string[]): void => {
       switch (event) {
         case 'home':
-          this.lockPath = posix.join(fields[0], deploymentDir(name), 'deploy.lock');
+          this.lockPath = posix.join(fields[0], deploymentLock(name));
           this.lockEvents.taking(this.lockPath);
           break;
         case 'phase':

@@ -4,10 +4,11 @@
  * lock's functions, mktemp, sed and the traps are the ones a host runs; only the engine is faked.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { DeployLock } from '../host/deploy-lock.js';
+import { LEGACY_CONTAINER_DIR } from '../host/layout.js';
 import { parseHistory } from '../host/release-history.js';
 import { FakeDockerHost } from '../testing/fake-docker.js';
 import { ContainerDeployment, runArguments, type DeploymentOptions } from './deployment.js';
@@ -353,6 +354,48 @@ describe('program', () => {
   });
 });
 
+describe('program settling the deployment directory', () => {
+  const legacyDir = (host: FakeDockerHost) => join(host.home, LEGACY_CONTAINER_DIR, NAME);
+
+  it('makes ~/slipway/<name> on a fresh host, with the old path a link to it for earlier releases', async () => {
+    const { host, deploy } = fixture();
+    await deploy(V1, V1_ID);
+    expect(lstatSync(host.dir(NAME)).isDirectory()).toBe(true);
+    expect(readlinkSync(legacyDir(host))).toBe(`../../slipway/${NAME}`);
+    expect(realpathSync(legacyDir(host))).toBe(realpathSync(host.dir(NAME)));
+  });
+
+  it('keeps a directory an earlier release made, its lock and history with it, the new path a link to it', async () => {
+    const { host, run, deploy, history } = fixture();
+    // What an earlier release left: a release recorded, and its lock held by a run still going.
+    mkdirSync(legacyDir(host), { recursive: true });
+    writeFileSync(join(legacyDir(host), 'releases.jsonl'), `${recordHead('deploy', V1, V1_ID)}"ok"}\n`);
+    const earlier = new DeployLock(host.shell, join(legacyDir(host), 'deploy.lock'));
+    expect(await earlier.tryAcquire({ token: 'earlier-run', description: 'the earlier release' }, 600_000)).toEqual({ acquired: true });
+
+    const blocked = await run(prepareValues(V2));
+    expect(blocked.exitCode).toBe(4);
+    expect(events(blocked, 'lock-timeout')[0][0]).toBe('the earlier release');
+    expect(readlinkSync(host.dir(NAME))).toBe(`../.slipway/ec2-deploy/${NAME}`);
+    expect(lstatSync(legacyDir(host)).isDirectory()).toBe(true);
+
+    expect(await earlier.release('earlier-run')).toBe(true);
+    const { prepared } = await deploy(V2, V2_ID);
+    expect(events(prepared, 'history').map(([line]) => JSON.parse(line) as { image: string })[0].image).toBe(V1);
+    expect(history().map((record) => record.image)).toEqual([V1, V2]);
+    expect(existsSync(join(legacyDir(host), 'releases.jsonl'))).toBe(true);
+  });
+
+  it('drops a link left dangling by a directory removed by hand, and starts afresh', async () => {
+    const { host, deploy, history } = fixture();
+    mkdirSync(join(host.home, 'slipway'), { recursive: true });
+    symlinkSync(`../${LEGACY_CONTAINER_DIR}/${NAME}`, host.dir(NAME));
+    await deploy(V1, V1_ID);
+    expect(lstatSync(host.dir(NAME)).isDirectory()).toBe(true);
+    expect(history().map((record) => record.image)).toEqual([V1]);
+  });
+});
+
 describe('program watching its stdin', () => {
   /** The program as sshd runs it (a process group of its own), with stdin held open until `close`. */
   function start(
@@ -538,7 +581,7 @@ describe('program read by ContainerDeployment', () => {
     const { host, lockDir } = fixture();
     const first = deployment(host);
     expect(await first.deployment.deploy(V1)).toEqual({ image: V1, imageId: V1_ID, digest: V1_DIGEST.split('@')[1], previousImage: undefined, health: 'health-cmd `true` succeeded' });
-    expect(first.lock).toEqual([`taking .slipway/ec2-deploy/${NAME}/deploy.lock`, `taking ${lockDir()}`, `taking ${lockDir()}`, 'released']);
+    expect(first.lock).toEqual([`taking slipway/${NAME}/deploy.lock`, `taking ${lockDir()}`, `taking ${lockDir()}`, 'released']);
     expect(first.log).toContain(`No container ${NAME} yet: first deployment on this host.`);
 
     const second = deployment(host);

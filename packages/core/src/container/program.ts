@@ -18,6 +18,7 @@
  */
 import { REGISTRY_CONFIG_PREFIX } from '../docker.js';
 import { EVENT_MARK, hostProgram, withoutComments } from '../host/host-program.js';
+import { DEPLOYMENTS_DIR, LOCK_NAME, SETTLE_DEPLOYMENT_DIR } from '../host/layout.js';
 import { quoteArg } from '../shell.js';
 
 export { EVENT_MARK };
@@ -31,8 +32,8 @@ export const IMAGE_LABEL = 'slipway.image';
 
 const PROGRAM = `
 ev home "$HOME"
-dir="$HOME/.slipway/ec2-deploy/$name"
-lock="$dir/deploy.lock"
+dir="$HOME/${DEPLOYMENTS_DIR}/$name"
+lock="$dir/${LOCK_NAME}"
 aside="$name${PREVIOUS_SUFFIX}"
 history="$dir/releases.jsonl"
 
@@ -79,6 +80,7 @@ container_state() {
 
 prepare() {
   phase lock
+  settle_dir || fail "could not make the deployment's directory $dir" 3
   take_lock
 
   for leftover in "$dir/${REGISTRY_CONFIG_PREFIX}"* "$dir/${ENV_FILE_PREFIX}"* "$dir/pull-"*; do
@@ -534,7 +536,7 @@ proxy_release() {
 }
 `;
 
-const PROGRAM_SENT = withoutComments(PROGRAM);
+const PROGRAM_SENT = withoutComments(SETTLE_DEPLOYMENT_DIR + PROGRAM);
 
 export type Stage = 'prepare' | 'release';
 

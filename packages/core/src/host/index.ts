@@ -3,3 +3,4 @@ export * from './release-history.js';
 export * from './run-locks.js';
 export * from './leftovers.js';
 export * from './timeline.js';
+export * from './layout.js';

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deploymentDir } from '../host/layout.js';
 import { LocalShell } from '../local-shell.js';
 import type { Command, CommandResult, Shell } from '../shell.js';
 
@@ -65,7 +66,7 @@ export class FakeDockerHost {
 
   /** A deployment's directory on this host. */
   dir(name: string): string {
-    return join(this.home, '.slipway', 'ec2-deploy', name);
+    return join(this.home, deploymentDir(name));
   }
 
   /** The services fake-compose's `up` starts. */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { exec } from '../test/e2e/support/exec.js';
-import { connectionInputs } from '../test/e2e/support/ec2-deploy.js';
+import { connectionInputs, removeDeploymentDir } from '../test/e2e/support/ec2-deploy.js';
 import { pushProxyImage, RequestLoop } from '../test/e2e/support/proxy.js';
 import { pushImage } from '../test/e2e/support/registry.js';
 import { runAction } from '../test/e2e/support/run-action.js';
@@ -47,7 +47,7 @@ function cleanUp(host: SandboxHost): void {
   const releases = docker('ps', '--all', '--quiet', '--filter', `label=slipway.release=${PROXY.name}`).stdout.split('\n').filter(Boolean);
   docker('rm', '--force', PLAIN.name, `${PROXY.name}-slipway-proxy`, ...releases);
   docker('network', 'rm', `${PROXY.name}-slipway`);
-  for (const name of [PLAIN.name, PROXY.name]) exec(['rm', '-rf', join(host.home, 'slipway', name), join(host.home, '.slipway/ec2-deploy', name)]);
+  for (const name of [PLAIN.name, PROXY.name]) removeDeploymentDir(host, name);
 }
 
 /** The `switch` phase of the summary's gantt chart, in ms. */

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { exec, mustExec } from '../test/e2e/support/exec.js';
-import { connectionInputs } from '../test/e2e/support/ec2-deploy.js';
+import { connectionInputs, removeDeploymentDir } from '../test/e2e/support/ec2-deploy.js';
 import { repoRoot, runAction } from '../test/e2e/support/run-action.js';
 import type { Sandbox, SandboxHost } from '../test/e2e/support/sandbox.js';
 
@@ -245,7 +245,7 @@ function removeStack(host: SandboxHost, project: string): void {
 function resetFirstDeployHost(host: SandboxHost, images: RoundTripImages): void {
   removeContainers(host, [APP.name, HAND.name]);
   removeImages(host, images.repositories.firstDeploy);
-  for (const dir of [join('slipway', APP.name), join('.slipway', 'ec2-deploy', APP.name)]) rmSync(join(host.home, dir), { recursive: true, force: true });
+  removeDeploymentDir(host, APP.name);
 }
 
 /** Everything the section left on `hosts`. */
@@ -254,7 +254,8 @@ export function cleanUpRoundTrips(hosts: readonly SandboxHost[], images: Pick<Ro
     removeContainers(host, [APP.name, HAND.name, FAN.name, HAND_FAN.name]);
     for (const project of [STACK.project, HAND_STACK.project]) removeStack(host, project);
     for (const repository of Object.values(images.repositories)) removeImages(host, repository);
-    for (const dir of [APP.name, FAN.name].flatMap((name) => [join('slipway', name), join('.slipway', 'ec2-deploy', name)]).concat(join('slipway', STACK.project), HAND_STACK.project)) {
+    for (const name of [APP.name, FAN.name]) removeDeploymentDir(host, name);
+    for (const dir of [join('slipway', STACK.project), HAND_STACK.project]) {
       rmSync(join(host.home, dir), { recursive: true, force: true });
     }
   }

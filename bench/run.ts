@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { exec, mustExec } from '../test/e2e/support/exec.js';
-import { connectionInputs, SshdLog } from '../test/e2e/support/ec2-deploy.js';
+import { connectionInputs, removeDeploymentDir, SshdLog } from '../test/e2e/support/ec2-deploy.js';
 import { pushImage } from '../test/e2e/support/registry.js';
 import { node24, repoRoot, runAction, type ActionResult } from '../test/e2e/support/run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from '../test/e2e/support/sandbox.js';
@@ -155,7 +155,7 @@ function resetHost(registryHost: string, host: SandboxHost): void {
   docker('rm', '--force', CONTAINER, `${CONTAINER}-slipway-previous`);
   const images = docker('images', '--quiet', '--no-trunc', benchRepository(registryHost)).stdout.split('\n').filter(Boolean);
   if (images.length) docker('image', 'rm', '--force', ...new Set(images));
-  for (const dir of [join('slipway', CONTAINER), join('.slipway', 'ec2-deploy', CONTAINER)]) rmSync(join(host.home, dir), { recursive: true, force: true });
+  removeDeploymentDir(host, CONTAINER);
 }
 
 function deployInputs(sandbox: Sandbox, hosts: SandboxHost[], image: string, extra: Record<string, string> = {}): Record<string, string> {

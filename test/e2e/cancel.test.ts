@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { composeWorkspace, pushAppImage as pushComposeApp } from './support/compose-app.js';
-import { connectionInputs, deploymentDir, ec2Deploy, hostDocker, pushAppImage, removeDeploymentDir, served, type AppImage } from './support/ec2-deploy.js';
-import { docker, exec } from './support/exec.js';
+import { composeWorkspace, pushAppImage as pushComposeApp, removeComposeProject } from './support/compose-app.js';
+import { connectionInputs, deploymentDir, ec2Deploy, pushAppImage, removeDeploymentDir, served, type AppImage } from './support/ec2-deploy.js';
+import { docker } from './support/exec.js';
 import { runAction, type ActionResult, type RunOptions } from './support/run-action.js';
 import { loadSandbox, type Sandbox, type SandboxHost } from './support/sandbox.js';
 
@@ -89,7 +89,7 @@ describe('ec2-deploy cancelled at each phase', () => {
 });
 
 describe('compose-up cancelled at each phase', () => {
-  const base = () => join(host.home, 'slipway', project);
+  const base = () => deploymentDir(host, project);
   let workspace: string;
   let images: { v1: string; v2: string };
   const deploy = (image: string, options: Pick<RunOptions, 'cancelOn' | 'state'> = {}) =>
@@ -115,12 +115,7 @@ describe('compose-up cancelled at each phase', () => {
   }, 180_000);
 
   afterAll(() => {
-    const label = `label=com.docker.compose.project=${project}`;
-    for (const id of hostDocker(host, 'ps', '-aq', '--filter', label).split('\n').filter(Boolean)) docker(host.dockerHost, 'rm', '-f', id);
-    for (const kind of ['network', 'volume']) {
-      for (const id of hostDocker(host, kind, 'ls', '-q', '--filter', label).split('\n').filter(Boolean)) docker(host.dockerHost, kind, 'rm', id);
-    }
-    exec(['rm', '-rf', base()]);
+    removeComposeProject(host, project);
     rmSync(workspace, { recursive: true, force: true });
   });
 

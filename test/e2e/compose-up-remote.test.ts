@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgvWatcher } from './support/argv-watch.js';
-import { composeWorkspace, fixtureDir, httpGet, pushAppImage } from './support/compose-app.js';
-import { hostAddress, hostDocker } from './support/ec2-deploy.js';
+import { composeWorkspace, fixtureDir, httpGet, pushAppImage, removeComposeProject } from './support/compose-app.js';
+import { deploymentDir, hostAddress, hostDocker } from './support/ec2-deploy.js';
 import { docker, exec } from './support/exec.js';
 import { filesContaining } from './support/files.js';
 import { runAction } from './support/run-action.js';
@@ -24,7 +24,7 @@ let hosts: SandboxHost[];
 let workspace: string;
 let images: { v1: string; v2: string; broken: string };
 
-const releaseBase = (host: SandboxHost) => join(host.home, 'slipway', project);
+const releaseBase = (host: SandboxHost) => deploymentDir(host, project);
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function connection(targets: readonly SandboxHost[]): Record<string, string> {
@@ -60,14 +60,7 @@ function currentRelease(host: SandboxHost): string {
 }
 
 function cleanUp(): void {
-  for (const host of hosts) {
-    for (const id of hostDocker(host, 'ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`).split('\n').filter(Boolean)) {
-      docker(host.dockerHost, 'rm', '-f', id);
-    }
-    docker(host.dockerHost, 'network', 'rm', `${project}_default`);
-    docker(host.dockerHost, 'volume', 'rm', `${project}_data`);
-    exec(['rm', '-rf', releaseBase(host)]);
-  }
+  for (const host of hosts) removeComposeProject(host, project);
 }
 
 beforeAll(() => {

@@ -10,11 +10,11 @@
  * - compose-up from the release before its host-side program.
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { docker, exec, mustExec } from './support/exec.js';
-import { composeWorkspace, httpGet, pushAppImage as pushComposeAppImage } from './support/compose-app.js';
+import { docker, mustExec } from './support/exec.js';
+import { composeWorkspace, httpGet, pushAppImage as pushComposeAppImage, removeComposeProject } from './support/compose-app.js';
 import { connectionInputs, deploymentDir, ec2Deploy, hostAddress, hostDocker, legacyDeploymentDir, pushAppImage, removeDeploymentDir, served, type AppImage } from './support/ec2-deploy.js';
 import { repoRoot, runAction, type ActionResult } from './support/run-action.js';
 import { loadSandbox, publishedAt, type Sandbox, type SandboxHost } from './support/sandbox.js';
@@ -133,6 +133,30 @@ describe('upgrading ec2-deploy from the release before the host-side program', (
     expect(history().at(-1)).toMatchObject({ action: 'rollback', image: images.v1.ref, result: 'ok', previousImage: images.v2.ref });
     expect(hostAddress(host)).toBe((JSON.parse(rolledBack.outputs.results) as { host: string }[])[0].host);
   });
+
+  it('keeps to the old directory when a compose project of the same name already has ~/slipway/<name>', async () => {
+    cleanUp();
+    const old = await ec2Deploy(inputs(images.v1), { actionDir: previousAction });
+    expect(old.errors).toEqual([]);
+    // What compose-up left for a project of this name before the layout was shared: a real directory.
+    const composeDir = deploymentDir(host, name);
+    for (const dir of [join(host.home, 'slipway'), composeDir, join(composeDir, 'releases')]) mustExec(['install', '-d', '-o', host.user, dir]);
+
+    const upgraded = await ec2Deploy(inputs(images.v2));
+    expect(upgraded.errors).toEqual([]);
+    expect((JSON.parse(upgraded.outputs.results) as unknown[])[0]).toMatchObject({ ok: true, image: images.v2.ref, previousImage: images.v1.ref });
+    expect(history().map((r) => [r.action, r.image, r.result])).toEqual([
+      ['deploy', images.v1.ref, 'ok'],
+      ['deploy', images.v2.ref, 'ok'],
+    ]);
+
+    const rolledBack = await ec2Deploy(inputs(undefined, { rollback: 'true' }));
+    expect(rolledBack.errors).toEqual([]);
+    expect(served(host, name)).toBe('app v1');
+    // The compose project's directory is as it was: no history, no lock, not made a link.
+    expect(lstatSync(composeDir).isDirectory()).toBe(true);
+    expect(readdirSync(composeDir)).toEqual(['releases']);
+  });
 });
 
 describe('upgrading compose-up from the release before its host-side program', () => {
@@ -167,19 +191,10 @@ describe('upgrading compose-up from the release before its host-side program', (
     });
   }
 
-  function cleanUpStack(): void {
-    for (const id of hostDocker(host, 'ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`).split('\n').filter(Boolean)) {
-      docker(host.dockerHost, 'rm', '-f', id);
-    }
-    docker(host.dockerHost, 'network', 'rm', `${project}_default`);
-    docker(host.dockerHost, 'volume', 'rm', `${project}_data`);
-    exec(['rm', '-rf', base()]);
-  }
-
   beforeAll(() => {
     previousComposeUp = previousRelease(PREVIOUS_COMPOSE_UP, 'compose-up');
     workspace = composeWorkspace(sandbox);
-    cleanUpStack();
+    removeComposeProject(host, project);
     stack = {
       v1: pushComposeAppImage(sandbox, 'upgrade-v1', 'stack v1'),
       v2: pushComposeAppImage(sandbox, 'upgrade-v2', 'stack v2'),
@@ -188,7 +203,7 @@ describe('upgrading compose-up from the release before its host-side program', (
   }, 180_000);
 
   afterAll(() => {
-    cleanUpStack();
+    removeComposeProject(host, project);
     if (workspace) rmSync(workspace, { recursive: true, force: true });
   });
 

@@ -66264,8 +66264,9 @@ function runHostProgram(shell, text, run) {
  * finds there while holding the lock (another's leftover login, say) is truly left over.
  *
  * ec2-deploy kept its directory at `~/.slipway/ec2-deploy/<name>` until 2026-12. Hosts it deployed
- * keep that directory where it is, with `~/slipway/<name>` made a link to it; a host deployed first
- * now gets the old path as a link to the new directory. Either way a run of an earlier release (a
+ * keep that directory where it is, with `~/slipway/<name>` made a link to it (or, where that path is
+ * already a compose project's directory, used where it is); a host deployed first now gets the old
+ * path as a link to the new directory. Either way a run of an earlier release (a
  * workflow pinned to it) and a run of this one meet one lock and one history.
  */
 
@@ -66284,10 +66285,16 @@ function deploymentLock(name) {
     return posix.join(deploymentDir(name), LOCK_NAME);
 }
 /**
- * The sh that settles `$dir` (`$HOME/slipway/$name`) and its legacy twin before the lock is taken:
- * the older directory stays the real one when it exists, the other path a relative link to it, and
- * a link left dangling (its directory removed by hand) is dropped first. Two runs settling at once
- * both end on the same directory: a lost `ln` race leaves the winner's link, which is what it wanted.
+ * The sh that settles `$dir` (`$HOME/slipway/$name`) and its legacy twin before the lock is taken,
+ * leaving `$dir` set to the directory to use:
+ * - a link left dangling (its directory removed by hand) is dropped first;
+ * - the legacy directory, when an earlier release made one, stays the real one and the new path
+ *   becomes a relative link to it. Should the new path be a real directory as well (a compose
+ *   project of the same name deployed before the layout was shared), `$dir` becomes the legacy
+ *   directory: that one holds the container's history and the lock earlier releases take;
+ * - otherwise (a fresh host) the new directory is made, and the legacy path a link to it.
+ * Two runs settling at once both end on the same directory: a lost `ln` race leaves the winner's
+ * link, which is what it wanted.
  */
 const SETTLE_DEPLOYMENT_DIR = (/* unused pure expression or super */ null && (`
 settle_dir() {
@@ -66295,8 +66302,10 @@ settle_dir() {
   for settle_path in "$dir" "$legacy"; do
     [ -L "$settle_path" ] && [ ! -e "$settle_path" ] && rm -f "$settle_path"
   done
-  if [ ! -e "$dir" ] && [ -d "$legacy" ]; then
-    mkdir -p "$HOME/${DEPLOYMENTS_DIR}" && ln -s "../${LEGACY_CONTAINER_DIR}/$name" "$dir" 2>/dev/null
+  if [ -d "$legacy" ] && [ ! -L "$legacy" ]; then
+    [ -e "$dir" ] || { mkdir -p "$HOME/${DEPLOYMENTS_DIR}" && ln -s "../${LEGACY_CONTAINER_DIR}/$name" "$dir" 2>/dev/null; }
+    [ -L "$dir" ] || dir=$legacy
+    return 0
   fi
   mkdir -p "$dir" || return 1
   if [ ! -e "$legacy" ]; then

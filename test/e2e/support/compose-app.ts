@@ -1,14 +1,16 @@
 /**
  * Set-up for the compose-up tests: versions of the fixture's app image pushed to the sandbox
- * registry (by the docker CLI, not by code under test), and workspaces holding the fixture.
+ * registry (by the docker CLI, not by code under test), workspaces holding the fixture, and the
+ * removal of what a test's project left on a host.
  */
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exec } from './exec.js';
+import { deploymentDir, hostDocker } from './ec2-deploy.js';
+import { docker, exec } from './exec.js';
 import { pushImage } from './registry.js';
 import { repoRoot } from './run-action.js';
-import type { Sandbox } from './sandbox.js';
+import type { Sandbox, SandboxHost } from './sandbox.js';
 
 export const fixtureDir = join(repoRoot, 'test/fixtures/compose-app');
 
@@ -46,4 +48,16 @@ export function composeWorkspace(sandbox: Sandbox): string {
 export function httpGet(address: string, path: string): string {
   const result = exec(['curl', '-sS', '--max-time', '10', `http://${address}${path}`]);
   return result.status === 0 ? result.stdout : '';
+}
+
+/** Removes a compose project from a host: its containers, networks and volumes, and its deployment directory. */
+export function removeComposeProject(host: SandboxHost, project: string): void {
+  const label = `label=com.docker.compose.project=${project}`;
+  for (const kind of ['container', 'network', 'volume']) {
+    const ids = hostDocker(host, kind, 'ls', '-q', ...(kind === 'container' ? ['--all'] : []), '--filter', label)
+      .split('\n')
+      .filter(Boolean);
+    if (ids.length > 0) docker(host.dockerHost, kind, 'rm', ...(kind === 'container' ? ['--force'] : []), ...ids);
+  }
+  exec(['rm', '-rf', deploymentDir(host, project)]);
 }

@@ -16,7 +16,8 @@ import { ganttChart } from '../host/timeline.js';
 const TARGET = 'deploy@h1:22';
 const HOME = '/home/deploy';
 const LOCK_RELATIVE = 'slipway/web/deploy.lock';
-const LOCK = `${HOME}/${LOCK_RELATIVE}`;
+const DIR = `${HOME}/slipway/web`;
+const LOCK = `${DIR}/deploy.lock`;
 const TOKEN = 'token-run-7';
 const REPO = 'reg.example:5000/team/app';
 const NEW_IMAGE = `${REPO}:2.0`;
@@ -162,7 +163,7 @@ const HISTORY = [
 /** prepare of a deploy of NEW_IMAGE over OLD_IMAGE, with HISTORY. */
 const PREPARED: Reply = {
   lines: [
-    ev('home', HOME),
+    ev('dir', DIR),
     ev('phase', 'lock'),
     ev('locked', LOCK),
     ev('current', OLD_ID, 'running', OLD_IMAGE, OLD_IMAGE),
@@ -177,7 +178,7 @@ const PREPARED: Reply = {
 
 const RELEASED: Reply = {
   lines: [
-    ev('home', HOME),
+    ev('dir', DIR),
     ev('phase', 'start'),
     ev('starting'),
     ev('phase', 'health'),
@@ -194,7 +195,7 @@ function failedRelease(exitCode: 5 | 6, message: string): Reply {
   return {
     exitCode,
     lines: [
-      ev('home', HOME),
+      ev('dir', DIR),
       ev('phase', 'start'),
       ev('starting'),
       ev('phase', 'health'),
@@ -225,7 +226,7 @@ describe('deployment', () => {
       `Pruned ${REPO}:0.8 (older than the last 2 releases).`,
       'Deploy lock released.',
     ]);
-    // Relative before the host said where its home is, absolute after.
+    // Relative before the host said which directory the deployment keeps, absolute after.
     expect(lockEvents[0]).toBe(`taking ${LOCK_RELATIVE}`);
     expect(lockEvents[1]).toBe(`taking ${LOCK}`);
     expect(lockEvents.slice(2, -1).every((event) => event === `taking ${LOCK}`)).toBe(true);
@@ -348,7 +349,7 @@ describe('deployment', () => {
   it('logs what the host repaired and waited for: a taken-over lock, leftovers, a container set aside, pull retries', async () => {
     const prepared: Reply = {
       lines: [
-        ev('home', HOME),
+        ev('dir', DIR),
         ev('phase', 'lock'),
         ev('lock-wait', 'run 6 attempt 2, job deploy'),
         ev('took-over', 'run 6 attempt 2, job deploy'),
@@ -380,7 +381,7 @@ describe('deployment', () => {
   it('rolls back to the newest successful release that is not running, by digest', async () => {
     const prepared: Reply = {
       lines: [
-        ev('home', HOME),
+        ev('dir', DIR),
         ev('phase', 'lock'),
         ev('locked', LOCK),
         ev('current', OLD_ID, 'running', OLD_IMAGE, OLD_IMAGE),
@@ -389,7 +390,7 @@ describe('deployment', () => {
       ],
     };
     const released: Reply = {
-      lines: [ev('home', HOME), ev('phase', 'pull'), ev('phase', 'start'), ev('starting'), ev('phase', 'health'), ev('healthy', 'ok'), ev('phase', 'commit'), ev('unlocked', 'released'), ev('done')],
+      lines: [ev('dir', DIR), ev('phase', 'pull'), ev('phase', 'start'), ev('starting'), ev('phase', 'health'), ev('healthy', 'ok'), ev('phase', 'commit'), ev('unlocked', 'released'), ev('done')],
     };
     const { host, deployment, log, lockEvents } = harness(prepared, released);
     const outcome = await deployment.rollback();
@@ -409,7 +410,7 @@ describe('deployment', () => {
 
   it('fails a rollback with no earlier release, releasing the lock with a command of its own', async () => {
     const prepared: Reply = {
-      lines: [ev('home', HOME), ev('phase', 'lock'), ev('locked', LOCK), ev('current', OLD_ID, 'running', OLD_IMAGE, OLD_IMAGE), ev('history', record(OLD_IMAGE, OLD_ID)), ev('prepared')],
+      lines: [ev('dir', DIR), ev('phase', 'lock'), ev('locked', LOCK), ev('current', OLD_ID, 'running', OLD_IMAGE, OLD_IMAGE), ev('history', record(OLD_IMAGE, OLD_ID)), ev('prepared')],
     };
     const { host, deployment, log, lockEvents } = harness(prepared);
     host.on({ prefix: ['sh', '-s', '--', LOCK, TOKEN], name: 'lock release' }, { stdout: 'released\n' });
@@ -427,7 +428,7 @@ describe('deployment', () => {
     const expires = 1_900_000_000;
     const prepared: Reply = {
       exitCode: 4,
-      lines: [ev('home', HOME), ev('phase', 'lock'), ev('lock-wait', 'run 6 attempt 1, job deploy'), ev('lock-timeout', 'run 6 attempt 1, job deploy', String(expires), '30')],
+      lines: [ev('dir', DIR), ev('phase', 'lock'), ev('lock-wait', 'run 6 attempt 1, job deploy'), ev('lock-timeout', 'run 6 attempt 1, job deploy', String(expires), '30')],
     };
     const { host, deployment, log, lockEvents } = harness(prepared);
     const error = (await deployment.deploy(NEW_IMAGE).catch((e: unknown) => e)) as LockTimeoutError;
@@ -445,7 +446,7 @@ describe('deployment', () => {
     const prepared: Reply = {
       exitCode: 1,
       lines: [
-        ev('home', HOME),
+        ev('dir', DIR),
         ev('phase', 'lock'),
         ev('locked', LOCK),
         ev('phase', 'pull'),
@@ -464,7 +465,7 @@ describe('deployment', () => {
   it('names the step of a failure the program reported before it changed anything', async () => {
     const prepared: Reply = {
       exitCode: 1,
-      lines: [ev('home', HOME), ev('phase', 'lock'), ev('locked', LOCK), ev('phase', 'pull'), ev('unlocked', 'released'), ev('fail', 'pull', `docker pull ${NEW_IMAGE} failed: manifest unknown`)],
+      lines: [ev('dir', DIR), ev('phase', 'lock'), ev('locked', LOCK), ev('phase', 'pull'), ev('unlocked', 'released'), ev('fail', 'pull', `docker pull ${NEW_IMAGE} failed: manifest unknown`)],
     };
     const { deployment } = harness(prepared);
     await expect(deployment.deploy(NEW_IMAGE)).rejects.toThrow(new Error(`pull: docker pull ${NEW_IMAGE} failed: manifest unknown`));
@@ -502,7 +503,7 @@ describe('deployment', () => {
     const lost: Reply = {
       exitCode: 255,
       stderr: 'Connection to h1 closed by remote host.\n',
-      lines: [ev('home', HOME), ev('phase', 'start'), ev('starting'), ev('phase', 'health')],
+      lines: [ev('dir', DIR), ev('phase', 'start'), ev('starting'), ev('phase', 'health')],
     };
     const { deployment, lockEvents } = harness(PREPARED, lost);
     const error = (await deployment.deploy(NEW_IMAGE).catch((e: unknown) => e)) as ReleaseFailedError;
@@ -518,14 +519,14 @@ describe('deployment', () => {
   });
 
   it('names the pull when the connection goes while the host pulls, with nothing set aside yet', async () => {
-    const lost: Reply = { exitCode: 255, lines: [ev('home', HOME), ev('phase', 'lock'), ev('locked', LOCK), ev('phase', 'pull')] };
+    const lost: Reply = { exitCode: 255, lines: [ev('dir', DIR), ev('phase', 'lock'), ev('locked', LOCK), ev('phase', 'pull')] };
     const { deployment, lockEvents } = harness(lost);
     await expect(deployment.deploy(NEW_IMAGE)).rejects.toThrow(new ReleaseFailedError('the connection to the host was lost during pull', false));
     expect(lockEvents).not.toContain('released');
   });
 
   it('says how the program ended when it was killed without a word', async () => {
-    const killed: Reply = { exitCode: 137, signal: 'SIGKILL', lines: [ev('home', HOME), ev('phase', 'start'), ev('starting'), ev('phase', 'health'), ev('healthy', 'ok'), ev('phase', 'commit')] };
+    const killed: Reply = { exitCode: 137, signal: 'SIGKILL', lines: [ev('dir', DIR), ev('phase', 'start'), ev('starting'), ev('phase', 'health'), ev('healthy', 'ok'), ev('phase', 'commit')] };
     const { deployment } = harness(PREPARED, killed);
     await expect(deployment.deploy(NEW_IMAGE)).rejects.toThrow(/^the deployment was killed by SIGKILL during commit; /);
   });
@@ -537,7 +538,7 @@ describe('deployment', () => {
   it('attaches a container log line with a tab in it whole', async () => {
     const release: Reply = {
       exitCode: 6,
-      lines: [ev('home', HOME), ev('phase', 'health'), ev('unhealthy', 'exited'), `${EVENT_MARK}\tlogs\tlevel=error\tmsg="boom"`, ev('fail', 'health', 'exited; rolled back')],
+      lines: [ev('dir', DIR), ev('phase', 'health'), ev('unhealthy', 'exited'), `${EVENT_MARK}\tlogs\tlevel=error\tmsg="boom"`, ev('fail', 'health', 'exited; rolled back')],
     };
     const { deployment, attachments } = harness(PREPARED, release);
     await expect(deployment.deploy(NEW_IMAGE)).rejects.toThrow(ReleaseFailedError);
@@ -551,7 +552,7 @@ describe('deployment', () => {
   // (and `library/` after it) from both sides.
   it('takes the digest of an image given by its full Docker Hub name', async () => {
     const image = 'docker.io/library/nginx:1.27';
-    const prepared: Reply = { lines: [ev('home', HOME), ev('phase', 'lock'), ev('locked', LOCK), ev('phase', 'pull'), ev('image', `${NEW_ID} nginx@${NEW_DIGEST}`), ev('prepared')] };
+    const prepared: Reply = { lines: [ev('dir', DIR), ev('phase', 'lock'), ev('locked', LOCK), ev('phase', 'pull'), ev('image', `${NEW_ID} nginx@${NEW_DIGEST}`), ev('prepared')] };
     const { deployment } = harness(prepared, RELEASED, { registryAuth: undefined });
     expect((await deployment.deploy(image)).digest).toBe(NEW_DIGEST);
   });
@@ -564,7 +565,7 @@ describe('deployment, proxy mode', () => {
   /** prepare of a deploy of NEW_IMAGE while the proxy routes to web-old. */
   const PROXY_PREPARED: Reply = {
     lines: [
-      ev('home', HOME),
+      ev('dir', DIR),
       ev('phase', 'lock'),
       ev('locked', LOCK),
       ev('current', OLD_ID, 'running', OLD_IMAGE, OLD_IMAGE),
@@ -587,7 +588,7 @@ describe('deployment, proxy mode', () => {
   it('gives the host the proxy, the release container and pre-deploy, and reports the release, the switch time and the drain', async () => {
     const { host, deployment, log } = proxyHarness({
       lines: [
-        ev('home', HOME),
+        ev('dir', DIR),
         ev('phase', 'pre-deploy'),
         ev('pre-deploy'),
         ev('pre-deploy-output', 'migrated to 7'),
@@ -637,7 +638,7 @@ describe('deployment, proxy mode', () => {
     const { deployment } = proxyHarness({
       exitCode: 7,
       lines: [
-        ev('home', HOME),
+        ev('dir', DIR),
         ev('phase', 'pre-deploy'),
         ev('pre-deploy'),
         ev('pre-deploy-output', 'migration 42 failed: no database'),

@@ -10,7 +10,7 @@ import { parseImageRef } from '../image-ref.js';
 import { formatDuration } from '../inputs.js';
 import { DeployLock, LockTimeoutError, type LockOwner } from '../host/deploy-lock.js';
 import { runHostProgram } from '../host/host-program.js';
-import { deploymentLock } from '../host/layout.js';
+import { deploymentLock, LOCK_NAME } from '../host/layout.js';
 import { imagesToPrune, parseHistory, rollbackTarget, type ReleaseRecord } from '../host/release-history.js';
 import { howItEnded, lastLines, type CommandResult, type Shell } from '../shell.js';
 import type { DeployLog } from '../log.js';
@@ -42,7 +42,7 @@ export interface DeploymentOptions {
 
 /** What the caller hears of the deploy lock, to keep the post step's state true. */
 export interface LockEvents {
-  /** The lock path, relative first, then absolute once the host said where its home is. */
+  /** The lock path, relative first, then absolute once the host said which directory the deployment keeps. */
   taking(path: string): void;
   released(): void;
 }
@@ -262,8 +262,8 @@ export class ContainerDeployment {
     const name = this.options.container.name;
     const onEvent = (event: string, fields: string[]): void => {
       switch (event) {
-        case 'home':
-          this.lockPath = posix.join(fields[0], deploymentLock(name));
+        case 'dir':
+          this.lockPath = posix.join(fields[0], LOCK_NAME);
           this.lockEvents.taking(this.lockPath);
           break;
         case 'phase':

@@ -152,8 +152,8 @@ describe('program', () => {
     host.requirePassword(PASSWORD);
     const { prepared, released } = await deploy(V1, V1_ID, {}, { host: 'reg.example:5000', username: 'bot', password: PASSWORD });
 
-    expect(prepared.events.map(([event]) => event)).toEqual(['home', 'phase', 'locked', 'phase', 'image', 'prepared']);
-    expect(events(prepared, 'home')).toEqual([[host.home]]);
+    expect(prepared.events.map(([event]) => event)).toEqual(['dir', 'phase', 'locked', 'phase', 'image', 'prepared']);
+    expect(events(prepared, 'dir')).toEqual([[host.dir(NAME)]]);
     expect(events(prepared, 'locked')).toEqual([[lockDir()]]);
     expect(events(prepared, 'image')).toEqual([[`${V1_ID} ${V1_DIGEST}`]]);
     // docker pull's own output is shown as it comes.
@@ -161,7 +161,7 @@ describe('program', () => {
 
     expect(released.exitCode).toBe(0);
     expect(released.events.map(([event, ...fields]) => (event === 'phase' ? `phase ${fields[0]}` : event))).toEqual([
-      'home',
+      'dir',
       'phase start',
       'starting',
       'phase health',
@@ -384,6 +384,33 @@ describe('program settling the deployment directory', () => {
     expect(events(prepared, 'history').map(([line]) => JSON.parse(line) as { image: string })[0].image).toBe(V1);
     expect(history().map((record) => record.image)).toEqual([V1, V2]);
     expect(existsSync(join(legacyDir(host), 'releases.jsonl'))).toBe(true);
+  });
+
+  it('keeps to the legacy directory when a compose project of the same name has a real ~/slipway/<name>', async () => {
+    const { host, run, deploy } = fixture();
+    mkdirSync(legacyDir(host), { recursive: true });
+    writeFileSync(join(legacyDir(host), 'releases.jsonl'), `${recordHead('deploy', V1, V1_ID)}"ok"}\n`);
+    mkdirSync(join(host.dir(NAME), 'releases'), { recursive: true });
+    const earlier = new DeployLock(host.shell, join(legacyDir(host), 'deploy.lock'));
+    expect(await earlier.tryAcquire({ token: 'earlier-run', description: 'the earlier release' }, 600_000)).toEqual({ acquired: true });
+
+    // The lock an earlier release takes is the one waited for, and the runner hears that directory.
+    const blocked = await run(prepareValues(V2));
+    expect(events(blocked, 'dir')).toEqual([[legacyDir(host)]]);
+    expect(blocked.exitCode).toBe(4);
+    expect(events(blocked, 'lock-timeout')[0][0]).toBe('the earlier release');
+
+    expect(await earlier.release('earlier-run')).toBe(true);
+    const { prepared, released } = await deploy(V2, V2_ID);
+    expect(events(prepared, 'locked')).toEqual([[join(legacyDir(host), 'deploy.lock')]]);
+    expect(events(released, 'dir')).toEqual([[legacyDir(host)]]);
+    const records = readFileSync(join(legacyDir(host), 'releases.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(records.map((line) => (JSON.parse(line) as { image: string }).image)).toEqual([V1, V2]);
+    // The compose project's directory is left as it was: no link, no history, no lock.
+    expect(lstatSync(host.dir(NAME)).isDirectory()).toBe(true);
+    expect(readdirSync(host.dir(NAME))).toEqual(['releases']);
   });
 
   it('drops a link left dangling by a directory removed by hand, and starts afresh', async () => {

@@ -31,8 +31,11 @@ export const ENV_FILE_PREFIX = 'env-';
 export const IMAGE_LABEL = 'slipway.image';
 
 const PROGRAM = `
-ev home "$HOME"
+# Settled before anything else, by both stages (settling again changes nothing): settle_dir may keep
+# to the legacy directory, and the lock, the history and the proxy's files are all in the one it picks.
 dir="$HOME/${DEPLOYMENTS_DIR}/$name"
+settle_dir || { step=lock; fail "could not make the deployment's directory $dir" 3; }
+ev dir "$dir"
 lock="$dir/${LOCK_NAME}"
 aside="$name${PREVIOUS_SUFFIX}"
 history="$dir/releases.jsonl"
@@ -80,7 +83,6 @@ container_state() {
 
 prepare() {
   phase lock
-  settle_dir || fail "could not make the deployment's directory $dir" 3
   take_lock
 
   for leftover in "$dir/${REGISTRY_CONFIG_PREFIX}"* "$dir/${ENV_FILE_PREFIX}"* "$dir/pull-"*; do

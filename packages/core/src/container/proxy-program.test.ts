@@ -122,7 +122,7 @@ describe('program, proxy mode', () => {
     const { host, deploy, labels, proxyDir, live, history } = fixture();
     const { released, release } = await deploy(V1);
     expect(released.exitCode).toBe(0);
-    expect(sequence(released)).toEqual(['home', 'phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'proxy-started', 'switched', 'phase drain', 'phase commit', 'unlocked', 'done']);
+    expect(sequence(released)).toEqual(['dir', 'phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'proxy-started', 'switched', 'phase drain', 'phase commit', 'unlocked', 'done']);
     expect(events(released, 'switched')[0][0]).toBe(release);
     expect(events(released, 'switched')[0][1]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
@@ -154,7 +154,7 @@ describe('program, proxy mode', () => {
     expect(events(prepared, 'current')).toEqual([[V1_ID, 'running', `label-${first.release}`, V1]]);
 
     expect(released.exitCode).toBe(0);
-    expect(sequence(released)).toEqual(['home', 'phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'switched', 'phase drain', 'drained', 'phase commit', 'unlocked', 'done']);
+    expect(sequence(released)).toEqual(['dir', 'phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'switched', 'phase drain', 'drained', 'phase commit', 'unlocked', 'done']);
     expect(labels(release)).toContain('slipway.slot=b');
     expect(live()).toBe(false);
     // Same ports: the Caddyfile stayed as it was, and Caddy was not reloaded.

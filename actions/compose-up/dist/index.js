@@ -69504,6 +69504,7 @@ prepare() {
   for leftover in "$base/${REGISTRY_CONFIG_PREFIX}"* "$base/${SCRATCH_PREFIX}"*; do
     [ -e "$leftover" ] && rm -rf "$leftover" && ev leftover "$leftover"
   done
+  phase detect
   detect_compose || { ev no-compose "$compose_said"; unlock; exit 1; }
   ev compose "$compose_kind" "$compose_version"
   if current=$(readlink "$base/current" 2>/dev/null) && current=\${current##*/} && [ -f "$releases/$current/${RELEASE_META_DIR}/${RELEASE_MANIFEST}" ]; then
@@ -70902,7 +70903,8 @@ function formatBytes(bytes) {
  * When each phase of a host's deployment started and ended, as the runner saw the progress lines
  * arrive, drawn in the job summary as a mermaid gantt chart (which GitHub renders).
  */
-const PHASES = ['connect', 'lock', 'upload', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'];
+// detect: compose-up's finding which compose a host has (2 s with docker-compose v1), apart from the lock.
+const PHASES = ['connect', 'lock', 'detect', 'upload', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'];
 class PhaseTimeline {
     now;
     spans = [];

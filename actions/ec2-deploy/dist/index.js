@@ -67047,7 +67047,8 @@ function imagesToPrune(records, keep, inUse) {
  * When each phase of a host's deployment started and ended, as the runner saw the progress lines
  * arrive, drawn in the job summary as a mermaid gantt chart (which GitHub renders).
  */
-const PHASES = ['connect', 'lock', 'upload', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'];
+// detect: compose-up's finding which compose a host has (2 s with docker-compose v1), apart from the lock.
+const PHASES = ['connect', 'lock', 'detect', 'upload', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'];
 class PhaseTimeline {
     now;
     spans = [];

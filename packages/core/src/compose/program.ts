@@ -98,6 +98,7 @@ prepare() {
   for leftover in "$base/${REGISTRY_CONFIG_PREFIX}"* "$base/${SCRATCH_PREFIX}"*; do
     [ -e "$leftover" ] && rm -rf "$leftover" && ev leftover "$leftover"
   done
+  phase detect
   detect_compose || { ev no-compose "$compose_said"; unlock; exit 1; }
   ev compose "$compose_kind" "$compose_version"
   if current=$(readlink "$base/current" 2>/dev/null) && current=\${current##*/} && [ -f "$releases/$current/${RELEASE_META_DIR}/${RELEASE_MANIFEST}" ]; then

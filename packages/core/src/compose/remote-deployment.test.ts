@@ -159,7 +159,7 @@ describe('compose-up on a host (its program run for real)', () => {
       expect.arrayContaining([`── Upload release ${p.releaseId} to ${dir}`, '── Log in to reg.example:5000 as bot', '── Pull app', '── docker-compose up (shop)', 'Deploy lock released.']),
     );
     expect(heard.lines.some((line) => line.startsWith('Waiting up to 3.0s for app, proxy'))).toBe(true);
-    expect(result.phases?.map((span) => span.phase)).toEqual(['lock', 'upload', 'pull', 'start', 'health', 'commit']);
+    expect(result.phases?.map((span) => span.phase)).toEqual(['lock', 'detect', 'upload', 'pull', 'start', 'health', 'commit']);
 
     // The lock was noted before the program ran and released at its end; no secret stays behind or reached an argv.
     expect([...new Set(heard.lock.paths)]).toEqual(['slipway/shop/deploy.lock', join(base(host), 'deploy.lock')]);

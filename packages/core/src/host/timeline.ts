@@ -2,7 +2,8 @@
  * When each phase of a host's deployment started and ended, as the runner saw the progress lines
  * arrive, drawn in the job summary as a mermaid gantt chart (which GitHub renders).
  */
-export const PHASES = ['connect', 'lock', 'upload', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'] as const;
+// detect: compose-up's finding which compose a host has (2 s with docker-compose v1), apart from the lock.
+export const PHASES = ['connect', 'lock', 'detect', 'upload', 'pull', 'pre-deploy', 'start', 'health', 'switch', 'drain', 'commit'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface PhaseSpan {

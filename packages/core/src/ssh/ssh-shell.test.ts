@@ -99,4 +99,36 @@ describe('ssh-shell', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
+
+  it('authenticates with the key alone: no `none` attempt, a round trip spent before it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-auth-'));
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host')]);
+    const attempts: string[] = [];
+    const server = new Server({ hostKeys: [readFileSync(join(dir, 'host'))] }, (client) => {
+      client.on('error', () => {});
+      client.on('authentication', (ctx) => {
+        // The key's query first (no signature), then its signed attempt.
+        attempts.push(ctx.method === 'publickey' ? `publickey${ctx.signature ? ' signed' : ''}` : ctx.method);
+        if (ctx.method === 'publickey') ctx.accept();
+        else ctx.reject(['publickey']);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    try {
+      const shell = await SshShell.connect({
+        endpoint: { host: { user: 'u', host: '127.0.0.1', port, label: 'h1' }, key: parsePrivateKey('k', privateKey, '', 'p'), hostKeys: [], hostKeysInput: 'host-fingerprints' },
+        insecureSkipHostKeyCheck: true,
+        connectTimeoutMs: 5_000,
+        commandTimeoutMs: 5_000,
+        connectRetries: 1,
+        log: { info: () => {}, warning: () => {} },
+      });
+      await shell.close();
+      expect(attempts).toEqual(['publickey', 'publickey signed']);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 });

@@ -360,6 +360,9 @@ async function openSession(endpoint: SshEndpoint, sock: Duplex, options: SshShel
     username: host.user,
     privateKey: endpoint.key.text,
     passphrase: endpoint.key.passphrase,
+    // The key only: ssh2 would otherwise ask with method `none` first, a round trip spent to learn
+    // the methods the server allows, where the key's own attempt says whether it is accepted.
+    authHandler: ['publickey'],
     readyTimeout: options.connectTimeoutMs,
     keepaliveInterval: options.keepaliveIntervalMs ?? 15_000,
     keepaliveCountMax: 4,

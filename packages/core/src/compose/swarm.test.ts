@@ -251,6 +251,67 @@ describe('swarm', () => {
     expect(shell.ran('docker', 'service', 'update')).toHaveLength(1);
   });
 
+  it('does not fail a task with no node while an update open across a down node is still to be set going again: it is set going, and the grace starts over', async () => {
+    const shell = engine([
+      ['service ls', 's_app\t3/3 (max 2 per node)\tr/app:v2\n'],
+      ['node ls', 'n1\nn2\nn3\n'],
+      ['node inspect', 'n1\th1\t10.0.1.10\tready\tactive\nn2\th2\t10.0.1.11\tready\tactive\nn3\th3\t10.0.1.12\tdown\tactive\n'],
+      ['service update', ''],
+    ]);
+    // Slot 2's new task has no node (n1 holds slot 1 and slot 2's previous task, n2 slot 3 and the task moved off n3);
+    // slot 3's task starts at 10 s, so the tasks last change then. 21 polls alike in all, then every slot on v2.
+    const noNode = 't3\ts_app.2\tr/app:v2\tno suitable node (max replicas per node limit exceed; 1 node not available for new tasks)\n';
+    const open = `t1\ts_app.1\tr/app:v2\t\nt2\ts_app.2\tr/app:v1\t\n${noNode}t4\ts_app.3\tr/app:v2\t\n`;
+    shell.on({ prefix: ['docker', 'stack', 'ps'] }, [
+      ...Array.from({ length: 21 }, () => ({ stdout: open })),
+      { stdout: 't1\ts_app.1\tr/app:v2\t\nt6\ts_app.2\tr/app:v2\t\nt4\ts_app.3\tr/app:v2\t\n' },
+    ]);
+    const placed = (slot3: string) => ({ stdout: `t1\tn1\trunning\nt2\tn1\trunning\nt3\t\tpending\nt4\tn2\t${slot3}\nt6\tn2\trunning\n` });
+    shell.on({ prefix: ['docker', 'inspect', '--type', 'task'] }, [...Array.from({ length: 5 }, () => placed('starting')), placed('running')]);
+    shell.on({ prefix: ['docker', 'service', 'inspect'] }, [...Array.from({ length: 21 }, () => ({ stdout: 'updating\t\n' })), { stdout: 'completed\tupdate completed\n' }]);
+    const clock = fakeClock();
+    const resumedAt: number[] = [];
+    const services = await waitForStack(new DockerCli(shell), 's', {
+      timeoutMs: 600_000,
+      intervalMs: 2_000,
+      unplaceableGraceMs: 30_000,
+      stalledUpdateMs: 30_000,
+      ...clock,
+      onUpdateResumed: () => resumedAt.push(clock.now()),
+    });
+    // The task had no node from 0 s, past the grace; the update was set going 30 s after the tasks last changed.
+    expect(resumedAt).toEqual([40_000]);
+    expect(services).toEqual([expect.objectContaining({ name: 's_app', running: 3, desired: 3, updateState: 'completed' })]);
+  });
+
+  it('fails a task with no node a grace after the update open across a down node was set going again', async () => {
+    const shell = engine([
+      ['service ls', 's_app\t4/5 (max 2 per node)\tr/app:v2\n'],
+      ['service inspect', 'updating\t\n'],
+      ['node ls', 'n1\nn2\nn3\n'],
+      ['node inspect', 'n1\th1\t10.0.1.10\tready\tactive\nn2\th2\t10.0.1.11\tready\tactive\nn3\th3\t10.0.1.12\tdown\tactive\n'],
+      ['service update', ''],
+      [
+        'stack ps',
+        't1\ts_app.1\tr/app:v2\t\nt2\ts_app.2\tr/app:v2\t\nt3\ts_app.3\tr/app:v2\t\nt4\ts_app.4\tr/app:v2\t\nt5\ts_app.5\tr/app:v2\tno suitable node (max replicas per node limit exceed)\n',
+      ],
+      ['inspect --type task', 't1\tn1\trunning\nt2\tn1\trunning\nt3\tn2\trunning\nt4\tn2\trunning\nt5\t\tpending\n'],
+    ]);
+    const clock = fakeClock();
+    const resumedAt: number[] = [];
+    const waiting = waitForStack(new DockerCli(shell), 's', {
+      timeoutMs: 600_000,
+      intervalMs: 2_000,
+      unplaceableGraceMs: 30_000,
+      stalledUpdateMs: 30_000,
+      ...clock,
+      onUpdateResumed: () => resumedAt.push(clock.now()),
+    });
+    await expect(waiting).rejects.toThrow(/^Stack s: swarm has no node for s_app\.5 \(no suitable node \(max replicas per node limit exceed\)\), pending for 30\.0s; node h3 \(10\.0\.1\.12\) down\./);
+    expect(resumedAt).toEqual([30_000]);
+    expect(clock.now()).toBe(60_000);
+  });
+
   it('waits on an update that is open while every node is up, though the replicas run the new image', async () => {
     const shell = engine([
       ['service ls', 's_app\t3/3\tr/app:v2\n'],

@@ -280,7 +280,9 @@ function unplaceableTasks(tasks: readonly SwarmTask[]): SwarmTask[] {
  * Waits until every service of the stack runs its desired replicas and no update is in progress.
  * While it waits it looks at the nodes (one down: said once, its tasks move to the others) and at
  * the tasks: a task swarm cannot place fails the wait after `unplaceableGraceMs`, with docker's
- * reason, rather than at the timeout.
+ * reason, rather than at the timeout. Not while an update open across a lost node is still to be
+ * set going again: its start-first tasks may be what fills the nodes that are up, and the grace
+ * starts again once it is.
  */
 export async function waitForStack(docker: DockerCli, stack: string, options: StackWaitOptions): Promise<SwarmServiceStatus[]> {
   const now = options.now ?? Date.now;
@@ -320,6 +322,9 @@ export async function waitForStack(docker: DockerCli, stack: string, options: St
       }
       let pending = services.filter((s) => s.running !== s.desired || updateInProgress(s));
       const tasks = services.length && (pending.length || notReady.length) ? await stackTasks(docker, stack) : [];
+      // An update open across a lost node that the wait has not yet set going again: until it has,
+      // a task with no node may be waiting only for that update's extra start-first task to stop.
+      let resumePending = false;
       if (notReady.length) {
         const updates = countWithoutNodes(services, tasks, notReady);
         for (const s of services) {
@@ -327,10 +332,16 @@ export async function waitForStack(docker: DockerCli, stack: string, options: St
           if (update === 'done') {
             if (!leftToSwarm.has(s.name)) options.onUpdateLeftToSwarm?.(s, notReady);
             leftToSwarm.add(s.name);
-          } else if (update && !resumed.has(s.name) && (update === 'stuck' || stalledFor(s.name, tasks) >= (options.stalledUpdateMs ?? STALLED_UPDATE_MS))) {
-            resumed.add(s.name);
-            await resumeUpdate(docker, s.name);
-            options.onUpdateResumed?.(s, notReady);
+          } else if (update && !resumed.has(s.name)) {
+            if (update === 'stuck' || stalledFor(s.name, tasks) >= (options.stalledUpdateMs ?? STALLED_UPDATE_MS)) {
+              resumed.add(s.name);
+              await resumeUpdate(docker, s.name);
+              options.onUpdateResumed?.(s, notReady);
+              // The new update frees a slot's node: the grace for a task with no node starts again.
+              unplaceableSince = undefined;
+            } else {
+              resumePending = true;
+            }
           }
         }
         pending = services.filter((s) => s.running !== s.desired || (updateInProgress(s) && updates.get(s.name) !== 'done'));
@@ -339,7 +350,7 @@ export async function waitForStack(docker: DockerCli, stack: string, options: St
 
       const unplaceable = unplaceableTasks(tasks);
       unplaceableSince = unplaceable.length ? (unplaceableSince ?? now()) : undefined;
-      if (unplaceableSince !== undefined && now() - unplaceableSince >= grace) {
+      if (unplaceableSince !== undefined && !resumePending && now() - unplaceableSince >= grace) {
         const nodesDown = [...down.values()].map((node) => `${describeNode(node)} ${node.state}`);
         throw new StackNotConvergedError(
           [...new Set(unplaceable.map((task) => task.service))],

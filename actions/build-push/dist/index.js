@@ -38115,10 +38115,13 @@ class LocalShell {
         });
         // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
         child.stdin.on('error', () => { });
-        if (command.holdStdin)
+        if (command.holdStdin) {
             child.stdin.write(command.stdin ?? '');
-        else
+            command.feed?.((text) => void (child.stdin.writableEnded || child.stdin.write(text)));
+        }
+        else {
             child.stdin.end(command.stdin ?? '');
+        }
         let timedOut = false;
         let killTimer;
         const timer = command.timeoutMs

@@ -65018,13 +65018,13 @@ function succeeded(result) {
 }
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
 /** POSIX single-quoting: the result is one literal word to any POSIX shell, whatever it contains. */
-function quoteArg(arg) {
+function shell_quoteArg(arg) {
     if (arg !== '' && SAFE_WORD.test(arg))
         return arg;
     return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 function quoteArgs(args) {
-    return args.map(quoteArg).join(' ');
+    return args.map(shell_quoteArg).join(' ');
 }
 /** How a command ended, for a message: "exited with code 2", "was killed by SIGKILL", "timed out after 30s". */
 function howItEnded(result) {
@@ -65101,10 +65101,13 @@ class LocalShell {
         });
         // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
         child.stdin.on('error', () => { });
-        if (command.holdStdin)
+        if (command.holdStdin) {
             child.stdin.write(command.stdin ?? '');
-        else
+            command.feed?.((text) => void (child.stdin.writableEnded || child.stdin.write(text)));
+        }
+        else {
             child.stdin.end(command.stdin ?? '');
+        }
         let timedOut = false;
         let killTimer;
         const timer = command.timeoutMs
@@ -65303,6 +65306,9 @@ class SshShell {
         const heldStdin = command.holdStdin ? new external_node_stream_.PassThrough() : undefined;
         if (heldStdin && command.stdin !== undefined)
             heldStdin.write(command.stdin);
+        // Written after the command ended: nobody reads it, and a write after end would throw.
+        if (heldStdin)
+            command.feed?.((text) => void (heldStdin.writableEnded || heldStdin.write(text)));
         let channel;
         let timedOut = false;
         const timers = [];
@@ -65433,14 +65439,14 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 function remoteCommandLine(command) {
     const words = [];
     if (command.cwd)
-        words.push('cd', quoteArg(command.cwd), '&&');
+        words.push('cd', shell_quoteArg(command.cwd), '&&');
     const env = Object.entries(command.env ?? {});
     if (env.length) {
         words.push('env');
         for (const [name, value] of env) {
             if (!ENV_NAME.test(name))
                 throw new Error(`invalid environment variable name "${name}"`);
-            words.push(quoteArg(`${name}=${value}`));
+            words.push(shell_quoteArg(`${name}=${value}`));
         }
     }
     words.push(quoteArgs(command.args));
@@ -66139,6 +66145,8 @@ async function releaseLeftLocks(state, settings, repair) {
  *   removed on the way out, whatever happened.
  * - The whole program is one brace group: sh reads all of it before running any of it, and it exits
  *   from inside, so sh never reads on into the stdin the watcher is waiting on.
+ * - A program may read a next part on the same stdin (`next_part`, `partText`): what the runner
+ *   decides from the first part's report reaches the host without a second exchange.
  */
 
 
@@ -66172,8 +66180,32 @@ trap 'exit 143' TERM INT HUP
 # One signal, so there is a narrow gap: a command the shell forks just after it (the shell acts on
 # a trap once its foreground command ends) runs to its end before the program stops.
 exec 3<&0
-( read -r ev_ignored <&3; kill -TERM 0 ) >/dev/null 2>&1 &
-watcher=$!
+watch_stdin() {
+  ( read -r ev_ignored <&3; kill -TERM 0 ) >/dev/null 2>&1 &
+  watcher=$!
+}
+watch_stdin
+
+# Runs the next part of the program, which the runner writes on stdin once it has read this part's
+# report ($1, the event that says so): lines up to one equal to $part_end (a nonce of this run), run
+# with eval. The watcher reads stdin too, so it is stopped before the event: no byte of the next part
+# is sent before it, and this read alone gets them. Meanwhile the read itself sees the session end
+# (end of file before $part_end) and stops the program; a watcher watches again for the next part.
+next_part() {
+  kill "$watcher" 2>/dev/null
+  wait "$watcher" 2>/dev/null
+  watcher=
+  ev "$1"
+  part= part_ended=
+  while IFS= read -r part_line <&3; do
+    [ "$part_line" = "$part_end" ] && { part_ended=1; break; }
+    part="$part$part_line
+"
+  done
+  [ -n "$part_ended" ] || exit 143
+  watch_stdin
+  eval "$part"
+}
 
 umask 077
 step=connect
@@ -66229,8 +66261,16 @@ const PRELUDE_SENT = withoutComments(PRELUDE);
  * own functions (`body`), then `main`, the commands that run them; all in one brace group.
  */
 function hostProgram(values, body, main) {
-    const lines = values.map(([key, value]) => `${key}=${quoteArg(value)}`);
+    const lines = values.map(([key, value]) => `${key}=${shell_quoteArg(value)}`);
     return `{\nset -u\n${lines.join('\n')}\n${PRELUDE_SENT}\n${body}\n${main}\n}\n`;
+}
+/**
+ * A next part for \`next_part\`: the values as quoted assignments, then \`main\`, then the line that
+ * ends the part (\`end\`, the program's \`part_end\`: a nonce, so no value can end it early).
+ */
+function partText(values, main, end) {
+    const lines = values.map(([key, value]) => `${key}=${quoteArg(value)}\n`);
+    return `${lines.join('')}${main}\n${end}\n`;
 }
 /** Runs a program on the host, handing each line of its output to `onEvent` or `onOutput` as it comes. */
 function runHostProgram(shell, text, run) {
@@ -66239,6 +66279,7 @@ function runHostProgram(shell, text, run) {
         args: ['sh', '-s'],
         stdin: text,
         holdStdin: true,
+        feed: run.feed,
         allowFailure: true,
         timeoutMs: run.timeoutMs,
         onLine: (line) => {

@@ -64859,10 +64859,13 @@ class LocalShell {
         });
         // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
         child.stdin.on('error', () => { });
-        if (command.holdStdin)
+        if (command.holdStdin) {
             child.stdin.write(command.stdin ?? '');
-        else
+            command.feed?.((text) => void (child.stdin.writableEnded || child.stdin.write(text)));
+        }
+        else {
             child.stdin.end(command.stdin ?? '');
+        }
         let timedOut = false;
         let killTimer;
         const timer = command.timeoutMs
@@ -65120,6 +65123,9 @@ class SshShell {
         const heldStdin = command.holdStdin ? new external_node_stream_.PassThrough() : undefined;
         if (heldStdin && command.stdin !== undefined)
             heldStdin.write(command.stdin);
+        // Written after the command ended: nobody reads it, and a write after end would throw.
+        if (heldStdin)
+            command.feed?.((text) => void (heldStdin.writableEnded || heldStdin.write(text)));
         let channel;
         let timedOut = false;
         const timers = [];
@@ -65956,6 +65962,8 @@ async function releaseLeftLocks(state, settings, repair) {
  *   removed on the way out, whatever happened.
  * - The whole program is one brace group: sh reads all of it before running any of it, and it exits
  *   from inside, so sh never reads on into the stdin the watcher is waiting on.
+ * - A program may read a next part on the same stdin (`next_part`, `partText`): what the runner
+ *   decides from the first part's report reaches the host without a second exchange.
  */
 
 
@@ -65989,8 +65997,32 @@ trap 'exit 143' TERM INT HUP
 # One signal, so there is a narrow gap: a command the shell forks just after it (the shell acts on
 # a trap once its foreground command ends) runs to its end before the program stops.
 exec 3<&0
-( read -r ev_ignored <&3; kill -TERM 0 ) >/dev/null 2>&1 &
-watcher=$!
+watch_stdin() {
+  ( read -r ev_ignored <&3; kill -TERM 0 ) >/dev/null 2>&1 &
+  watcher=$!
+}
+watch_stdin
+
+# Runs the next part of the program, which the runner writes on stdin once it has read this part's
+# report ($1, the event that says so): lines up to one equal to $part_end (a nonce of this run), run
+# with eval. The watcher reads stdin too, so it is stopped before the event: no byte of the next part
+# is sent before it, and this read alone gets them. Meanwhile the read itself sees the session end
+# (end of file before $part_end) and stops the program; a watcher watches again for the next part.
+next_part() {
+  kill "$watcher" 2>/dev/null
+  wait "$watcher" 2>/dev/null
+  watcher=
+  ev "$1"
+  part= part_ended=
+  while IFS= read -r part_line <&3; do
+    [ "$part_line" = "$part_end" ] && { part_ended=1; break; }
+    part="$part$part_line
+"
+  done
+  [ -n "$part_ended" ] || exit 143
+  watch_stdin
+  eval "$part"
+}
 
 umask 077
 step=connect
@@ -66049,6 +66081,14 @@ function hostProgram(values, body, main) {
     const lines = values.map(([key, value]) => `${key}=${quoteArg(value)}`);
     return `{\nset -u\n${lines.join('\n')}\n${PRELUDE_SENT}\n${body}\n${main}\n}\n`;
 }
+/**
+ * A next part for \`next_part\`: the values as quoted assignments, then \`main\`, then the line that
+ * ends the part (\`end\`, the program's \`part_end\`: a nonce, so no value can end it early).
+ */
+function partText(values, main, end) {
+    const lines = values.map(([key, value]) => `${key}=${quoteArg(value)}\n`);
+    return `${lines.join('')}${main}\n${end}\n`;
+}
 /** Runs a program on the host, handing each line of its output to `onEvent` or `onOutput` as it comes. */
 function runHostProgram(shell, text, run) {
     const prefix = `${EVENT_MARK}\t`;
@@ -66056,6 +66096,7 @@ function runHostProgram(shell, text, run) {
         args: ['sh', '-s'],
         stdin: text,
         holdStdin: true,
+        feed: run.feed,
         allowFailure: true,
         timeoutMs: run.timeoutMs,
         onLine: (line) => {
@@ -66139,8 +66180,8 @@ settle_dir() {
 /**
  * The host side of a container deployment, as one POSIX sh program fed to `sh -s` on stdin: every
  * step that used to be an exec of its own (lock, leftovers, pull, inspect, start, health, history,
- * prune, unlock) runs on the host, so a deployment costs one or two exchanges instead of dozens of
- * round trips. It uses only what a bare EC2 image has: sh, coreutils, grep, sed, find, xargs and docker
+ * prune, unlock) runs on the host, so a deployment costs one exchange instead of dozens of round
+ * trips. It uses only what a bare EC2 image has: sh, coreutils, grep, sed, find, xargs and docker
  * (flock, timeout and curl or wget used when there).
  *
  * - What every host program shares (the progress lines, the watcher that ends it with its SSH
@@ -66149,7 +66190,8 @@ settle_dir() {
  *   container and the release history, and (deploying) pulls the image. Stage `release` replaces the
  *   container, waits for health on the host, puts the previous one back if the new one fails,
  *   appends the release record, prunes and releases the lock. Between them the runner decides what
- *   to release (a rollback's target) and writes the record's JSON, so no JSON is parsed in sh.
+ *   to release (a rollback's target) and writes the record's JSON, so no JSON is parsed in sh; it
+ *   sends the release on the same stdin (host-program.ts's `next_part`), not in a second exchange.
  * - Proxy mode (`proxy-port`, issue 12): stage `release` runs `proxy_release` instead, which starts
  *   the new release beside the old one behind a proxy container and switches, drains and stops
  *   (see the comment above `proxy_dir` below).
@@ -66246,7 +66288,6 @@ prepare() {
     [ "$proxy_auth" = 1 ] || reg_user=
     pull "$proxy_image"
   fi
-  ev prepared
 }
 
 # Waits until the new container is healthy; prints how that was decided, or fails.
@@ -66673,8 +66714,27 @@ proxy_release() {
 }
 `;
 const PROGRAM_SENT = withoutComments(SETTLE_DEPLOYMENT_DIR + PROGRAM);
-/** The program for one stage: quoted values, then the program, in one brace group. */
-function programText(values) {
+/**
+ * The program: quoted values, then the program, in one brace group. Stage `prepare` ends by reading
+ * its next part on stdin (`releasePart`, or `unlockPart` when there is nothing to release), ended by
+ * the line `partEnd`. A `release` program of its own runs the release part's main at once.
+ */
+function programText(values, partEnd = '') {
+    const main = values.stage === 'prepare' ? 'prepare\nnext_part prepared' : releaseMain(values);
+    return hostProgram([...assignments(values), ['part_end', partEnd]], PROGRAM_SENT, main);
+}
+/** What the runner sends at `prepared` to release: the release's values, then what runs it. */
+function releasePart(values, partEnd) {
+    return partText(assignments(values), releaseMain(values), partEnd);
+}
+/** What the runner sends at `prepared` when there is nothing to release (a rollback with no earlier release). */
+function unlockPart(partEnd) {
+    return partText([], 'unlock\nexit 0', partEnd);
+}
+function releaseMain(values) {
+    return values.proxy ? 'proxy_release' : `set -- ${(values.run?.args ?? []).map(quoteArg).join(' ')}\nrelease "$@"`;
+}
+function assignments(values) {
     const run = values.run;
     const proxy = values.proxy;
     const assign = [
@@ -66721,8 +66781,7 @@ function programText(values) {
         ['pre_deploy', (proxy?.preDeployArgs ?? []).map(quoteArg).join(' ')],
         ['user_network', proxy?.userNetwork ?? ''],
     ];
-    const main = values.stage === 'prepare' ? 'prepare\nexit 0' : proxy ? 'proxy_release' : `set -- ${(run?.args ?? []).map(quoteArg).join(' ')}\nrelease "$@"`;
-    return hostProgram(assign, PROGRAM_SENT, main);
+    return assign;
 }
 
 ;// CONCATENATED MODULE: external "node:fs"
@@ -67103,11 +67162,13 @@ function ganttChart(hosts) {
 
 ;// CONCATENATED MODULE: ../../packages/core/src/container/deployment.ts
 /**
- * One host's container deployment, run on the host by the program in program.ts in two exchanges:
+ * One host's container deployment, run on the host by the program in program.ts in one exchange:
  * `prepare` (lock, repair, what runs now, the history, the pull), then `release` (replace, health,
- * record, prune, unlock). Between them the runner decides what to release and writes its record.
+ * record, prune, unlock). At `prepared` the program waits while the runner decides what to release
+ * and writes its record, then reads the release on the same stdin.
  * Volumes are never removed: containers are removed without `-v` and nothing prunes volumes.
  */
+
 
 
 
@@ -67163,36 +67224,55 @@ class ContainerDeployment {
     }
     /** Deploys `image` (deploy mode). */
     async deploy(image) {
-        const prepared = await this.prepare(image);
-        const pulled = prepared.pulled;
-        const digest = pulled.digests.find((ref) => repositoryOf(ref) === repositoryOf(image))?.replace(/^.*@/, '');
-        return this.release(prepared, { action: 'deploy', image, imageId: pulled.id, digest, run: image });
+        const host = this.start(image);
+        try {
+            const prepared = await this.prepared(host);
+            const pulled = prepared.pulled;
+            const digest = pulled.digests.find((ref) => repositoryOf(ref) === repositoryOf(image))?.replace(/^.*@/, '');
+            return await this.release(host, prepared, { action: 'deploy', image, imageId: pulled.id, digest, run: image });
+        }
+        finally {
+            await host.abandon();
+        }
     }
     /** Switches back to the newest earlier release (rollback mode). */
     async rollback() {
-        const prepared = await this.prepare();
-        const target = rollbackTarget(prepared.history, prepared.current?.imageId);
-        if (!target) {
-            await this.unlock();
-            throw new Error(`no earlier release to roll back to in ${external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(this.lockPath), 'releases.jsonl')} (running: ${prepared.current?.image ?? 'nothing'}); ` +
-                `releases are recorded by ec2-deploy from its first deployment on.`);
+        const host = this.start();
+        try {
+            const prepared = await this.prepared(host);
+            const target = rollbackTarget(prepared.history, prepared.current?.imageId);
+            if (!target) {
+                await host.finish('unlock');
+                throw new Error(`no earlier release to roll back to in ${external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(this.lockPath), 'releases.jsonl')} (running: ${prepared.current?.image ?? 'nothing'}); ` +
+                    `releases are recorded by ec2-deploy from its first deployment on.`);
+            }
+            this.log.info(`Rolling back from ${prepared.current?.image ?? 'nothing'} to ${target.image} (${target.imageId.slice(0, 19)})`);
+            const pullRef = target.digest ? `${repositoryOf(target.image)}@${target.digest}` : undefined;
+            return await this.release(host, prepared, { action: 'rollback', image: target.image, imageId: target.imageId, digest: target.digest, run: target.imageId, pullRef });
         }
-        this.log.info(`Rolling back from ${prepared.current?.image ?? 'nothing'} to ${target.image} (${target.imageId.slice(0, 19)})`);
-        const pullRef = target.digest ? `${repositoryOf(target.image)}@${target.digest}` : undefined;
-        return this.release(prepared, { action: 'rollback', image: target.image, imageId: target.imageId, digest: target.digest, run: target.imageId, pullRef });
+        finally {
+            await host.abandon();
+        }
     }
-    async prepare(image) {
+    /** Starts the program with stage `prepare`: deploying, it pulls `image`. */
+    start(image) {
         this.lockEvents.taking(this.lockPath);
         const values = { ...this.baseValues('prepare'), image };
         const proxyImage = this.options.proxy?.image;
         if (values.proxy && image && proxyImage)
             values.proxy.pullWithLogin = parseImageRef('proxy-image', proxyImage).registry === parseImageRef('image', image).registry;
-        const report = await this.runStage(values, image);
+        return this.run(values, image);
+    }
+    /** Prepare's report, once the program waits for its release; throws what a failed prepare stands for. */
+    async prepared(host) {
+        const report = await host.prepared;
         if (report.lockTimeout) {
             const { holder, expiresAt, waitedMs } = report.lockTimeout;
             throw new LockTimeoutError(this.shell.target, holder ? { token: '', expiresAt, description: holder } : undefined, waitedMs);
         }
         this.raiseFailure(report, false);
+        if (report.result)
+            throw new Error(`${this.shell.target}: the deployment program ended during prepare without saying why (${howItEnded(report.result)}).`);
         const current = report.current;
         if (current)
             this.log.info(`Running now: ${current.image} (${current.imageId.slice(0, 19)}, ${current.status})`);
@@ -67200,7 +67280,7 @@ class ContainerDeployment {
             this.log.info(`No container ${this.options.container.name} yet: first deployment on this host.`);
         return report;
     }
-    async release(prepared, release) {
+    async release(host, prepared, release) {
         const previous = prepared.current;
         const record = {
             time: new Date(this.lockedAt).toISOString(),
@@ -67225,7 +67305,7 @@ class ContainerDeployment {
                 base.proxy.preDeployArgs = preDeployArguments(spec, release.run, proxy.preDeploy);
             base.proxy.userNetwork = spec.network;
         }
-        const report = await this.runStage({
+        const report = await host.finish({
             ...base,
             run: {
                 action: release.action,
@@ -67279,15 +67359,34 @@ class ContainerDeployment {
             proxy: proxy ? proxyValues(container.name, proxy) : undefined,
         };
     }
-    /** Runs one stage of the program, logging its progress as it comes. */
-    async runStage(values, pulling) {
+    /** The values with the registry login, when the stage pulls `pulling` and there is one. */
+    withRegistry(values, pulling) {
         const auth = this.options.registryAuth;
         if (auth && pulling)
             values.registry = { host: parseImageRef('image', pulling).registry, username: auth.username, password: auth.password };
-        const report = { history: [], logs: [], preDeployOutput: [], unlocked: false };
+        return values;
+    }
+    /**
+     * Starts the program (stage `prepare`), logging its progress as it comes. At `prepared` it waits
+     * for its next part on the same stdin: the release, or the unlock.
+     */
+    run(first, firstPulling) {
+        const partEnd = `@@slipway-end-${(0,external_node_crypto_.randomBytes)(12).toString('hex')}`;
+        let pulling = firstPulling;
+        let values = this.withRegistry(first, pulling);
+        let report = newStageEvents();
+        let write;
+        let sent = false;
+        let ended = false;
+        let reachPrepared = () => { };
+        const prepared = new Promise((resolve) => (reachPrepared = resolve));
         const name = this.options.container.name;
         const onEvent = (event, fields) => {
             switch (event) {
+                case 'prepared':
+                    this.timeline.end();
+                    reachPrepared({ ...report });
+                    break;
                 case 'dir':
                     this.lockPath = external_node_path_namespaceObject.posix.join(fields[0], LOCK_NAME);
                     this.lockEvents.taking(this.lockPath);
@@ -67411,18 +67510,49 @@ class ContainerDeployment {
                     break;
             }
         };
-        const result = await runHostProgram(this.shell, programText(values), {
-            timeoutMs: this.options.lock.waitMs + this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
+        const end = runHostProgram(this.shell, programText(values, partEnd), {
+            timeoutMs: this.options.lock.waitMs + 2 * this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
             onEvent,
             onOutput: (line) => this.log.info(line),
+            feed: (writer) => (write = writer),
+        }).then((result) => {
+            ended = true;
+            this.timeline.end();
+            const last = { ...report, result };
+            reachPrepared(last);
+            return last;
         });
-        this.timeline.end();
-        return { ...report, result };
+        const send = (text) => {
+            sent = true;
+            if (!ended)
+                write?.(text);
+        };
+        return {
+            prepared,
+            finish: (next, nextPulling) => {
+                if (!sent) {
+                    report = newStageEvents();
+                    pulling = nextPulling;
+                    if (next === 'unlock')
+                        send(unlockPart(partEnd));
+                    else
+                        send(releasePart((values = this.withRegistry(next, pulling)), partEnd));
+                }
+                return end;
+            },
+            abandon: async () => {
+                if (sent)
+                    return;
+                send(unlockPart(partEnd));
+                await end;
+            },
+        };
     }
     /** Throws the error a stage that did not succeed stands for. */
     raiseFailure(report, releasing, previous) {
         const { result, fail } = report;
-        if (result.exitCode === 0 && !result.signal && !result.timedOut && !fail)
+        // No result: the program reached `prepared` and waits for its release.
+        if (!result || (result.exitCode === 0 && !result.signal && !result.timedOut && !fail))
             return;
         if (report.loginFailed) {
             throw loginFailure({ registry: report.loginFailed.registry, inputs: ['registry-username', 'registry-password'], access: 'pull' }, this.shell.target, report.loginFailed.output);
@@ -67444,13 +67574,9 @@ class ContainerDeployment {
             : '';
         throw new ReleaseFailedError(`${how} during ${phase}${detail ? ` (${detail.replace(/\n/g, '; ')})` : ''}${left}`, false);
     }
-    /** Releases the lock after `prepare` when there is nothing to release. */
-    async unlock() {
-        if (await new DeployLock(this.shell, this.lockPath).release(this.options.lock.owner.token).catch(() => false)) {
-            this.lockEvents.released();
-            this.log.info('Deploy lock released.');
-        }
-    }
+}
+function newStageEvents() {
+    return { history: [], logs: [], preDeployOutput: [], unlocked: false };
 }
 /** `docker run` arguments after `run`: the container's settings, then the image. */
 function runArguments(spec, label, image) {

@@ -36,8 +36,12 @@ export class LocalShell implements Shell {
     });
     // A command that exits before reading its stdin closes the pipe; that is its business, not an error.
     child.stdin.on('error', () => {});
-    if (command.holdStdin) child.stdin.write(command.stdin ?? '');
-    else child.stdin.end(command.stdin ?? '');
+    if (command.holdStdin) {
+      child.stdin.write(command.stdin ?? '');
+      command.feed?.((text) => void (child.stdin.writableEnded || child.stdin.write(text)));
+    } else {
+      child.stdin.end(command.stdin ?? '');
+    }
 
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;

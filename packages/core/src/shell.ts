@@ -26,6 +26,12 @@ export interface Command {
    * killed run), and stops itself and what it started (see container/program.ts).
    */
   holdStdin?: boolean;
+  /**
+   * With `holdStdin`: called once the command has started, with a function that writes more to its
+   * stdin. How the runner answers a remote program that reads on after its first part (the release
+   * values a container deployment sends once it has heard what runs on the host).
+   */
+  feed?: (write: (text: string) => void) => void;
 }
 
 export interface CommandResult {

@@ -8,7 +8,7 @@ import { describe, expect, it } from '@jest/globals';
 import { LockTimeoutError } from '../host/deploy-lock.js';
 import type { ReleaseRecord } from '../host/release-history.js';
 import type { Command } from '../shell.js';
-import { ScriptedShell, type Reply } from '../testing/scripted-shell.js';
+import { ScriptedShell, type Answer, type Reply } from '../testing/scripted-shell.js';
 import { ContainerDeployment, ReleaseFailedError, type DeploymentOptions } from './deployment.js';
 import { EVENT_MARK } from './program.js';
 import { ganttChart } from '../host/timeline.js';
@@ -40,9 +40,19 @@ function record(image: string, imageId: string, result: ReleaseRecord['result'] 
   return JSON.stringify({ time: '2030-01-01T00:00:00.000Z', action: 'deploy', image, imageId, result, durationMs: 1000, ...extra });
 }
 
-const isPrepare = (stdin: string): boolean => stdin.endsWith('\nprepare\nexit 0\n}\n');
-const isRelease = (stdin: string): boolean => stdin.endsWith('\nrelease "$@"\n}\n');
-const isProxyRelease = (stdin: string): boolean => stdin.endsWith('\nproxy_release\n}\n');
+// The program is fed to `sh -s` once; at `prepared` the runner sends it its next part on the same stdin.
+const isPrepare = (stdin: string): boolean => stdin.endsWith('\nprepare\nnext_part prepared\n}\n');
+const isRelease = (stdin: string): boolean => /\nrelease "\$@"\n@@slipway-end-[0-9a-f]{24}\n$/.test(stdin);
+const isProxyRelease = (stdin: string): boolean => /\nproxy_release\n@@slipway-end-[0-9a-f]{24}\n$/.test(stdin);
+const isUnlock = (stdin: string): boolean => /^unlock\nexit 0\n@@slipway-end-[0-9a-f]{24}\n$/.test(stdin);
+
+/** A prepare that reached `prepared` reads on: its next part is answered by the release (or unlock) rule. */
+function readsOn(answer: Answer): Answer {
+  const mark = (reply: Reply): Reply => (reply.lines?.at(-1) === ev('prepared') ? { ...reply, readsMore: true } : reply);
+  if (typeof answer === 'function') return async (command, call) => mark(await answer(command, call));
+  if (Array.isArray(answer)) return (answer as readonly Reply[]).map(mark);
+  return mark(answer as Reply);
+}
 
 function options(extra: Partial<DeploymentOptions> = {}): DeploymentOptions {
   return {
@@ -80,7 +90,8 @@ interface Harness {
 /** A deployment on a host scripted to answer its prepare stage, and its release stage (proxy mode's when `extra.proxy`). */
 function harness(prepare: Reply, release?: Reply, extra: Partial<DeploymentOptions> = {}): Harness {
   const host = new ScriptedShell({ target: TARGET });
-  host.on({ args: ['sh', '-s'], stdin: isPrepare, name: 'prepare stage' }, prepare);
+  host.on({ args: ['sh', '-s'], stdin: isPrepare, name: 'prepare stage' }, readsOn(prepare));
+  host.on({ args: ['sh', '-s'], stdin: isUnlock, name: 'unlock part' }, { lines: [ev('unlocked', 'released')] });
   if (release && extra.proxy) host.on({ args: ['sh', '-s'], stdin: isProxyRelease, name: 'proxy release stage' }, release);
   else if (release) host.on({ args: ['sh', '-s'], stdin: isRelease, name: 'release stage' }, release);
   const log: string[] = [];
@@ -127,7 +138,8 @@ function readWord(text: string, at: number): [string, number] {
 function programValues(command: Command): { vars: Record<string, string>; args: string[] } {
   const text = command.stdin!.toString();
   const vars: Record<string, string> = {};
-  let i = text.indexOf('set -u\n') + 'set -u\n'.length;
+  // A program's values follow `set -u`; a part sent at prepared starts with them.
+  let i = text.includes('set -u\n') ? text.indexOf('set -u\n') + 'set -u\n'.length : 0;
   for (let key = /^([a-z_]+)=/.exec(text.slice(i)); key; key = /^([a-z_]+)=/.exec(text.slice(i))) {
     const [value, end] = readWord(text, i + key[0].length);
     vars[key[1]] = value;
@@ -339,7 +351,9 @@ describe('deployment', () => {
   });
 
   it('leaves the digest out when no repository digest is the image repository', async () => {
-    const prepared: Reply = { lines: [...PREPARED.lines!.filter((line) => !line.startsWith(`${EVENT_MARK}\timage\t`)), ev('image', `${NEW_ID} mirror.example/team/app@${id('e')}`)] };
+    const prepared: Reply = {
+      lines: [...PREPARED.lines!.filter((line) => !line.startsWith(`${EVENT_MARK}\timage\t`) && line !== ev('prepared')), ev('image', `${NEW_ID} mirror.example/team/app@${id('e')}`), ev('prepared')],
+    };
     const { host, deployment } = harness(prepared, RELEASED);
     expect((await deployment.deploy(NEW_IMAGE)).digest).toBeUndefined();
     const head = programValues(stage(host, isRelease)).vars.record_head;
@@ -408,17 +422,17 @@ describe('deployment', () => {
     expect(lockEvents.filter((event) => event === 'released')).toHaveLength(1);
   });
 
-  it('fails a rollback with no earlier release, releasing the lock with a command of its own', async () => {
+  it('fails a rollback with no earlier release, sending the program the unlock at prepared: no exchange of its own', async () => {
     const prepared: Reply = {
       lines: [ev('dir', DIR), ev('phase', 'lock'), ev('locked', LOCK), ev('current', OLD_ID, 'running', OLD_IMAGE, OLD_IMAGE), ev('history', record(OLD_IMAGE, OLD_ID)), ev('prepared')],
     };
     const { host, deployment, log, lockEvents } = harness(prepared);
-    host.on({ prefix: ['sh', '-s', '--', LOCK, TOKEN], name: 'lock release' }, { stdout: 'released\n' });
 
     await expect(deployment.rollback()).rejects.toThrow(
       `no earlier release to roll back to in ${HOME}/slipway/web/releases.jsonl (running: ${OLD_IMAGE}); releases are recorded by ec2-deploy from its first deployment on.`,
     );
-    expect(host.lines).toEqual(['sh -s', `sh -s -- ${LOCK} ${TOKEN}`]);
+    // The program, then its next part on the same stdin (recorded as a command of its own).
+    expect(host.commands.map((command) => (isPrepare(command.stdin!.toString()) ? 'prepare' : isUnlock(command.stdin!.toString()) ? 'unlock' : '?'))).toEqual(['prepare', 'unlock']);
     expect(lockEvents.filter((event) => event === 'released')).toHaveLength(1);
     expect(log.at(-1)).toBe('Deploy lock released.');
     host.verify();

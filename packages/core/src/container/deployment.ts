@@ -1,20 +1,22 @@
 /**
- * One host's container deployment, run on the host by the program in program.ts in two exchanges:
+ * One host's container deployment, run on the host by the program in program.ts in one exchange:
  * `prepare` (lock, repair, what runs now, the history, the pull), then `release` (replace, health,
- * record, prune, unlock). Between them the runner decides what to release and writes its record.
+ * record, prune, unlock). At `prepared` the program waits while the runner decides what to release
+ * and writes its record, then reads the release on the same stdin.
  * Volumes are never removed: containers are removed without `-v` and nothing prunes volumes.
  */
+import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { loginFailure } from '../docker.js';
 import { parseImageRef } from '../image-ref.js';
 import { formatDuration } from '../inputs.js';
-import { DeployLock, LockTimeoutError, type LockOwner } from '../host/deploy-lock.js';
+import { LockTimeoutError, type LockOwner } from '../host/deploy-lock.js';
 import { runHostProgram } from '../host/host-program.js';
 import { deploymentLock, LOCK_NAME } from '../host/layout.js';
 import { imagesToPrune, parseHistory, rollbackTarget, type ReleaseRecord } from '../host/release-history.js';
 import { howItEnded, lastLines, type CommandResult, type Shell } from '../shell.js';
 import type { DeployLog } from '../log.js';
-import { IMAGE_LABEL, PREVIOUS_SUFFIX, programText, type ProgramValues, type ProxyValues, type Stage } from './program.js';
+import { IMAGE_LABEL, PREVIOUS_SUFFIX, programText, releasePart, unlockPart, type ProgramValues, type ProxyValues, type Stage } from './program.js';
 import { isPhase, PhaseTimeline } from '../host/timeline.js';
 import type { ContainerSpec, HealthCheck, ProxySpec } from './spec.js';
 
@@ -100,9 +102,22 @@ interface StageEvents {
   logs: string[];
 }
 
-/** What one stage reported, and how its program ended. */
+/** What one stage reported, and how its program ended: no result yet at `prepared`, where the program waits for its release. */
 interface StageReport extends StageEvents {
-  result: CommandResult;
+  result?: CommandResult;
+}
+
+/** The program on the host, from its start to its end in one exchange. */
+interface HostRun {
+  /** Resolves with prepare's report at `prepared` (the program then waits for its next part), or when the program ended before. */
+  prepared: Promise<StageReport>;
+  /**
+   * Sends the next part (a release, pulling `pulling` when it is not on the host, or the unlock when
+   * there is nothing to release) and resolves with its report when the program ends.
+   */
+  finish(next: ProgramValues | 'unlock', pulling?: string): Promise<StageReport>;
+  /** Ends a program still waiting for its next part, giving the lock back: for when the runner fails between the two. */
+  abandon(): Promise<void>;
 }
 
 /**
@@ -134,46 +149,67 @@ export class ContainerDeployment {
 
   /** Deploys `image` (deploy mode). */
   async deploy(image: string): Promise<ReleaseOutcome> {
-    const prepared = await this.prepare(image);
-    const pulled = prepared.pulled!;
-    const digest = pulled.digests.find((ref) => repositoryOf(ref) === repositoryOf(image))?.replace(/^.*@/, '');
-    return this.release(prepared, { action: 'deploy', image, imageId: pulled.id, digest, run: image });
+    const host = this.start(image);
+    try {
+      const prepared = await this.prepared(host);
+      const pulled = prepared.pulled!;
+      const digest = pulled.digests.find((ref) => repositoryOf(ref) === repositoryOf(image))?.replace(/^.*@/, '');
+      return await this.release(host, prepared, { action: 'deploy', image, imageId: pulled.id, digest, run: image });
+    } finally {
+      await host.abandon();
+    }
   }
 
   /** Switches back to the newest earlier release (rollback mode). */
   async rollback(): Promise<ReleaseOutcome> {
-    const prepared = await this.prepare();
-    const target = rollbackTarget(prepared.history, prepared.current?.imageId);
-    if (!target) {
-      await this.unlock();
-      throw new Error(
-        `no earlier release to roll back to in ${posix.join(posix.dirname(this.lockPath), 'releases.jsonl')} (running: ${prepared.current?.image ?? 'nothing'}); ` +
-          `releases are recorded by ec2-deploy from its first deployment on.`,
-      );
+    const host = this.start();
+    try {
+      const prepared = await this.prepared(host);
+      const target = rollbackTarget(prepared.history, prepared.current?.imageId);
+      if (!target) {
+        await host.finish('unlock');
+        throw new Error(
+          `no earlier release to roll back to in ${posix.join(posix.dirname(this.lockPath), 'releases.jsonl')} (running: ${prepared.current?.image ?? 'nothing'}); ` +
+            `releases are recorded by ec2-deploy from its first deployment on.`,
+        );
+      }
+      this.log.info(`Rolling back from ${prepared.current?.image ?? 'nothing'} to ${target.image} (${target.imageId.slice(0, 19)})`);
+      const pullRef = target.digest ? `${repositoryOf(target.image)}@${target.digest}` : undefined;
+      return await this.release(host, prepared, { action: 'rollback', image: target.image, imageId: target.imageId, digest: target.digest, run: target.imageId, pullRef });
+    } finally {
+      await host.abandon();
     }
-    this.log.info(`Rolling back from ${prepared.current?.image ?? 'nothing'} to ${target.image} (${target.imageId.slice(0, 19)})`);
-    const pullRef = target.digest ? `${repositoryOf(target.image)}@${target.digest}` : undefined;
-    return this.release(prepared, { action: 'rollback', image: target.image, imageId: target.imageId, digest: target.digest, run: target.imageId, pullRef });
   }
 
-  private async prepare(image?: string): Promise<StageReport> {
+  /** Starts the program with stage `prepare`: deploying, it pulls `image`. */
+  private start(image?: string): HostRun {
     this.lockEvents.taking(this.lockPath);
     const values: ProgramValues = { ...this.baseValues('prepare'), image };
     const proxyImage = this.options.proxy?.image;
     if (values.proxy && image && proxyImage) values.proxy.pullWithLogin = parseImageRef('proxy-image', proxyImage).registry === parseImageRef('image', image).registry;
-    const report = await this.runStage(values, image);
+    return this.run(values, image);
+  }
+
+  /** Prepare's report, once the program waits for its release; throws what a failed prepare stands for. */
+  private async prepared(host: HostRun): Promise<StageReport> {
+    const report = await host.prepared;
     if (report.lockTimeout) {
       const { holder, expiresAt, waitedMs } = report.lockTimeout;
       throw new LockTimeoutError(this.shell.target, holder ? { token: '', expiresAt, description: holder } : undefined, waitedMs);
     }
     this.raiseFailure(report, false);
+    if (report.result) throw new Error(`${this.shell.target}: the deployment program ended during prepare without saying why (${howItEnded(report.result)}).`);
     const current = report.current;
     if (current) this.log.info(`Running now: ${current.image} (${current.imageId.slice(0, 19)}, ${current.status})`);
     else this.log.info(`No container ${this.options.container.name} yet: first deployment on this host.`);
     return report;
   }
 
-  private async release(prepared: StageReport, release: { action: 'deploy' | 'rollback'; image: string; imageId: string; digest?: string; run: string; pullRef?: string }): Promise<ReleaseOutcome> {
+  private async release(
+    host: HostRun,
+    prepared: StageReport,
+    release: { action: 'deploy' | 'rollback'; image: string; imageId: string; digest?: string; run: string; pullRef?: string },
+  ): Promise<ReleaseOutcome> {
     const previous = prepared.current;
     const record: Omit<ReleaseRecord, 'result'> = {
       time: new Date(this.lockedAt).toISOString(),
@@ -197,7 +233,7 @@ export class ContainerDeployment {
       if (proxy.preDeploy?.length && release.action === 'deploy') base.proxy.preDeployArgs = preDeployArguments(spec, release.run, proxy.preDeploy);
       base.proxy.userNetwork = spec.network;
     }
-    const report = await this.runStage(
+    const report = await host.finish(
       {
         ...base,
         run: {
@@ -254,14 +290,34 @@ export class ContainerDeployment {
     };
   }
 
-  /** Runs one stage of the program, logging its progress as it comes. */
-  private async runStage(values: ProgramValues, pulling?: string): Promise<StageReport> {
+  /** The values with the registry login, when the stage pulls `pulling` and there is one. */
+  private withRegistry(values: ProgramValues, pulling?: string): ProgramValues {
     const auth = this.options.registryAuth;
     if (auth && pulling) values.registry = { host: parseImageRef('image', pulling).registry, username: auth.username, password: auth.password };
-    const report: StageEvents = { history: [], logs: [], preDeployOutput: [], unlocked: false };
+    return values;
+  }
+
+  /**
+   * Starts the program (stage `prepare`), logging its progress as it comes. At `prepared` it waits
+   * for its next part on the same stdin: the release, or the unlock.
+   */
+  private run(first: ProgramValues, firstPulling?: string): HostRun {
+    const partEnd = `@@slipway-end-${randomBytes(12).toString('hex')}`;
+    let pulling = firstPulling;
+    let values = this.withRegistry(first, pulling);
+    let report: StageEvents = newStageEvents();
+    let write: ((text: string) => void) | undefined;
+    let sent = false;
+    let ended = false;
+    let reachPrepared: (report: StageReport) => void = () => {};
+    const prepared = new Promise<StageReport>((resolve) => (reachPrepared = resolve));
     const name = this.options.container.name;
     const onEvent = (event: string, fields: string[]): void => {
       switch (event) {
+        case 'prepared':
+          this.timeline.end();
+          reachPrepared({ ...report });
+          break;
         case 'dir':
           this.lockPath = posix.join(fields[0], LOCK_NAME);
           this.lockEvents.taking(this.lockPath);
@@ -381,19 +437,46 @@ export class ContainerDeployment {
           break;
       }
     };
-    const result = await runHostProgram(this.shell, programText(values), {
-      timeoutMs: this.options.lock.waitMs + this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
+    const end = runHostProgram(this.shell, programText(values, partEnd), {
+      timeoutMs: this.options.lock.waitMs + 2 * this.options.pullTimeoutMs + this.options.healthTimeoutMs + 10 * 60_000,
       onEvent,
       onOutput: (line) => this.log.info(line),
+      feed: (writer) => (write = writer),
+    }).then((result): StageReport => {
+      ended = true;
+      this.timeline.end();
+      const last = { ...report, result };
+      reachPrepared(last);
+      return last;
     });
-    this.timeline.end();
-    return { ...report, result };
+    const send = (text: string): void => {
+      sent = true;
+      if (!ended) write?.(text);
+    };
+    return {
+      prepared,
+      finish: (next, nextPulling) => {
+        if (!sent) {
+          report = newStageEvents();
+          pulling = nextPulling;
+          if (next === 'unlock') send(unlockPart(partEnd));
+          else send(releasePart((values = this.withRegistry(next, pulling)), partEnd));
+        }
+        return end;
+      },
+      abandon: async () => {
+        if (sent) return;
+        send(unlockPart(partEnd));
+        await end;
+      },
+    };
   }
 
   /** Throws the error a stage that did not succeed stands for. */
   private raiseFailure(report: StageReport, releasing: boolean, previous?: RunningContainer): void {
     const { result, fail } = report;
-    if (result.exitCode === 0 && !result.signal && !result.timedOut && !fail) return;
+    // No result: the program reached `prepared` and waits for its release.
+    if (!result || (result.exitCode === 0 && !result.signal && !result.timedOut && !fail)) return;
     if (report.loginFailed) {
       throw loginFailure({ registry: report.loginFailed.registry, inputs: ['registry-username', 'registry-password'], access: 'pull' }, this.shell.target, report.loginFailed.output);
     }
@@ -414,14 +497,10 @@ export class ContainerDeployment {
         : '';
     throw new ReleaseFailedError(`${how} during ${phase}${detail ? ` (${detail.replace(/\n/g, '; ')})` : ''}${left}`, false);
   }
+}
 
-  /** Releases the lock after `prepare` when there is nothing to release. */
-  private async unlock(): Promise<void> {
-    if (await new DeployLock(this.shell, this.lockPath).release(this.options.lock.owner.token).catch(() => false)) {
-      this.lockEvents.released();
-      this.log.info('Deploy lock released.');
-    }
-  }
+function newStageEvents(): StageEvents {
+  return { history: [], logs: [], preDeployOutput: [], unlocked: false };
 }
 
 /** `docker run` arguments after `run`: the container's settings, then the image. */

@@ -12,7 +12,7 @@ import { LEGACY_CONTAINER_DIR } from '../host/layout.js';
 import { parseHistory } from '../host/release-history.js';
 import { FakeDockerHost } from '../testing/fake-docker.js';
 import { ContainerDeployment, runArguments, type DeploymentOptions } from './deployment.js';
-import { EVENT_MARK, programText, type ProgramValues } from './program.js';
+import { EVENT_MARK, programText, releasePart, unlockPart, type ProgramValues } from './program.js';
 import type { ContainerSpec } from './spec.js';
 
 const NAME = 'web';
@@ -28,6 +28,8 @@ const V2_DIGEST = `${REPO}@sha256:${'b'.repeat(64)}`;
 const PASSWORD = 'registry-pa55word';
 const SECRET = `pa$$ 'w"ord`;
 const ENV = `DB_PASSWORD=${SECRET}\nMODE=prod\n`;
+/** The line that ends the part sent at `prepared`. */
+const PART_END = '@@slipway-end-test';
 
 const SPEC: ContainerSpec = {
   name: NAME,
@@ -102,27 +104,52 @@ function fixture() {
   host.publish(V1, V1_ID, V1_DIGEST);
   host.publish(V2, V2_ID, V2_DIGEST);
 
-  async function run(values: ProgramValues): Promise<Ran> {
-    const ran: Ran = { exitCode: -1, events: [], output: [], stderr: '' };
+  /**
+   * Runs a program as ContainerDeployment does. At `prepared` it is sent `next` (a release part),
+   * else a part that only exits, keeping the lock: the test runs the release as a program of its own.
+   * `at` is where the events and the output stood at `prepared`.
+   */
+  async function run(values: ProgramValues, next?: string): Promise<Ran & { at?: [number, number] }> {
+    const ran: Ran & { at?: [number, number] } = { exitCode: -1, events: [], output: [], stderr: '' };
+    let write: (text: string) => void = () => {};
     const result = await host.shell.run({
       args: ['sh', '-s'],
-      stdin: programText(values),
+      stdin: programText(values, PART_END),
       holdStdin: true,
+      feed: (writer) => (write = writer),
       allowFailure: true,
       timeoutMs: 30_000,
       onLine: (line, stream) => {
-        if (stream === 'stdout' && line.startsWith(`${EVENT_MARK}\t`)) ran.events.push(line.split('\t').slice(1));
-        else if (stream === 'stdout') ran.output.push(line);
+        if (stream === 'stdout' && line.startsWith(`${EVENT_MARK}\t`)) {
+          ran.events.push(line.split('\t').slice(1));
+          if (line === `${EVENT_MARK}\tprepared`) {
+            ran.at = [ran.events.length, ran.output.length];
+            write(next ?? `exit 0\n${PART_END}\n`);
+          }
+        } else if (stream === 'stdout') ran.output.push(line);
       },
     });
     return { ...ran, exitCode: result.exitCode, signal: result.signal, stderr: result.stderr };
   }
 
-  /** prepare then release, as ContainerDeployment runs them, failing the test on a stage that fails unexpectedly. */
+  /**
+   * prepare then release in one program, as ContainerDeployment runs them, failing the test when
+   * prepare fails; what the program said before and after `prepared`.
+   */
   async function deploy(image: string, imageId: string, run: Partial<Run> = {}, registry?: ProgramValues['registry']): Promise<{ prepared: Ran; released: Ran }> {
-    const prepared = await runStage(prepareValues(image, { registry }), 0);
-    const released = await runStage(releaseValues(image, imageId, run), undefined);
-    return { prepared, released };
+    const ran = await runWhole(prepareValues(image, { registry }), releasePart(releaseValues(image, imageId, run), PART_END));
+    const [events, output] = ran.at!;
+    return {
+      prepared: { ...ran, exitCode: 0, events: ran.events.slice(0, events), output: ran.output.slice(0, output) },
+      released: { ...ran, events: ran.events.slice(events), output: ran.output.slice(output) },
+    };
+  }
+
+  /** The program with `next` sent at `prepared`, failing the test when it ended before. */
+  async function runWhole(values: ProgramValues, next: string): Promise<Ran & { at?: [number, number] }> {
+    const ran = await run(values, next);
+    if (!ran.at) throw new Error(`prepare exited with ${ran.exitCode}: ${ran.stderr}\n${JSON.stringify(ran.events)}`);
+    return ran;
   }
 
   async function runStage(values: ProgramValues, exitCode: number | undefined): Promise<Ran> {
@@ -161,7 +188,6 @@ describe('program', () => {
 
     expect(released.exitCode).toBe(0);
     expect(released.events.map(([event, ...fields]) => (event === 'phase' ? `phase ${fields[0]}` : event))).toEqual([
-      'dir',
       'phase start',
       'starting',
       'phase health',
@@ -403,7 +429,8 @@ describe('program settling the deployment directory', () => {
     expect(await earlier.release('earlier-run')).toBe(true);
     const { prepared, released } = await deploy(V2, V2_ID);
     expect(events(prepared, 'locked')).toEqual([[join(legacyDir(host), 'deploy.lock')]]);
-    expect(events(released, 'dir')).toEqual([[legacyDir(host)]]);
+    expect(events(prepared, 'dir')).toEqual([[legacyDir(host)]]);
+    expect(released.exitCode).toBe(0);
     const records = readFileSync(join(legacyDir(host), 'releases.jsonl'), 'utf8')
       .trim()
       .split('\n');
@@ -432,6 +459,8 @@ describe('program watching its stdin', () => {
     events: string[][];
     seen(event: string, field?: string): Promise<void>;
     close(): void;
+    /** Writes more to the program's stdin: its next part. */
+    write(text: string): void;
     exited: Promise<{ code: number | null; signal: string | null; ms: number }>;
     pid: number;
   } {
@@ -450,7 +479,7 @@ describe('program watching its stdin', () => {
       }
     });
     child.stderr.resume();
-    child.stdin.write(programText(values));
+    child.stdin.write(programText(values, PART_END));
     let closedAt = 0;
     const exited = new Promise<{ code: number | null; signal: string | null; ms: number }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, ms: Date.now() - closedAt })));
     return {
@@ -465,6 +494,7 @@ describe('program watching its stdin', () => {
         closedAt = Date.now();
         child.stdin.end();
       },
+      write: (text) => child.stdin.write(text),
       exited,
     };
   }
@@ -513,10 +543,12 @@ describe('program watching its stdin', () => {
   }
 
   it('ends, with the processes it started, soon after its stdin closes during the health wait', async () => {
-    const { host, deploy, runStage } = fixture();
+    const { host, deploy } = fixture();
     await deploy(V1, V1_ID);
-    await runStage(prepareValues(V2), 0);
-    const program = start(host, releaseValues(V2, V2_ID, { health: { kind: 'cmd', command: 'false', timeoutSeconds: 60, settleSeconds: 0 }, previousImage: V1 }));
+    // The release sent at prepared, as ContainerDeployment sends it: a watcher watches stdin again.
+    const program = start(host, prepareValues(V2));
+    await program.seen('prepared');
+    program.write(releasePart(releaseValues(V2, V2_ID, { health: { kind: 'cmd', command: 'false', timeoutSeconds: 60, settleSeconds: 0 }, previousImage: V1 }), PART_END));
     await program.seen('phase', 'health');
     await new Promise((resolve) => setTimeout(resolve, 600));
     program.close();
@@ -527,6 +559,32 @@ describe('program watching its stdin', () => {
     expect(program.events.map(([event]) => event)).not.toContain('done');
     // Cancelled half-way: the new container runs, the old one is set aside; the next prepare puts it back.
     expect(Object.keys(host.containers()).sort()).toEqual([NAME, `${NAME}-slipway-previous`]);
+  });
+
+  it('ends soon after its stdin closes while it waits for its release, with nothing of it left running; the lock stays for the post step', async () => {
+    const { host, lockDir } = fixture();
+    const program = start(host, prepareValues(V1));
+    await program.seen('prepared');
+    program.close();
+    const exited = await program.exited;
+    expect(exited.code === 143 || exited.signal === 'SIGTERM').toBe(true);
+    expect(exited.ms).toBeLessThan(2_000);
+    expect(await groupGone(program.pid)).toBe(true);
+    expect(host.containers()[NAME]).toBeUndefined();
+    expect(existsSync(lockDir())).toBe(true);
+  });
+
+  it('gives the lock back and exits 0 when sent the unlock at prepared', async () => {
+    const { host, lockDir } = fixture();
+    const program = start(host, prepareValues());
+    await program.seen('prepared');
+    program.write(unlockPart(PART_END));
+    // It ends by itself, its stdin still open: the watcher started again for the part is stopped with it.
+    const exited = await program.exited;
+    expect(exited.code).toBe(0);
+    expect(program.events.slice(-2)).toEqual([['prepared'], ['unlocked', 'released']]);
+    expect(existsSync(lockDir())).toBe(false);
+    expect(await groupGone(program.pid)).toBe(true);
   });
 
   it('removes the registry login of a pull cut short by its stdin closing', async () => {
@@ -608,7 +666,7 @@ describe('program read by ContainerDeployment', () => {
     const { host, lockDir } = fixture();
     const first = deployment(host);
     expect(await first.deployment.deploy(V1)).toEqual({ image: V1, imageId: V1_ID, digest: V1_DIGEST.split('@')[1], previousImage: undefined, health: 'health-cmd `true` succeeded' });
-    expect(first.lock).toEqual([`taking slipway/${NAME}/deploy.lock`, `taking ${lockDir()}`, `taking ${lockDir()}`, 'released']);
+    expect(first.lock).toEqual([`taking slipway/${NAME}/deploy.lock`, `taking ${lockDir()}`, 'released']);
     expect(first.log).toContain(`No container ${NAME} yet: first deployment on this host.`);
 
     const second = deployment(host);
@@ -628,5 +686,14 @@ describe('program read by ContainerDeployment', () => {
       `rollback ${V1} ok ${V2}`,
     ]);
     expect(back.deployment.timeline.spans.map((span) => span.phase)).toEqual(['lock', 'pull', 'start', 'health', 'commit']);
+  });
+
+  it('gives the lock back in the same program when there is no earlier release to roll back to', async () => {
+    const { host, lockDir } = fixture();
+    const { deployment: only, lock, log } = deployment(host);
+    await expect(only.rollback()).rejects.toThrow(`no earlier release to roll back to in ${host.dir(NAME)}/releases.jsonl (running: nothing)`);
+    expect(lock).toEqual([`taking slipway/${NAME}/deploy.lock`, `taking ${lockDir()}`, 'released']);
+    expect(log).toContain('Deploy lock released.');
+    expect(existsSync(lockDir())).toBe(false);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * The host side of a container deployment, as one POSIX sh program fed to `sh -s` on stdin: every
  * step that used to be an exec of its own (lock, leftovers, pull, inspect, start, health, history,
- * prune, unlock) runs on the host, so a deployment costs one or two exchanges instead of dozens of
- * round trips. It uses only what a bare EC2 image has: sh, coreutils, grep, sed, find, xargs and docker
+ * prune, unlock) runs on the host, so a deployment costs one exchange instead of dozens of round
+ * trips. It uses only what a bare EC2 image has: sh, coreutils, grep, sed, find, xargs and docker
  * (flock, timeout and curl or wget used when there).
  *
  * - What every host program shares (the progress lines, the watcher that ends it with its SSH
@@ -11,13 +11,14 @@
  *   container and the release history, and (deploying) pulls the image. Stage `release` replaces the
  *   container, waits for health on the host, puts the previous one back if the new one fails,
  *   appends the release record, prunes and releases the lock. Between them the runner decides what
- *   to release (a rollback's target) and writes the record's JSON, so no JSON is parsed in sh.
+ *   to release (a rollback's target) and writes the record's JSON, so no JSON is parsed in sh; it
+ *   sends the release on the same stdin (host-program.ts's `next_part`), not in a second exchange.
  * - Proxy mode (`proxy-port`, issue 12): stage `release` runs `proxy_release` instead, which starts
  *   the new release beside the old one behind a proxy container and switches, drains and stops
  *   (see the comment above `proxy_dir` below).
  */
 import { REGISTRY_CONFIG_PREFIX } from '../docker.js';
-import { EVENT_MARK, hostProgram, withoutComments } from '../host/host-program.js';
+import { EVENT_MARK, hostProgram, partText, withoutComments } from '../host/host-program.js';
 import { DEPLOYMENTS_DIR, LOCK_NAME, SETTLE_DEPLOYMENT_DIR } from '../host/layout.js';
 import { quoteArg } from '../shell.js';
 
@@ -111,7 +112,6 @@ prepare() {
     [ "$proxy_auth" = 1 ] || reg_user=
     pull "$proxy_image"
   fi
-  ev prepared
 }
 
 # Waits until the new container is healthy; prints how that was decided, or fails.
@@ -596,8 +596,31 @@ export interface ProxyValues {
   userNetwork?: string;
 }
 
-/** The program for one stage: quoted values, then the program, in one brace group. */
-export function programText(values: ProgramValues): string {
+/**
+ * The program: quoted values, then the program, in one brace group. Stage `prepare` ends by reading
+ * its next part on stdin (`releasePart`, or `unlockPart` when there is nothing to release), ended by
+ * the line `partEnd`. A `release` program of its own runs the release part's main at once.
+ */
+export function programText(values: ProgramValues, partEnd = ''): string {
+  const main = values.stage === 'prepare' ? 'prepare\nnext_part prepared' : releaseMain(values);
+  return hostProgram([...assignments(values), ['part_end', partEnd]], PROGRAM_SENT, main);
+}
+
+/** What the runner sends at `prepared` to release: the release's values, then what runs it. */
+export function releasePart(values: ProgramValues, partEnd: string): string {
+  return partText(assignments(values), releaseMain(values), partEnd);
+}
+
+/** What the runner sends at `prepared` when there is nothing to release (a rollback with no earlier release). */
+export function unlockPart(partEnd: string): string {
+  return partText([], 'unlock\nexit 0', partEnd);
+}
+
+function releaseMain(values: ProgramValues): string {
+  return values.proxy ? 'proxy_release' : `set -- ${(values.run?.args ?? []).map(quoteArg).join(' ')}\nrelease "$@"`;
+}
+
+function assignments(values: ProgramValues): [string, string][] {
   const run = values.run;
   const proxy = values.proxy;
   const assign: [string, string][] = [
@@ -644,6 +667,5 @@ export function programText(values: ProgramValues): string {
     ['pre_deploy', (proxy?.preDeployArgs ?? []).map(quoteArg).join(' ')],
     ['user_network', proxy?.userNetwork ?? ''],
   ];
-  const main = values.stage === 'prepare' ? 'prepare\nexit 0' : proxy ? 'proxy_release' : `set -- ${(run?.args ?? []).map(quoteArg).join(' ')}\nrelease "$@"`;
-  return hostProgram(assign, PROGRAM_SENT, main);
+  return assign;
 }

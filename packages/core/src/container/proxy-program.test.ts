@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { FakeDockerHost } from '../testing/fake-docker.js';
 import { caddyfile, proxyNames, proxyRunArguments, preDeployArguments, proxyPublish, releaseContainerName } from './deployment.js';
-import { EVENT_MARK, programText, type ProgramValues, type ProxyValues } from './program.js';
+import { EVENT_MARK, programText, releasePart, type ProgramValues, type ProxyValues } from './program.js';
 import type { ContainerSpec, ProxySpec } from './spec.js';
 
 jest.setTimeout(30_000);
@@ -23,6 +23,8 @@ const V2_ID = `sha256:${'2'.repeat(64)}`;
 const { container: PROXY, network: NET } = proxyNames(NAME);
 const SPEC: ContainerSpec = { name: NAME, ports: [], env: new Map([['MODE', 'prod']]), volumes: ['data:/data'], restart: 'unless-stopped', runArgs: ['--init'] };
 const PROXY_SPEC: ProxySpec = { ports: ['127.0.0.1:18480'], image: 'caddy:2', drainTimeoutMs: 5_000 };
+/** The line that ends the release part sent at `prepared`. */
+const PART_END = '@@slipway-end-test';
 
 const hosts: FakeDockerHost[] = [];
 afterAll(() => hosts.forEach((host) => host.remove()));
@@ -59,46 +61,57 @@ function fixture() {
     };
   }
 
-  async function run(values: ProgramValues): Promise<Ran> {
-    const ran: Ran = { exitCode: -1, events: [] };
+  /** The program from prepare, sent `release` at `prepared`, as ContainerDeployment runs it: what it said before and after. */
+  async function run(prepare: ProgramValues, release: ProgramValues): Promise<{ prepared: Ran; released: Ran }> {
+    const events: string[][] = [];
+    let at = -1;
+    let write: (text: string) => void = () => {};
     const result = await host.shell.run({
       args: ['sh', '-s'],
-      stdin: programText(values),
+      stdin: programText(prepare, PART_END),
       holdStdin: true,
+      feed: (writer) => (write = writer),
       allowFailure: true,
       timeoutMs: 30_000,
       onLine: (line, stream) => {
-        if (stream === 'stdout' && line.startsWith(`${EVENT_MARK}\t`)) ran.events.push(line.split('\t').slice(1));
+        if (stream !== 'stdout' || !line.startsWith(`${EVENT_MARK}\t`)) return;
+        events.push(line.split('\t').slice(1));
+        if (line === `${EVENT_MARK}\tprepared`) {
+          at = events.length;
+          write(releasePart(release, PART_END));
+        }
       },
     });
-    return { ...ran, exitCode: result.exitCode };
+    if (at < 0) throw new Error(`prepare exited with ${result.exitCode}: ${JSON.stringify(events)}`);
+    return { prepared: { exitCode: 0, events: events.slice(0, at) }, released: { exitCode: result.exitCode, events: events.slice(at) } };
   }
 
   const lock = { token: 'token-1', ttlSeconds: 600, info: 'run 1', waitSeconds: 0 };
 
   /** prepare (must succeed), then release of `image` as the release container `…-vN`. */
   async function deploy(image: string, options: { preDeploy?: string[] } = {}): Promise<{ prepared: Ran; released: Ran; release: string }> {
-    const prepared = await run({ stage: 'prepare', name: NAME, lock, image, proxy: proxyValues() });
-    if (prepared.exitCode !== 0) throw new Error(`prepare exited with ${prepared.exitCode}: ${JSON.stringify(prepared.events)}`);
     const release = `${releaseContainerName(NAME, new Date(Date.UTC(2030, 0, 1, 0, 0, clock++)))}-${image === V2 ? 'v2' : 'v1'}`;
     const id = image === V2 ? V2_ID : V1_ID;
-    const released = await run({
-      stage: 'release',
-      name: NAME,
-      lock,
-      proxy: proxyValues(release, image, options.preDeploy),
-      run: {
-        action: 'deploy',
-        label: image,
-        image,
-        args: [],
-        env: 'MODE=prod\n',
-        health: { kind: 'auto', timeoutSeconds: 2, settleSeconds: 0 },
-        recordHead: `${JSON.stringify({ time: '2030-01-01T00:00:00.000Z', action: 'deploy', image, imageId: id }).slice(0, -1)},"result":`,
-        prune: [],
-        elapsedMs: 10,
+    const { prepared, released } = await run(
+      { stage: 'prepare', name: NAME, lock, image, proxy: proxyValues() },
+      {
+        stage: 'release',
+        name: NAME,
+        lock,
+        proxy: proxyValues(release, image, options.preDeploy),
+        run: {
+          action: 'deploy',
+          label: image,
+          image,
+          args: [],
+          env: 'MODE=prod\n',
+          health: { kind: 'auto', timeoutSeconds: 2, settleSeconds: 0 },
+          recordHead: `${JSON.stringify({ time: '2030-01-01T00:00:00.000Z', action: 'deploy', image, imageId: id }).slice(0, -1)},"result":`,
+          prune: [],
+          elapsedMs: 10,
+        },
       },
-    });
+    );
     return { prepared, released, release };
   }
 
@@ -122,7 +135,7 @@ describe('program, proxy mode', () => {
     const { host, deploy, labels, proxyDir, live, history } = fixture();
     const { released, release } = await deploy(V1);
     expect(released.exitCode).toBe(0);
-    expect(sequence(released)).toEqual(['dir', 'phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'proxy-started', 'switched', 'phase drain', 'phase commit', 'unlocked', 'done']);
+    expect(sequence(released)).toEqual(['phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'proxy-started', 'switched', 'phase drain', 'phase commit', 'unlocked', 'done']);
     expect(events(released, 'switched')[0][0]).toBe(release);
     expect(events(released, 'switched')[0][1]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
@@ -154,7 +167,7 @@ describe('program, proxy mode', () => {
     expect(events(prepared, 'current')).toEqual([[V1_ID, 'running', `label-${first.release}`, V1]]);
 
     expect(released.exitCode).toBe(0);
-    expect(sequence(released)).toEqual(['dir', 'phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'switched', 'phase drain', 'drained', 'phase commit', 'unlocked', 'done']);
+    expect(sequence(released)).toEqual(['phase start', 'starting', 'phase health', 'healthy', 'phase switch', 'switched', 'phase drain', 'drained', 'phase commit', 'unlocked', 'done']);
     expect(labels(release)).toContain('slipway.slot=b');
     expect(live()).toBe(false);
     // Same ports: the Caddyfile stayed as it was, and Caddy was not reloaded.

@@ -14,6 +14,8 @@
  *   removed on the way out, whatever happened.
  * - The whole program is one brace group: sh reads all of it before running any of it, and it exits
  *   from inside, so sh never reads on into the stdin the watcher is waiting on.
+ * - A program may read a next part on the same stdin (`next_part`, `partText`): what the runner
+ *   decides from the first part's report reaches the host without a second exchange.
  */
 import { REGISTRY_CONFIG_PREFIX } from '../docker.js';
 import { LOCK_FUNCTIONS } from './deploy-lock.js';
@@ -49,8 +51,32 @@ trap 'exit 143' TERM INT HUP
 # One signal, so there is a narrow gap: a command the shell forks just after it (the shell acts on
 # a trap once its foreground command ends) runs to its end before the program stops.
 exec 3<&0
-( read -r ev_ignored <&3; kill -TERM 0 ) >/dev/null 2>&1 &
-watcher=$!
+watch_stdin() {
+  ( read -r ev_ignored <&3; kill -TERM 0 ) >/dev/null 2>&1 &
+  watcher=$!
+}
+watch_stdin
+
+# Runs the next part of the program, which the runner writes on stdin once it has read this part's
+# report ($1, the event that says so): lines up to one equal to $part_end (a nonce of this run), run
+# with eval. The watcher reads stdin too, so it is stopped before the event: no byte of the next part
+# is sent before it, and this read alone gets them. Meanwhile the read itself sees the session end
+# (end of file before $part_end) and stops the program; a watcher watches again for the next part.
+next_part() {
+  kill "$watcher" 2>/dev/null
+  wait "$watcher" 2>/dev/null
+  watcher=
+  ev "$1"
+  part= part_ended=
+  while IFS= read -r part_line <&3; do
+    [ "$part_line" = "$part_end" ] && { part_ended=1; break; }
+    part="$part$part_line
+"
+  done
+  [ -n "$part_ended" ] || exit 143
+  watch_stdin
+  eval "$part"
+}
 
 umask 077
 step=connect
@@ -113,8 +139,19 @@ export function hostProgram(values: readonly (readonly [string, string])[], body
   return `{\nset -u\n${lines.join('\n')}\n${PRELUDE_SENT}\n${body}\n${main}\n}\n`;
 }
 
+/**
+ * A next part for \`next_part\`: the values as quoted assignments, then \`main\`, then the line that
+ * ends the part (\`end\`, the program's \`part_end\`: a nonce, so no value can end it early).
+ */
+export function partText(values: readonly (readonly [string, string])[], main: string, end: string): string {
+  const lines = values.map(([key, value]) => `${key}=${quoteArg(value)}\n`);
+  return `${lines.join('')}${main}\n${end}\n`;
+}
+
 export interface HostProgramRun {
   timeoutMs: number;
+  /** For a program that reads a next part (`next_part`): called with the function that writes it. */
+  feed?: (write: (text: string) => void) => void;
   /** A progress line: its event and fields. */
   onEvent(event: string, fields: string[]): void;
   /** Any other non-blank line the program printed. */
@@ -128,6 +165,7 @@ export function runHostProgram(shell: Shell, text: string, run: HostProgramRun):
     args: ['sh', '-s'],
     stdin: text,
     holdStdin: true,
+    feed: run.feed,
     allowFailure: true,
     timeoutMs: run.timeoutMs,
     onLine: (line) => {

@@ -151,6 +151,8 @@ export class SshShell implements Shell {
     // Held open, stdin ends only when we end it after the command, or when the session goes.
     const heldStdin = command.holdStdin ? new PassThrough() : undefined;
     if (heldStdin && command.stdin !== undefined) heldStdin.write(command.stdin);
+    // Written after the command ended: nobody reads it, and a write after end would throw.
+    if (heldStdin) command.feed?.((text) => void (heldStdin.writableEnded || heldStdin.write(text)));
 
     let channel: ClientChannel | undefined;
     let timedOut = false;

@@ -64,6 +64,26 @@ describe('scripted-shell', () => {
     expect(result.stdout).toBe('step lock ok\nstep pull ok\n');
   });
 
+  it('answers what the caller feeds a program that reads more as commands of their own, streamed to the one onLine, the last reply ending it', async () => {
+    const host = new ScriptedShell({ target: 'h1' });
+    host.on({ args: ['sh', '-s'], stdin: 'first\n' }, { lines: ['one', 'ready'], readsMore: true });
+    host.on({ args: ['sh', '-s'], stdin: 'second\n' }, { lines: ['two'], exitCode: 3 });
+    const seen: string[] = [];
+    const result = await host.run({
+      args: ['sh', '-s'],
+      stdin: 'first\n',
+      holdStdin: true,
+      allowFailure: true,
+      // Written once the program said it is ready, as a runner answers it.
+      feed: (write) => setTimeout(() => seen.includes('ready') && write('second\n'), 0),
+      onLine: (line) => seen.push(line),
+    });
+    expect(seen).toEqual(['one', 'ready', 'two']);
+    expect(result).toMatchObject({ exitCode: 3, stdout: 'two\n' });
+    expect(host.commands.map((command) => command.stdin)).toEqual(['first\n', 'second\n']);
+    await expect(host.run({ args: ['sh', '-s'], stdin: 'first\n' })).rejects.toThrow('a reply that reads more answers `sh -s`, which has no feed to write it');
+  });
+
   it('records commands and files in the order they came, and throws what a reply says to throw', async () => {
     const shell = new ScriptedShell();
     shell.on({ prefix: ['docker', 'login'] });

@@ -54,6 +54,12 @@ export interface Reply {
   lines?: readonly string[];
   /** Thrown instead of answering: a connection lost mid-command. */
   throws?: Error;
+  /**
+   * After its lines the program reads on (a command given `feed`): each text the caller writes is
+   * answered as a command of its own (the same argv, the text as its stdin, recorded in `commands`),
+   * its lines streamed to this command's `onLine`; the first reply without `readsMore` ends it.
+   */
+  readsMore?: boolean;
 }
 
 /** A reply, a function of the command (and of how many times this rule answered before), or one reply per call with the last repeating. */
@@ -160,9 +166,28 @@ export class ScriptedShell implements Shell {
 
     const rule = this.find(command, line);
     const call = rule.calls++;
-    const reply = await replyOf(rule.answer, recorded, call);
+    let reply = await replyOf(rule.answer, recorded, call);
     if (reply.throws) throw reply.throws;
     for (const text of reply.lines ?? []) command.onLine?.(text, 'stdout');
+    if (reply.readsMore) {
+      if (!command.feed) throw new Error(`ScriptedShell ${this.target}: a reply that reads more answers \`${line}\`, which has no feed to write it.`);
+      const written: string[] = [];
+      let wake: (() => void) | undefined;
+      command.feed((text) => {
+        written.push(text);
+        wake?.();
+      });
+      while (reply.readsMore) {
+        if (!written.length) await new Promise<void>((resolve) => (wake = resolve));
+        const part: Command = { ...recorded, stdin: written.shift() };
+        this.commands.push(part);
+        this.events.push({ kind: 'run', command: part, line });
+        const partRule = this.find(part, line);
+        reply = await replyOf(partRule.answer, part, partRule.calls++);
+        if (reply.throws) throw reply.throws;
+        for (const text of reply.lines ?? []) command.onLine?.(text, 'stdout');
+      }
+    }
     const result: CommandResult = {
       exitCode: reply.exitCode ?? 0,
       signal: reply.signal,

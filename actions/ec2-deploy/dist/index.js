@@ -67379,7 +67379,8 @@ class ContainerDeployment {
         let sent = false;
         let ended = false;
         let reachPrepared = () => { };
-        const prepared = new Promise((resolve) => (reachPrepared = resolve));
+        let failPrepared = () => { };
+        const prepared = new Promise((resolve, reject) => ((reachPrepared = resolve), (failPrepared = reject)));
         const name = this.options.container.name;
         const onEvent = (event, fields) => {
             switch (event) {
@@ -67521,7 +67522,15 @@ class ContainerDeployment {
             const last = { ...report, result };
             reachPrepared(last);
             return last;
+        }, (error) => {
+            // The shell could not run it (the connection was gone): whoever waits hears it.
+            ended = true;
+            this.timeline.end();
+            failPrepared(error);
+            throw error;
         });
+        // Awaited by finish or abandon, or not at all when prepare failed: never an unhandled rejection.
+        end.catch(() => { });
         const send = (text) => {
             sent = true;
             if (!ended)
@@ -67544,7 +67553,8 @@ class ContainerDeployment {
                 if (sent)
                     return;
                 send(unlockPart(partEnd));
-                await end;
+                // What failed is already being thrown; this only waits for the program to end.
+                await end.catch(() => { });
             },
         };
     }

@@ -438,6 +438,11 @@ describe('deployment', () => {
     host.verify();
   });
 
+  it('throws what the shell threw when the program could not run at all (the connection was gone), not waiting for prepared', async () => {
+    const { deployment } = harness({ throws: new Error(`${TARGET}: the SSH connection is gone (reset); \`sh -s\` was not run.`) });
+    await expect(deployment.deploy(NEW_IMAGE)).rejects.toThrow(`${TARGET}: the SSH connection is gone (reset); \`sh -s\` was not run.`);
+  });
+
   it('throws LockTimeoutError naming the holder when the lock stays taken', async () => {
     const expires = 1_900_000_000;
     const prepared: Reply = {

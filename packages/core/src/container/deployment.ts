@@ -310,7 +310,8 @@ export class ContainerDeployment {
     let sent = false;
     let ended = false;
     let reachPrepared: (report: StageReport) => void = () => {};
-    const prepared = new Promise<StageReport>((resolve) => (reachPrepared = resolve));
+    let failPrepared: (error: unknown) => void = () => {};
+    const prepared = new Promise<StageReport>((resolve, reject) => ((reachPrepared = resolve), (failPrepared = reject)));
     const name = this.options.container.name;
     const onEvent = (event: string, fields: string[]): void => {
       switch (event) {
@@ -442,13 +443,24 @@ export class ContainerDeployment {
       onEvent,
       onOutput: (line) => this.log.info(line),
       feed: (writer) => (write = writer),
-    }).then((result): StageReport => {
-      ended = true;
-      this.timeline.end();
-      const last = { ...report, result };
-      reachPrepared(last);
-      return last;
-    });
+    }).then(
+      (result): StageReport => {
+        ended = true;
+        this.timeline.end();
+        const last = { ...report, result };
+        reachPrepared(last);
+        return last;
+      },
+      (error: unknown) => {
+        // The shell could not run it (the connection was gone): whoever waits hears it.
+        ended = true;
+        this.timeline.end();
+        failPrepared(error);
+        throw error;
+      },
+    );
+    // Awaited by finish or abandon, or not at all when prepare failed: never an unhandled rejection.
+    end.catch(() => {});
     const send = (text: string): void => {
       sent = true;
       if (!ended) write?.(text);
@@ -467,7 +479,8 @@ export class ContainerDeployment {
       abandon: async () => {
         if (sent) return;
         send(unlockPart(partEnd));
-        await end;
+        // What failed is already being thrown; this only waits for the program to end.
+        await end.catch(() => {});
       },
     };
   }

@@ -65989,7 +65989,7 @@ json_text() { printf '%s' "$1" | tr '\\t\\r\\n' '   ' | tr -d '\\000-\\037' | se
 scratch=
 cleanup() {
   [ -n "$scratch" ] && rm -rf $scratch
-  [ -n "\${watcher:-}" ] && kill "$watcher" 2>/dev/null
+  [ -n "\${watcher:-}" ] && kill -KILL "$watcher" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
@@ -66008,8 +66008,11 @@ watch_stdin
 # with eval. The watcher reads stdin too, so it is stopped before the event: no byte of the next part
 # is sent before it, and this read alone gets them. Meanwhile the read itself sees the session end
 # (end of file before $part_end) and stops the program; a watcher watches again for the next part.
+# KILL, not TERM: a watcher forked a moment ago may still have the program's TERM trap (dash resets
+# it in the child after the fork); a TERM caught then is lost, and the wait would last until the
+# session ends.
 next_part() {
-  kill "$watcher" 2>/dev/null
+  kill -KILL "$watcher" 2>/dev/null
   wait "$watcher" 2>/dev/null
   watcher=
   ev "$1"

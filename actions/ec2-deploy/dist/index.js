@@ -67380,7 +67380,6 @@ class ContainerDeployment {
         let report = newStageEvents();
         let write;
         let sent = false;
-        let ended = false;
         let reachPrepared = () => { };
         let failPrepared = () => { };
         const prepared = new Promise((resolve, reject) => ((reachPrepared = resolve), (failPrepared = reject)));
@@ -67520,24 +67519,22 @@ class ContainerDeployment {
             onOutput: (line) => this.log.info(line),
             feed: (writer) => (write = writer),
         }).then((result) => {
-            ended = true;
             this.timeline.end();
             const last = { ...report, result };
             reachPrepared(last);
             return last;
         }, (error) => {
             // The shell could not run it (the connection was gone): whoever waits hears it.
-            ended = true;
             this.timeline.end();
             failPrepared(error);
             throw error;
         });
         // Awaited by finish or abandon, or not at all when prepare failed: never an unhandled rejection.
         end.catch(() => { });
+        // A program that has ended reads nothing more: the shells drop what is written after its end.
         const send = (text) => {
             sent = true;
-            if (!ended)
-                write?.(text);
+            write?.(text);
         };
         return {
             prepared,

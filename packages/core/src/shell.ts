@@ -29,7 +29,8 @@ export interface Command {
   /**
    * With `holdStdin`: called once the command has started, with a function that writes more to its
    * stdin. How the runner answers a remote program that reads on after its first part (the release
-   * values a container deployment sends once it has heard what runs on the host).
+   * values a container deployment sends once it has heard what runs on the host). What is written
+   * after the command ended is dropped.
    */
   feed?: (write: (text: string) => void) => void;
 }

@@ -308,7 +308,6 @@ export class ContainerDeployment {
     let report: StageEvents = newStageEvents();
     let write: ((text: string) => void) | undefined;
     let sent = false;
-    let ended = false;
     let reachPrepared: (report: StageReport) => void = () => {};
     let failPrepared: (error: unknown) => void = () => {};
     const prepared = new Promise<StageReport>((resolve, reject) => ((reachPrepared = resolve), (failPrepared = reject)));
@@ -445,7 +444,6 @@ export class ContainerDeployment {
       feed: (writer) => (write = writer),
     }).then(
       (result): StageReport => {
-        ended = true;
         this.timeline.end();
         const last = { ...report, result };
         reachPrepared(last);
@@ -453,7 +451,6 @@ export class ContainerDeployment {
       },
       (error: unknown) => {
         // The shell could not run it (the connection was gone): whoever waits hears it.
-        ended = true;
         this.timeline.end();
         failPrepared(error);
         throw error;
@@ -461,9 +458,10 @@ export class ContainerDeployment {
     );
     // Awaited by finish or abandon, or not at all when prepare failed: never an unhandled rejection.
     end.catch(() => {});
+    // A program that has ended reads nothing more: the shells drop what is written after its end.
     const send = (text: string): void => {
       sent = true;
-      if (!ended) write?.(text);
+      write?.(text);
     };
     return {
       prepared,
